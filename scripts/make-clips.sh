@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Makes the test clips: real x264/x265 encodes of FFmpeg's test pattern, as raw Annex-B.
+#
+#   scripts/make-clips.sh [DIR]      (default target/clips; existing clips are kept)
+#
+# Reproducible: same FFmpeg build, same bytes. Each clip is written to a temporary name and
+# renamed, so a concurrent reader never sees half a file.
+set -euo pipefail
+dir=${1:-target/clips}
+mkdir -p "$dir"
+command -v ffmpeg >/dev/null || { echo "ffmpeg not found: run ./dev.sh setup" >&2; exit 1; }
+
+# name, then ffmpeg arguments after the input. 1080p clips are 1 s at 30 fps: short enough
+# to make in seconds on 2 cores, long enough to hold several GOPs (keyint 10).
+X264="-c:v libx264 -preset veryfast -tune zerolatency -x264-params keyint=10:min-keyint=10:scenecut=0"
+clip() {
+  local name=$1 src=$2; shift 2
+  [ -s "$dir/$name" ] && return 0
+  local tmp="$dir/.$name.$$"
+  local fmt=h264; [ "${name##*.}" = h265 ] && fmt=hevc
+  ffmpeg -nostdin -loglevel error -y -f lavfi -i "$src" "$@" -f "$fmt" "$tmp"
+  mv "$tmp" "$dir/$name"
+  echo "  $dir/$name ($(stat -c %s "$dir/$name") bytes)"
+}
+T1080="testsrc2=size=1920x1080:rate=30:duration=1"
+T720="testsrc2=size=1280x720:rate=30:duration=1"
+
+clip h264_high_1080p.h264     "$T1080" $X264 -profile:v high -pix_fmt yuv420p
+clip h264_high_1080p_bframes.h264 "$T1080" -c:v libx264 -preset veryfast -profile:v high -pix_fmt yuv420p -bf 3 -x264-params keyint=10:min-keyint=10:scenecut=0
+clip h264_baseline_720p.h264  "$T720"  $X264 -profile:v baseline -pix_fmt yuv420p
+clip h264_slices4_720p.h264   "$T720"  $X264 -profile:v main -pix_fmt yuv420p -slices 4
+clip h264_aud_720p.h264       "$T720"  -c:v libx264 -preset veryfast -tune zerolatency -pix_fmt yuv420p -x264-params keyint=10:min-keyint=10:scenecut=0:aud=1
+clip h264_full_range_720p.h264 "$T720" $X264 -pix_fmt yuvj420p -color_range pc
+clip h265_main_1080p.h265     "$T1080" -c:v libx265 -preset ultrafast -pix_fmt yuv420p -x265-params keyint=10:min-keyint=10:scenecut=0:log-level=error
+
+# 3-byte start codes everywhere: rewrite every 00 00 00 01 of an x264 stream.
+if [ ! -s "$dir/h264_3byte_720p.h264" ]; then
+  perl -0777 -pe 's/\x00\x00\x00\x01/\x00\x00\x01/g' "$dir/h264_baseline_720p.h264" > "$dir/.3b.$$"
+  mv "$dir/.3b.$$" "$dir/h264_3byte_720p.h264"
+  echo "  $dir/h264_3byte_720p.h264"
+fi
+
+# A resolution change mid-stream: 720p then 480p, concatenated (each part starts with SPS+IDR).
+if [ ! -s "$dir/h264_res_change.h264" ]; then
+  clip .part_a.h264 "testsrc2=size=1280x720:rate=30:duration=0.5" $X264 -pix_fmt yuv420p
+  clip .part_b.h264 "testsrc2=size=854x480:rate=30:duration=0.5" $X264 -pix_fmt yuv420p
+  cat "$dir/.part_a.h264" "$dir/.part_b.h264" > "$dir/.rc.$$"
+  mv "$dir/.rc.$$" "$dir/h264_res_change.h264"
+  rm -f "$dir/.part_a.h264" "$dir/.part_b.h264"
+  echo "  $dir/h264_res_change.h264"
+fi
+echo "clips ready in $dir"

@@ -1,0 +1,345 @@
+//! Access-unit assembly: NAL units in, whole pictures out.
+//!
+//! A new access unit starts, once the current one holds a slice, at an AUD, a parameter set,
+//! a prefix SEI (and the other types the specs list), or a slice that begins a new picture
+//! (`first_mb_in_slice == 0`, `first_slice_segment_in_pic_flag`). Multi-slice pictures stay
+//! one unit. The codec is detected from parameter sets, never from server metadata.
+
+use super::annexb::{Nal, NalSplitter, SplitterStats};
+use super::nal::{classify, detect_codec, sei_has_recovery_point, NalInfo};
+use super::sps::{parse_sps, StreamInfo};
+use super::Codec;
+
+/// One coded picture with everything that belongs to it, in Annex-B form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessUnit<T> {
+    /// The codec its NAL units were detected as.
+    pub codec: Codec,
+    /// A picture decoding can start at: IDR/IRAP, or a recovery-point SEI.
+    pub keyframe: bool,
+    /// The NAL units with their original start codes.
+    pub data: Vec<u8>,
+    /// The tag of the chunk that completed it (the arrival instant of its last byte).
+    pub at: T,
+    /// Number of NAL units in it.
+    pub nal_count: usize,
+    /// It carries an SPS that differs from the previous one (new size, profile or codec).
+    pub new_stream_info: Option<StreamInfo>,
+}
+
+/// What the assembler dropped or noticed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AssemblerStats {
+    /// From the Annex-B scanner.
+    pub splitter: SplitterStats,
+    /// NAL units seen.
+    pub nal_units: u64,
+    /// Access units emitted.
+    pub access_units: u64,
+    /// NAL units dropped because the codec was not yet known (no parameter set seen).
+    pub before_codec: u64,
+    /// NAL units with a forbidden bit set or too short to classify.
+    pub invalid_nals: u64,
+    /// Access units held back because no keyframe had been seen.
+    pub before_keyframe: u64,
+    /// Access units dropped for exceeding the size limit.
+    pub oversized: u64,
+    /// Times the codec changed mid-stream.
+    pub codec_changes: u64,
+    /// SPS units that could not be parsed.
+    pub bad_sps: u64,
+}
+
+/// Settings of an [`AccessUnits`] assembler.
+#[derive(Debug, Clone, Copy)]
+pub struct AssemblerConfig {
+    /// Drop everything before the first keyframe.
+    pub wait_for_keyframe: bool,
+    /// Largest access unit kept, in bytes.
+    pub max_access_unit: usize,
+}
+
+impl Default for AssemblerConfig {
+    fn default() -> Self {
+        Self {
+            wait_for_keyframe: false,
+            max_access_unit: super::annexb::DEFAULT_MAX_NAL_SIZE,
+        }
+    }
+}
+
+struct Current<T> {
+    data: Vec<u8>,
+    nal_count: usize,
+    has_vcl: bool,
+    keyframe: bool,
+    ended: bool,
+    at: Option<T>,
+    new_info: Option<StreamInfo>,
+}
+
+impl<T> Default for Current<T> {
+    fn default() -> Self {
+        Self {
+            data: Vec::new(),
+            nal_count: 0,
+            has_vcl: false,
+            keyframe: false,
+            ended: false,
+            at: None,
+            new_info: None,
+        }
+    }
+}
+
+/// Push parser from Annex-B bytes to access units.
+pub struct AccessUnits<T> {
+    splitter: NalSplitter<T>,
+    config: AssemblerConfig,
+    codec: Option<Codec>,
+    cur: Current<T>,
+    seen_keyframe: bool,
+    info: Option<StreamInfo>,
+    /// Latest VPS, SPS and PPS in Annex-B form, by kind.
+    parameter_sets: Vec<(u8, Vec<u8>)>,
+    stats: AssemblerStats,
+}
+
+impl<T: Copy> AccessUnits<T> {
+    /// A new assembler.
+    pub fn new(config: AssemblerConfig) -> Self {
+        Self {
+            splitter: NalSplitter::new(config.max_access_unit),
+            config,
+            codec: None,
+            cur: Current::default(),
+            seen_keyframe: false,
+            info: None,
+            parameter_sets: Vec::new(),
+            stats: AssemblerStats::default(),
+        }
+    }
+
+    /// Feeds bytes that arrived at `at`; calls `emit` for each access unit they complete.
+    pub fn push(&mut self, chunk: &[u8], at: T, mut emit: impl FnMut(AccessUnit<T>)) {
+        let mut nals = Vec::new();
+        self.splitter.push(chunk, at, |n| nals.push(n));
+        for nal in nals {
+            self.on_nal(nal, &mut emit);
+        }
+    }
+
+    /// Ends the stream: emits what is pending.
+    pub fn finish(&mut self, mut emit: impl FnMut(AccessUnit<T>)) {
+        let mut nals = Vec::new();
+        self.splitter.finish(|n| nals.push(n));
+        for nal in nals {
+            self.on_nal(nal, &mut emit);
+        }
+        self.flush(&mut emit);
+    }
+
+    /// Forgets the stream position (after a reconnect): pending bytes are dropped, the next
+    /// unit must again be a keyframe when so configured. Codec and parameter sets are kept.
+    pub fn reset(&mut self) {
+        self.splitter = NalSplitter::new(self.config.max_access_unit);
+        self.cur = Current::default();
+        self.seen_keyframe = false;
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> AssemblerStats {
+        AssemblerStats {
+            splitter: self.splitter.stats(),
+            ..self.stats
+        }
+    }
+
+    /// The codec detected so far.
+    pub fn codec(&self) -> Option<Codec> {
+        self.codec
+    }
+
+    /// What the latest SPS says.
+    pub fn stream_info(&self) -> Option<&StreamInfo> {
+        self.info.as_ref()
+    }
+
+    /// The latest parameter sets (VPS, SPS, PPS), each with a 4-byte start code, in that order.
+    pub fn parameter_sets(&self) -> Vec<u8> {
+        let mut sets = self.parameter_sets.clone();
+        sets.sort_by_key(|(kind, _)| *kind);
+        sets.into_iter().flat_map(|(_, d)| d).collect()
+    }
+
+    fn on_nal(&mut self, nal: Nal<T>, emit: &mut impl FnMut(AccessUnit<T>)) {
+        self.stats.nal_units += 1;
+        if let Some(found) = detect_codec(&nal.data) {
+            if self.codec.is_some_and(|c| c != found) {
+                self.stats.codec_changes += 1;
+                self.flush(emit);
+                self.parameter_sets.clear();
+                self.info = None;
+                self.seen_keyframe = false;
+            }
+            self.codec = Some(found);
+        }
+        let Some(codec) = self.codec else {
+            self.stats.before_codec += 1;
+            return;
+        };
+        let Some(info) = classify(codec, &nal.data) else {
+            self.stats.invalid_nals += 1;
+            return;
+        };
+        if self.cur.ended || (self.cur.has_vcl && (info.starts_au || info.first_in_picture)) {
+            self.flush(emit);
+        }
+        self.add(codec, info, nal);
+    }
+
+    fn add(&mut self, codec: Codec, info: NalInfo, nal: Nal<T>) {
+        if info.parameter_set {
+            let mut annexb = vec![0, 0, 0, 1];
+            annexb.extend_from_slice(&nal.data);
+            match self
+                .parameter_sets
+                .iter_mut()
+                .find(|(k, _)| *k == info.kind)
+            {
+                Some(slot) => slot.1 = annexb,
+                None => self.parameter_sets.push((info.kind, annexb)),
+            }
+        }
+        if info.sps {
+            match parse_sps(codec, &nal.data) {
+                Ok(parsed) if self.info != Some(parsed) => {
+                    self.info = Some(parsed);
+                    self.cur.new_info = Some(parsed);
+                }
+                Ok(_) => {}
+                Err(_) => self.stats.bad_sps += 1,
+            }
+        }
+        if info.irap || (info.sei && sei_has_recovery_point(codec, &nal.data)) {
+            self.cur.keyframe = true;
+        }
+        self.cur.has_vcl |= info.vcl;
+        self.cur.ended |= info.ends_au;
+        self.cur.nal_count += 1;
+        self.cur.at = Some(nal.at);
+        if self.cur.data.len() + nal.data.len() + 4 > self.config.max_access_unit {
+            // Keep counting NAL units into this unit but drop its bytes.
+            self.cur.data.clear();
+            self.cur.nal_count = usize::MAX / 2;
+            return;
+        }
+        nal.write_annexb(&mut self.cur.data);
+    }
+
+    fn flush(&mut self, emit: &mut impl FnMut(AccessUnit<T>)) {
+        let cur = std::mem::take(&mut self.cur);
+        let (Some(at), Some(codec)) = (cur.at, self.codec) else {
+            return;
+        };
+        if cur.nal_count >= usize::MAX / 2 {
+            self.stats.oversized += 1;
+            return;
+        }
+        if !cur.has_vcl {
+            // Parameter sets or SEI with no picture (e.g. at the end of a stream): keep
+            // nothing but what `add` already remembered.
+            return;
+        }
+        if cur.keyframe {
+            self.seen_keyframe = true;
+        }
+        if self.config.wait_for_keyframe && !self.seen_keyframe {
+            self.stats.before_keyframe += 1;
+            return;
+        }
+        self.stats.access_units += 1;
+        emit(AccessUnit {
+            codec,
+            keyframe: cur.keyframe,
+            data: cur.data,
+            at,
+            nal_count: cur.nal_count,
+            new_stream_info: cur.new_info,
+        });
+    }
+}
+
+/// Splits a whole Annex-B buffer (a clip file) into access units.
+pub fn split_access_units(data: &[u8]) -> (Vec<AccessUnit<()>>, AssemblerStats) {
+    let mut asm = AccessUnits::new(AssemblerConfig::default());
+    let mut out = Vec::new();
+    asm.push(data, (), |au| out.push(au));
+    asm.finish(|au| out.push(au));
+    (out, asm.stats())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn annexb(nals: &[&[u8]]) -> Vec<u8> {
+        nals.iter()
+            .flat_map(|n| [&[0u8, 0, 0, 1][..], n].concat())
+            .collect()
+    }
+
+    const SPS: &[u8] = &[0x67, 0x42, 0x00, 0x1e, 0xf4, 0x05, 0x01, 0xe8];
+    const PPS: &[u8] = &[0x68, 0xce, 0x38, 0x80];
+    const IDR: &[u8] = &[0x65, 0x88, 0x84, 0x21];
+    const IDR_SLICE2: &[u8] = &[0x65, 0x40, 0x12];
+    const P: &[u8] = &[0x41, 0x9a, 0x02];
+    const P_SLICE2: &[u8] = &[0x41, 0x20, 0x03];
+
+    #[test]
+    fn pictures_become_access_units() {
+        let stream = annexb(&[SPS, PPS, IDR, IDR_SLICE2, P, P_SLICE2, P]);
+        let (aus, stats) = split_access_units(&stream);
+        assert_eq!(aus.len(), 3);
+        assert_eq!(aus[0].data, annexb(&[SPS, PPS, IDR, IDR_SLICE2]));
+        assert!(aus[0].keyframe);
+        assert_eq!(aus[0].codec, Codec::H264);
+        assert_eq!(aus[1].data, annexb(&[P, P_SLICE2]));
+        assert!(!aus[1].keyframe);
+        assert_eq!(aus[2].data, annexb(&[P]));
+        assert_eq!(stats.access_units, 3);
+    }
+
+    #[test]
+    fn aud_starts_a_new_unit() {
+        let aud: &[u8] = &[0x09, 0xf0];
+        let stream = annexb(&[aud, SPS, PPS, IDR, aud, P]);
+        let (aus, _) = split_access_units(&stream);
+        assert_eq!(aus.len(), 2);
+        assert_eq!(aus[1].data, annexb(&[aud, P]));
+    }
+
+    #[test]
+    fn waits_for_keyframe_when_asked() {
+        let stream = annexb(&[P, P, SPS, PPS, IDR, P]);
+        let mut asm = AccessUnits::new(AssemblerConfig {
+            wait_for_keyframe: true,
+            ..Default::default()
+        });
+        let mut out = Vec::new();
+        asm.push(&stream, (), |au| out.push(au));
+        asm.finish(|au| out.push(au));
+        // Slices before any parameter set have no codec yet; they are counted, not emitted.
+        assert_eq!(out.len(), 2);
+        assert!(out[0].keyframe);
+        assert_eq!(asm.stats().before_codec, 2);
+    }
+
+    #[test]
+    fn parameter_sets_are_remembered() {
+        let (_, _) = split_access_units(&annexb(&[SPS, PPS, IDR]));
+        let mut asm = AccessUnits::new(AssemblerConfig::default());
+        asm.push(&annexb(&[SPS, PPS, IDR]), (), |_| {});
+        assert_eq!(asm.parameter_sets(), annexb(&[SPS, PPS]));
+    }
+}

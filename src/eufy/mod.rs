@@ -1,0 +1,7 @@
+//! Everything about eufy-security-ws: the protocol messages, fast decoding of media
+//! buffers, and the simulator that stands in for the server.
+
+pub mod buffer;
+pub mod protocol;
+pub mod session;
+pub mod simulator;

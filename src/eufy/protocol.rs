@@ -1,0 +1,346 @@
+//! eufy-security-ws messages as this project speaks them (see PROTOCOL.md in shared/).
+//!
+//! Server messages are parsed by [`parse_server_message`]: the big `buffer.data` array of
+//! livestream events is cut out of the text and decoded by [`super::buffer`], the small rest
+//! goes through serde. Client commands are built by [`command`].
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::buffer::{decode_byte_array, BufferError};
+
+/// The schema version this client asks for.
+pub const SCHEMA_VERSION: u32 = 21;
+/// The lowest schema that has livestream commands.
+pub const MIN_LIVESTREAM_SCHEMA: u32 = 2;
+/// From this schema on, `device.start_livestream` answers `{"async": true}`.
+pub const ASYNC_RESULT_SCHEMA: u32 = 13;
+
+/// Event names used by livestreams.
+pub mod events {
+    /// A chunk of the video stream.
+    pub const VIDEO_DATA: &str = "livestream video data";
+    /// A chunk of the audio stream.
+    pub const AUDIO_DATA: &str = "livestream audio data";
+    /// The camera answered: data follows.
+    pub const STARTED: &str = "livestream started";
+    /// The stream ended.
+    pub const STOPPED: &str = "livestream stopped";
+    /// A station's answer to a command, with `returnCode`.
+    pub const COMMAND_RESULT: &str = "command result";
+    /// The server is going away (source `server`).
+    pub const SHUTDOWN: &str = "shutdown";
+}
+
+/// Error codes the server sends in failed results.
+pub mod codes {
+    /// Unknown serial.
+    pub const DEVICE_NOT_FOUND: &str = "device_not_found";
+    /// Unknown station.
+    pub const STATION_NOT_FOUND: &str = "station_not_found";
+    /// The command does not exist at this schema.
+    pub const UNKNOWN_COMMAND: &str = "unknown_command";
+    /// `set_api_schema` outside the server's range.
+    pub const SCHEMA_INCOMPATIBLE: &str = "schema_incompatible";
+    /// This client already streams this camera.
+    pub const ALREADY_RUNNING: &str = "device_livestream_already_running";
+    /// There is no stream to stop.
+    pub const NOT_RUNNING: &str = "device_livestream_not_running";
+    /// The device cannot stream.
+    pub const NOT_SUPPORTED: &str = "device_not_supported";
+    /// Anything else.
+    pub const UNKNOWN_ERROR: &str = "unknown_error";
+    /// The station did not answer.
+    pub const STATION_TIMEOUT: &str = "station_connection_timeout";
+}
+
+/// The unasked first message.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionInfo {
+    /// eufy-security-client version.
+    #[serde(default)]
+    pub driver_version: String,
+    /// eufy-security-ws version.
+    #[serde(default)]
+    pub server_version: String,
+    /// Lowest schema the server speaks.
+    pub min_schema_version: u32,
+    /// Highest schema the server speaks.
+    pub max_schema_version: u32,
+}
+
+/// The answer to a command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandResult {
+    /// The `messageId` of the command, echoed.
+    pub message_id: String,
+    /// Whether it worked.
+    pub success: bool,
+    /// `result` (`Null` when absent).
+    pub result: Value,
+    /// `errorCode` on failure.
+    pub error_code: Option<String>,
+}
+
+/// Video or audio bytes of a livestream event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaData {
+    /// Camera serial.
+    pub serial: String,
+    /// The decoded `buffer.data`.
+    pub data: Vec<u8>,
+    /// `metadata`, as sent (codec guess, fps, size hints).
+    pub metadata: Value,
+}
+
+/// An event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// `livestream video data`.
+    Video(MediaData),
+    /// `livestream audio data`.
+    Audio(MediaData),
+    /// `livestream started`.
+    Started {
+        /// Camera serial.
+        serial: String,
+    },
+    /// `livestream stopped`.
+    Stopped {
+        /// Camera serial.
+        serial: String,
+    },
+    /// `command result` from a station or device.
+    CommandResult {
+        /// Device or station serial.
+        serial: String,
+        /// The command the station answered.
+        command: String,
+        /// Its return code; negative is a failure.
+        return_code: i64,
+    },
+    /// `{"source":"server","event":"shutdown"}`.
+    Shutdown,
+    /// Anything else, kept whole.
+    Other(Value),
+}
+
+/// A message from the server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerMessage {
+    /// `type: version`.
+    Version(VersionInfo),
+    /// `type: result`.
+    Result(CommandResult),
+    /// `type: event`.
+    Event(Event),
+}
+
+/// Why a server message could not be understood.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// Not JSON, or JSON of the wrong shape.
+    #[error("malformed message from server: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A `type` we do not know.
+    #[error("message of unknown type {0:?} from server")]
+    UnknownType(String),
+    /// A media event whose `buffer.data` is not an array of bytes.
+    #[error("bad media buffer from server: {0}")]
+    Buffer(#[from] BufferError),
+    /// A required field is missing.
+    #[error("message from server lacks {0}")]
+    Missing(&'static str),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    message_id: Option<String>,
+    success: Option<bool>,
+    result: Option<Value>,
+    error_code: Option<String>,
+    event: Option<Value>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Value>,
+}
+
+const DATA_KEY: &[u8] = b"\"data\":[";
+
+/// Parses one text frame from the server.
+///
+/// The first `"data":[` array (which in a media event is `buffer.data`) is decoded by the
+/// fast byte-array scanner and replaced by `[]` before serde sees the rest. The key cannot
+/// occur inside a JSON string (the quote before the colon would be escaped), so the cut is
+/// always at a real key; if it was not `buffer.data`, that array is decoded from serde's
+/// value instead.
+pub fn parse_server_message(text: &str) -> Result<ServerMessage, ProtocolError> {
+    let bytes = text.as_bytes();
+    let mut fast = None;
+    let owned;
+    let rest: &str = match memchr::memmem::find(bytes, DATA_KEY) {
+        Some(at) => {
+            let open = at + DATA_KEY.len() - 1;
+            let mut data = Vec::new();
+            let len = decode_byte_array(&bytes[open..], &mut data)?;
+            fast = Some(data);
+            owned = [&text[..open], "[]", &text[open + len..]].concat();
+            &owned
+        }
+        None => text,
+    };
+    let env: Envelope = serde_json::from_str(rest)?;
+    match env.kind.as_str() {
+        "version" => {
+            let v: VersionInfo = serde_json::from_value(Value::Object(env.rest))?;
+            Ok(ServerMessage::Version(v))
+        }
+        "result" => Ok(ServerMessage::Result(CommandResult {
+            message_id: env.message_id.ok_or(ProtocolError::Missing("messageId"))?,
+            success: env.success.ok_or(ProtocolError::Missing("success"))?,
+            result: env.result.unwrap_or(Value::Null),
+            error_code: env.error_code,
+        })),
+        "event" => {
+            let ev = env.event.ok_or(ProtocolError::Missing("event"))?;
+            parse_event(ev, fast).map(ServerMessage::Event)
+        }
+        other => Err(ProtocolError::UnknownType(other.to_owned())),
+    }
+}
+
+fn parse_event(ev: Value, fast: Option<Vec<u8>>) -> Result<Event, ProtocolError> {
+    let name = ev.get("event").and_then(Value::as_str).unwrap_or_default();
+    let source = ev.get("source").and_then(Value::as_str).unwrap_or_default();
+    let serial = || {
+        ev.get("serialNumber")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or(ProtocolError::Missing("event.serialNumber"))
+    };
+    Ok(match (source, name) {
+        ("device", events::VIDEO_DATA | events::AUDIO_DATA) => {
+            let array = ev
+                .get("buffer")
+                .and_then(|b| b.get("data"))
+                .and_then(Value::as_array)
+                .ok_or(ProtocolError::Missing("event.buffer.data"))?;
+            let data = match fast {
+                Some(d) if array.is_empty() => d,
+                // The cut array was some other "data" key: decode this one the slow way.
+                _ => serde_json::from_value(Value::Array(array.clone()))?,
+            };
+            let media = MediaData {
+                serial: serial()?,
+                data,
+                metadata: ev.get("metadata").cloned().unwrap_or(Value::Null),
+            };
+            if name == events::VIDEO_DATA {
+                Event::Video(media)
+            } else {
+                Event::Audio(media)
+            }
+        }
+        ("device", events::STARTED) => Event::Started { serial: serial()? },
+        ("device", events::STOPPED) => Event::Stopped { serial: serial()? },
+        (_, events::COMMAND_RESULT) => Event::CommandResult {
+            serial: serial()?,
+            command: ev
+                .get("command")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            return_code: ev.get("returnCode").and_then(Value::as_i64).unwrap_or(0),
+        },
+        ("server", events::SHUTDOWN) => Event::Shutdown,
+        _ => Event::Other(ev),
+    })
+}
+
+/// A client command: `{"messageId": id, "command": name, ...args}`.
+pub fn command(message_id: &str, name: &str, args: Value) -> String {
+    let mut obj = json!({ "messageId": message_id, "command": name });
+    if let (Some(o), Value::Object(a)) = (obj.as_object_mut(), args) {
+        o.extend(a);
+    }
+    obj.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn video_event_fast_path() {
+        let text = r#"{"type":"event","event":{"source":"device","event":"livestream video data","serialNumber":"T1","buffer":{"type":"Buffer","data":[0,0,0,1,103]},"metadata":{"videoCodec":"H264","videoFPS":15}}}"#;
+        let ServerMessage::Event(Event::Video(m)) = parse_server_message(text).unwrap() else {
+            panic!("not a video event");
+        };
+        assert_eq!(m.serial, "T1");
+        assert_eq!(m.data, vec![0, 0, 0, 1, 103]);
+        assert_eq!(m.metadata["videoFPS"], 15);
+    }
+
+    #[test]
+    fn other_data_key_first_falls_back() {
+        let text = r#"{"type":"event","event":{"x":{"data":[7]},"source":"device","event":"livestream audio data","serialNumber":"T1","buffer":{"type":"Buffer","data":[255,241]}}}"#;
+        let ServerMessage::Event(Event::Audio(m)) = parse_server_message(text).unwrap() else {
+            panic!("not an audio event");
+        };
+        assert_eq!(m.data, vec![255, 241]);
+    }
+
+    #[test]
+    fn results_and_version() {
+        let v = parse_server_message(
+            r#"{"type":"version","driverVersion":"3.8.0","serverVersion":"3.0.1","minSchemaVersion":0,"maxSchemaVersion":21}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            v,
+            ServerMessage::Version(VersionInfo {
+                max_schema_version: 21,
+                ..
+            })
+        ));
+        let r = parse_server_message(
+            r#"{"type":"result","messageId":"a","success":false,"errorCode":"device_not_found"}"#,
+        )
+        .unwrap();
+        let ServerMessage::Result(r) = r else {
+            panic!()
+        };
+        assert_eq!(r.error_code.as_deref(), Some(codes::DEVICE_NOT_FOUND));
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        for bad in [
+            "",
+            "{",
+            "[]",
+            r#"{"type":"nope"}"#,
+            r#"{"type":"result"}"#,
+            r#"{"type":"event","event":{"source":"device","event":"livestream video data","serialNumber":"T","buffer":{"data":[1,256]}}}"#,
+            r#"{"type":"event","event":{"source":"device","event":"livestream video data","serialNumber":"T"}}"#,
+        ] {
+            assert!(parse_server_message(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn command_shape() {
+        let c = command(
+            "start",
+            "device.start_livestream",
+            json!({"serialNumber": "T8"}),
+        );
+        let v: Value = serde_json::from_str(&c).unwrap();
+        assert_eq!(v["messageId"], "start");
+        assert_eq!(v["command"], "device.start_livestream");
+        assert_eq!(v["serialNumber"], "T8");
+    }
+}

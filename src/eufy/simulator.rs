@@ -1,0 +1,828 @@
+//! `eufy-hw simulate`: a stand-in for eufy-security-ws that replays Annex-B clips.
+//!
+//! A real WebSocket server (tokio-tungstenite) that speaks the protocol in PROTOCOL.md: the
+//! unasked `version` message, `set_api_schema`, `start_listening`, `device.start_livestream`
+//! / `stop_livestream` / `is_livestreaming` with the real result shapes and error codes, and
+//! livestream events with `buffer: {"type":"Buffer","data":[...]}` and `metadata`.
+//!
+//! By default it reproduces the real server's timing: `livestream started` 650 ms after the
+//! start, the frames captured meanwhile in a burst, each frame held until the next one is
+//! captured. [`SimConfig::realistic`] = false sends at once (throughput tests). Faults can be
+//! injected per connection ([`Fault`]) for the client's tests.
+//!
+//! Each (connection, camera) pair streams from its own task over a shared, immutable clip;
+//! a camera's *run* (its start instant) is shared, so a client that joins a running stream
+//! starts at whatever frame comes next, as with a real camera.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::buffer::encode_byte_array;
+use super::protocol::{codes, events, ASYNC_RESULT_SCHEMA, MIN_LIVESTREAM_SCHEMA};
+use crate::clip::Clip;
+
+/// One simulated camera.
+#[derive(Debug, Clone)]
+pub struct Camera {
+    /// Its serial number, e.g. `T8410P0000000001`.
+    pub serial: String,
+    /// What it streams.
+    pub clip: Arc<Clip>,
+}
+
+/// How fast frames go out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pacing {
+    /// At the clip's frame rate (its SPS timing; 15 fps when it has none).
+    Clip,
+    /// At this many frames per second.
+    Fps(f64),
+    /// As fast as the connection takes them.
+    Unpaced,
+}
+
+/// How the byte stream is cut into events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunking {
+    /// One event per access unit, as the real server usually does.
+    AccessUnit,
+    /// Cut at random places (sizes 1..=max), reproducibly from `seed`.
+    Random {
+        /// RNG seed.
+        seed: u64,
+        /// Largest chunk in bytes.
+        max: usize,
+    },
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultKind {
+    /// Drop the TCP connection without a close frame (the client sees 1006).
+    Close,
+    /// Send and read nothing (not even pongs) for this long.
+    Stall(Duration),
+    /// One video event of bytes that hold no start code.
+    Garbage,
+    /// Flip bytes in the middle of the next access unit's slice data.
+    Corrupt,
+    /// One text frame that is not JSON.
+    BadJson,
+    /// One video event whose buffer holds a value over 255.
+    BadBytes,
+    /// End this connection's streams with `livestream stopped`.
+    Stop,
+    /// Send `{"source":"server","event":"shutdown"}` and close, as a restarting server does;
+    /// the listener keeps accepting.
+    Restart,
+}
+
+/// A fault injected into every connection once it has sent `after_frames` video events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// What happens.
+    pub kind: FaultKind,
+    /// After how many video events (counted per connection, all cameras together).
+    pub after_frames: u64,
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+
+    /// `KIND[=ARG]@FRAMES`: `close@100`, `stall=2.5@50`, `garbage@10`, `corrupt@20`,
+    /// `bad-json@5`, `bad-bytes@5`, `stop@30`, `restart@30`.
+    fn from_str(s: &str) -> Result<Fault, String> {
+        let (spec, after) = s.split_once('@').unwrap_or((s, "0"));
+        let after_frames = after
+            .parse()
+            .map_err(|_| format!("fault {s:?}: {after:?} is not a frame count"))?;
+        let (name, arg) = spec.split_once('=').unwrap_or((spec, ""));
+        let kind = match name {
+            "close" => FaultKind::Close,
+            "stall" => {
+                let secs: f64 = arg
+                    .parse()
+                    .map_err(|_| format!("fault {s:?}: stall needs seconds, e.g. stall=2@50"))?;
+                if !(0.0..=3600.0).contains(&secs) {
+                    return Err(format!("fault {s:?}: stall must be 0..3600 s"));
+                }
+                FaultKind::Stall(Duration::from_secs_f64(secs))
+            }
+            "garbage" => FaultKind::Garbage,
+            "corrupt" => FaultKind::Corrupt,
+            "bad-json" => FaultKind::BadJson,
+            "bad-bytes" => FaultKind::BadBytes,
+            "stop" => FaultKind::Stop,
+            "restart" => FaultKind::Restart,
+            _ => {
+                return Err(format!(
+                    "unknown fault {name:?}: use close, stall=SECS, garbage, corrupt, bad-json, bad-bytes, stop or restart, with @FRAMES"
+                ))
+            }
+        };
+        Ok(Fault { kind, after_frames })
+    }
+}
+
+/// Everything the simulator does.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Where to listen; port 0 picks a free one.
+    pub bind: SocketAddr,
+    /// The cameras it knows.
+    pub cameras: Vec<Camera>,
+    /// Frame pacing.
+    pub pacing: Pacing,
+    /// Reproduce the real server's start delay and one-frame hold.
+    pub realistic: bool,
+    /// Delay between the start command and `livestream started` when realistic.
+    pub start_delay: Duration,
+    /// Loop the clip forever; otherwise the stream ends after the clip with
+    /// `livestream stopped` (after `end_timeout`).
+    pub looping: bool,
+    /// How long after the last frame a non-looping stream reports `livestream stopped`.
+    pub end_timeout: Duration,
+    /// Framing of the byte stream.
+    pub chunking: Chunking,
+    /// Faults injected into every connection.
+    pub faults: Vec<Fault>,
+    /// Commands never answered (nor carried out).
+    pub ignore_commands: Vec<String>,
+    /// Lowest schema it accepts.
+    pub min_schema: u32,
+    /// Highest schema it accepts.
+    pub max_schema: u32,
+    /// `serverVersion` in the version message.
+    pub server_version: String,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            cameras: Vec::new(),
+            pacing: Pacing::Clip,
+            realistic: true,
+            start_delay: Duration::from_millis(650),
+            looping: true,
+            end_timeout: Duration::from_secs(5),
+            chunking: Chunking::AccessUnit,
+            faults: Vec::new(),
+            ignore_commands: Vec::new(),
+            min_schema: 0,
+            max_schema: 21,
+            server_version: "3.0.1".into(),
+        }
+    }
+}
+
+/// Counters of a running simulator.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SimStats {
+    /// Connections accepted.
+    pub connections: u64,
+    /// Video events sent, all connections.
+    pub video_events: u64,
+    /// Video bytes sent (before JSON).
+    pub video_bytes: u64,
+    /// Commands received.
+    pub commands: u64,
+}
+
+/// A running simulator. Dropping it stops the listener and every connection.
+pub struct Simulator {
+    addr: SocketAddr,
+    state: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Simulator {
+    /// Binds and starts serving on the current tokio runtime.
+    pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
+        let listener = TcpListener::bind(config.bind).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(Shared {
+            config,
+            cameras: Mutex::new(HashMap::new()),
+            stats: Mutex::new(SimStats::default()),
+            next_id: Mutex::new(0),
+        });
+        let (stop, mut stopped) = oneshot::channel();
+        let st = state.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok((tcp, peer)) => {
+                            let _ = tcp.set_nodelay(true);
+                            let st = st.clone();
+                            conns.spawn(async move {
+                                if let Err(e) = serve(st, tcp).await {
+                                    tracing::debug!(%peer, "simulator connection ended: {e}");
+                                }
+                            });
+                        }
+                        Err(e) => {
+                            tracing::warn!("simulator accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    },
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                }
+            }
+            conns.shutdown().await;
+        });
+        Ok(Simulator {
+            addr,
+            state,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://ADDR`.
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SimStats {
+        *lock(&self.state.stats)
+    }
+
+    /// Stops listening and closes every connection.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Serves until the task ends (Ctrl-C handling is the caller's).
+    pub async fn wait(mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A camera's current livestream, shared by the connections that watch it.
+struct Run {
+    id: u64,
+    t0: Instant,
+    started_at: Instant,
+    /// Connections receiving it, with the handle of their streaming task.
+    watchers: HashMap<u64, Watcher>,
+}
+
+struct Watcher {
+    out: mpsc::Sender<Out>,
+    task: JoinHandle<()>,
+}
+
+struct Shared {
+    config: SimConfig,
+    cameras: Mutex<HashMap<String, Run>>,
+    stats: Mutex<SimStats>,
+    next_id: Mutex<u64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    fn camera(&self, serial: &str) -> Option<&Camera> {
+        self.config.cameras.iter().find(|c| c.serial == serial)
+    }
+
+    fn next_id(&self) -> u64 {
+        let mut id = lock(&self.next_id);
+        *id += 1;
+        *id
+    }
+
+    fn interval(&self, clip: &Clip) -> Option<Duration> {
+        let fps = match self.config.pacing {
+            Pacing::Unpaced => return None,
+            Pacing::Fps(f) => f,
+            Pacing::Clip => clip.fps().unwrap_or(15.0),
+        };
+        Some(Duration::from_secs_f64(1.0 / fps.clamp(0.1, 1000.0)))
+    }
+}
+
+/// What a connection's writer sends.
+enum Out {
+    Text(String),
+    Video {
+        serial: Arc<str>,
+        bytes: Arc<[u8]>,
+        metadata: Arc<str>,
+    },
+    /// A streaming task reached the end of a non-looping clip.
+    Ended {
+        serial: String,
+        run: u64,
+    },
+}
+
+fn event(body: Value) -> String {
+    json!({ "type": "event", "event": body }).to_string()
+}
+
+fn device_event(name: &str, serial: &str) -> String {
+    event(json!({ "source": "device", "event": name, "serialNumber": serial }))
+}
+
+fn result_ok(id: &Value, result: Value) -> String {
+    json!({ "type": "result", "messageId": id, "success": true, "result": result }).to_string()
+}
+
+fn result_err(id: &Value, code: &str) -> String {
+    json!({ "type": "result", "messageId": id, "success": false, "errorCode": code }).to_string()
+}
+
+fn video_json(serial: &str, bytes: &[u8], metadata: &str) -> String {
+    let mut s = String::with_capacity(bytes.len() * 4 + 256);
+    s.push_str(r#"{"type":"event","event":{"source":"device","event":"livestream video data","serialNumber":"#);
+    s.push_str(&Value::from(serial).to_string());
+    s.push_str(r#","buffer":{"type":"Buffer","data":"#);
+    encode_byte_array(bytes, &mut s);
+    s.push_str(r#"},"metadata":"#);
+    s.push_str(metadata);
+    s.push_str("}}");
+    s
+}
+
+/// Per-connection state.
+struct Conn {
+    id: u64,
+    schema: u32,
+    listening: bool,
+    out_tx: mpsc::Sender<Out>,
+    /// Cameras this connection streams (by its own start).
+    streaming: HashSet<String>,
+}
+
+async fn serve(
+    st: Arc<Shared>,
+    tcp: TcpStream,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut ws = tokio_tungstenite::accept_async(tcp).await?;
+    lock(&st.stats).connections += 1;
+    let (out_tx, mut out_rx) = mpsc::channel::<Out>(64);
+    let mut conn = Conn {
+        id: st.next_id(),
+        schema: 0,
+        listening: false,
+        out_tx,
+        streaming: HashSet::new(),
+    };
+    let version = json!({
+        "type": "version",
+        "driverVersion": "3.8.0",
+        "serverVersion": st.config.server_version,
+        "minSchemaVersion": st.config.min_schema,
+        "maxSchemaVersion": st.config.max_schema,
+    });
+    ws.send(Message::text(version.to_string())).await?;
+
+    let mut faults: Vec<Fault> = st.config.faults.clone();
+    let mut frames_sent: u64 = 0;
+    let mut corrupt_next = false;
+    let result = loop {
+        tokio::select! {
+            msg = ws.next() => {
+                let text = match msg {
+                    None => break Ok(()),
+                    Some(Err(e)) => break Err(e.into()),
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Close(_))) => break Ok(()),
+                    Some(Ok(_)) => continue,
+                };
+                lock(&st.stats).commands += 1;
+                let Ok(cmd) = serde_json::from_str::<Value>(text.as_str()) else {
+                    // The real server closes on invalid JSON, with no close code (1005).
+                    let _ = ws.close(None).await;
+                    break Ok(());
+                };
+                for reply in handle_command(&st, &mut conn, &cmd) {
+                    ws.send(Message::text(reply)).await?;
+                }
+            }
+            Some(out) = out_rx.recv() => {
+                let text = match out {
+                    Out::Text(t) => t,
+                    Out::Ended { serial, run } => {
+                        let mut cams = lock(&st.cameras);
+                        if cams.get(&serial).is_some_and(|r| r.id == run) {
+                            cams.remove(&serial);
+                        }
+                        drop(cams);
+                        conn.streaming.remove(&serial);
+                        device_event(events::STOPPED, &serial)
+                    }
+                    Out::Video { serial, bytes, metadata } => {
+                        frames_sent += 1;
+                        {
+                            let mut s = lock(&st.stats);
+                            s.video_events += 1;
+                            s.video_bytes += bytes.len() as u64;
+                        }
+                        if corrupt_next {
+                            corrupt_next = false;
+                            video_json(&serial, &corrupt(&bytes), &metadata)
+                        } else {
+                            video_json(&serial, &bytes, &metadata)
+                        }
+                    }
+                };
+                ws.send(Message::text(text)).await?;
+                // Faults due after this frame.
+                let due: Vec<Fault> = faults.iter().filter(|f| f.after_frames <= frames_sent).cloned().collect();
+                faults.retain(|f| f.after_frames > frames_sent);
+                for fault in due {
+                    tracing::info!(conn = conn.id, frames_sent, ?fault.kind, "simulator injects fault");
+                    match fault.kind {
+                        FaultKind::Close => {
+                            stop_all(&st, &mut conn);
+                            return Ok(()); // drops the TCP stream: no close frame
+                        }
+                        FaultKind::Stall(d) => tokio::time::sleep(d).await,
+                        FaultKind::Garbage => {
+                            let serial = conn.streaming.iter().next().cloned().unwrap_or_default();
+                            let mut rng = SmallRng::seed_from_u64(frames_sent);
+                            let junk: Vec<u8> = (0..4096).map(|_| rng.random_range(2..=255u8)).collect();
+                            ws.send(Message::text(video_json(&serial, &junk, "{}"))).await?;
+                        }
+                        FaultKind::Corrupt => corrupt_next = true,
+                        FaultKind::BadJson => ws.send(Message::text("{\"type\":\"event\",\"event\":{\"source\":")).await?,
+                        FaultKind::BadBytes => {
+                            let serial = conn.streaming.iter().next().cloned().unwrap_or_default();
+                            let text = event(json!({"source":"device","event":events::VIDEO_DATA,"serialNumber":serial,
+                                "buffer":{"type":"Buffer","data":[0,0,1,256,1.5]},"metadata":{}}));
+                            ws.send(Message::text(text)).await?;
+                        }
+                        FaultKind::Stop => {
+                            let serials: Vec<String> = conn.streaming.iter().cloned().collect();
+                            stop_all(&st, &mut conn);
+                            for s in serials {
+                                ws.send(Message::text(device_event(events::STOPPED, &s))).await?;
+                            }
+                        }
+                        FaultKind::Restart => {
+                            stop_all(&st, &mut conn);
+                            ws.send(Message::text(event(json!({"source":"server","event":events::SHUTDOWN})))).await?;
+                            let _ = ws.close(None).await;
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    };
+    stop_all(&st, &mut conn);
+    result
+}
+
+/// Flips bytes in the second half of the last NAL unit, where slice data is.
+fn corrupt(bytes: &[u8]) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    let last_start = memchr::memmem::rfind(&b, &[0, 0, 1]).map_or(0, |i| i + 4);
+    let from = last_start + (b.len().saturating_sub(last_start)) / 2;
+    for (i, x) in b.iter_mut().enumerate().skip(from).take(64) {
+        // Keep zero bytes as they are so no start code appears.
+        if *x != 0 && i % 2 == 0 {
+            *x = x.wrapping_mul(31).max(1) ^ 0x5a;
+            if *x == 0 {
+                *x = 0xa5;
+            }
+        }
+    }
+    b
+}
+
+/// Takes this connection off every camera it watches; a camera nobody watches stops.
+fn stop_all(st: &Shared, conn: &mut Conn) {
+    let mut cams = lock(&st.cameras);
+    for run in cams.values_mut() {
+        if let Some(w) = run.watchers.remove(&conn.id) {
+            w.task.abort();
+        }
+    }
+    cams.retain(|_, run| !run.watchers.is_empty());
+    conn.streaming.clear();
+}
+
+fn handle_command(st: &Arc<Shared>, conn: &mut Conn, cmd: &Value) -> Vec<String> {
+    let id = cmd.get("messageId").cloned().unwrap_or(Value::Null);
+    let name = cmd
+        .get("command")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if st.config.ignore_commands.iter().any(|c| c == name) {
+        tracing::info!(
+            command = name,
+            "simulator ignores command (fault injection)"
+        );
+        return Vec::new();
+    }
+    let serial = cmd
+        .get("serialNumber")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match name {
+        "set_api_schema" => {
+            let v = cmd
+                .get("schemaVersion")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            // The real server applies the schema even when it rejects it.
+            conn.schema = u32::try_from(v).unwrap_or(u32::MAX);
+            if conn.schema < st.config.min_schema || conn.schema > st.config.max_schema {
+                vec![result_err(&id, codes::SCHEMA_INCOMPATIBLE)]
+            } else {
+                vec![result_ok(&id, json!({}))]
+            }
+        }
+        "start_listening" => {
+            conn.listening = true;
+            let serials: Vec<&str> = st
+                .config
+                .cameras
+                .iter()
+                .map(|c| c.serial.as_str())
+                .collect();
+            vec![result_ok(
+                &id,
+                json!({ "state": {
+                    "driver": { "version": "3.8.0", "connected": true, "pushConnected": true, "mqttConnected": false },
+                    "stations": serials,
+                    "devices": serials,
+                }}),
+            )]
+        }
+        "device.start_livestream" | "device.stop_livestream" | "device.is_livestreaming"
+            if conn.schema < MIN_LIVESTREAM_SCHEMA =>
+        {
+            vec![result_err(&id, codes::UNKNOWN_COMMAND)]
+        }
+        "device.start_livestream" | "device.stop_livestream" | "device.is_livestreaming"
+            if st.camera(serial).is_none() =>
+        {
+            vec![result_err(&id, codes::DEVICE_NOT_FOUND)]
+        }
+        "device.start_livestream" => start_livestream(st, conn, &id, serial),
+        "device.stop_livestream" => stop_livestream(st, conn, &id, serial),
+        "device.is_livestreaming" => {
+            let running = lock(&st.cameras).contains_key(serial);
+            vec![result_ok(
+                &id,
+                json!({ "serialNumber": serial, "livestreaming": running }),
+            )]
+        }
+        _ => vec![result_err(&id, codes::UNKNOWN_COMMAND)],
+    }
+}
+
+fn start_livestream(st: &Arc<Shared>, conn: &mut Conn, id: &Value, serial: &str) -> Vec<String> {
+    let Some(camera) = st.camera(serial).cloned() else {
+        return vec![result_err(id, codes::DEVICE_NOT_FOUND)];
+    };
+    let ok = if conn.schema >= ASYNC_RESULT_SCHEMA {
+        json!({ "async": true })
+    } else {
+        json!({})
+    };
+    let mut cams = lock(&st.cameras);
+    if let Some(run) = cams.get_mut(serial) {
+        if run.watchers.contains_key(&conn.id) {
+            return vec![result_err(id, codes::ALREADY_RUNNING)];
+        }
+        // Joining a stream another client runs: `livestream started` first, then success,
+        // then whatever frame comes next.
+        let now = Instant::now();
+        let started = now >= run.started_at;
+        let task = spawn_stream(st, conn, &camera, run.id, run.t0, run.started_at, !started);
+        run.watchers.insert(
+            conn.id,
+            Watcher {
+                out: conn.out_tx.clone(),
+                task,
+            },
+        );
+        conn.streaming.insert(serial.to_owned());
+        let mut replies = Vec::new();
+        if started {
+            replies.push(device_event(events::STARTED, serial));
+        }
+        replies.push(result_ok(id, ok));
+        return replies;
+    }
+    let t0 = Instant::now();
+    let started_at = if st.config.realistic {
+        t0 + st.config.start_delay
+    } else {
+        t0
+    };
+    let run_id = st.next_id();
+    let task = spawn_stream(st, conn, &camera, run_id, t0, started_at, true);
+    let mut watchers = HashMap::new();
+    watchers.insert(
+        conn.id,
+        Watcher {
+            out: conn.out_tx.clone(),
+            task,
+        },
+    );
+    cams.insert(
+        serial.to_owned(),
+        Run {
+            id: run_id,
+            t0,
+            started_at,
+            watchers,
+        },
+    );
+    conn.streaming.insert(serial.to_owned());
+    vec![result_ok(id, ok)]
+}
+
+fn stop_livestream(st: &Arc<Shared>, conn: &mut Conn, id: &Value, serial: &str) -> Vec<String> {
+    let mut cams = lock(&st.cameras);
+    let Some(run) = cams.remove(serial) else {
+        return vec![result_err(id, codes::NOT_RUNNING)];
+    };
+    let started = Instant::now() >= run.started_at;
+    let several = run.watchers.len() > 1;
+    let mut mine = false;
+    for (cid, w) in run.watchers {
+        w.task.abort();
+        if cid == conn.id {
+            mine = true;
+        } else if started {
+            let _ = w
+                .out
+                .try_send(Out::Text(device_event(events::STOPPED, serial)));
+        }
+    }
+    conn.streaming.remove(serial);
+    let ok = result_ok(id, json!({}));
+    // A stop before `livestream started` succeeds, but no `livestream stopped` follows.
+    if !started || !mine {
+        return vec![ok];
+    }
+    let stopped = device_event(events::STOPPED, serial);
+    if several {
+        vec![stopped, ok]
+    } else {
+        vec![ok, stopped]
+    }
+}
+
+fn metadata_json(unit: &crate::clip::ClipUnit, fps: f64) -> Arc<str> {
+    json!({
+        "videoCodec": unit.info.codec.protocol_name(),
+        "videoFPS": fps.round() as u64,
+        "videoHeight": unit.info.height,
+        "videoWidth": unit.info.width,
+    })
+    .to_string()
+    .into()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn_stream(
+    st: &Arc<Shared>,
+    conn: &Conn,
+    camera: &Camera,
+    run: u64,
+    t0: Instant,
+    started_at: Instant,
+    announce: bool,
+) -> JoinHandle<()> {
+    let out = conn.out_tx.clone();
+    let clip = camera.clip.clone();
+    let serial: Arc<str> = camera.serial.as_str().into();
+    let interval = st.interval(&clip);
+    let cfg = st.config.clone();
+    let seed_conn = conn.id;
+    // A joining client starts at the next frame the camera captures; the starter at frame 0.
+    let first = match interval {
+        Some(iv) => {
+            (Instant::now().saturating_duration_since(t0).as_secs_f64() / iv.as_secs_f64()) as u64
+        }
+        None => 0,
+    };
+    tokio::spawn(async move {
+        if announce {
+            tokio::time::sleep_until(started_at).await;
+            if out
+                .send(Out::Text(device_event(events::STARTED, &serial)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        let n = clip.units.len() as u64;
+        if n == 0 {
+            return;
+        }
+        let hold = u64::from(cfg.realistic);
+        let mut k = first;
+        let fps = interval.map_or(0.0, |iv| 1.0 / iv.as_secs_f64());
+        let mut rng = match cfg.chunking {
+            Chunking::Random { seed, .. } => Some(SmallRng::seed_from_u64(
+                seed ^ seed_conn.wrapping_mul(0x9e37_79b9),
+            )),
+            Chunking::AccessUnit => None,
+        };
+        let mut pending: Vec<u8> = Vec::new();
+        let mut next_cut = 0usize;
+        loop {
+            // The real server holds frame k until frame k+1 arrives: the last is never sent.
+            if !cfg.looping && k + hold >= n {
+                tokio::time::sleep(cfg.end_timeout).await;
+                let _ = out
+                    .send(Out::Ended {
+                        serial: serial.to_string(),
+                        run,
+                    })
+                    .await;
+                return;
+            }
+            if let Some(iv) = interval {
+                let due = (t0 + iv.mul_f64((k + hold) as f64)).max(started_at);
+                tokio::time::sleep_until(due).await;
+            }
+            let unit = &clip.units[(k % n) as usize];
+            let metadata = metadata_json(unit, fps);
+            k += 1;
+            let Some(rng) = rng.as_mut() else {
+                let msg = Out::Video {
+                    serial: serial.clone(),
+                    bytes: unit.data.clone(),
+                    metadata,
+                };
+                if out.send(msg).await.is_err() {
+                    return;
+                }
+                continue;
+            };
+            pending.extend_from_slice(&unit.data);
+            let max = match cfg.chunking {
+                Chunking::Random { max, .. } => max.max(1),
+                Chunking::AccessUnit => 1,
+            };
+            loop {
+                if next_cut == 0 {
+                    // Many small cuts (to split start codes) and some large ones.
+                    next_cut = if rng.random_bool(0.25) {
+                        rng.random_range(1..=16.min(max))
+                    } else {
+                        rng.random_range(1..=max)
+                    };
+                }
+                if pending.len() < next_cut {
+                    break;
+                }
+                let chunk: Arc<[u8]> = pending.drain(..next_cut).collect::<Vec<u8>>().into();
+                next_cut = 0;
+                let msg = Out::Video {
+                    serial: serial.clone(),
+                    bytes: chunk,
+                    metadata: metadata.clone(),
+                };
+                if out.send(msg).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,24 @@
+//! eufy-hw: a live viewer for Eufy security cameras.
+//!
+//! The pipeline, one module per stage:
+//! ```text
+//! eufy-security-ws ──WebSocket/JSON──► eufy (session; simulator stands in for the server)
+//!                                       │ chunks of Annex-B bytes + arrival instant
+//!                                       ▼
+//!                                     bitstream (pure: NAL units → access units)
+//!                                       │ AccessUnit { codec, keyframe, data, at }
+//!                                       ▼
+//!                                     decode (FFmpeg, own thread)
+//! ```
+//! - [`eufy`]: the eufy-security-ws protocol, fast buffer decoding, the simulator.
+//! - [`bitstream`]: Annex-B scanning, NAL headers, SPS, access-unit assembly.
+//! - [`clip`]: Annex-B clip files read into access units with their frame rate.
+//! - [`decode`]: FFmpeg decoding on a named thread per stream.
+//! - [`pipeline`]: the headless per-camera pipeline (session → access units → decoder).
+#![deny(missing_docs)]
+
+pub mod bitstream;
+pub mod clip;
+pub mod decode;
+pub mod eufy;
+pub mod pipeline;

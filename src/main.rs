@@ -1,0 +1,325 @@
+//! The `eufy-hw` command: CLI parsing and tracing set-up; the work is in the library.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use eufy_hw::clip::Clip;
+use eufy_hw::eufy::session::SessionConfig;
+use eufy_hw::eufy::simulator::{Camera, Chunking, Fault, Pacing, SimConfig, Simulator};
+use eufy_hw::pipeline::{run_headless, CameraTotals};
+use tokio::sync::watch;
+
+/// Live viewer for Eufy security cameras, fed by eufy-security-ws.
+///
+/// Without a subcommand it connects to eufy-security-ws and streams the cameras given by
+/// --serial. (The window is not built yet: for now it decodes and prints progress.)
+#[derive(Parser, Debug)]
+#[command(version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    live: LiveArgs,
+    /// Log filter, e.g. `info`, `eufy_hw=debug` (or RUST_LOG).
+    #[arg(long, global = true, default_value = "info", env = "RUST_LOG")]
+    log: String,
+}
+
+#[derive(Args, Debug)]
+struct LiveArgs {
+    /// eufy-security-ws URL.
+    #[arg(long, env = "EUFY_WS_URL", default_value = "ws://127.0.0.1:3000")]
+    url: String,
+    /// Camera serial number; repeat for several cameras (or EUFY_SERIAL, comma-separated).
+    #[arg(long = "serial", env = "EUFY_SERIAL", value_delimiter = ',')]
+    serials: Vec<String>,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    duration: Option<f64>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Stand in for eufy-security-ws: serve Annex-B clips as camera livestreams.
+    Simulate(SimulateArgs),
+    /// The built-in simulator streaming the bundled clip into the pipeline; no camera needed.
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+struct SimulateArgs {
+    /// A camera: SERIAL=FILE with a raw .h264/.h265 clip; repeatable. Default: the bundled
+    /// demo clip as T8410P0000000001.
+    #[arg(long = "camera", value_name = "SERIAL=FILE")]
+    cameras: Vec<String>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Port; 0 picks a free one and prints it.
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    #[command(flatten)]
+    stream: StreamArgs,
+}
+
+#[derive(Args, Debug)]
+struct StreamArgs {
+    /// Frames per second (default: the clip's own rate, 15 when it declares none).
+    #[arg(long, conflicts_with = "unpaced")]
+    fps: Option<f64>,
+    /// Send as fast as the client takes frames (throughput tests).
+    #[arg(long)]
+    unpaced: bool,
+    /// No start delay and no one-frame hold (the real server has both).
+    #[arg(long)]
+    immediate: bool,
+    /// Play each clip once, then end the stream with `livestream stopped`.
+    #[arg(long)]
+    no_loop: bool,
+    /// One event per access unit, or random cuts.
+    #[arg(long, value_enum, default_value_t = ChunkingArg::Au)]
+    chunking: ChunkingArg,
+    /// Seed for --chunking random.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Largest chunk for --chunking random, bytes.
+    #[arg(long, default_value_t = 65536)]
+    max_chunk: usize,
+    /// Inject a fault into every connection: close@N, stall=SECS@N, garbage@N, corrupt@N,
+    /// bad-json@N, bad-bytes@N, stop@N, restart@N (N = video events sent); repeatable.
+    #[arg(long = "fault", value_name = "KIND@N")]
+    faults: Vec<Fault>,
+    /// Never answer this command (e.g. device.start_livestream); repeatable.
+    #[arg(long = "ignore", value_name = "COMMAND")]
+    ignore: Vec<String>,
+    /// Highest schema version the server accepts (the real one: 21).
+    #[arg(long, default_value_t = 21)]
+    max_schema: u32,
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Clip to stream (default: the bundled one).
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Number of simulated cameras.
+    #[arg(long, default_value_t = 1)]
+    cameras: usize,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    duration: Option<f64>,
+    #[command(flatten)]
+    stream: StreamArgs,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ChunkingArg {
+    /// One event per access unit.
+    Au,
+    /// Random cuts.
+    Random,
+}
+
+impl StreamArgs {
+    fn sim_config(&self, cameras: Vec<Camera>, bind: SocketAddr) -> SimConfig {
+        SimConfig {
+            bind,
+            cameras,
+            pacing: match (self.unpaced, self.fps) {
+                (true, _) => Pacing::Unpaced,
+                (false, Some(f)) => Pacing::Fps(f),
+                (false, None) => Pacing::Clip,
+            },
+            realistic: !self.immediate,
+            looping: !self.no_loop,
+            chunking: match self.chunking {
+                ChunkingArg::Au => Chunking::AccessUnit,
+                ChunkingArg::Random => Chunking::Random {
+                    seed: self.seed,
+                    max: self.max_chunk.max(1),
+                },
+            },
+            faults: self.faults.clone(),
+            ignore_commands: self.ignore.clone(),
+            max_schema: self.max_schema,
+            ..SimConfig::default()
+        }
+    }
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log)
+                .with_context(|| format!("bad --log filter {:?}", cli.log))?,
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("eufy-io")
+        .build()
+        .context("cannot start the tokio runtime")?;
+    rt.block_on(async move {
+        match cli.command {
+            Some(Command::Simulate(args)) => simulate(args).await,
+            Some(Command::Demo(args)) => demo(args).await,
+            None => live(cli.live).await,
+        }
+    })
+}
+
+/// A watch channel that turns true on Ctrl-C or after `duration` seconds.
+fn stop_signal(duration: Option<f64>) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let timer = async {
+            match duration {
+                Some(s) => tokio::time::sleep(Duration::from_secs_f64(s.max(0.0))).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => eprintln!("stopping (Ctrl-C)"),
+            _ = timer => {}
+        }
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+fn parse_camera(spec: &str) -> Result<Camera> {
+    let (serial, file) = spec
+        .split_once('=')
+        .with_context(|| format!("--camera {spec:?}: expected SERIAL=FILE"))?;
+    if serial.is_empty() {
+        bail!("--camera {spec:?}: the serial is empty");
+    }
+    let clip = Clip::load(file.as_ref())?;
+    Ok(Camera {
+        serial: serial.to_owned(),
+        clip: Arc::new(clip),
+    })
+}
+
+fn describe(camera: &Camera) -> String {
+    let u = &camera.clip.units[0];
+    format!(
+        "{} = {} ({} {} {}x{}, {} access units, {:.0} fps)",
+        camera.serial,
+        camera.clip.name,
+        u.info.codec,
+        u.info.profile_name(),
+        u.info.width,
+        u.info.height,
+        camera.clip.units.len(),
+        camera.clip.fps().unwrap_or(15.0)
+    )
+}
+
+async fn simulate(args: SimulateArgs) -> Result<()> {
+    let cameras = if args.cameras.is_empty() {
+        vec![Camera {
+            serial: "T8410P0000000001".into(),
+            clip: Arc::new(Clip::demo()),
+        }]
+    } else {
+        args.cameras
+            .iter()
+            .map(|c| parse_camera(c))
+            .collect::<Result<_>>()?
+    };
+    for c in &cameras {
+        eprintln!("camera {}", describe(c));
+    }
+    let config = args
+        .stream
+        .sim_config(cameras, SocketAddr::new(args.bind, args.port));
+    let sim = Simulator::start(config)
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
+    // The address on stdout, alone, so scripts can read it.
+    println!("{}", sim.url());
+    eprintln!(
+        "eufy-security-ws simulator listening on {} (Ctrl-C to stop)",
+        sim.url()
+    );
+    tokio::signal::ctrl_c().await.ok();
+    sim.shutdown().await;
+    Ok(())
+}
+
+fn print_progress(serial: &str, t: &CameraTotals, fps: f64) {
+    let size = t
+        .size
+        .map_or_else(|| "-".to_owned(), |(w, h)| format!("{w}x{h}"));
+    let mut lat = t
+        .latencies_ms
+        .iter()
+        .rev()
+        .take(100)
+        .copied()
+        .collect::<Vec<_>>();
+    lat.sort_by(f64::total_cmp);
+    let p50 = lat.get(lat.len() / 2).copied().unwrap_or(f64::NAN);
+    println!(
+        "{serial}: {:>6} frames decoded  {fps:5.1} fps  {size:>9}  {:>8.1} KiB received  decode latency p50 {p50:.1} ms",
+        t.frames,
+        t.bytes as f64 / 1024.0
+    );
+}
+
+async fn demo(args: DemoArgs) -> Result<()> {
+    let clip = Arc::new(match &args.file {
+        Some(path) => Clip::load(path)?,
+        None => Clip::demo(),
+    });
+    let n = args.cameras.clamp(1, 64);
+    let cameras: Vec<Camera> = (1..=n)
+        .map(|i| Camera {
+            serial: format!("T8410P{i:010}"),
+            clip: clip.clone(),
+        })
+        .collect();
+    for c in &cameras {
+        eprintln!("simulated camera {}", describe(c));
+    }
+    let config = args
+        .stream
+        .sim_config(cameras.clone(), SocketAddr::from(([127, 0, 0, 1], 0)));
+    let sim = Simulator::start(config)
+        .await
+        .context("cannot start the simulator")?;
+    eprintln!(
+        "simulator on {}; connecting as a client (the window comes later: printing decode progress)",
+        sim.url()
+    );
+    let serials = cameras.iter().map(|c| c.serial.clone()).collect();
+    let session = SessionConfig::new(sim.url(), serials);
+    let stop = stop_signal(args.duration);
+    let totals = run_headless(session, stop, Duration::from_secs(1), print_progress).await?;
+    sim.shutdown().await;
+    let frames: u64 = totals.values().map(|t| t.frames).sum();
+    println!("demo done: {frames} frames decoded from {n} camera(s)");
+    if frames == 0 {
+        bail!("no frame was decoded");
+    }
+    Ok(())
+}
+
+async fn live(args: LiveArgs) -> Result<()> {
+    if args.serials.is_empty() {
+        bail!("no camera given: pass --serial SERIAL (or set EUFY_SERIAL); to try without a camera run `eufy-hw demo`");
+    }
+    let session = SessionConfig::new(args.url.clone(), args.serials.clone());
+    let stop = stop_signal(args.duration);
+    run_headless(session, stop, Duration::from_secs(1), print_progress)
+        .await
+        .with_context(|| format!("streaming from {}", args.url))?;
+    Ok(())
+}

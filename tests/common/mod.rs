@@ -1,0 +1,168 @@
+//! Shared test helpers: the test clips, and a plain WebSocket client for the simulator.
+#![allow(clippy::unwrap_used)]
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The directory of test clips, made by `scripts/make-clips.sh` when missing.
+pub fn clips_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let dir = std::env::var_os("EUFY_CLIPS")
+            .map(|d| root.join(d))
+            .unwrap_or_else(|| root.join("target/clips"));
+        let status = std::process::Command::new(root.join("scripts/make-clips.sh"))
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run scripts/make-clips.sh (needs ffmpeg: ./dev.sh setup)");
+        assert!(status.success(), "scripts/make-clips.sh failed");
+        dir
+    })
+    .clone()
+}
+
+/// A clip by file name.
+pub fn clip_path(name: &str) -> PathBuf {
+    let p = clips_dir().join(name);
+    assert!(p.exists(), "missing clip {}", p.display());
+    p
+}
+
+/// Every clip the script makes.
+pub const ALL_CLIPS: &[&str] = &[
+    "h264_high_1080p.h264",
+    "h264_high_1080p_bframes.h264",
+    "h264_baseline_720p.h264",
+    "h264_slices4_720p.h264",
+    "h264_aud_720p.h264",
+    "h264_full_range_720p.h264",
+    "h264_3byte_720p.h264",
+    "h264_res_change.h264",
+    "h265_main_1080p.h265",
+];
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A bare eufy-security-ws client: JSON in, JSON out, nothing of the project's client code.
+pub struct Plain {
+    pub ws: Ws,
+}
+
+/// How a read ended when it did not yield a text message.
+#[derive(Debug, PartialEq)]
+pub enum End {
+    /// A close frame, with its code (None: no code, which clients report as 1005).
+    Closed(Option<u16>),
+    /// The TCP connection ended without a close frame, or failed.
+    Dropped,
+    /// Nothing within the wait.
+    Timeout,
+}
+
+impl Plain {
+    pub async fn connect(url: &str) -> Plain {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect");
+        Plain { ws }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.ws
+            .send(Message::text(v.to_string()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        self.ws
+            .send(Message::text(text.to_owned()))
+            .await
+            .expect("send");
+    }
+
+    /// Next text message as JSON (panics on non-JSON), or how the stream ended.
+    pub async fn next(&mut self, wait: Duration) -> Result<Value, End> {
+        self.next_text(wait).await.map(|t| {
+            serde_json::from_str(&t).unwrap_or_else(|e| panic!("not JSON ({e}): {t:.200}"))
+        })
+    }
+
+    pub async fn next_text(&mut self, wait: Duration) -> Result<String, End> {
+        loop {
+            match tokio::time::timeout(wait, self.ws.next()).await {
+                Err(_) => return Err(End::Timeout),
+                Ok(None) => return Err(End::Dropped),
+                Ok(Some(Err(_))) => return Err(End::Dropped),
+                Ok(Some(Ok(Message::Text(t)))) => return Ok(t.to_string()),
+                Ok(Some(Ok(Message::Close(f)))) => {
+                    return Err(End::Closed(f.map(|f| u16::from(f.code))))
+                }
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// Sends a command and returns its result, collecting events that come before it.
+    pub async fn call(&mut self, id: &str, command: &str, args: Value) -> (Value, Vec<Value>) {
+        let mut cmd = serde_json::json!({"messageId": id, "command": command});
+        if let (Some(o), Value::Object(a)) = (cmd.as_object_mut(), args) {
+            o.extend(a);
+        }
+        self.send(cmd).await;
+        let mut before = Vec::new();
+        loop {
+            let m = self.next(Duration::from_secs(10)).await.expect("result");
+            if m["type"] == "result" && m["messageId"] == id {
+                return (m, before);
+            }
+            before.push(m);
+        }
+    }
+
+    /// version, set_api_schema(schema), start_listening.
+    pub async fn handshake(url: &str, schema: u32) -> Plain {
+        let mut c = Plain::connect(url).await;
+        let v = c.next(Duration::from_secs(5)).await.expect("version");
+        assert_eq!(v["type"], "version");
+        let (r, _) = c
+            .call(
+                "schema",
+                "set_api_schema",
+                serde_json::json!({"schemaVersion": schema}),
+            )
+            .await;
+        assert_eq!(r["success"], true, "{r}");
+        let (r, _) = c
+            .call("listen", "start_listening", serde_json::json!({}))
+            .await;
+        assert_eq!(r["success"], true, "{r}");
+        c
+    }
+
+    /// Reads until a video event; returns its bytes and the whole event.
+    pub async fn next_video(&mut self, wait: Duration) -> Result<(Vec<u8>, Value), End> {
+        loop {
+            let m = self.next(wait).await?;
+            if m["type"] == "event" && m["event"]["event"] == "livestream video data" {
+                let data = m["event"]["buffer"]["data"]
+                    .as_array()
+                    .expect("buffer.data array")
+                    .iter()
+                    .map(|v| v.as_u64().expect("integer") as u8)
+                    .collect();
+                return Ok((data, m));
+            }
+        }
+    }
+}

@@ -1,0 +1,640 @@
+//! `eufy-hw simulate` against a plain WebSocket client over loopback: every result shape and
+//! error code, both framings, the real server's timing, and each fault mode.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{clip_path, End, Plain};
+use eufy_hw::clip::Clip;
+use eufy_hw::eufy::simulator::{Camera, Chunking, Fault, FaultKind, Pacing, SimConfig, Simulator};
+use serde_json::json;
+
+const SERIAL: &str = "T8410P0000000001";
+const WAIT: Duration = Duration::from_secs(10);
+
+fn camera(serial: &str, clip: &str) -> Camera {
+    Camera {
+        serial: serial.into(),
+        clip: Arc::new(Clip::load(&clip_path(clip)).expect("clip")),
+    }
+}
+
+/// Fast, unbuffered, non-looping: the clip exactly once, no delays.
+fn immediate(cameras: Vec<Camera>) -> SimConfig {
+    SimConfig {
+        cameras,
+        pacing: Pacing::Unpaced,
+        realistic: false,
+        looping: false,
+        end_timeout: Duration::from_millis(100),
+        ..SimConfig::default()
+    }
+}
+
+async fn start(sim: &Simulator, schema: u32) -> Plain {
+    let mut c = Plain::handshake(&sim.url(), schema).await;
+    let (r, _) = c
+        .call(
+            "start",
+            "device.start_livestream",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(r["success"], true, "{r}");
+    c
+}
+
+/// Reads video until `livestream stopped`; returns the event payloads.
+async fn collect_until_stopped(c: &mut Plain) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let m = c.next(WAIT).await.expect("event");
+        match m["event"]["event"].as_str() {
+            Some("livestream video data") => out.push(
+                m["event"]["buffer"]["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| u8::try_from(v.as_u64().unwrap()).unwrap())
+                    .collect(),
+            ),
+            Some("livestream stopped") => return out,
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn version_schema_and_listening() {
+    let sim = Simulator::start(immediate(vec![camera(SERIAL, "h264_baseline_720p.h264")]))
+        .await
+        .unwrap();
+    let mut c = Plain::connect(&sim.url()).await;
+    let v = c.next(WAIT).await.unwrap();
+    assert_eq!(v["type"], "version");
+    assert_eq!(v["minSchemaVersion"], 0);
+    assert_eq!(v["maxSchemaVersion"], 21);
+    assert!(v["serverVersion"].is_string() && v["driverVersion"].is_string());
+
+    // Before set_api_schema the session is on schema 0: no livestream commands.
+    let (r, _) = c
+        .call(
+            "s0",
+            "device.start_livestream",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(
+        r,
+        json!({"type":"result","messageId":"s0","success":false,"errorCode":"unknown_command"})
+    );
+
+    let (r, _) = c
+        .call("bad", "set_api_schema", json!({"schemaVersion": 22}))
+        .await;
+    assert_eq!(r["errorCode"], "schema_incompatible");
+    assert_eq!(r["success"], false);
+    let (r, _) = c
+        .call("schema", "set_api_schema", json!({"schemaVersion": 21}))
+        .await;
+    assert_eq!(
+        r,
+        json!({"type":"result","messageId":"schema","success":true,"result":{}})
+    );
+
+    let (r, _) = c.call("listen", "start_listening", json!({})).await;
+    let state = &r["result"]["state"];
+    assert_eq!(state["devices"], json!([SERIAL]));
+    assert_eq!(state["stations"], json!([SERIAL]));
+    assert_eq!(state["driver"]["connected"], true);
+
+    let (r, _) = c.call("x", "no.such_command", json!({})).await;
+    assert_eq!(r["errorCode"], "unknown_command");
+}
+
+#[tokio::test]
+async fn livestream_commands_and_error_codes() {
+    let sim = Simulator::start(SimConfig {
+        looping: true,
+        pacing: Pacing::Fps(30.0),
+        ..immediate(vec![camera(SERIAL, "h264_baseline_720p.h264")])
+    })
+    .await
+    .unwrap();
+    let mut c = Plain::handshake(&sim.url(), 21).await;
+    let (r, _) = c
+        .call(
+            "u",
+            "device.start_livestream",
+            json!({"serialNumber": "T0000000000000000"}),
+        )
+        .await;
+    assert_eq!(r["errorCode"], "device_not_found");
+    let (r, _) = c
+        .call(
+            "s",
+            "device.stop_livestream",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(r["errorCode"], "device_livestream_not_running");
+    let (r, _) = c
+        .call(
+            "i",
+            "device.is_livestreaming",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(
+        r["result"],
+        json!({"serialNumber": SERIAL, "livestreaming": false})
+    );
+
+    let (r, _) = c
+        .call(
+            "start",
+            "device.start_livestream",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(r["result"], json!({"async": true}));
+    let (r, _) = c
+        .call(
+            "again",
+            "device.start_livestream",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(r["errorCode"], "device_livestream_already_running");
+    let (r, _) = c
+        .call(
+            "i2",
+            "device.is_livestreaming",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(r["result"]["livestreaming"], true);
+
+    // One client: the stop result first, then `livestream stopped`.
+    let (r, _) = c
+        .call(
+            "stop",
+            "device.stop_livestream",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(
+        r,
+        json!({"type":"result","messageId":"stop","success":true,"result":{}})
+    );
+    loop {
+        let m = c.next(WAIT).await.unwrap();
+        if m["event"]["event"] == "livestream stopped" {
+            assert_eq!(m["event"]["serialNumber"], SERIAL);
+            assert_eq!(m["event"]["source"], "device");
+            break;
+        }
+    }
+    let (r, _) = c
+        .call(
+            "stop2",
+            "device.stop_livestream",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(r["errorCode"], "device_livestream_not_running");
+    // A new start after a stop works.
+    let (r, _) = c
+        .call(
+            "restart",
+            "device.start_livestream",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(r["success"], true);
+}
+
+#[tokio::test]
+async fn old_schema_result_shape() {
+    let sim = Simulator::start(immediate(vec![camera(SERIAL, "h264_baseline_720p.h264")]))
+        .await
+        .unwrap();
+    let mut c = Plain::handshake(&sim.url(), 12).await;
+    let (r, _) = c
+        .call(
+            "start",
+            "device.start_livestream",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(r["result"], json!({}));
+    let mut c1 = Plain::handshake(&sim.url(), 1).await;
+    let (r, _) = c1
+        .call(
+            "start",
+            "device.start_livestream",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(r["errorCode"], "unknown_command");
+}
+
+#[tokio::test]
+async fn invalid_json_closes_without_code() {
+    let sim = Simulator::start(immediate(vec![camera(SERIAL, "h264_baseline_720p.h264")]))
+        .await
+        .unwrap();
+    let mut c = Plain::connect(&sim.url()).await;
+    c.next(WAIT).await.unwrap();
+    c.send_raw("{not json").await;
+    assert_eq!(c.next(WAIT).await, Err(End::Closed(None)));
+}
+
+/// Per-access-unit framing: each event is one access unit of the file, in order.
+#[tokio::test]
+async fn one_event_per_access_unit_for_every_clip() {
+    for name in common::ALL_CLIPS {
+        let cam = camera(SERIAL, name);
+        let units: Vec<Vec<u8>> = cam.clip.units.iter().map(|u| u.data.to_vec()).collect();
+        let sim = Simulator::start(immediate(vec![cam])).await.unwrap();
+        let mut c = start(&sim, 21).await;
+        let got = collect_until_stopped(&mut c).await;
+        assert_eq!(got.len(), units.len(), "{name}");
+        assert!(
+            got == units,
+            "{name}: events differ from the clip's access units"
+        );
+    }
+}
+
+/// Random framing: the events' bytes concatenated equal the clip; cuts land mid-NAL.
+#[tokio::test]
+async fn random_chunking_preserves_the_byte_stream() {
+    let cam = camera(SERIAL, "h265_main_1080p.h265");
+    let whole: Vec<u8> = cam
+        .clip
+        .units
+        .iter()
+        .flat_map(|u| u.data.iter().copied())
+        .collect();
+    let mut runs = Vec::new();
+    for seed in [1, 2] {
+        let sim = Simulator::start(SimConfig {
+            chunking: Chunking::Random { seed, max: 4096 },
+            ..immediate(vec![cam.clone()])
+        })
+        .await
+        .unwrap();
+        let mut c = start(&sim, 21).await;
+        let got = collect_until_stopped(&mut c).await;
+        let joined: Vec<u8> = got.iter().flatten().copied().collect();
+        // The tail shorter than the next cut stays unsent when the clip ends.
+        assert!(joined.len() <= whole.len() && whole.len() - joined.len() <= 4096);
+        assert!(
+            joined[..] == whole[..joined.len()],
+            "seed {seed}: bytes differ"
+        );
+        assert!(
+            got.len() > cam.clip.units.len(),
+            "seed {seed}: not cut finer than access units"
+        );
+        assert!(
+            got.iter().any(|c| c.len() < 4),
+            "seed {seed}: no tiny chunks"
+        );
+        runs.push(got.iter().map(Vec::len).collect::<Vec<_>>());
+    }
+    assert_ne!(runs[0], runs[1], "different seeds cut alike");
+}
+
+#[tokio::test]
+async fn metadata_and_buffer_shape() {
+    let sim = Simulator::start(immediate(vec![camera(SERIAL, "h265_main_1080p.h265")]))
+        .await
+        .unwrap();
+    let mut c = start(&sim, 21).await;
+    let (_, m) = c.next_video(WAIT).await.unwrap();
+    assert_eq!(m["type"], "event");
+    let ev = &m["event"];
+    assert_eq!(ev["source"], "device");
+    assert_eq!(ev["serialNumber"], SERIAL);
+    assert_eq!(ev["buffer"]["type"], "Buffer");
+    assert_eq!(ev["metadata"]["videoCodec"], "H265");
+    assert_eq!(ev["metadata"]["videoWidth"], 1920);
+    assert_eq!(ev["metadata"]["videoHeight"], 1080);
+}
+
+/// The real server's timing: `{"async":true}` at once, `livestream started` at least the start
+/// delay later, the frames captured meanwhile in a burst, the last frame never sent.
+#[tokio::test]
+async fn realistic_timing() {
+    let cam = camera(SERIAL, "h264_baseline_720p.h264");
+    let n = cam.clip.units.len();
+    let sim = Simulator::start(SimConfig {
+        cameras: vec![cam],
+        pacing: Pacing::Fps(30.0),
+        realistic: true,
+        start_delay: Duration::from_millis(650),
+        looping: false,
+        end_timeout: Duration::from_millis(300),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut c = Plain::handshake(&sim.url(), 21).await;
+    let t0 = Instant::now();
+    let (r, _) = c
+        .call(
+            "start",
+            "device.start_livestream",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(r["result"], json!({"async": true}));
+    let m = c.next(WAIT).await.unwrap();
+    assert_eq!(m["event"]["event"], "livestream started");
+    assert!(t0.elapsed() >= Duration::from_millis(650));
+    // The burst: the frames captured during the start delay arrive back to back.
+    let burst_start = Instant::now();
+    for _ in 0..15 {
+        c.next_video(WAIT).await.unwrap();
+    }
+    let burst = burst_start.elapsed();
+    let frames = 15 + collect_until_stopped(&mut c).await.len();
+    assert_eq!(frames, n - 1, "the last frame must not be sent");
+    // 15 frames at 30 fps would take 500 ms if paced; the burst is at least 19 frames
+    // (650 ms at 30 fps) so it should arrive well before that.
+    assert!(burst < Duration::from_millis(450), "no burst: {burst:?}");
+}
+
+#[tokio::test]
+async fn joining_a_running_stream() {
+    let sim = Simulator::start(SimConfig {
+        looping: true,
+        pacing: Pacing::Fps(30.0),
+        ..immediate(vec![camera(SERIAL, "h264_baseline_720p.h264")])
+    })
+    .await
+    .unwrap();
+    let mut a = start(&sim, 21).await;
+    a.next_video(WAIT).await.unwrap();
+    let mut b = Plain::handshake(&sim.url(), 21).await;
+    let (r, before) = b
+        .call(
+            "join",
+            "device.start_livestream",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(r["success"], true);
+    assert_eq!(
+        before.len(),
+        1,
+        "expected `livestream started` before the result"
+    );
+    assert_eq!(before[0]["event"]["event"], "livestream started");
+    b.next_video(WAIT).await.unwrap();
+
+    // Several clients watching: `livestream stopped` comes before the stop result.
+    let (r, before) = b
+        .call(
+            "stop",
+            "device.stop_livestream",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(r["success"], true);
+    assert!(before
+        .iter()
+        .any(|m| m["event"]["event"] == "livestream stopped"));
+    loop {
+        let m = a.next(WAIT).await.unwrap();
+        if m["event"]["event"] == "livestream stopped" {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn several_cameras_on_one_connection() {
+    let sim = Simulator::start(immediate(vec![
+        camera("T1", "h264_baseline_720p.h264"),
+        camera("T2", "h265_main_1080p.h265"),
+    ]))
+    .await
+    .unwrap();
+    let mut c = Plain::handshake(&sim.url(), 21).await;
+    for s in ["T1", "T2"] {
+        let (r, _) = c
+            .call(s, "device.start_livestream", json!({"serialNumber": s}))
+            .await;
+        assert_eq!(r["success"], true);
+    }
+    let mut seen = std::collections::HashMap::new();
+    let mut stopped = 0;
+    while stopped < 2 {
+        let m = c.next(WAIT).await.unwrap();
+        match m["event"]["event"].as_str() {
+            Some("livestream video data") => {
+                let s = m["event"]["serialNumber"].as_str().unwrap().to_owned();
+                let codec = m["event"]["metadata"]["videoCodec"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                seen.insert(s, codec);
+            }
+            Some("livestream stopped") => stopped += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(seen["T1"], "H264");
+    assert_eq!(seen["T2"], "H265");
+}
+
+async fn with_fault(kind: FaultKind, after: u64) -> (Simulator, Plain) {
+    let sim = Simulator::start(SimConfig {
+        looping: true,
+        pacing: Pacing::Fps(60.0),
+        faults: vec![Fault {
+            kind,
+            after_frames: after,
+        }],
+        ..immediate(vec![camera(SERIAL, "h264_baseline_720p.h264")])
+    })
+    .await
+    .unwrap();
+    let mut c = start(&sim, 21).await;
+    for _ in 0..after {
+        c.next_video(WAIT).await.unwrap();
+    }
+    (sim, c)
+}
+
+#[tokio::test]
+async fn fault_close_drops_the_connection() {
+    let (_sim, mut c) = with_fault(FaultKind::Close, 3).await;
+    assert_eq!(c.next(WAIT).await, Err(End::Dropped));
+}
+
+#[tokio::test]
+async fn fault_stall_sends_nothing_for_a_while() {
+    let (_sim, mut c) = with_fault(FaultKind::Stall(Duration::from_millis(800)), 2).await;
+    let t = Instant::now();
+    c.next_video(WAIT).await.unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn fault_garbage_sends_bytes_without_start_codes() {
+    let (_sim, mut c) = with_fault(FaultKind::Garbage, 2).await;
+    let (data, _) = c.next_video(WAIT).await.unwrap();
+    assert!(!data.is_empty());
+    assert!(!data.windows(3).any(|w| w == [0, 0, 1]));
+}
+
+#[tokio::test]
+async fn fault_corrupt_changes_slice_bytes_only() {
+    let cam = camera(SERIAL, "h264_baseline_720p.h264");
+    let (_sim, mut c) = with_fault(FaultKind::Corrupt, 2).await;
+    let (data, _) = c.next_video(WAIT).await.unwrap();
+    let orig = &cam.clip.units[2].data;
+    assert_eq!(data.len(), orig.len());
+    assert_ne!(&data[..], &orig[..]);
+    // The start of the unit (start code and NAL header) is intact.
+    assert_eq!(data[..6], orig[..6]);
+    // The next unit is clean again.
+    let (next, _) = c.next_video(WAIT).await.unwrap();
+    assert_eq!(&next[..], &cam.clip.units[3].data[..]);
+}
+
+#[tokio::test]
+async fn fault_bad_json_and_bad_bytes() {
+    let (_sim, mut c) = with_fault(FaultKind::BadJson, 1).await;
+    let t = c.next_text(WAIT).await.unwrap();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&t).is_err(),
+        "{t}"
+    );
+
+    let (_sim, mut c) = with_fault(FaultKind::BadBytes, 1).await;
+    let t = c.next_text(WAIT).await.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+    let data = v["event"]["buffer"]["data"].as_array().unwrap();
+    assert!(data.iter().any(|x| x.as_u64().is_none_or(|x| x > 255)));
+}
+
+#[tokio::test]
+async fn fault_stop_sends_livestream_stopped() {
+    let (_sim, mut c) = with_fault(FaultKind::Stop, 2).await;
+    let m = c.next(WAIT).await.unwrap();
+    assert_eq!(m["event"]["event"], "livestream stopped");
+    // Nothing more comes for the stopped camera.
+    assert_eq!(c.next(Duration::from_millis(300)).await, Err(End::Timeout));
+}
+
+#[tokio::test]
+async fn fault_restart_announces_shutdown_then_accepts_again() {
+    let (sim, mut c) = with_fault(FaultKind::Restart, 2).await;
+    let m = c.next(WAIT).await.unwrap();
+    assert_eq!(m["event"], json!({"source": "server", "event": "shutdown"}));
+    assert!(matches!(
+        c.next(WAIT).await,
+        Err(End::Closed(_) | End::Dropped)
+    ));
+    let mut again = start(&sim, 21).await;
+    again.next_video(WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn ignored_command_is_never_answered() {
+    let sim = Simulator::start(SimConfig {
+        ignore_commands: vec!["device.start_livestream".into()],
+        ..immediate(vec![camera(SERIAL, "h264_baseline_720p.h264")])
+    })
+    .await
+    .unwrap();
+    let mut c = Plain::handshake(&sim.url(), 21).await;
+    c.send(
+        json!({"messageId": "start", "command": "device.start_livestream", "serialNumber": SERIAL}),
+    )
+    .await;
+    assert_eq!(c.next(Duration::from_millis(800)).await, Err(End::Timeout));
+}
+
+#[test]
+fn fault_specs_parse() {
+    assert_eq!(
+        "stall=2.5@50".parse::<Fault>(),
+        Ok(Fault {
+            kind: FaultKind::Stall(Duration::from_millis(2500)),
+            after_frames: 50
+        })
+    );
+    assert_eq!(
+        "close@3".parse::<Fault>().map(|f| f.kind),
+        Ok(FaultKind::Close)
+    );
+    assert!("explode@3".parse::<Fault>().is_err());
+    assert!("stall@3".parse::<Fault>().is_err());
+    assert!("close@x".parse::<Fault>().is_err());
+}
+
+/// The binary: `eufy-hw simulate --port 0` prints its URL on stdout and serves.
+#[tokio::test]
+async fn simulate_command_serves_on_a_free_port() {
+    use tokio::io::AsyncBufReadExt;
+    let clip = clip_path("h264_aud_720p.h264");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args(["simulate", "--port", "0", "--immediate", "--camera"])
+        .arg(format!("{SERIAL}={}", clip.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(url.starts_with("ws://127.0.0.1:"), "{url}");
+    let mut c = Plain::handshake(&url, 21).await;
+    let (r, _) = c
+        .call(
+            "start",
+            "device.start_livestream",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(r["success"], true);
+    let (data, _) = c.next_video(WAIT).await.unwrap();
+    assert_eq!(&data[..], &Clip::load(&clip).unwrap().units[0].data[..]);
+    child.kill().await.ok();
+}
+
+#[tokio::test]
+async fn simulate_command_rejects_a_bad_clip() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args([
+            "simulate",
+            "--port",
+            "0",
+            "--camera",
+            "T1=/nonexistent.h264",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot read clip /nonexistent.h264"), "{err}");
+}
