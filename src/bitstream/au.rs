@@ -6,7 +6,7 @@
 //! one unit. The codec is detected from parameter sets, never from server metadata.
 
 use super::annexb::{Nal, NalSplitter, SplitterStats};
-use super::nal::{classify, detect_codec, sei_has_recovery_point, NalInfo};
+use super::nal::{classify, detect_codec, sei_has_recovery_point, Evidence, NalInfo};
 use super::sps::{parse_sps, StreamInfo};
 use super::Codec;
 
@@ -174,7 +174,12 @@ impl<T: Copy> AccessUnits<T> {
 
     fn on_nal(&mut self, nal: Nal<T>, emit: &mut impl FnMut(AccessUnit<T>)) {
         self.stats.nal_units += 1;
-        if let Some(found) = detect_codec(&nal.data) {
+        let found = match (detect_codec(&nal.data), self.codec) {
+            (Some((c, _)), None) => Some(c),
+            (Some((c, Evidence::Strong)), Some(_)) => Some(c),
+            _ => None,
+        };
+        if let Some(found) = found {
             if self.codec.is_some_and(|c| c != found) {
                 self.stats.codec_changes += 1;
                 self.flush(emit);

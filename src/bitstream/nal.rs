@@ -60,23 +60,45 @@ pub mod h265 {
     pub const PREFIX_SEI: u8 = 39;
 }
 
-/// Guesses the codec from a parameter set: H.265 VPS/SPS/PPS of the base layer, or H.264
-/// SPS/PPS. Slices alone are ambiguous and give `None`.
-pub fn detect_codec(nal: &[u8]) -> Option<Codec> {
+/// How sure a codec guess from one NAL unit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// A sequence-level parameter set (H.264 SPS; H.265 VPS or SPS): enough to switch codecs
+    /// mid-stream.
+    Strong,
+    /// An H.265 PPS or an access unit delimiter: enough to pick a codec when none is known.
+    Weak,
+}
+
+/// Guesses the codec from a NAL unit that only one codec could have written.
+///
+/// - H.264 SPS: the first byte is odd (type 7), which in H.265 would mean `nuh_layer_id` ≥ 32,
+///   never used by cameras.
+/// - H.265 VPS/SPS/PPS of the base layer: `40 01`, `42 01`, `44 01`; as H.264 these would be
+///   types 0, 2 and 4 (unspecified and Extended-profile data partitions).
+/// - AUDs: H.264 `09 X0`, H.265 `46 01 X0`, with nothing after the stop bit.
+///
+/// H.264 PPS (`68`, `28`, `48`) is not evidence: the same byte starts H.265 IDR_N_LP slices.
+pub fn detect_codec(nal: &[u8]) -> Option<(Codec, Evidence)> {
     let b0 = *nal.first()?;
     if b0 & 0x80 != 0 {
         return None;
     }
-    if let Some(&b1) = nal.get(1) {
-        // H.265: forbidden 0, type 32..34, layer id 0, temporal id plus one == 1.
-        if matches!(b0, 0x40 | 0x42 | 0x44) && b1 == 0x01 {
-            return Some(Codec::H265);
+    let b1 = nal.get(1).copied();
+    match (b0, b1) {
+        (0x40 | 0x42, Some(0x01)) => return Some((Codec::H265, Evidence::Strong)),
+        (0x44, Some(0x01)) => return Some((Codec::H265, Evidence::Weak)),
+        (0x46, Some(0x01)) if nal.len() == 3 && nal[2] & 0x1f == 0x10 => {
+            return Some((Codec::H265, Evidence::Weak))
         }
+        (0x09, Some(b)) if nal.len() == 2 && b & 0x1f == 0x10 => {
+            return Some((Codec::H264, Evidence::Weak))
+        }
+        _ => {}
     }
-    let kind = b0 & 0x1f;
     let nri = (b0 >> 5) & 3;
-    if (kind == h264::SPS || kind == h264::PPS) && nri != 0 {
-        return Some(Codec::H264);
+    if b0 & 0x1f == h264::SPS && nri != 0 && nal.len() >= 4 {
+        return Some((Codec::H264, Evidence::Strong));
     }
     None
 }
@@ -192,10 +214,26 @@ mod tests {
 
     #[test]
     fn codec_detection() {
-        assert_eq!(detect_codec(&[0x67, 0x64, 0x00]), Some(Codec::H264));
-        assert_eq!(detect_codec(&[0x68, 0xee]), Some(Codec::H264));
-        assert_eq!(detect_codec(&[0x40, 0x01, 0x0c]), Some(Codec::H265));
-        assert_eq!(detect_codec(&[0x42, 0x01, 0x01]), Some(Codec::H265));
+        let strong = Evidence::Strong;
+        let weak = Evidence::Weak;
+        assert_eq!(
+            detect_codec(&[0x67, 0x64, 0x00, 0x28]),
+            Some((Codec::H264, strong))
+        );
+        assert_eq!(detect_codec(&[0x09, 0xf0]), Some((Codec::H264, weak)));
+        assert_eq!(
+            detect_codec(&[0x40, 0x01, 0x0c]),
+            Some((Codec::H265, strong))
+        );
+        assert_eq!(
+            detect_codec(&[0x42, 0x01, 0x01]),
+            Some((Codec::H265, strong))
+        );
+        assert_eq!(detect_codec(&[0x44, 0x01, 0xc1]), Some((Codec::H265, weak)));
+        assert_eq!(detect_codec(&[0x46, 0x01, 0x50]), Some((Codec::H265, weak)));
+        // H.264 PPS and H.265 IDR_N_LP share their first byte: no evidence either way.
+        assert_eq!(detect_codec(&[0x68, 0xee]), None);
+        assert_eq!(detect_codec(&[0x28, 0x01, 0xaf]), None);
         assert_eq!(detect_codec(&[0x65, 0x88]), None);
         assert_eq!(detect_codec(&[0x26, 0x01, 0xaf]), None);
         assert_eq!(detect_codec(&[0xe7]), None);
