@@ -56,15 +56,10 @@ async fn run_until(
     let task = tokio::spawn(run_session(config, tx, stop_rx));
     let mut events = Vec::new();
     let deadline = Instant::now() + limit;
-    loop {
-        match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
-            Ok(Some(ev)) => {
-                events.push(ev);
-                if until(&events) {
-                    break;
-                }
-            }
-            Ok(None) | Err(_) => break,
+    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline.into(), rx.recv()).await {
+        events.push(ev);
+        if until(&events) {
+            break;
         }
     }
     let _ = stop_tx.send(true);
