@@ -10,6 +10,14 @@ dir=${1:-target/clips}
 mkdir -p "$dir"
 command -v ffmpeg >/dev/null || { echo "ffmpeg not found: run ./dev.sh setup" >&2; exit 1; }
 
+# Bump when a clip's recipe changes: existing clips are then made again.
+VERSION=2
+if [ "$(cat "$dir/.version" 2>/dev/null)" != "$VERSION" ]; then
+  rm -f "$dir"/*.h264 "$dir"/*.h265
+  echo "$VERSION" > "$dir/.version"
+fi
+
+# Cameras send no B-frames (low latency); one H.264 clip has them to test reordering.
 # name, then ffmpeg arguments after the input. 1080p clips are 1 s at 30 fps: short enough
 # to make in seconds on 2 cores, long enough to hold several GOPs (keyint 10).
 X264="-c:v libx264 -preset veryfast -tune zerolatency -x264-params keyint=10:min-keyint=10:scenecut=0"
@@ -31,7 +39,7 @@ clip h264_baseline_720p.h264  "$T720"  $X264 -profile:v baseline -pix_fmt yuv420
 clip h264_slices4_720p.h264   "$T720"  $X264 -profile:v main -pix_fmt yuv420p -slices 4
 clip h264_aud_720p.h264       "$T720"  -c:v libx264 -preset veryfast -tune zerolatency -pix_fmt yuv420p -x264-params keyint=10:min-keyint=10:scenecut=0:aud=1
 clip h264_full_range_720p.h264 "$T720" $X264 -pix_fmt yuvj420p -color_range pc
-clip h265_main_1080p.h265     "$T1080" -c:v libx265 -preset ultrafast -pix_fmt yuv420p -x265-params keyint=10:min-keyint=10:scenecut=0:log-level=error
+clip h265_main_1080p.h265     "$T1080" -c:v libx265 -preset ultrafast -pix_fmt yuv420p -x265-params keyint=10:min-keyint=10:scenecut=0:bframes=0:log-level=error
 
 # 3-byte start codes everywhere: rewrite every 00 00 00 01 of an x264 stream.
 if [ ! -s "$dir/h264_3byte_720p.h264" ]; then

@@ -14,6 +14,7 @@
 //! - [`bitstream`]: Annex-B scanning, NAL headers, SPS, access-unit assembly.
 //! - [`clip`]: Annex-B clip files read into access units with their frame rate.
 //! - [`decode`]: FFmpeg decoding on a named thread per stream.
+//! - [`frame`]: the plain frame type between decoder and renderer.
 //! - [`pipeline`]: the headless per-camera pipeline (session → access units → decoder).
 #![deny(missing_docs)]
 
@@ -21,4 +22,5 @@ pub mod bitstream;
 pub mod clip;
 pub mod decode;
 pub mod eufy;
+pub mod frame;
 pub mod pipeline;

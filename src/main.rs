@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use eufy_hw::clip::Clip;
+use eufy_hw::decode::{Accel, DecoderConfig};
 use eufy_hw::eufy::session::SessionConfig;
 use eufy_hw::eufy::simulator::{Camera, Chunking, Fault, Pacing, SimConfig, Simulator};
 use eufy_hw::pipeline::{run_headless, CameraTotals};
@@ -40,6 +41,38 @@ struct LiveArgs {
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     duration: Option<f64>,
+    #[command(flatten)]
+    decode: DecodeArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+struct DecodeArgs {
+    /// Decoders to try in order, comma-separated: auto, vaapi, cuda, videotoolbox, d3d11va,
+    /// qsv, vulkan, none (software comes last unless --accel-strict).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "auto",
+        env = "EUFY_ACCEL"
+    )]
+    accel: Vec<Accel>,
+    /// Fail instead of falling back to another decoder (for benchmarks).
+    #[arg(long)]
+    accel_strict: bool,
+    /// The device for the hardware API, e.g. /dev/dri/renderD129 or a CUDA index.
+    #[arg(long)]
+    accel_device: Option<String>,
+}
+
+impl DecodeArgs {
+    fn config(&self) -> DecoderConfig {
+        DecoderConfig {
+            accel: self.accel.clone(),
+            strict: self.accel_strict,
+            device: self.accel_device.clone(),
+            ..DecoderConfig::default()
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -114,6 +147,8 @@ struct DemoArgs {
     duration: Option<f64>,
     #[command(flatten)]
     stream: StreamArgs,
+    #[command(flatten)]
+    decode: DecodeArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -268,9 +303,10 @@ fn print_progress(serial: &str, t: &CameraTotals, fps: f64) {
     lat.sort_by(f64::total_cmp);
     let p50 = lat.get(lat.len() / 2).copied().unwrap_or(f64::NAN);
     println!(
-        "{serial}: {:>6} frames decoded  {fps:5.1} fps  {size:>9}  {:>8.1} KiB received  decode latency p50 {p50:.1} ms",
+        "{serial}: {:>6} frames  {fps:5.1} fps  {size:>9}  {:>8.1} KiB in  arrival→decoded p50 {p50:.1} ms  [{}]",
         t.frames,
-        t.bytes as f64 / 1024.0
+        t.bytes as f64 / 1024.0,
+        t.decoder.path
     );
 }
 
@@ -302,10 +338,24 @@ async fn demo(args: DemoArgs) -> Result<()> {
     let serials = cameras.iter().map(|c| c.serial.clone()).collect();
     let session = SessionConfig::new(sim.url(), serials);
     let stop = stop_signal(args.duration);
-    let totals = run_headless(session, stop, Duration::from_secs(1), print_progress).await?;
+    let totals = run_headless(
+        session,
+        args.decode.config(),
+        stop,
+        Duration::from_secs(1),
+        print_progress,
+    )
+    .await?;
     sim.shutdown().await;
     let frames: u64 = totals.values().map(|t| t.frames).sum();
     println!("demo done: {frames} frames decoded from {n} camera(s)");
+    for (serial, t) in &totals {
+        let d = &t.decoder;
+        println!(
+            "  {serial}: {} access units, {} decoded, {} dropped before a keyframe, {} decoder errors, path: {}",
+            t.access_units, d.frames_out, d.dropped_before_keyframe, d.errors, d.path
+        );
+    }
     if frames == 0 {
         bail!("no frame was decoded");
     }
@@ -318,8 +368,14 @@ async fn live(args: LiveArgs) -> Result<()> {
     }
     let session = SessionConfig::new(args.url.clone(), args.serials.clone());
     let stop = stop_signal(args.duration);
-    run_headless(session, stop, Duration::from_secs(1), print_progress)
-        .await
-        .with_context(|| format!("streaming from {}", args.url))?;
+    run_headless(
+        session,
+        args.decode.config(),
+        stop,
+        Duration::from_secs(1),
+        print_progress,
+    )
+    .await
+    .with_context(|| format!("streaming from {}", args.url))?;
     Ok(())
 }

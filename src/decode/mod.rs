@@ -1,21 +1,147 @@
 //! FFmpeg decoding: one long-lived decoder per stream on its own named thread, fed whole
-//! access units through a bounded channel.
+//! access units through a bounded channel, with hardware acceleration and fallback.
 //!
-//! This first version decodes in software with low-delay settings (`AV_CODEC_FLAG_LOW_DELAY`,
-//! slice threading only, so every access unit gives its frame at once). Hardware
-//! acceleration, frame export to the renderer and keyframe resynchronisation come with the
-//! decode issue; the seam (access units in, frame reports out) stays.
+//! - Low latency: `AV_CODEC_FLAG_LOW_DELAY` and slice threading, so every access unit gives
+//!   its frame at once ([`Threading::Frame`] trades latency for throughput, for tests).
+//! - `--accel` is a list tried in order ([`Accel`]); each entry opens a `hw_device_ctx`. A
+//!   device that fails to open, a codec without that hardware configuration, a `get_format`
+//!   that is not offered the hardware format, or repeated decode failures move to the next
+//!   entry, re-fed from the last keyframe; software comes last. Every step is logged, and
+//!   the path in use (with the reasons it was chosen) travels with each frame.
+//!   `strict` makes any fallback an error.
+//! - Hardware frames are downloaded once (NV12, P010); software frames stay in their own
+//!   layout and are handed over without a copy. No colour conversion here.
+//! - Decoding starts at a keyframe; after an error it resynchronises at the next one.
+//!   Everything dropped is counted in [`DecodeStats`].
+//!
+//! All unsafe FFI lives in [`ffi`].
 
+mod ffi;
+
+use std::collections::VecDeque;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use ffmpeg_next as ffmpeg;
 
 use crate::bitstream::{AccessUnit, Codec};
+use crate::frame::{Colour, Frame, Layout, Matrix, PlaneData, Range};
 
-/// Why decoding failed.
-#[derive(Debug, thiserror::Error)]
+/// A hardware acceleration API, or software.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Accel {
+    /// The platform's sensible order ([`Accel::platform_order`]).
+    Auto,
+    /// VA-API (Linux, Intel/AMD).
+    Vaapi,
+    /// CUDA/NVDEC (NVIDIA).
+    Cuda,
+    /// VideoToolbox (macOS).
+    VideoToolbox,
+    /// Direct3D 11 (Windows).
+    D3d11va,
+    /// Intel Quick Sync.
+    Qsv,
+    /// Vulkan video (FFmpeg 6.1+).
+    Vulkan,
+    /// Software decoding.
+    None,
+}
+
+impl Accel {
+    /// FFmpeg's name of the device type (`none` for software).
+    pub fn name(self) -> &'static str {
+        match self {
+            Accel::Auto => "auto",
+            Accel::Vaapi => "vaapi",
+            Accel::Cuda => "cuda",
+            Accel::VideoToolbox => "videotoolbox",
+            Accel::D3d11va => "d3d11va",
+            Accel::Qsv => "qsv",
+            Accel::Vulkan => "vulkan",
+            Accel::None => "none",
+        }
+    }
+
+    /// What `auto` tries on this platform, in order (software follows).
+    pub fn platform_order() -> &'static [Accel] {
+        if cfg!(target_os = "macos") {
+            &[Accel::VideoToolbox]
+        } else if cfg!(windows) {
+            &[Accel::D3d11va, Accel::Cuda, Accel::Qsv]
+        } else {
+            &[Accel::Vaapi, Accel::Cuda]
+        }
+    }
+}
+
+impl std::str::FromStr for Accel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Accel, String> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Accel::Auto,
+            "vaapi" => Accel::Vaapi,
+            "cuda" | "nvdec" => Accel::Cuda,
+            "videotoolbox" => Accel::VideoToolbox,
+            "d3d11va" | "d3d11" => Accel::D3d11va,
+            "qsv" => Accel::Qsv,
+            "vulkan" => Accel::Vulkan,
+            "none" | "software" | "sw" => Accel::None,
+            other => {
+                return Err(format!(
+                    "unknown accel {other:?}: use auto, vaapi, cuda, videotoolbox, d3d11va, qsv, vulkan or none"
+                ))
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for Accel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Threading of the decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threading {
+    /// Slice threads only (0 = FFmpeg picks): no added latency. The live default.
+    Slice(usize),
+    /// Frame threads: more throughput, but frames come out `n - 1` access units late.
+    Frame(usize),
+}
+
+/// How a decoder is set up.
+#[derive(Debug, Clone)]
+pub struct DecoderConfig {
+    /// Accelerations tried in order; software comes last unless `strict`.
+    pub accel: Vec<Accel>,
+    /// Turn any fallback into an error.
+    pub strict: bool,
+    /// A device for the hardware API (`/dev/dri/renderD129`, a CUDA index).
+    pub device: Option<String>,
+    /// Threading.
+    pub threading: Threading,
+    /// Consecutive failed access units on a hardware path before falling back.
+    pub max_hw_failures: u32,
+}
+
+impl Default for DecoderConfig {
+    fn default() -> Self {
+        DecoderConfig {
+            accel: vec![Accel::Auto],
+            strict: false,
+            device: None,
+            threading: Threading::Slice(0),
+            max_hw_failures: 3,
+        }
+    }
+}
+
+/// Why decoding cannot go on.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DecodeError {
     /// FFmpeg could not be initialised.
     #[error("cannot initialise FFmpeg: {0}")]
@@ -23,7 +149,7 @@ pub enum DecodeError {
     /// This FFmpeg build lacks the decoder.
     #[error("this FFmpeg has no {0} decoder")]
     NoDecoder(Codec),
-    /// Opening the decoder failed.
+    /// Opening the software decoder failed.
     #[error("cannot open the {codec} decoder: {source}")]
     Open {
         /// Which.
@@ -31,128 +157,593 @@ pub enum DecodeError {
         /// Why.
         source: ffmpeg::Error,
     },
+    /// `strict` and a hardware path failed.
+    #[error(
+        "{accel} decoding of {codec} failed and --accel-strict forbids falling back: {reason}"
+    )]
+    Strict {
+        /// The path that failed.
+        accel: Accel,
+        /// The codec.
+        codec: Codec,
+        /// Why.
+        reason: String,
+    },
     /// The thread could not be started.
     #[error("cannot start the decoder thread: {0}")]
-    Thread(std::io::Error),
+    Thread(String),
 }
 
-/// One decoded picture, as reported to the pipeline.
-#[derive(Debug, Clone)]
-pub struct DecodedFrame {
-    /// The stream's name (the camera serial).
-    pub stream: std::sync::Arc<str>,
-    /// Picture width.
-    pub width: u32,
-    /// Picture height.
-    pub height: u32,
-    /// FFmpeg's pixel format name, e.g. `yuv420p`.
-    pub format: &'static str,
-    /// The codec.
-    pub codec: Codec,
-    /// When the access unit's last byte arrived.
-    pub received_at: Instant,
-    /// When the frame came out of the decoder.
-    pub decoded_at: Instant,
-}
-
-/// A software decoder for one stream.
-pub struct VideoDecoder {
-    codec: Codec,
-    inner: ffmpeg::decoder::Video,
-    frame: ffmpeg::frame::Video,
+/// Counters of one decoder.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DecodeStats {
+    /// Access units given to FFmpeg.
+    pub units_in: u64,
+    /// Frames out.
+    pub frames_out: u64,
+    /// Access units dropped while waiting for a keyframe (start, or after an error).
+    pub dropped_before_keyframe: u64,
     /// Access units the decoder rejected.
     pub errors: u64,
+    /// Frames with concealed damage (still shown).
+    pub corrupt_frames: u64,
+    /// Frames in a pixel format the renderer does not take (dropped).
+    pub unsupported_frames: u64,
+    /// Access units dropped because the decoder thread was behind.
+    pub dropped_behind: u64,
+    /// Times a hardware path was abandoned.
+    pub fallbacks: u64,
+    /// The path in use, with the reasons for it.
+    pub path: String,
 }
 
-impl VideoDecoder {
-    /// Opens a low-delay decoder for `codec`.
-    pub fn new(codec: Codec) -> Result<Self, DecodeError> {
+/// Frames of a GOP kept for re-feeding after a fallback: a bound, not a target.
+const MAX_GOP_UNITS: usize = 600;
+const MAX_GOP_BYTES: usize = 64 << 20;
+
+/// The decoder of one stream: synchronous, used by [`DecoderThread`] and by benchmarks.
+pub struct Decoder {
+    config: DecoderConfig,
+    stream: Arc<str>,
+    active: Option<Active>,
+    /// Hardware paths not yet tried for the current codec.
+    remaining: VecDeque<Accel>,
+    /// Why earlier paths were left, for the path name.
+    reasons: Vec<String>,
+    gop: Vec<AccessUnit<Instant>>,
+    gop_bytes: usize,
+    waiting_keyframe: bool,
+    hw_failures: u32,
+    stats: DecodeStats,
+}
+
+struct Active {
+    codec: Codec,
+    // Field order matters: the context is dropped before the callback state and device.
+    ctx: ffmpeg::decoder::Video,
+    hw: Option<(Accel, Box<ffi::FormatChoice>, ffi::HwDevice)>,
+    path: Arc<str>,
+    frame: ffmpeg::frame::Video,
+}
+
+fn ffmpeg_codec(codec: Codec) -> ffmpeg::codec::Id {
+    match codec {
+        Codec::H264 => ffmpeg::codec::Id::H264,
+        Codec::H265 => ffmpeg::codec::Id::HEVC,
+    }
+}
+
+impl Decoder {
+    /// A decoder for `stream` (a name for logs and frames); opens on the first keyframe.
+    pub fn new(stream: &str, config: DecoderConfig) -> Result<Decoder, DecodeError> {
         ffmpeg::init().map_err(DecodeError::Init)?;
-        let id = match codec {
-            Codec::H264 => ffmpeg::codec::Id::H264,
-            Codec::H265 => ffmpeg::codec::Id::HEVC,
+        // FFmpeg logs to stderr on its own; keep it quiet unless we are debugging decoding.
+        let level = if tracing::enabled!(target: "eufy_hw::decode", tracing::Level::DEBUG) {
+            ffmpeg::util::log::Level::Warning
+        } else {
+            ffmpeg::util::log::Level::Fatal
         };
-        let found = ffmpeg::decoder::find(id).ok_or(DecodeError::NoDecoder(codec))?;
-        let mut ctx = ffmpeg::codec::context::Context::new_with_codec(found);
-        ctx.set_flags(ffmpeg::codec::Flags::LOW_DELAY);
-        ctx.set_threading(ffmpeg::codec::threading::Config {
-            kind: ffmpeg::codec::threading::Type::Slice,
-            count: 0,
-            safe: true,
-        });
-        let inner = ctx
+        ffmpeg::util::log::set_level(level);
+        Ok(Decoder {
+            config,
+            stream: stream.into(),
+            active: None,
+            remaining: VecDeque::new(),
+            reasons: Vec::new(),
+            gop: Vec::new(),
+            gop_bytes: 0,
+            waiting_keyframe: true,
+            hw_failures: 0,
+            stats: DecodeStats::default(),
+        })
+    }
+
+    /// Counters and the current path.
+    pub fn stats(&self) -> &DecodeStats {
+        &self.stats
+    }
+
+    /// The path in use (`cuda`, `software (vaapi: …)`), once open.
+    pub fn path(&self) -> Option<&str> {
+        self.active.as_ref().map(|a| &*a.path)
+    }
+
+    fn candidates(&self) -> VecDeque<Accel> {
+        let mut out = VecDeque::new();
+        for a in &self.config.accel {
+            let expanded: &[Accel] = match a {
+                Accel::Auto => Accel::platform_order(),
+                other => std::slice::from_ref(other),
+            };
+            for &e in expanded {
+                if !out.contains(&e) && e != Accel::None {
+                    out.push_back(e);
+                }
+            }
+        }
+        out
+    }
+
+    /// Opens the next path that works for `codec`.
+    fn open(&mut self, codec: Codec) -> Result<(), DecodeError> {
+        self.active = None;
+        let found =
+            ffmpeg::decoder::find(ffmpeg_codec(codec)).ok_or(DecodeError::NoDecoder(codec))?;
+        while let Some(accel) = self.remaining.pop_front() {
+            match self.open_hw(codec, &found, accel) {
+                Ok(active) => {
+                    tracing::info!(stream = %self.stream, "decoding {codec} with {}", active.path);
+                    self.active = Some(active);
+                    self.stats.path = self
+                        .active
+                        .as_ref()
+                        .map(|a| a.path.to_string())
+                        .unwrap_or_default();
+                    return Ok(());
+                }
+                Err(reason) => self.fall_back(codec, accel, reason)?,
+            }
+        }
+        let software_only = self.config.accel.iter().all(|a| *a == Accel::None);
+        if self.config.strict && !software_only {
+            return Err(DecodeError::Strict {
+                accel: Accel::None,
+                codec,
+                reason: "no hardware path is left".into(),
+            });
+        }
+        let ctx = self.context(&found);
+        let ctx = ctx
             .decoder()
             .video()
             .map_err(|source| DecodeError::Open { codec, source })?;
-        Ok(VideoDecoder {
+        let path: Arc<str> = if self.reasons.is_empty() {
+            "software".into()
+        } else {
+            format!("software ({})", self.reasons.join("; ")).into()
+        };
+        tracing::info!(stream = %self.stream, "decoding {codec} with {path}");
+        self.stats.path = path.to_string();
+        self.active = Some(Active {
             codec,
-            inner,
+            ctx,
+            hw: None,
+            path,
             frame: ffmpeg::frame::Video::empty(),
-            errors: 0,
+        });
+        Ok(())
+    }
+
+    fn fall_back(&mut self, codec: Codec, accel: Accel, reason: String) -> Result<(), DecodeError> {
+        if self.config.strict {
+            return Err(DecodeError::Strict {
+                accel,
+                codec,
+                reason,
+            });
+        }
+        tracing::warn!(stream = %self.stream, "{accel} decoding of {codec} unavailable: {reason}; trying the next path");
+        self.reasons.push(format!("{accel}: {reason}"));
+        self.stats.fallbacks += 1;
+        Ok(())
+    }
+
+    fn context(&self, codec: &ffmpeg::Codec) -> ffmpeg::codec::context::Context {
+        let mut ctx = ffmpeg::codec::context::Context::new_with_codec(*codec);
+        let (kind, count) = match self.config.threading {
+            Threading::Slice(n) => {
+                ctx.set_flags(ffmpeg::codec::Flags::LOW_DELAY);
+                (ffmpeg::codec::threading::Type::Slice, n)
+            }
+            Threading::Frame(n) => (ffmpeg::codec::threading::Type::Frame, n),
+        };
+        ctx.set_threading(ffmpeg::codec::threading::Config {
+            kind,
+            count,
+            safe: true,
+        });
+        ctx
+    }
+
+    fn open_hw(&self, codec: Codec, found: &ffmpeg::Codec, accel: Accel) -> Result<Active, String> {
+        let kind = ffi::device_type(accel.name()).ok_or("this FFmpeg build does not support it")?;
+        let hw_format = ffi::hw_pixel_format(found, kind)
+            .ok_or_else(|| format!("FFmpeg's {codec} decoder has no {accel} configuration"))?;
+        let device = ffi::create_device(kind, self.config.device.as_deref())
+            .map_err(|e| format!("cannot open the device ({e})"))?;
+        let choice = ffi::FormatChoice::new(hw_format);
+        let mut ctx = self.context(found);
+        ffi::attach(&mut ctx, &device, &choice)
+            .map_err(|e| format!("cannot attach the device ({e})"))?;
+        let ctx = ctx
+            .decoder()
+            .video()
+            .map_err(|e| format!("cannot open the decoder ({e})"))?;
+        Ok(Active {
+            codec,
+            ctx,
+            hw: Some((accel, choice, device)),
+            path: accel.name().into(),
+            frame: ffmpeg::frame::Video::empty(),
         })
     }
 
-    /// The codec it decodes.
-    pub fn codec(&self) -> Codec {
-        self.codec
+    /// Decodes one access unit; `out` gets every frame that comes out.
+    pub fn decode(
+        &mut self,
+        au: &AccessUnit<Instant>,
+        out: &mut impl FnMut(Frame),
+    ) -> Result<(), DecodeError> {
+        if self.active.as_ref().map(|a| a.codec) != Some(au.codec) {
+            if !au.keyframe {
+                self.stats.dropped_before_keyframe += 1;
+                return Ok(());
+            }
+            self.remaining = self.candidates();
+            self.reasons.clear();
+            self.open(au.codec)?;
+            self.gop.clear();
+            self.gop_bytes = 0;
+        }
+        if au.keyframe {
+            self.waiting_keyframe = false;
+            self.gop.clear();
+            self.gop_bytes = 0;
+        } else if self.waiting_keyframe {
+            self.stats.dropped_before_keyframe += 1;
+            return Ok(());
+        }
+        if self.gop.len() < MAX_GOP_UNITS && self.gop_bytes + au.data.len() <= MAX_GOP_BYTES {
+            self.gop_bytes += au.data.len();
+            self.gop.push(au.clone());
+        }
+        let ok = self.feed(au, Some(out));
+        let refused = self
+            .active
+            .as_ref()
+            .and_then(|a| a.hw.as_ref())
+            .is_some_and(|(_, c, _)| c.refused());
+        let on_hw = self.active.as_ref().is_some_and(|a| a.hw.is_some());
+        if on_hw && (refused || !ok) {
+            self.hw_failures += 1;
+            if refused || self.hw_failures >= self.config.max_hw_failures {
+                let accel = self
+                    .active
+                    .as_ref()
+                    .and_then(|a| a.hw.as_ref())
+                    .map_or(Accel::None, |h| h.0);
+                let reason = if refused {
+                    "the decoder was not offered the hardware format (unsupported profile or size?)"
+                        .to_owned()
+                } else {
+                    format!("{} access units in a row failed", self.hw_failures)
+                };
+                self.fall_back(au.codec, accel, reason)?;
+                self.open(au.codec)?;
+                self.refeed(out);
+            }
+        } else if ok {
+            self.hw_failures = 0;
+        } else {
+            // Software decoder error: resynchronise at the next keyframe.
+            self.waiting_keyframe = true;
+        }
+        Ok(())
     }
 
-    /// Decodes one access unit; calls `on_frame` for each picture that comes out.
-    pub fn decode(&mut self, data: &[u8], mut on_frame: impl FnMut(&ffmpeg::frame::Video)) {
-        let packet = ffmpeg::Packet::copy(data);
-        if let Err(e) = self.inner.send_packet(&packet) {
-            self.errors += 1;
-            tracing::debug!("decoder rejected an access unit: {e}");
+    /// Re-feeds the GOP after a path change; only the last unit's frames are emitted.
+    fn refeed(&mut self, out: &mut impl FnMut(Frame)) {
+        self.hw_failures = 0;
+        let gop = std::mem::take(&mut self.gop);
+        let Some((last, earlier)) = gop.split_last() else {
+            return;
+        };
+        for au in earlier {
+            self.feed(au, None::<&mut fn(Frame)>);
         }
-        while self.inner.receive_frame(&mut self.frame).is_ok() {
-            on_frame(&self.frame);
-        }
+        self.feed(last, Some(out));
+        self.gop = gop;
     }
 
-    /// Drains the frames the decoder still holds (B-frame reordering) at the end of a stream.
-    pub fn finish(&mut self, mut on_frame: impl FnMut(&ffmpeg::frame::Video)) {
-        let _ = self.inner.send_eof();
-        while self.inner.receive_frame(&mut self.frame).is_ok() {
-            on_frame(&self.frame);
+    /// Sends one unit and drains frames; false when FFmpeg rejected it.
+    fn feed(&mut self, au: &AccessUnit<Instant>, mut out: Option<&mut impl FnMut(Frame)>) -> bool {
+        let Some(active) = self.active.as_mut() else {
+            return false;
+        };
+        self.stats.units_in += 1;
+        let packet = ffmpeg::Packet::copy(&au.data);
+        let mut ok = match active.ctx.send_packet(&packet) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(stream = %self.stream, "decoder rejected an access unit: {e}");
+                self.stats.errors += 1;
+                false
+            }
+        };
+        loop {
+            match active.ctx.receive_frame(&mut active.frame) {
+                Ok(()) => {}
+                Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
+                    break
+                }
+                Err(ffmpeg::Error::Eof) => break,
+                Err(e) => {
+                    tracing::debug!(stream = %self.stream, "decoder error: {e}");
+                    self.stats.errors += 1;
+                    ok = false;
+                    break;
+                }
+            }
+            if ffi::decode_error_flags(&active.frame) != 0
+                || active
+                    .frame
+                    .flags()
+                    .contains(ffmpeg::util::frame::Flags::CORRUPT)
+            {
+                self.stats.corrupt_frames += 1;
+            }
+            let Some(out) = out.as_mut() else { continue };
+            let picture = if ffi::is_hw_frame(&active.frame) {
+                match ffi::download(&active.frame) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::warn!(stream = %self.stream, "hardware frame download failed: {e}");
+                        self.stats.errors += 1;
+                        ok = false;
+                        continue;
+                    }
+                }
+            } else {
+                std::mem::replace(&mut active.frame, ffmpeg::frame::Video::empty())
+            };
+            match to_frame(picture, au.at, active.path.clone(), self.stream.clone()) {
+                Ok(frame) => {
+                    self.stats.frames_out += 1;
+                    out(frame);
+                }
+                Err(why) => {
+                    self.stats.unsupported_frames += 1;
+                    tracing::warn!(stream = %self.stream, "frame dropped: {why}");
+                }
+            }
+        }
+        ok
+    }
+
+    /// Drains the frames the decoder still holds (end of a clip; B-frame reordering).
+    pub fn finish(&mut self, out: &mut impl FnMut(Frame)) {
+        let Some(active) = self.active.as_mut() else {
+            return;
+        };
+        let _ = active.ctx.send_eof();
+        while active.ctx.receive_frame(&mut active.frame).is_ok() {
+            let picture = if ffi::is_hw_frame(&active.frame) {
+                match ffi::download(&active.frame) {
+                    Ok(f) => f,
+                    Err(_) => continue,
+                }
+            } else {
+                std::mem::replace(&mut active.frame, ffmpeg::frame::Video::empty())
+            };
+            let at = self.gop.last().map_or_else(Instant::now, |a| a.at);
+            if let Ok(frame) = to_frame(picture, at, active.path.clone(), self.stream.clone()) {
+                self.stats.frames_out += 1;
+                out(frame);
+            }
         }
     }
 }
 
-/// A decoder on its own thread.
+/// A decoded FFmpeg frame as plane data, without a copy.
+struct FfmpegPlanes(ffmpeg::frame::Video);
+
+impl PlaneData for FfmpegPlanes {
+    fn plane(&self, i: usize) -> &[u8] {
+        if i < self.0.planes() {
+            self.0.data(i)
+        } else {
+            &[]
+        }
+    }
+    fn stride(&self, i: usize) -> usize {
+        if i < self.0.planes() {
+            self.0.stride(i)
+        } else {
+            0
+        }
+    }
+}
+
+fn to_frame(
+    f: ffmpeg::frame::Video,
+    received_at: Instant,
+    path: Arc<str>,
+    stream: Arc<str>,
+) -> Result<Frame, String> {
+    use ffmpeg::format::Pixel;
+    let (layout, full) = match f.format() {
+        Pixel::YUV420P => (Layout::I420, false),
+        Pixel::YUVJ420P => (Layout::I420, true),
+        Pixel::NV12 => (Layout::Nv12, false),
+        Pixel::P010LE => (Layout::P010, false),
+        Pixel::YUV420P10LE => (Layout::I420P10, false),
+        other => {
+            return Err(format!(
+                "pixel format {other:?} is not supported (4:2:0 8/10-bit only)"
+            ))
+        }
+    };
+    if f.planes() < layout.planes() {
+        return Err(format!("{layout:?} frame with {} planes", f.planes()));
+    }
+    let (width, height) = (f.width(), f.height());
+    let mut colour = Colour::default_for(height);
+    colour.matrix = match f.color_space() {
+        ffmpeg::color::Space::BT709 => Matrix::Bt709,
+        ffmpeg::color::Space::BT470BG | ffmpeg::color::Space::SMPTE170M => Matrix::Bt601,
+        ffmpeg::color::Space::BT2020NCL | ffmpeg::color::Space::BT2020CL => Matrix::Bt2020,
+        _ => colour.matrix,
+    };
+    colour.range = match f.color_range() {
+        ffmpeg::color::Range::JPEG => Range::Full,
+        ffmpeg::color::Range::MPEG => Range::Limited,
+        _ if full => Range::Full,
+        _ => Range::Limited,
+    };
+    Frame::new(
+        width,
+        height,
+        layout,
+        colour,
+        Arc::new(FfmpegPlanes(f)),
+        received_at,
+        Instant::now(),
+        path,
+        stream,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Where a decoder thread puts its frames.
+#[derive(Clone)]
+pub enum FrameSink {
+    /// Only the newest frame is kept (display): a slow consumer drops frames, never adds
+    /// latency.
+    Latest(Arc<LatestFrame>),
+    /// Every frame, blocking when the consumer is behind (benchmarks, tests).
+    Every(SyncSender<Frame>),
+}
+
+/// A one-frame mailbox: the decoder writes, the display takes the newest.
+pub struct LatestFrame {
+    slot: Mutex<(Option<Frame>, u64)>,
+    notify: Box<dyn Fn() + Send + Sync>,
+}
+
+impl LatestFrame {
+    /// `notify` runs after each new frame (e.g. wakes an event loop).
+    pub fn new(notify: impl Fn() + Send + Sync + 'static) -> Arc<LatestFrame> {
+        Arc::new(LatestFrame {
+            slot: Mutex::new((None, 0)),
+            notify: Box::new(notify),
+        })
+    }
+
+    fn put(&self, frame: Frame) {
+        {
+            let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.0.replace(frame).is_some() {
+                slot.1 += 1;
+            }
+        }
+        (self.notify)();
+    }
+
+    /// Takes the newest frame, if one came since the last call.
+    pub fn take(&self) -> Option<Frame> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner()).0.take()
+    }
+
+    /// Frames replaced before anyone took them.
+    pub fn replaced(&self) -> u64 {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner()).1
+    }
+}
+
+/// A [`Decoder`] on its own thread, fed through a bounded channel.
 pub struct DecoderThread {
     tx: Option<SyncSender<AccessUnit<Instant>>>,
-    handle: Option<JoinHandle<()>>,
-    /// Access units dropped because the decoder fell behind.
-    pub dropped: u64,
+    handle: Option<JoinHandle<Result<(), DecodeError>>>,
+    stats: Arc<Mutex<DecodeStats>>,
+    behind: u64,
 }
 
 impl DecoderThread {
-    /// Starts a thread named `decode-NAME`; frames are reported on `out`.
-    pub fn spawn(name: &str, out: SyncSender<DecodedFrame>) -> Result<Self, DecodeError> {
+    /// Starts a thread named `decode-NAME`.
+    pub fn spawn(
+        name: &str,
+        config: DecoderConfig,
+        sink: FrameSink,
+    ) -> Result<DecoderThread, DecodeError> {
         let (tx, rx) = sync_channel::<AccessUnit<Instant>>(8);
+        let stats = Arc::new(Mutex::new(DecodeStats::default()));
+        let mut decoder = Decoder::new(name, config)?;
+        let shared = stats.clone();
         let handle = std::thread::Builder::new()
             .name(format!("decode-{name}"))
-            .spawn({
-                let name: std::sync::Arc<str> = name.into();
-                move || decode_loop(&name, rx, out)
-            })
-            .map_err(DecodeError::Thread)?;
+            .spawn(move || decode_loop(&mut decoder, rx, sink, &shared))
+            .map_err(|e| DecodeError::Thread(e.to_string()))?;
         Ok(DecoderThread {
             tx: Some(tx),
             handle: Some(handle),
-            dropped: 0,
+            stats,
+            behind: 0,
         })
     }
 
-    /// Queues an access unit; drops it (and counts it) when the decoder is 8 behind.
-    pub fn push(&mut self, au: AccessUnit<Instant>) {
+    /// Queues an access unit; when the decoder is 8 behind, drops it (display: a slow decoder
+    /// must not build latency; it resynchronises at the next keyframe).
+    pub fn try_push(&mut self, au: AccessUnit<Instant>) {
         if let Some(tx) = &self.tx {
             match tx.try_send(au) {
                 Ok(()) => {}
-                Err(TrySendError::Full(_)) => self.dropped += 1,
+                Err(TrySendError::Full(_)) => self.behind += 1,
                 Err(TrySendError::Disconnected(_)) => self.tx = None,
             }
         }
+    }
+
+    /// Queues an access unit, waiting for room (benchmarks: count every frame).
+    pub fn push(&mut self, au: AccessUnit<Instant>) {
+        if let Some(tx) = &self.tx {
+            if tx.send(au).is_err() {
+                self.tx = None;
+            }
+        }
+    }
+
+    /// Whether the thread has ended (input closed, or a fatal error such as a strict
+    /// fallback); [`DecoderThread::finish`] says which.
+    pub fn has_ended(&self) -> bool {
+        self.handle.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Counters so far (`dropped_behind` included).
+    pub fn stats(&self) -> DecodeStats {
+        let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        s.dropped_behind = self.behind;
+        s
+    }
+
+    /// Closes the input, lets the decoder drain, and returns how it ended.
+    pub fn finish(mut self) -> Result<DecodeStats, DecodeError> {
+        self.tx = None;
+        let result = match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(DecodeError::Thread("the decoder thread panicked".into())),
+            None => Ok(()),
+        };
+        result.map(|()| self.stats())
     }
 }
 
@@ -166,50 +757,27 @@ impl Drop for DecoderThread {
 }
 
 fn decode_loop(
-    stream: &std::sync::Arc<str>,
+    decoder: &mut Decoder,
     rx: Receiver<AccessUnit<Instant>>,
-    out: SyncSender<DecodedFrame>,
-) {
-    let mut decoder: Option<VideoDecoder> = None;
-    while let Ok(au) = rx.recv() {
-        if decoder.as_ref().map(VideoDecoder::codec) != Some(au.codec) {
-            decoder = match VideoDecoder::new(au.codec) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    tracing::error!("{e}");
-                    return;
-                }
-            };
+    sink: FrameSink,
+    stats: &Mutex<DecodeStats>,
+) -> Result<(), DecodeError> {
+    let mut emit = |frame: Frame| match &sink {
+        FrameSink::Latest(slot) => slot.put(frame),
+        FrameSink::Every(tx) => {
+            let _ = tx.send(frame);
         }
-        let Some(dec) = decoder.as_mut() else {
-            continue;
-        };
-        tracing::trace!(len = au.data.len(), "decoding");
-        let codec = au.codec;
-        let received_at = au.at;
-        dec.decode(&au.data, |f| {
-            let report = DecodedFrame {
-                stream: stream.clone(),
-                width: f.width(),
-                height: f.height(),
-                format: pixel_format_name(f.format()),
-                codec,
-                received_at,
-                decoded_at: Instant::now(),
-            };
-            let _ = out.try_send(report);
-        });
+    };
+    let publish = |d: &Decoder| {
+        *stats.lock().unwrap_or_else(|p| p.into_inner()) = d.stats().clone();
+    };
+    while let Ok(au) = rx.recv() {
+        tracing::trace!(len = au.data.len(), keyframe = au.keyframe, "decoding");
+        let r = decoder.decode(&au, &mut emit);
+        publish(decoder);
+        r?;
     }
-}
-
-fn pixel_format_name(p: ffmpeg::format::Pixel) -> &'static str {
-    use ffmpeg::format::Pixel;
-    match p {
-        Pixel::YUV420P => "yuv420p",
-        Pixel::YUVJ420P => "yuvj420p",
-        Pixel::NV12 => "nv12",
-        Pixel::YUV420P10LE => "yuv420p10le",
-        Pixel::P010LE => "p010le",
-        _ => "other",
-    }
+    decoder.finish(&mut emit);
+    publish(decoder);
+    Ok(())
 }

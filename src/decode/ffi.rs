@@ -1,0 +1,188 @@
+//! Every unsafe FFmpeg call of the project, for what ffmpeg-next's safe API lacks: hardware
+//! device contexts, the `get_format` callback, hardware frame download, and two frame fields.
+//!
+//! Each pointer has one RAII owner whose `Drop` frees it; each unsafe block does one thing
+//! and says why it is sound.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ffmpeg::ffi::{
+    av_buffer_ref, av_buffer_unref, av_frame_copy_props, av_hwdevice_ctx_create,
+    av_hwdevice_find_type_by_name, av_hwframe_transfer_data, av_pix_fmt_desc_get,
+    avcodec_get_hw_config, AVBufferRef, AVCodecContext, AVHWDeviceType, AVPixelFormat,
+    AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX, AV_PIX_FMT_FLAG_HWACCEL,
+};
+use ffmpeg_next as ffmpeg;
+
+/// A hardware device context (`AVBufferRef` of an `AVHWDeviceContext`).
+pub struct HwDevice {
+    buf: *mut AVBufferRef,
+}
+
+// SAFETY: an AVHWDeviceContext is reference-counted and FFmpeg documents device contexts as
+// usable from any thread; this owner only creates, references and frees it.
+unsafe impl Send for HwDevice {}
+
+impl Drop for HwDevice {
+    fn drop(&mut self) {
+        // SAFETY: `buf` came from av_hwdevice_ctx_create and is unreferenced exactly once.
+        unsafe { av_buffer_unref(&mut self.buf) };
+    }
+}
+
+/// FFmpeg's device type for a name such as `vaapi` or `cuda`; `None` when this FFmpeg build
+/// does not know it.
+pub fn device_type(name: &str) -> Option<AVHWDeviceType> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+    let t = unsafe { av_hwdevice_find_type_by_name(c.as_ptr()) };
+    (t != AVHWDeviceType::AV_HWDEVICE_TYPE_NONE).then_some(t)
+}
+
+/// Opens a hardware device (`device` e.g. `/dev/dri/renderD128` or a CUDA index).
+pub fn create_device(
+    kind: AVHWDeviceType,
+    device: Option<&str>,
+) -> Result<HwDevice, ffmpeg::Error> {
+    let dev = match device {
+        Some(d) => Some(CString::new(d).map_err(|_| ffmpeg::Error::InvalidData)?),
+        None => None,
+    };
+    let mut buf: *mut AVBufferRef = ptr::null_mut();
+    let dev_ptr = dev.as_ref().map_or(ptr::null(), |d| d.as_ptr());
+    // SAFETY: `buf` is a valid out-pointer; `dev_ptr` is null or a live C string; no options.
+    let r = unsafe { av_hwdevice_ctx_create(&mut buf, kind, dev_ptr, ptr::null_mut(), 0) };
+    if r < 0 || buf.is_null() {
+        return Err(ffmpeg::Error::from(r.min(-1)));
+    }
+    Ok(HwDevice { buf })
+}
+
+/// The hardware pixel format a decoder produces with a device of `kind`, if it supports one
+/// through `hw_device_ctx`.
+pub fn hw_pixel_format(codec: &ffmpeg::Codec, kind: AVHWDeviceType) -> Option<AVPixelFormat> {
+    for i in 0..64 {
+        // SAFETY: `codec` wraps a valid AVCodec; FFmpeg returns null past the last config.
+        let cfg = unsafe { avcodec_get_hw_config(codec.as_ptr(), i) };
+        if cfg.is_null() {
+            return None;
+        }
+        // SAFETY: non-null configs point to static, immutable AVCodecHWConfig entries.
+        let cfg = unsafe { &*cfg };
+        if cfg.methods & AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX as i32 != 0
+            && cfg.device_type == kind
+        {
+            return Some(cfg.pix_fmt);
+        }
+    }
+    None
+}
+
+/// What the `get_format` callback needs; lives at least as long as the codec context.
+pub struct FormatChoice {
+    hw: AVPixelFormat,
+    refused: AtomicBool,
+}
+
+impl FormatChoice {
+    /// Prefer `hw`.
+    pub fn new(hw: AVPixelFormat) -> Box<FormatChoice> {
+        Box::new(FormatChoice {
+            hw,
+            refused: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether the decoder was not offered the hardware format (and went to software).
+    pub fn refused(&self) -> bool {
+        self.refused.load(Ordering::Relaxed)
+    }
+}
+
+extern "C" fn get_format(ctx: *mut AVCodecContext, fmts: *const AVPixelFormat) -> AVPixelFormat {
+    if ctx.is_null() || fmts.is_null() {
+        return AVPixelFormat::AV_PIX_FMT_NONE;
+    }
+    // SAFETY: FFmpeg passes the context it calls us for; `opaque` was set by `attach` to a
+    // FormatChoice that outlives the context.
+    let choice = unsafe { ((*ctx).opaque as *const FormatChoice).as_ref() };
+    let mut software = AVPixelFormat::AV_PIX_FMT_NONE;
+    for i in 0..512 {
+        // SAFETY: `fmts` is an array terminated by AV_PIX_FMT_NONE; we stop there.
+        let f = unsafe { *fmts.add(i) };
+        if f == AVPixelFormat::AV_PIX_FMT_NONE {
+            break;
+        }
+        if choice.is_some_and(|c| c.hw == f) {
+            return f;
+        }
+        // SAFETY: av_pix_fmt_desc_get accepts any format value and returns null if unknown.
+        let desc = unsafe { av_pix_fmt_desc_get(f) };
+        // SAFETY: a non-null descriptor points to FFmpeg's static table.
+        let is_hw =
+            !desc.is_null() && unsafe { (*desc).flags } & AV_PIX_FMT_FLAG_HWACCEL as u64 != 0;
+        if !is_hw && software == AVPixelFormat::AV_PIX_FMT_NONE {
+            software = f;
+        }
+    }
+    if let Some(c) = choice {
+        c.refused.store(true, Ordering::Relaxed);
+    }
+    software
+}
+
+/// Sets the device and the format callback on a context that is not yet opened.
+pub fn attach(
+    ctx: &mut ffmpeg::codec::Context,
+    device: &HwDevice,
+    choice: &FormatChoice,
+) -> Result<(), ffmpeg::Error> {
+    // SAFETY: `device.buf` is a live device context; av_buffer_ref returns a new reference
+    // (or null on allocation failure) that the codec context will own and free.
+    let r = unsafe { av_buffer_ref(device.buf) };
+    if r.is_null() {
+        return Err(ffmpeg::Error::from(-12)); // ENOMEM
+    }
+    // SAFETY: the context is valid and not opened; it takes ownership of `r`, and `choice`
+    // outlives it (its owner drops the context first).
+    unsafe {
+        let c = ctx.as_mut_ptr();
+        (*c).hw_device_ctx = r;
+        (*c).opaque = choice as *const FormatChoice as *mut _;
+        (*c).get_format = Some(get_format);
+    }
+    Ok(())
+}
+
+/// Whether a decoded frame lives in GPU memory.
+pub fn is_hw_frame(frame: &ffmpeg::frame::Video) -> bool {
+    // SAFETY: the frame wraps a valid AVFrame; reading a pointer field.
+    !unsafe { (*frame.as_ptr()).hw_frames_ctx }.is_null()
+}
+
+/// Downloads a hardware frame into system memory (NV12 for 8-bit, P010 for 10-bit), with
+/// its properties (colour, flags) copied.
+pub fn download(frame: &ffmpeg::frame::Video) -> Result<ffmpeg::frame::Video, ffmpeg::Error> {
+    let mut sw = ffmpeg::frame::Video::empty();
+    // SAFETY: both frames are valid; `sw` is empty so FFmpeg allocates its buffers in the
+    // first format the device can download to.
+    let r = unsafe { av_hwframe_transfer_data(sw.as_mut_ptr(), frame.as_ptr(), 0) };
+    if r < 0 {
+        return Err(ffmpeg::Error::from(r));
+    }
+    // SAFETY: both frames are valid; copies metadata only.
+    let r = unsafe { av_frame_copy_props(sw.as_mut_ptr(), frame.as_ptr()) };
+    if r < 0 {
+        return Err(ffmpeg::Error::from(r));
+    }
+    Ok(sw)
+}
+
+/// The decoder's error flags for a frame (non-zero: concealed damage).
+pub fn decode_error_flags(frame: &ffmpeg::frame::Video) -> i32 {
+    // SAFETY: the frame wraps a valid AVFrame; reading an int field.
+    unsafe { (*frame.as_ptr()).decode_error_flags }
+}
