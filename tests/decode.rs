@@ -210,7 +210,7 @@ fn hardware_requests_fall_back_or_fail_clearly() {
                 }
             }
             assert!(dec.stats().fallbacks >= 1);
-            assert!(frames.iter().all(|f| &*f.path == path));
+            assert!(frames.iter().all(|f| *f.path == path));
         } else {
             eprintln!("hardware present here ({path}): fallback not exercised for {accel:?}");
         }
