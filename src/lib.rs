@@ -15,6 +15,7 @@
 //! - [`clip`]: Annex-B clip files read into access units with their frame rate.
 //! - [`decode`]: FFmpeg decoding on a named thread per stream.
 //! - [`frame`]: the plain frame type between decoder and renderer.
+//! - [`render`]: wgpu plane upload, YUV→RGB shader, grid, overlay, offscreen read-back.
 //! - [`pipeline`]: the headless per-camera pipeline (session → access units → decoder).
 #![deny(missing_docs)]
 
@@ -24,3 +25,4 @@ pub mod decode;
 pub mod eufy;
 pub mod frame;
 pub mod pipeline;
+pub mod render;

@@ -1,0 +1,866 @@
+//! wgpu rendering: decoded planes uploaded as textures, YUV→RGB in `shaders/yuv_to_rgb.wgsl`,
+//! a grid of letterboxed tiles with status cards, and a text overlay from an 8x8 bitmap font.
+//!
+//! The renderer draws into any `&wgpu::TextureView`: the window passes its surface view,
+//! benchmarks and tests an offscreen texture ([`Offscreen`]). Planes are written with
+//! `queue.write_texture` at the decoder's strides (no repacking, no CPU colour work); a tile's
+//! textures are reused frame to frame and rebuilt only when the frame's shape changes.
+
+pub mod colour;
+pub mod layout;
+
+use std::collections::HashMap;
+
+use wgpu::util::DeviceExt;
+
+use crate::frame::{Frame, Layout};
+use layout::{cell, letterbox, Rect};
+
+/// Why rendering cannot start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// No adapter at all (no GPU and no software Vulkan such as Mesa's lavapipe).
+    #[error("no GPU adapter found (install a Vulkan driver, or mesa-vulkan-drivers for software rendering)")]
+    NoAdapter,
+    /// The device could not be created.
+    #[error("cannot open the GPU device: {0}")]
+    Device(#[from] wgpu::RequestDeviceError),
+    /// A frame the adapter cannot show.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Reading back a rendered image failed.
+    #[error("reading the rendered image back failed: {0}")]
+    Readback(String),
+}
+
+/// An adapter, its device and queue.
+pub struct Gpu {
+    /// The adapter.
+    pub adapter: wgpu::Adapter,
+    /// The device.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+    /// "name (backend, type)", for logs and reports.
+    pub description: String,
+}
+
+impl Gpu {
+    /// Opens the best adapter (compatible with `surface` when given).
+    pub fn new(
+        instance: &wgpu::Instance,
+        surface: Option<&wgpu::Surface<'_>>,
+    ) -> Result<Gpu, RenderError> {
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: false,
+            compatible_surface: surface,
+        }))
+        .ok_or(RenderError::NoAdapter)?;
+        let info = adapter.get_info();
+        // 16-bit normalised textures for 10-bit video, where the adapter has them.
+        let features = adapter.features() & wgpu::Features::TEXTURE_FORMAT_16BIT_NORM;
+        let (device, queue) = pollster::block_on(adapter.request_device(
+            &wgpu::DeviceDescriptor {
+                label: Some("eufy-hw"),
+                required_features: features,
+                required_limits:
+                    wgpu::Limits::downlevel_defaults().using_resolution(adapter.limits()),
+                memory_hints: wgpu::MemoryHints::Performance,
+            },
+            None,
+        ))?;
+        let description = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
+        tracing::info!("GPU: {description}");
+        Ok(Gpu {
+            adapter,
+            device,
+            queue,
+            description,
+        })
+    }
+
+    /// An instance with the primary backends, and a device with no surface.
+    pub fn headless() -> Result<Gpu, RenderError> {
+        let instance = wgpu::Instance::new(&wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::PRIMARY,
+            ..Default::default()
+        });
+        Gpu::new(&instance, None)
+    }
+}
+
+/// What a tile shows when it has no live picture, or above it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TileState {
+    /// Opening the connection.
+    Connecting,
+    /// Streaming, waiting for the first keyframe.
+    WaitingForKeyframe,
+    /// Pictures are coming.
+    Live,
+    /// Lost; reconnecting (with why).
+    Offline(String),
+}
+
+/// Text and state of one tile for a frame of the display.
+#[derive(Debug, Clone)]
+pub struct TileView {
+    /// Title (camera serial).
+    pub title: String,
+    /// State.
+    pub state: TileState,
+    /// Overlay lines (empty when the overlay is off).
+    pub lines: Vec<String>,
+}
+
+struct Planes {
+    layout: Layout,
+    width: u32,
+    height: u32,
+    textures: Vec<wgpu::Texture>,
+    bind_group: wgpu::BindGroup,
+}
+
+struct Tile {
+    planes: Option<Planes>,
+    uniform: wgpu::Buffer,
+    picture: Option<(u32, u32)>,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GlyphInstance {
+    rect: [f32; 4],
+    colour: [f32; 4],
+    code: u32,
+    _pad: [u32; 3],
+}
+
+/// The renderer: pipelines per target format, tiles, overlay.
+pub struct Renderer {
+    video_layout: wgpu::BindGroupLayout,
+    video_shader: wgpu::ShaderModule,
+    video_pipelines: HashMap<wgpu::TextureFormat, wgpu::RenderPipeline>,
+    text_layout: wgpu::BindGroupLayout,
+    text_shader: wgpu::ShaderModule,
+    text_pipelines: HashMap<wgpu::TextureFormat, wgpu::RenderPipeline>,
+    text_bind: wgpu::BindGroup,
+    screen: wgpu::Buffer,
+    sampler: wgpu::Sampler,
+    tiles: Vec<Tile>,
+    has_16bit: bool,
+}
+
+/// The WGSL source of the video shader (validated by tests with naga).
+pub const VIDEO_SHADER: &str = include_str!("../../shaders/yuv_to_rgb.wgsl");
+/// The WGSL source of the text shader.
+pub const TEXT_SHADER: &str = include_str!("../../shaders/text.wgsl");
+
+fn texture_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::FRAGMENT,
+        ty: wgpu::BindingType::Texture {
+            sample_type: wgpu::TextureSampleType::Float { filterable: true },
+            view_dimension: wgpu::TextureViewDimension::D2,
+            multisampled: false,
+        },
+        count: None,
+    }
+}
+
+fn uniform_entry(binding: u32, visibility: wgpu::ShaderStages) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+impl Renderer {
+    /// A renderer on `gpu`.
+    pub fn new(gpu: &Gpu) -> Renderer {
+        let device = &gpu.device;
+        let video_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("video"),
+            entries: &[
+                texture_entry(0),
+                texture_entry(1),
+                texture_entry(2),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 3,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+                uniform_entry(4, wgpu::ShaderStages::FRAGMENT),
+            ],
+        });
+        let video_shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("yuv_to_rgb.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(VIDEO_SHADER.into()),
+        });
+        let text_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("text"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                uniform_entry(1, wgpu::ShaderStages::VERTEX),
+            ],
+        });
+        let text_shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("text.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(TEXT_SHADER.into()),
+        });
+        let atlas = device.create_texture_with_data(
+            &gpu.queue,
+            &wgpu::TextureDescriptor {
+                label: Some("font atlas"),
+                size: wgpu::Extent3d {
+                    width: 128 * 8,
+                    height: 8,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::R8Unorm,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            },
+            wgpu::util::TextureDataOrder::LayerMajor,
+            &font_atlas(),
+        );
+        let screen = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("screen"),
+            size: 16,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let text_bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("text"),
+            layout: &text_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(
+                        &atlas.create_view(&Default::default()),
+                    ),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: screen.as_entire_binding(),
+                },
+            ],
+        });
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("video"),
+            address_mode_u: wgpu::AddressMode::ClampToEdge,
+            address_mode_v: wgpu::AddressMode::ClampToEdge,
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
+        });
+        Renderer {
+            video_layout,
+            video_shader,
+            video_pipelines: HashMap::new(),
+            text_layout,
+            text_shader,
+            text_pipelines: HashMap::new(),
+            text_bind,
+            screen,
+            sampler,
+            tiles: Vec::new(),
+            has_16bit: gpu
+                .device
+                .features()
+                .contains(wgpu::Features::TEXTURE_FORMAT_16BIT_NORM),
+        }
+    }
+
+    /// Number of tiles in the grid.
+    pub fn tile_count(&self) -> usize {
+        self.tiles.len()
+    }
+
+    /// Sets the number of tiles (keeps the existing ones).
+    pub fn set_tile_count(&mut self, gpu: &Gpu, n: usize) {
+        while self.tiles.len() < n {
+            self.tiles.push(Tile {
+                planes: None,
+                uniform: gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("tile params"),
+                    size: std::mem::size_of::<colour::Params>() as u64,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }),
+                picture: None,
+            });
+        }
+        self.tiles.truncate(n);
+    }
+
+    /// Forgets tile `i`'s picture (it shows its state card again).
+    pub fn clear_tile(&mut self, i: usize) {
+        if let Some(t) = self.tiles.get_mut(i) {
+            t.picture = None;
+        }
+    }
+
+    /// Uploads `frame` into tile `i` for a target of `target` format.
+    pub fn upload(
+        &mut self,
+        gpu: &Gpu,
+        i: usize,
+        frame: &Frame,
+        target: wgpu::TextureFormat,
+    ) -> Result<(), RenderError> {
+        if i >= self.tiles.len() {
+            self.set_tile_count(gpu, i + 1);
+        }
+        let has_16bit = self.has_16bit;
+        let shape_changed = self.tiles[i].planes.as_ref().is_none_or(|p| {
+            (p.layout, p.width, p.height) != (frame.layout, frame.width, frame.height)
+        });
+        if shape_changed {
+            let planes = self.create_planes(gpu, i, frame, has_16bit)?;
+            self.tiles[i].planes = Some(planes);
+        }
+        let tile = &mut self.tiles[i];
+        let Some(planes) = tile.planes.as_ref() else {
+            return Ok(());
+        };
+        for (p, texture) in planes
+            .textures
+            .iter()
+            .enumerate()
+            .take(frame.layout.planes())
+        {
+            let (w, h) = frame.layout.plane_size(p, frame.width, frame.height);
+            gpu.queue.write_texture(
+                wgpu::TexelCopyTextureInfo {
+                    texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d::ZERO,
+                    aspect: wgpu::TextureAspect::All,
+                },
+                frame.plane(p),
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(frame.stride(p) as u32),
+                    rows_per_image: Some(h),
+                },
+                wgpu::Extent3d {
+                    width: w,
+                    height: h,
+                    depth_or_array_layers: 1,
+                },
+            );
+        }
+        let params = colour::params(frame.colour, frame.layout, target.is_srgb());
+        gpu.queue
+            .write_buffer(&tile.uniform, 0, bytemuck::bytes_of(&params));
+        tile.picture = Some((frame.width, frame.height));
+        Ok(())
+    }
+
+    fn create_planes(
+        &self,
+        gpu: &Gpu,
+        i: usize,
+        frame: &Frame,
+        has_16bit: bool,
+    ) -> Result<Planes, RenderError> {
+        use wgpu::TextureFormat as F;
+        let (luma, chroma) = match frame.layout {
+            Layout::I420 => (F::R8Unorm, F::R8Unorm),
+            Layout::Nv12 => (F::R8Unorm, F::Rg8Unorm),
+            Layout::P010 if has_16bit => (F::R16Unorm, F::Rg16Unorm),
+            Layout::I420P10 if has_16bit => (F::R16Unorm, F::R16Unorm),
+            other => {
+                return Err(RenderError::Unsupported(format!(
+                    "{other:?} frames need 16-bit textures, which this adapter lacks"
+                )))
+            }
+        };
+        let make = |p: usize, format: F| {
+            let (w, h) = frame.layout.plane_size(p, frame.width, frame.height);
+            gpu.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("plane"),
+                size: wgpu::Extent3d {
+                    width: w.max(1),
+                    height: h.max(1),
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            })
+        };
+        let mut textures = vec![make(0, luma), make(1, chroma)];
+        if frame.layout.planes() == 3 {
+            textures.push(make(2, chroma));
+        }
+        let views: Vec<wgpu::TextureView> = textures
+            .iter()
+            .map(|t| t.create_view(&Default::default()))
+            .collect();
+        let v_view = views.get(2).unwrap_or(&views[1]);
+        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("tile"),
+            layout: &self.video_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(&views[0]),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::TextureView(&views[1]),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: wgpu::BindingResource::TextureView(v_view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: wgpu::BindingResource::Sampler(&self.sampler),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: self.tiles[i].uniform.as_entire_binding(),
+                },
+            ],
+        });
+        tracing::debug!(tile = i, layout = ?frame.layout, frame.width, frame.height, "plane textures (re)built");
+        Ok(Planes {
+            layout: frame.layout,
+            width: frame.width,
+            height: frame.height,
+            textures,
+            bind_group,
+        })
+    }
+
+    fn video_pipeline(
+        &mut self,
+        device: &wgpu::Device,
+        format: wgpu::TextureFormat,
+    ) -> &wgpu::RenderPipeline {
+        let (layout, shader) = (&self.video_layout, &self.video_shader);
+        self.video_pipelines.entry(format).or_insert_with(|| {
+            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("video"),
+                bind_group_layouts: &[layout],
+                push_constant_ranges: &[],
+            });
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("video"),
+                layout: Some(&pl),
+                vertex: wgpu::VertexState {
+                    module: shader,
+                    entry_point: Some("vs_main"),
+                    compilation_options: Default::default(),
+                    buffers: &[],
+                },
+                fragment: Some(wgpu::FragmentState {
+                    module: shader,
+                    entry_point: Some("fs_main"),
+                    compilation_options: Default::default(),
+                    targets: &[Some(format.into())],
+                }),
+                primitive: wgpu::PrimitiveState::default(),
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState::default(),
+                multiview: None,
+                cache: None,
+            })
+        })
+    }
+
+    fn text_pipeline(
+        &mut self,
+        device: &wgpu::Device,
+        format: wgpu::TextureFormat,
+    ) -> &wgpu::RenderPipeline {
+        let (layout, shader) = (&self.text_layout, &self.text_shader);
+        self.text_pipelines.entry(format).or_insert_with(|| {
+            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("text"),
+                bind_group_layouts: &[layout],
+                push_constant_ranges: &[],
+            });
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("text"),
+                layout: Some(&pl),
+                vertex: wgpu::VertexState {
+                    module: shader,
+                    entry_point: Some("vs_main"),
+                    compilation_options: Default::default(),
+                    buffers: &[wgpu::VertexBufferLayout {
+                        array_stride: std::mem::size_of::<GlyphInstance>() as u64,
+                        step_mode: wgpu::VertexStepMode::Instance,
+                        attributes: &wgpu::vertex_attr_array![0 => Float32x4, 1 => Float32x4, 2 => Uint32],
+                    }],
+                },
+                fragment: Some(wgpu::FragmentState {
+                    module: shader,
+                    entry_point: Some("fs_main"),
+                    compilation_options: Default::default(),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format,
+                        blend: Some(wgpu::BlendState::ALPHA_BLENDING),
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
+                primitive: wgpu::PrimitiveState::default(),
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState::default(),
+                multiview: None,
+                cache: None,
+            })
+        })
+    }
+
+    /// Where tile `i`'s picture goes in a `width` x `height` target (None: no picture).
+    pub fn picture_rect(&self, i: usize, width: u32, height: u32) -> Option<Rect> {
+        let (pw, ph) = self.tiles.get(i)?.picture?;
+        let r = letterbox(cell(i, self.tiles.len(), width, height), pw, ph);
+        (r.w > 0 && r.h > 0).then_some(r)
+    }
+
+    /// Draws every tile (picture or state card) and the overlay text into `view`.
+    pub fn render(
+        &mut self,
+        gpu: &Gpu,
+        view: &wgpu::TextureView,
+        format: wgpu::TextureFormat,
+        (width, height): (u32, u32),
+        tiles: &[TileView],
+    ) {
+        let n = self.tiles.len().max(1);
+        let glyphs = overlay_glyphs(self, tiles, n, width, height);
+        gpu.queue.write_buffer(
+            &self.screen,
+            0,
+            bytemuck::cast_slice(&[width as f32, height as f32, 0.0, 0.0]),
+        );
+        let glyph_buffer = (!glyphs.is_empty()).then(|| {
+            gpu.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("glyphs"),
+                    contents: bytemuck::cast_slice(&glyphs),
+                    usage: wgpu::BufferUsages::VERTEX,
+                })
+        });
+        self.video_pipeline(&gpu.device, format);
+        self.text_pipeline(&gpu.device, format);
+        let mut encoder = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("frame"),
+            });
+        {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("frame"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+            });
+            if let Some(p) = self.video_pipelines.get(&format) {
+                pass.set_pipeline(p);
+            }
+            for (i, tile) in self.tiles.iter().enumerate() {
+                let live = tiles.get(i).is_none_or(|t| t.state == TileState::Live);
+                let (Some(planes), Some(r), true) =
+                    (&tile.planes, self.picture_rect(i, width, height), live)
+                else {
+                    continue;
+                };
+                pass.set_viewport(r.x as f32, r.y as f32, r.w as f32, r.h as f32, 0.0, 1.0);
+                pass.set_scissor_rect(r.x, r.y, r.w, r.h);
+                pass.set_bind_group(0, &planes.bind_group, &[]);
+                pass.draw(0..3, 0..1);
+            }
+            if let (Some(buf), Some(p)) = (&glyph_buffer, self.text_pipelines.get(&format)) {
+                pass.set_viewport(0.0, 0.0, width as f32, height as f32, 0.0, 1.0);
+                pass.set_scissor_rect(0, 0, width, height);
+                pass.set_pipeline(p);
+                pass.set_bind_group(0, &self.text_bind, &[]);
+                pass.set_vertex_buffer(0, buf.slice(..));
+                pass.draw(0..6, 0..glyphs.len() as u32);
+            }
+        }
+        gpu.queue.submit(Some(encoder.finish()));
+    }
+}
+
+/// The glyph that is a solid block (backgrounds of text and cards).
+const SOLID: u32 = 127;
+
+fn font_atlas() -> Vec<u8> {
+    let mut atlas = vec![0u8; 128 * 8 * 8];
+    for (code, rows) in font8x8::legacy::BASIC_LEGACY.iter().enumerate() {
+        for (y, bits) in rows.iter().enumerate() {
+            for x in 0..8 {
+                let on = code as u32 == SOLID || (bits >> x) & 1 == 1;
+                atlas[y * 1024 + code * 8 + x] = if on { 255 } else { 0 };
+            }
+        }
+    }
+    atlas
+}
+
+fn push_text(
+    out: &mut Vec<GlyphInstance>,
+    text: &str,
+    x: f32,
+    y: f32,
+    scale: f32,
+    colour: [f32; 4],
+) {
+    for (k, ch) in text.chars().enumerate() {
+        let code = if ch.is_ascii() && !ch.is_ascii_control() {
+            ch as u32
+        } else {
+            u32::from(b'?')
+        };
+        if code == u32::from(b' ') {
+            continue;
+        }
+        out.push(GlyphInstance {
+            rect: [x + k as f32 * 8.0 * scale, y, 8.0 * scale, 8.0 * scale],
+            colour,
+            code,
+            _pad: [0; 3],
+        });
+    }
+}
+
+fn push_box(out: &mut Vec<GlyphInstance>, r: [f32; 4], colour: [f32; 4]) {
+    out.push(GlyphInstance {
+        rect: r,
+        colour,
+        code: SOLID,
+        _pad: [0; 3],
+    });
+}
+
+fn overlay_glyphs(
+    renderer: &Renderer,
+    tiles: &[TileView],
+    n: usize,
+    width: u32,
+    height: u32,
+) -> Vec<GlyphInstance> {
+    let mut out = Vec::new();
+    let scale = if height >= 1000 { 2.0 } else { 1.0 };
+    let line = 10.0 * scale;
+    for (i, t) in tiles.iter().enumerate().take(n) {
+        let c = cell(i, n, width, height);
+        let live = t.state == TileState::Live && renderer.picture_rect(i, width, height).is_some();
+        if !live {
+            // A card, not a frozen picture.
+            push_box(
+                &mut out,
+                [
+                    c.x as f32 + 2.0,
+                    c.y as f32 + 2.0,
+                    c.w as f32 - 4.0,
+                    c.h as f32 - 4.0,
+                ],
+                [0.12, 0.13, 0.16, 1.0],
+            );
+            let status = match &t.state {
+                TileState::Connecting => "connecting...".to_owned(),
+                TileState::WaitingForKeyframe => "waiting for a keyframe...".to_owned(),
+                TileState::Live => "starting...".to_owned(),
+                TileState::Offline(why) => format!("offline, reconnecting: {why}"),
+            };
+            let max_chars = ((c.w as f32 - 16.0) / (8.0 * scale)).max(1.0) as usize;
+            let cy = c.y as f32 + c.h as f32 / 2.0 - line;
+            for (k, s) in [t.title.as_str(), status.as_str()].iter().enumerate() {
+                let s: String = s.chars().take(max_chars).collect();
+                let x = c.x as f32 + (c.w as f32 - s.len() as f32 * 8.0 * scale) / 2.0;
+                push_text(
+                    &mut out,
+                    &s,
+                    x,
+                    cy + k as f32 * line * 1.5,
+                    scale,
+                    [0.9, 0.9, 0.9, 1.0],
+                );
+            }
+        }
+        if !t.lines.is_empty() {
+            let max_chars = ((c.w as f32 - 16.0) / (8.0 * scale)).max(1.0) as usize;
+            let longest = t
+                .lines
+                .iter()
+                .map(|l| l.len().min(max_chars))
+                .max()
+                .unwrap_or(0) as f32;
+            let (x, y) = (c.x as f32 + 6.0, c.y as f32 + 6.0);
+            push_box(
+                &mut out,
+                [
+                    x - 3.0,
+                    y - 3.0,
+                    longest * 8.0 * scale + 6.0,
+                    t.lines.len() as f32 * line + 4.0,
+                ],
+                [0.0, 0.0, 0.0, 0.6],
+            );
+            for (k, l) in t.lines.iter().enumerate() {
+                let l: String = l.chars().take(max_chars).collect();
+                push_text(
+                    &mut out,
+                    &l,
+                    x,
+                    y + k as f32 * line,
+                    scale,
+                    [1.0, 1.0, 0.4, 1.0],
+                );
+            }
+        }
+    }
+    out
+}
+
+/// An offscreen target with read-back, for benchmarks, tests and snapshots.
+pub struct Offscreen {
+    /// The texture rendered into.
+    pub texture: wgpu::Texture,
+    /// Its view.
+    pub view: wgpu::TextureView,
+    /// Its format (`Rgba8Unorm`).
+    pub format: wgpu::TextureFormat,
+    /// Width and height.
+    pub size: (u32, u32),
+    buffer: wgpu::Buffer,
+    padded_row: u32,
+}
+
+impl Offscreen {
+    /// An RGBA8 target of `width` x `height`.
+    pub fn new(gpu: &Gpu, width: u32, height: u32) -> Offscreen {
+        let format = wgpu::TextureFormat::Rgba8Unorm;
+        let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("offscreen"),
+            size: wgpu::Extent3d {
+                width,
+                height,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            view_formats: &[],
+        });
+        let padded_row = (width * 4).div_ceil(256) * 256;
+        let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: u64::from(padded_row) * u64::from(height),
+            usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+            mapped_at_creation: false,
+        });
+        let view = texture.create_view(&Default::default());
+        Offscreen {
+            texture,
+            view,
+            format,
+            size: (width, height),
+            buffer,
+            padded_row,
+        }
+    }
+
+    /// Waits until the GPU has finished everything submitted so far.
+    pub fn wait(gpu: &Gpu) {
+        let _ = gpu.device.poll(wgpu::Maintain::Wait);
+    }
+
+    /// Copies the image back: RGBA rows, `width * 4` bytes each.
+    pub fn read(&self, gpu: &Gpu) -> Result<Vec<u8>, RenderError> {
+        let (w, h) = self.size;
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        enc.copy_texture_to_buffer(
+            self.texture.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: &self.buffer,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(self.padded_row),
+                    rows_per_image: Some(h),
+                },
+            },
+            wgpu::Extent3d {
+                width: w,
+                height: h,
+                depth_or_array_layers: 1,
+            },
+        );
+        gpu.queue.submit(Some(enc.finish()));
+        let slice = self.buffer.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        let _ = gpu.device.poll(wgpu::Maintain::Wait);
+        rx.recv()
+            .map_err(|e| RenderError::Readback(e.to_string()))?
+            .map_err(|e| RenderError::Readback(e.to_string()))?;
+        let mut out = Vec::with_capacity((w * h * 4) as usize);
+        {
+            let data = slice.get_mapped_range();
+            for row in data.chunks(self.padded_row as usize).take(h as usize) {
+                out.extend_from_slice(&row[..(w * 4) as usize]);
+            }
+        }
+        self.buffer.unmap();
+        Ok(out)
+    }
+}
+
+/// Writes RGBA pixels as a PNG file.
+pub fn save_png(
+    path: &std::path::Path,
+    width: u32,
+    height: u32,
+    rgba: &[u8],
+) -> std::io::Result<()> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut enc = png::Encoder::new(file, width, height);
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header().map_err(std::io::Error::other)?;
+    w.write_image_data(rgba).map_err(std::io::Error::other)
+}
