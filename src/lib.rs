@@ -16,6 +16,7 @@
 //! - [`decode`]: FFmpeg decoding on a named thread per stream.
 //! - [`frame`]: the plain frame type between decoder and renderer.
 //! - [`render`]: wgpu plane upload, YUV→RGB shader, grid, overlay, offscreen read-back.
+//! - [`view`]: the winit window: grid, fullscreen kiosk, keys, overlay.
 //! - [`pipeline`]: the headless per-camera pipeline (session → access units → decoder).
 #![deny(missing_docs)]
 
@@ -26,3 +27,4 @@ pub mod eufy;
 pub mod frame;
 pub mod pipeline;
 pub mod render;
+pub mod view;

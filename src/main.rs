@@ -12,6 +12,7 @@ use eufy_hw::decode::{Accel, DecoderConfig};
 use eufy_hw::eufy::session::SessionConfig;
 use eufy_hw::eufy::simulator::{Camera, Chunking, Fault, Pacing, SimConfig, Simulator};
 use eufy_hw::pipeline::{run_headless, CameraTotals};
+use eufy_hw::view::ViewConfig;
 use tokio::sync::watch;
 
 /// Live viewer for Eufy security cameras, fed by eufy-security-ws.
@@ -43,6 +44,30 @@ struct LiveArgs {
     duration: Option<f64>,
     #[command(flatten)]
     decode: DecodeArgs,
+    #[command(flatten)]
+    window: WindowArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+struct WindowArgs {
+    /// Start fullscreen (`f` toggles).
+    #[arg(long)]
+    fullscreen: bool,
+    /// Kiosk: borderless fullscreen, cursor hidden, keys cannot quit, reconnect forever.
+    #[arg(long)]
+    kiosk: bool,
+    /// Monitor for fullscreen/kiosk (0 = first).
+    #[arg(long)]
+    monitor: Option<usize>,
+    /// Show the stats overlay at start (`i` toggles).
+    #[arg(long)]
+    stats: bool,
+    /// Wait for vertical blank (Fifo) instead of the lowest-latency present mode.
+    #[arg(long)]
+    vsync: bool,
+    /// No window: decode and print progress.
+    #[arg(long)]
+    headless: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -149,6 +174,8 @@ struct DemoArgs {
     stream: StreamArgs,
     #[command(flatten)]
     decode: DecodeArgs,
+    #[command(flatten)]
+    window: WindowArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -305,8 +332,8 @@ fn print_progress(serial: &str, t: &CameraTotals, fps: f64) {
     println!(
         "{serial}: {:>6} frames  {fps:5.1} fps  {size:>9}  {:>8.1} KiB in  arrival→decoded p50 {p50:.1} ms  [{}]",
         t.frames,
-        t.bytes as f64 / 1024.0,
-        t.decoder.path
+        t.status.bytes as f64 / 1024.0,
+        t.status.decoder.path
     );
 }
 
@@ -337,23 +364,55 @@ async fn demo(args: DemoArgs) -> Result<()> {
     );
     let serials = cameras.iter().map(|c| c.serial.clone()).collect();
     let session = SessionConfig::new(sim.url(), serials);
-    let stop = stop_signal(args.duration);
+    let result = show(session, args.decode.config(), &args.window, args.duration).await;
+    sim.shutdown().await;
+    result
+}
+
+/// The window when there is a display (and no --headless); progress lines otherwise.
+async fn show(
+    session: SessionConfig,
+    decoder: DecoderConfig,
+    window: &WindowArgs,
+    duration: Option<f64>,
+) -> Result<()> {
+    if !window.headless {
+        if eufy_hw::view::display_available() {
+            let config = ViewConfig {
+                session,
+                decoder,
+                fullscreen: window.fullscreen,
+                kiosk: window.kiosk,
+                monitor: window.monitor,
+                stats: window.stats,
+                vsync: window.vsync,
+                duration: duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
+                snapshot_dir: std::env::current_dir().unwrap_or_default(),
+            };
+            // winit wants the main thread: the runtime's worker threads carry on meanwhile.
+            return tokio::task::block_in_place(|| eufy_hw::view::run(config)).context("viewer");
+        }
+        eprintln!("no display (DISPLAY/WAYLAND_DISPLAY unset): decoding without a window; `eufy-hw bench` measures this pipeline");
+    }
+    let stop = stop_signal(duration);
     let totals = run_headless(
         session,
-        args.decode.config(),
+        decoder,
         stop,
         Duration::from_secs(1),
         print_progress,
     )
     .await?;
-    sim.shutdown().await;
     let frames: u64 = totals.values().map(|t| t.frames).sum();
-    println!("demo done: {frames} frames decoded from {n} camera(s)");
+    println!(
+        "done: {frames} frames decoded from {} camera(s)",
+        totals.len()
+    );
     for (serial, t) in &totals {
-        let d = &t.decoder;
+        let d = &t.status.decoder;
         println!(
             "  {serial}: {} access units, {} decoded, {} dropped before a keyframe, {} decoder errors, path: {}",
-            t.access_units, d.frames_out, d.dropped_before_keyframe, d.errors, d.path
+            t.status.access_units, d.frames_out, d.dropped_before_keyframe, d.errors, d.path
         );
     }
     if frames == 0 {
@@ -366,16 +425,11 @@ async fn live(args: LiveArgs) -> Result<()> {
     if args.serials.is_empty() {
         bail!("no camera given: pass --serial SERIAL (or set EUFY_SERIAL); to try without a camera run `eufy-hw demo`");
     }
-    let session = SessionConfig::new(args.url.clone(), args.serials.clone());
-    let stop = stop_signal(args.duration);
-    run_headless(
-        session,
-        args.decode.config(),
-        stop,
-        Duration::from_secs(1),
-        print_progress,
-    )
-    .await
-    .with_context(|| format!("streaming from {}", args.url))?;
-    Ok(())
+    let mut session = SessionConfig::new(args.url.clone(), args.serials.clone());
+    if args.window.kiosk {
+        session.reconnect = true;
+    }
+    show(session, args.decode.config(), &args.window, args.duration)
+        .await
+        .with_context(|| format!("streaming from {}", args.url))
 }

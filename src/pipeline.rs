@@ -1,34 +1,19 @@
-//! The headless pipeline, per camera: session chunks → access units → decoder thread, with a
-//! progress report. Used by `eufy-hw demo` and the default command until the window exists.
+//! The per-camera pipeline between the session and the frames: session chunks → access units
+//! → a decoder thread per camera, with each camera's status. [`Feed`] is shared by the window
+//! ([`crate::view`]) and the headless runner ([`run_headless`]); they differ only in where
+//! frames go ([`FrameSink`]).
 
 use std::collections::HashMap;
 use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::bitstream::{AccessUnits, AssemblerConfig};
+use crate::bitstream::{AccessUnits, AssemblerConfig, StreamInfo};
 use crate::decode::{DecodeError, DecodeStats, DecoderConfig, DecoderThread, FrameSink};
 use crate::eufy::session::{run_session, SessionConfig, SessionError, SessionEvent};
 use crate::frame::Frame;
-
-/// Totals of a pipeline run, per camera.
-#[derive(Debug, Default, Clone)]
-pub struct CameraTotals {
-    /// Access units assembled.
-    pub access_units: u64,
-    /// Frames decoded.
-    pub frames: u64,
-    /// Bytes of video received.
-    pub bytes: u64,
-    /// Last picture size.
-    pub size: Option<(u32, u32)>,
-    /// Latency from the arrival of an access unit's last byte to its decoded frame, ms
-    /// (the last 10 000).
-    pub latencies_ms: Vec<f64>,
-    /// The decoder's counters and path.
-    pub decoder: DecodeStats,
-}
 
 /// Why the pipeline stopped.
 #[derive(Debug, thiserror::Error)]
@@ -46,15 +31,208 @@ pub enum PipelineError {
     },
 }
 
+/// Where a camera stands.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Phase {
+    /// Opening the connection, starting the stream.
+    #[default]
+    Connecting,
+    /// Bytes are coming; no keyframe yet.
+    WaitingForKeyframe,
+    /// Access units go to the decoder.
+    Live,
+    /// Lost; the session reconnects (why).
+    Offline(String),
+}
+
+/// What is known about one camera, for the overlay and reports.
+#[derive(Debug, Clone, Default)]
+pub struct CameraStatus {
+    /// Phase.
+    pub phase: Phase,
+    /// Bytes of video received.
+    pub bytes: u64,
+    /// Access units assembled.
+    pub access_units: u64,
+    /// What its SPS says.
+    pub info: Option<StreamInfo>,
+    /// The decoder's counters and path.
+    pub decoder: DecodeStats,
+    /// Messages dropped by the session (bad JSON or buffers).
+    pub dropped_messages: u64,
+}
+
+/// Shared statuses, by serial.
+pub type Statuses = Arc<Mutex<HashMap<String, CameraStatus>>>;
+
 struct Camera {
     assembler: AccessUnits<Instant>,
     decoder: DecoderThread,
-    totals: CameraTotals,
-    reported_frames: u64,
 }
 
-/// Runs the session and the decoders until `stop` (or a fatal session error); calls
-/// `progress` per camera every `report` interval.
+/// Session events in, decoder threads fed, statuses kept.
+pub struct Feed {
+    decoder: DecoderConfig,
+    sink: Box<dyn Fn(&str) -> FrameSink + Send>,
+    cams: HashMap<String, Camera>,
+    /// Statuses, shared with the display.
+    pub statuses: Statuses,
+    /// Whether to block when a decoder is behind (benchmarks) instead of dropping.
+    pub lossless: bool,
+}
+
+impl Feed {
+    /// A feed for `serials`; `sink` gives each camera's frame destination.
+    pub fn new(
+        serials: &[String],
+        decoder: DecoderConfig,
+        sink: impl Fn(&str) -> FrameSink + Send + 'static,
+    ) -> Feed {
+        let statuses: HashMap<String, CameraStatus> = serials
+            .iter()
+            .map(|s| (s.clone(), CameraStatus::default()))
+            .collect();
+        Feed {
+            decoder,
+            sink: Box::new(sink),
+            cams: HashMap::new(),
+            statuses: Arc::new(Mutex::new(statuses)),
+            lossless: false,
+        }
+    }
+
+    fn status<R>(&self, serial: &str, f: impl FnOnce(&mut CameraStatus) -> R) -> Option<R> {
+        let mut all = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+        all.get_mut(serial).map(f)
+    }
+
+    /// Handles one session event.
+    pub fn on_event(&mut self, ev: SessionEvent) {
+        match ev {
+            SessionEvent::Video {
+                serial,
+                data,
+                received_at,
+            } => self.on_video(serial, &data, received_at),
+            SessionEvent::Started { serial } => {
+                self.status(&serial, |s| s.phase = Phase::WaitingForKeyframe);
+            }
+            SessionEvent::Reconnecting { reason, .. } => {
+                for c in self.cams.values_mut() {
+                    c.assembler.reset();
+                }
+                let mut all = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+                for s in all.values_mut() {
+                    s.phase = Phase::Offline(reason.clone());
+                }
+            }
+            SessionEvent::Dropped { .. } => {
+                let mut all = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+                for s in all.values_mut() {
+                    s.dropped_messages += 1;
+                }
+            }
+            other => tracing::debug!(?other, "session event"),
+        }
+    }
+
+    fn on_video(&mut self, serial: String, data: &[u8], received_at: Instant) {
+        if !self.cams.contains_key(&serial) {
+            let decoder =
+                match DecoderThread::spawn(&serial, self.decoder.clone(), (self.sink)(&serial)) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::error!(camera = %serial, "{e}");
+                        return;
+                    }
+                };
+            let assembler = AccessUnits::new(AssemblerConfig {
+                wait_for_keyframe: true,
+                ..Default::default()
+            });
+            self.cams
+                .insert(serial.clone(), Camera { assembler, decoder });
+        }
+        let Some(c) = self.cams.get_mut(&serial) else {
+            return;
+        };
+        let lossless = self.lossless;
+        let mut units = 0;
+        let mut info = None;
+        c.assembler.push(data, received_at, |au| {
+            units += 1;
+            if au.new_stream_info.is_some() {
+                info = au.new_stream_info;
+            }
+            if lossless {
+                c.decoder.push(au);
+            } else {
+                c.decoder.try_push(au);
+            }
+        });
+        let decoder = c.decoder.stats();
+        self.status(&serial, |s| {
+            s.bytes += data.len() as u64;
+            s.access_units += units;
+            if units > 0 {
+                s.phase = Phase::Live;
+            } else if s.phase != Phase::Live {
+                s.phase = Phase::WaitingForKeyframe;
+            }
+            if info.is_some() {
+                s.info = info;
+            }
+            s.decoder = decoder;
+        });
+    }
+
+    /// A decoder that ended on its own has failed for good (e.g. a strict fallback).
+    pub fn check(&mut self) -> Result<(), PipelineError> {
+        let ended = self
+            .cams
+            .iter()
+            .find(|(_, c)| c.decoder.has_ended())
+            .map(|(n, _)| n.clone());
+        if let Some(camera) = ended {
+            if let Some(c) = self.cams.remove(&camera) {
+                c.decoder
+                    .finish()
+                    .map_err(|source| PipelineError::Decode { camera, source })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the decoders (they drain) and returns their final counters.
+    pub fn finish(mut self) -> Result<HashMap<String, DecodeStats>, PipelineError> {
+        let mut out = HashMap::new();
+        for (camera, c) in self.cams.drain() {
+            let stats = c.decoder.finish().map_err(|source| PipelineError::Decode {
+                camera: camera.clone(),
+                source,
+            })?;
+            out.insert(camera, stats);
+        }
+        Ok(out)
+    }
+}
+
+/// Totals of a headless run, per camera.
+#[derive(Debug, Default, Clone)]
+pub struct CameraTotals {
+    /// Status (bytes, access units, decoder counters, path).
+    pub status: CameraStatus,
+    /// Frames decoded.
+    pub frames: u64,
+    /// Last picture size.
+    pub size: Option<(u32, u32)>,
+    /// Latency from the arrival of an access unit's last byte to its decoded frame, ms
+    /// (the last 10 000).
+    pub latencies_ms: Vec<f64>,
+}
+
+/// Runs the session and the decoders until `stop` (or a fatal error), without a window;
+/// calls `progress` per camera every `report` interval.
 pub async fn run_headless(
     config: SessionConfig,
     decoder: DecoderConfig,
@@ -65,118 +243,79 @@ pub async fn run_headless(
     let (tx, mut rx) = mpsc::channel(256);
     let session = tokio::spawn(run_session(config.clone(), tx, stop));
     let (frame_tx, frame_rx) = sync_channel::<Frame>(256);
-    let mut cams: HashMap<String, Camera> = HashMap::new();
+    let mut feed = Feed::new(&config.serials, decoder, move |_| {
+        FrameSink::Every(frame_tx.clone())
+    });
+    let mut totals: HashMap<String, CameraTotals> = HashMap::new();
+    let mut reported: HashMap<String, u64> = HashMap::new();
+    let count = |totals: &mut HashMap<String, CameraTotals>, f: Frame| {
+        let t = totals.entry(f.stream.to_string()).or_default();
+        t.frames += 1;
+        t.size = Some((f.width, f.height));
+        if t.latencies_ms.len() >= 10_000 {
+            t.latencies_ms.remove(0);
+        }
+        t.latencies_ms
+            .push(f.decoded_at.duration_since(f.received_at).as_secs_f64() * 1e3);
+    };
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let mut last_report = Instant::now();
-    let take_frames = |cams: &mut HashMap<String, Camera>| {
-        while let Ok(f) = frame_rx.try_recv() {
-            if let Some(c) = cams.get_mut(&*f.stream) {
-                let t = &mut c.totals;
-                t.frames += 1;
-                t.size = Some((f.width, f.height));
-                if t.latencies_ms.len() >= 10_000 {
-                    t.latencies_ms.remove(0);
-                }
-                t.latencies_ms
-                    .push(f.decoded_at.duration_since(f.received_at).as_secs_f64() * 1e3);
-            }
-        }
-    };
     loop {
         tokio::select! {
-            ev = rx.recv() => {
-                let Some(ev) = ev else { break };
-                match ev {
-                    SessionEvent::Video { serial, data, received_at } => {
-                        if !cams.contains_key(&serial) {
-                            let sink = FrameSink::Every(frame_tx.clone());
-                            let decoder = match DecoderThread::spawn(&serial, decoder.clone(), sink) {
-                                Ok(d) => d,
-                                Err(e) => {
-                                    tracing::error!("{e}");
-                                    continue;
-                                }
-                            };
-                            let assembler = AccessUnits::new(AssemblerConfig { wait_for_keyframe: true, ..Default::default() });
-                            cams.insert(serial.clone(), Camera { assembler, decoder, totals: CameraTotals::default(), reported_frames: 0 });
-                        }
-                        if let Some(c) = cams.get_mut(&serial) {
-                            c.totals.bytes += data.len() as u64;
-                            let (asm, dec, totals) = (&mut c.assembler, &mut c.decoder, &mut c.totals);
-                            asm.push(&data, received_at, |au| {
-                                totals.access_units += 1;
-                                tracing::trace!(len = au.data.len(), key = au.keyframe, "access unit");
-                                dec.try_push(au);
-                            });
-                        }
-                    }
-                    SessionEvent::Reconnecting { .. } => {
-                        for c in cams.values_mut() { c.assembler.reset(); }
-                    }
-                    other => tracing::debug!(?other, "session event"),
-                }
-            }
+            ev = rx.recv() => match ev {
+                Some(ev) => feed.on_event(ev),
+                None => break,
+            },
             _ = tick.tick() => {
-                take_frames(&mut cams);
-                let ended: Option<String> = cams.iter().find(|(_, c)| c.decoder.has_ended()).map(|(n, _)| n.clone());
-                if let Some(c) = ended.and_then(|name| cams.remove(&name).map(|c| (name, c))) {
+                while let Ok(f) = frame_rx.try_recv() {
+                    count(&mut totals, f);
+                }
+                if let Err(e) = feed.check() {
                     session.abort();
-                    let (camera, cam) = c;
-                    if let Err(source) = cam.decoder.finish() {
-                        return Err(PipelineError::Decode { camera, source });
-                    }
+                    return Err(e);
                 }
                 let secs = last_report.elapsed().as_secs_f64();
                 if secs < report.as_secs_f64() {
                     continue;
                 }
                 last_report = Instant::now();
-                let mut names: Vec<String> = cams.keys().cloned().collect();
+                let statuses = feed.statuses.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let mut names: Vec<&String> = statuses.keys().collect();
                 names.sort();
                 for name in names {
-                    if let Some(c) = cams.get_mut(&name) {
-                        c.totals.decoder = c.decoder.stats();
-                        let fps = (c.totals.frames - c.reported_frames) as f64 / secs.max(1e-3);
-                        c.reported_frames = c.totals.frames;
-                        progress(&name, &c.totals, fps);
-                    }
+                    let t = totals.entry(name.clone()).or_default();
+                    t.status = statuses[name].clone();
+                    let prev = reported.insert(name.clone(), t.frames).unwrap_or(0);
+                    progress(name, t, (t.frames - prev) as f64 / secs.max(1e-3));
                 }
             }
         }
     }
     let result = session.await.unwrap_or(Ok(())).map_err(PipelineError::from);
-    let mut totals = HashMap::new();
-    let names: Vec<String> = cams.keys().cloned().collect();
-    for name in names {
-        if let Some(c) = cams.remove(&name) {
-            let mut t = c.totals;
-            // Joins the decoder thread; frames it still sends are counted below.
-            let stats = std::thread::scope(|s| {
-                let h = s.spawn(|| c.decoder.finish());
-                while !h.is_finished() {
-                    while frame_rx.try_recv().is_ok() {
-                        t.frames += 1;
-                    }
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                h.join()
-            });
-            match stats {
-                Ok(Ok(s)) => t.decoder = s,
-                Ok(Err(source)) => {
-                    return Err(PipelineError::Decode {
-                        camera: name,
-                        source,
-                    })
-                }
-                Err(_) => tracing::error!(camera = %name, "decoder thread panicked"),
+    let statuses = feed.statuses.clone();
+    // Decoders drain into the frame channel while they finish.
+    let finished = std::thread::scope(|s| {
+        let h = s.spawn(|| feed.finish());
+        while !h.is_finished() {
+            while let Ok(f) = frame_rx.try_recv() {
+                count(&mut totals, f);
             }
-            totals.insert(name, t);
+            std::thread::sleep(Duration::from_millis(1));
         }
-    }
+        h.join()
+    });
     while let Ok(f) = frame_rx.try_recv() {
-        if let Some(t) = totals.get_mut(&*f.stream) {
-            t.frames += 1;
+        count(&mut totals, f);
+    }
+    let decoders = match finished {
+        Ok(r) => r?,
+        Err(_) => HashMap::new(),
+    };
+    for (name, s) in statuses.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let t = totals.entry(name.clone()).or_default();
+        t.status = s.clone();
+        if let Some(d) = decoders.get(name) {
+            t.status.decoder = d.clone();
         }
     }
     result.map(|()| totals)

@@ -1,0 +1,557 @@
+//! The window: winit application showing one camera or a grid, windowed, fullscreen or as a
+//! kiosk, with a stats overlay.
+//!
+//! Threads: winit owns the main thread and the GPU; a tokio runtime runs the session and the
+//! [`Feed`]; each camera decodes on its own thread into a one-frame mailbox
+//! ([`LatestFrame`]) whose arrival wakes the event loop through an `EventLoopProxy`. Nothing
+//! renders when nothing changed; a slow screen drops frames instead of building latency.
+//!
+//! Keys: `f` fullscreen, `i` overlay, `s` PNG snapshot, `q`/Esc quit (not in kiosk mode).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use winit::application::ApplicationHandler;
+use winit::event::{ElementState, KeyEvent, WindowEvent};
+use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
+use winit::keyboard::{Key, NamedKey};
+use winit::window::{Fullscreen, Window, WindowId};
+
+use crate::decode::{DecoderConfig, FrameSink, LatestFrame};
+use crate::eufy::session::{run_session, SessionConfig};
+use crate::pipeline::{Feed, Phase, PipelineError, Statuses};
+use crate::render::{Gpu, Offscreen, RenderError, Renderer, TileState, TileView};
+
+/// How the viewer runs.
+#[derive(Debug, Clone)]
+pub struct ViewConfig {
+    /// The session (URL, serials, timeouts).
+    pub session: SessionConfig,
+    /// The decoders.
+    pub decoder: DecoderConfig,
+    /// Start fullscreen.
+    pub fullscreen: bool,
+    /// Kiosk: borderless fullscreen, cursor hidden, stray keys ignored, never quits by key.
+    pub kiosk: bool,
+    /// Monitor index for fullscreen/kiosk.
+    pub monitor: Option<usize>,
+    /// Overlay on at start.
+    pub stats: bool,
+    /// Wait for vertical blank (Fifo); otherwise Mailbox or Immediate where available.
+    pub vsync: bool,
+    /// Close after this long (tests, demos).
+    pub duration: Option<Duration>,
+    /// Where `s` writes snapshots.
+    pub snapshot_dir: std::path::PathBuf,
+}
+
+/// Why the viewer could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    /// No display server to open a window on.
+    #[error("no display to open a window on ({0}); for a headless run use `eufy-hw bench`, or `eufy-hw demo --headless`")]
+    NoDisplay(String),
+    /// GPU problems.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// The window could not be created.
+    #[error("cannot create the window: {0}")]
+    Window(String),
+    /// The pipeline failed.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// The runtime could not start.
+    #[error("cannot start the I/O runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Whether a display server seems to be there.
+pub fn display_available() -> bool {
+    if cfg!(any(target_os = "macos", windows)) {
+        return true;
+    }
+    std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some()
+}
+
+#[derive(Debug)]
+enum Wake {
+    Frame,
+    Status,
+    Failed(String),
+}
+
+struct Surface {
+    window: Arc<Window>,
+    surface: wgpu::Surface<'static>,
+    config: wgpu::SurfaceConfiguration,
+    gpu: Gpu,
+    renderer: Renderer,
+}
+
+struct TileStats {
+    shown: u64,
+    shown_window: (Instant, u64),
+    fps: f64,
+    latency_ms: f64,
+}
+
+struct App {
+    config: ViewConfig,
+    instance: wgpu::Instance,
+    serials: Vec<String>,
+    slots: Vec<Arc<LatestFrame>>,
+    statuses: Statuses,
+    surface: Option<Surface>,
+    overlay: bool,
+    stats: Vec<TileStats>,
+    error: Option<ViewError>,
+    started: Instant,
+    last_redraw: Instant,
+    stop: watch::Sender<bool>,
+}
+
+/// Opens the window and runs until it is closed (or `duration` passes).
+pub fn run(config: ViewConfig) -> Result<(), ViewError> {
+    if !display_available() {
+        return Err(ViewError::NoDisplay(
+            "neither DISPLAY nor WAYLAND_DISPLAY is set".into(),
+        ));
+    }
+    let event_loop = EventLoop::<Wake>::with_user_event()
+        .build()
+        .map_err(|e| ViewError::NoDisplay(e.to_string()))?;
+    let proxy = event_loop.create_proxy();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("eufy-io")
+        .enable_all()
+        .build()
+        .map_err(ViewError::Runtime)?;
+    let serials = config.session.serials.clone();
+    let slots: Vec<Arc<LatestFrame>> = serials
+        .iter()
+        .map(|_| {
+            let p = proxy.clone();
+            LatestFrame::new(move || {
+                let _ = p.send_event(Wake::Frame);
+            })
+        })
+        .collect();
+    let by_serial: HashMap<String, Arc<LatestFrame>> =
+        serials.iter().cloned().zip(slots.iter().cloned()).collect();
+    let feed = Feed::new(
+        &serials,
+        config.decoder.clone(),
+        move |serial| match by_serial.get(serial) {
+            Some(slot) => FrameSink::Latest(slot.clone()),
+            None => FrameSink::Latest(LatestFrame::new(|| {})),
+        },
+    );
+    let statuses = feed.statuses.clone();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let feed_task = runtime.spawn(run_feed(config.session.clone(), feed, stop_rx, proxy));
+    let mut app = App {
+        overlay: config.stats,
+        stats: serials
+            .iter()
+            .map(|_| TileStats {
+                shown: 0,
+                shown_window: (Instant::now(), 0),
+                fps: 0.0,
+                latency_ms: f64::NAN,
+            })
+            .collect(),
+        config,
+        instance: wgpu::Instance::new(&wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::PRIMARY,
+            ..Default::default()
+        }),
+        serials,
+        slots,
+        statuses,
+        surface: None,
+        error: None,
+        started: Instant::now(),
+        last_redraw: Instant::now(),
+        stop: stop_tx,
+    };
+    let run = event_loop.run_app(&mut app);
+    let _ = app.stop.send(true);
+    // Let the session stop its streams and close cleanly, but do not hang on it.
+    let ended =
+        runtime.block_on(async { tokio::time::timeout(Duration::from_secs(3), feed_task).await });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    if let Some(e) = app.error.take() {
+        return Err(e);
+    }
+    run.map_err(|e| ViewError::Window(e.to_string()))?;
+    match ended {
+        Ok(Ok(Err(e))) => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+async fn run_feed(
+    session: SessionConfig,
+    mut feed: Feed,
+    stop: watch::Receiver<bool>,
+    proxy: EventLoopProxy<Wake>,
+) -> Result<(), PipelineError> {
+    let (tx, mut rx) = mpsc::channel(256);
+    let task = tokio::spawn(run_session(session, tx, stop));
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => {
+                    let status_change = !matches!(ev, crate::eufy::session::SessionEvent::Video { .. });
+                    feed.on_event(ev);
+                    if status_change {
+                        let _ = proxy.send_event(Wake::Status);
+                    }
+                }
+                None => break,
+            },
+            _ = tick.tick() => {
+                if let Err(e) = feed.check() {
+                    task.abort();
+                    let _ = proxy.send_event(Wake::Failed(format!("{e}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default())));
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let session_result = task.await.unwrap_or(Ok(()));
+    let finished = tokio::task::spawn_blocking(move || feed.finish()).await;
+    if let Err(e) = session_result {
+        let _ = proxy.send_event(Wake::Failed(e.to_string()));
+        return Err(e.into());
+    }
+    match finished {
+        Ok(r) => r.map(|_| ()),
+        Err(_) => Ok(()),
+    }
+}
+
+impl App {
+    fn fullscreen_mode(&self, event_loop: &ActiveEventLoop) -> Fullscreen {
+        let monitor = self
+            .config
+            .monitor
+            .and_then(|i| event_loop.available_monitors().nth(i));
+        Fullscreen::Borderless(monitor)
+    }
+
+    fn create_surface(&mut self, event_loop: &ActiveEventLoop) -> Result<Surface, ViewError> {
+        let title = format!("eufy-hw — {}", self.serials.join(", "));
+        let mut attrs = Window::default_attributes()
+            .with_title(title)
+            .with_inner_size(winit::dpi::PhysicalSize::new(1280, 720))
+            .with_position(winit::dpi::PhysicalPosition::new(0, 0));
+        if self.config.fullscreen || self.config.kiosk {
+            attrs = attrs.with_fullscreen(Some(self.fullscreen_mode(event_loop)));
+        }
+        if self.config.kiosk {
+            attrs = attrs.with_decorations(false);
+        }
+        let window = Arc::new(
+            event_loop
+                .create_window(attrs)
+                .map_err(|e| ViewError::Window(e.to_string()))?,
+        );
+        if self.config.kiosk {
+            window.set_cursor_visible(false);
+        }
+        let surface = self
+            .instance
+            .create_surface(window.clone())
+            .map_err(|e| ViewError::Window(e.to_string()))?;
+        let gpu = Gpu::new(&self.instance, Some(&surface))?;
+        let caps = surface.get_capabilities(&gpu.adapter);
+        let format = caps
+            .formats
+            .iter()
+            .copied()
+            .find(|f| !f.is_srgb())
+            .or_else(|| caps.formats.first().copied())
+            .ok_or_else(|| ViewError::Window("the surface offers no format".into()))?;
+        let present_mode = if self.config.vsync {
+            wgpu::PresentMode::Fifo
+        } else {
+            [wgpu::PresentMode::Mailbox, wgpu::PresentMode::Immediate]
+                .into_iter()
+                .find(|m| caps.present_modes.contains(m))
+                .unwrap_or(wgpu::PresentMode::Fifo)
+        };
+        let size = window.inner_size();
+        let config = wgpu::SurfaceConfiguration {
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+            format,
+            width: size.width.max(1),
+            height: size.height.max(1),
+            present_mode,
+            desired_maximum_frame_latency: 1,
+            alpha_mode: caps
+                .alpha_modes
+                .first()
+                .copied()
+                .unwrap_or(wgpu::CompositeAlphaMode::Auto),
+            view_formats: vec![],
+        };
+        surface.configure(&gpu.device, &config);
+        tracing::info!(
+            ?format,
+            ?present_mode,
+            "window surface configured on {}",
+            gpu.description
+        );
+        let mut renderer = Renderer::new(&gpu);
+        renderer.set_tile_count(&gpu, self.serials.len());
+        Ok(Surface {
+            window,
+            surface,
+            config,
+            gpu,
+            renderer,
+        })
+    }
+
+    fn tile_views(&self) -> Vec<TileView> {
+        let statuses = self
+            .statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        self.serials
+            .iter()
+            .enumerate()
+            .map(|(i, serial)| {
+                let s = statuses.get(serial).cloned().unwrap_or_default();
+                let state = match &s.phase {
+                    Phase::Connecting => TileState::Connecting,
+                    Phase::WaitingForKeyframe => TileState::WaitingForKeyframe,
+                    Phase::Live => TileState::Live,
+                    Phase::Offline(why) => TileState::Offline(why.clone()),
+                };
+                let mut lines = Vec::new();
+                if self.overlay {
+                    let st = &self.stats[i];
+                    lines.push(serial.clone());
+                    if let Some(info) = s.info {
+                        lines.push(format!(
+                            "{} {} {}x{}",
+                            info.codec,
+                            info.profile_name(),
+                            info.width,
+                            info.height
+                        ));
+                    }
+                    lines.push(format!(
+                        "{:.1} fps  latency {:.1} ms",
+                        st.fps, st.latency_ms
+                    ));
+                    let d = &s.decoder;
+                    lines.push(format!("decoder: {}", d.path));
+                    lines.push(format!(
+                        "dropped: {} display, {} decoder, {} errors",
+                        self.slots[i].replaced(),
+                        d.dropped_behind + d.dropped_before_keyframe,
+                        d.errors
+                    ));
+                }
+                TileView {
+                    title: serial.clone(),
+                    state,
+                    lines,
+                }
+            })
+            .collect()
+    }
+
+    fn redraw(&mut self) {
+        self.last_redraw = Instant::now();
+        let views = self.tile_views();
+        let Some(s) = self.surface.as_mut() else {
+            return;
+        };
+        let mut arrivals = Vec::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            if let Some(frame) = slot.take() {
+                match s.renderer.upload(&s.gpu, i, &frame, s.config.format) {
+                    Ok(()) => arrivals.push((i, frame.received_at)),
+                    Err(e) => tracing::warn!(camera = %self.serials[i], "{e}"),
+                }
+            }
+        }
+        let texture = match s.surface.get_current_texture() {
+            Ok(t) => t,
+            Err(wgpu::SurfaceError::Outdated | wgpu::SurfaceError::Lost) => {
+                s.surface.configure(&s.gpu.device, &s.config);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("surface: {e}");
+                return;
+            }
+        };
+        let view = texture.texture.create_view(&Default::default());
+        s.renderer.render(
+            &s.gpu,
+            &view,
+            s.config.format,
+            (s.config.width, s.config.height),
+            &views,
+        );
+        s.window.pre_present_notify();
+        texture.present();
+        let now = Instant::now();
+        for (i, received) in arrivals {
+            let st = &mut self.stats[i];
+            st.shown += 1;
+            st.latency_ms = now.duration_since(received).as_secs_f64() * 1e3;
+            let (since, count) = st.shown_window;
+            let secs = now.duration_since(since).as_secs_f64();
+            if secs >= 1.0 {
+                st.fps = (st.shown - count) as f64 / secs;
+                st.shown_window = (now, st.shown);
+            }
+        }
+    }
+
+    fn snapshot(&mut self) {
+        let views = self.tile_views();
+        let Some(s) = self.surface.as_mut() else {
+            return;
+        };
+        let (w, h) = (s.config.width, s.config.height);
+        let target = Offscreen::new(&s.gpu, w, h);
+        s.renderer
+            .render(&s.gpu, &target.view, target.format, (w, h), &views);
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let path = self
+            .config
+            .snapshot_dir
+            .join(format!("eufy-hw-{stamp}.png"));
+        match target
+            .read(&s.gpu)
+            .map(|px| crate::render::save_png(&path, w, h, &px))
+        {
+            Ok(Ok(())) => tracing::info!("snapshot saved to {}", path.display()),
+            Ok(Err(e)) => tracing::warn!("cannot save {}: {e}", path.display()),
+            Err(e) => tracing::warn!("snapshot failed: {e}"),
+        }
+    }
+
+    fn on_key(&mut self, event_loop: &ActiveEventLoop, key: &Key) {
+        match key {
+            Key::Character(c) if c == "i" => {
+                self.overlay = !self.overlay;
+                self.request_redraw();
+            }
+            Key::Character(c) if c == "s" => self.snapshot(),
+            Key::Character(c) if c == "f" && !self.config.kiosk => {
+                if let Some(s) = &self.surface {
+                    let next = match s.window.fullscreen() {
+                        Some(_) => None,
+                        None => Some(self.fullscreen_mode(event_loop)),
+                    };
+                    s.window.set_fullscreen(next);
+                }
+            }
+            Key::Character(c) if c == "q" && !self.config.kiosk => event_loop.exit(),
+            Key::Named(NamedKey::Escape) if !self.config.kiosk => event_loop.exit(),
+            _ => {}
+        }
+    }
+
+    fn request_redraw(&self) {
+        if let Some(s) = &self.surface {
+            s.window.request_redraw();
+        }
+    }
+}
+
+impl ApplicationHandler<Wake> for App {
+    fn resumed(&mut self, event_loop: &ActiveEventLoop) {
+        if self.surface.is_some() {
+            return;
+        }
+        match self.create_surface(event_loop) {
+            Ok(s) => self.surface = Some(s),
+            Err(e) => {
+                self.error = Some(e);
+                event_loop.exit();
+            }
+        }
+    }
+
+    fn user_event(&mut self, event_loop: &ActiveEventLoop, event: Wake) {
+        match event {
+            Wake::Frame | Wake::Status => self.request_redraw(),
+            Wake::Failed(why) => {
+                tracing::error!("{why}");
+                if !self.config.kiosk {
+                    event_loop.exit();
+                }
+            }
+        }
+    }
+
+    fn window_event(&mut self, event_loop: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
+        match event {
+            WindowEvent::CloseRequested => event_loop.exit(),
+            WindowEvent::Resized(size) => {
+                if let Some(s) = self.surface.as_mut() {
+                    // Minimised windows report 0x0: keep the old configuration.
+                    if size.width > 0 && size.height > 0 {
+                        s.config.width = size.width;
+                        s.config.height = size.height;
+                        s.surface.configure(&s.gpu.device, &s.config);
+                        s.window.request_redraw();
+                    }
+                }
+            }
+            WindowEvent::ScaleFactorChanged { .. } => self.request_redraw(),
+            WindowEvent::RedrawRequested => self.redraw(),
+            WindowEvent::KeyboardInput {
+                event:
+                    KeyEvent {
+                        logical_key,
+                        state: ElementState::Pressed,
+                        repeat: false,
+                        ..
+                    },
+                ..
+            } => self.on_key(event_loop, &logical_key),
+            _ => {}
+        }
+    }
+
+    fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {
+        if let Some(d) = self.config.duration {
+            if self.started.elapsed() >= d {
+                event_loop.exit();
+                return;
+            }
+        }
+        // Frames and status changes wake us; the overlay's numbers and the duration need a
+        // slow tick besides.
+        let tick = Instant::now() + Duration::from_millis(500);
+        if self.overlay {
+            self.request_redraw_if_idle();
+        }
+        event_loop.set_control_flow(ControlFlow::WaitUntil(tick));
+    }
+}
+
+impl App {
+    fn request_redraw_if_idle(&self) {
+        if self.last_redraw.elapsed() >= Duration::from_millis(500) {
+            self.request_redraw();
+        }
+    }
+}
