@@ -23,7 +23,7 @@ fn xvfb() -> Xvfb {
             continue;
         }
         let display = format!(":{n}");
-        let child = Command::new("Xvfb")
+        let mut child = Command::new("Xvfb")
             .args([&display, "-screen", "0", "1280x720x24", "-nolisten", "tcp"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -36,6 +36,8 @@ fn xvfb() -> Xvfb {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
     }
     panic!("could not start Xvfb");
 }
