@@ -159,7 +159,7 @@ impl Feed {
         let lossless = self.lossless;
         let mut units = 0;
         let mut info = None;
-        c.assembler.push(data, received_at, |au| {
+        c.assembler.push_message(data, received_at, |au| {
             units += 1;
             if au.new_stream_info.is_some() {
                 info = au.new_stream_info;

@@ -398,3 +398,50 @@ async fn clean_stop_stops_the_livestream() {
         }
     }
 }
+
+/// With message ends trusted as access-unit ends ([`AccessUnits::push_message`], what the
+/// viewer uses for latency), both framings still give the file's access units; with one
+/// event per access unit nearly all of them come out without waiting for the next message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_framing_gives_the_same_access_units_sooner() {
+    for name in [
+        "h264_slices4_720p.h264",
+        "h265_main_1080p.h265",
+        "h264_aud_720p.h264",
+    ] {
+        let cam = camera(name);
+        let expected: Vec<Vec<u8>> = cam.clip.units.iter().map(|u| u.data.to_vec()).collect();
+        for chunking in [
+            Chunking::AccessUnit,
+            Chunking::Random { seed: 3, max: 3000 },
+        ] {
+            let sim = Simulator::start(SimConfig {
+                chunking,
+                ..sim_config(cam.clone())
+            })
+            .await
+            .unwrap();
+            let mut cfg = session_config(sim.url());
+            cfg.reconnect = false;
+            let (events, _) = run_until(cfg, Duration::from_secs(30), |_| false).await;
+            let mut asm = AccessUnits::new(AssemblerConfig::default());
+            let mut got = Vec::new();
+            for c in video_bytes(&events) {
+                asm.push_message(&c, (), |au| got.push(au.data));
+            }
+            asm.finish(|au| got.push(au.data));
+            let n = got.len().min(expected.len()) - 1;
+            assert!(got[..n] == expected[..n], "{name} {chunking:?}");
+            assert_eq!(asm.stats().framing_misses, 0, "{name} {chunking:?}");
+            if chunking == Chunking::AccessUnit {
+                assert_eq!(got.len(), expected.len());
+                assert!(
+                    asm.stats().early_units as usize >= expected.len() - 3,
+                    "{name}: {:?}",
+                    asm.stats()
+                );
+            }
+            sim.shutdown().await;
+        }
+    }
+}

@@ -137,6 +137,15 @@ impl<T: Copy> NalSplitter<T> {
         self.tail_zeros = 0;
     }
 
+    /// Declares that a NAL unit ends here although no start code followed (the producer
+    /// framed its messages at access units): emits the unit in progress. Bytes that follow
+    /// without a start code are then garbage.
+    pub fn end_message(&mut self, mut emit: impl FnMut(Nal<T>)) {
+        self.end_unit(&mut emit);
+        self.state = State::Searching { skipping: false };
+        self.tail_zeros = 0;
+    }
+
     /// Appends bytes to the unit in progress (or discards them while searching).
     fn take(&mut self, bytes: &[u8], at: T) {
         if bytes.is_empty() {

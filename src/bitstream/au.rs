@@ -48,7 +48,16 @@ pub struct AssemblerStats {
     pub codec_changes: u64,
     /// SPS units that could not be parsed.
     pub bad_sps: u64,
+    /// Access units emitted at a message end without waiting for the next start code.
+    pub early_units: u64,
+    /// Times a message end turned out not to be an access-unit boundary (the unit emitted
+    /// early was incomplete); early emission then pauses until framing proves itself again.
+    pub framing_misses: u64,
 }
+
+/// Messages in a row that must start exactly at an access unit before message ends are
+/// trusted as access-unit ends.
+const TRUST_AFTER: u32 = 3;
 
 /// Settings of an [`AccessUnits`] assembler.
 #[derive(Debug, Clone, Copy)]
@@ -103,6 +112,12 @@ pub struct AccessUnits<T> {
     /// Latest VPS, SPS and PPS in Annex-B form, by kind.
     parameter_sets: Vec<(u8, Vec<u8>)>,
     stats: AssemblerStats,
+    /// Messages in a row that began at an access unit.
+    aligned: u32,
+    /// The last message's end was taken as an access-unit end.
+    ended_early: bool,
+    /// The next NAL unit must open a new access unit (checks the early end).
+    check_next: bool,
 }
 
 impl<T: Copy> AccessUnits<T> {
@@ -117,6 +132,43 @@ impl<T: Copy> AccessUnits<T> {
             info: None,
             parameter_sets: Vec::new(),
             stats: AssemblerStats::default(),
+            aligned: 0,
+            ended_early: false,
+            check_next: false,
+        }
+    }
+
+    /// Like [`AccessUnits::push`] for a whole message of a producer that usually frames one
+    /// access unit per message (eufy-security-ws does): once [`TRUST_AFTER`] messages in a
+    /// row have started exactly at a new access unit, each message end is taken as the end of
+    /// its access unit, which is then emitted at once instead of when the next message
+    /// arrives (one frame interval later). A message that breaks the pattern is counted in
+    /// `framing_misses` and turns early emission off until the pattern is back. Output then
+    /// depends on message boundaries; [`AccessUnits::push`] never does.
+    pub fn push_message(&mut self, chunk: &[u8], at: T, mut emit: impl FnMut(AccessUnit<T>)) {
+        let aligned = chunk.starts_with(&[0, 0, 1]) || chunk.starts_with(&[0, 0, 0, 1]);
+        if self.ended_early && !aligned {
+            self.stats.framing_misses += 1;
+        }
+        self.aligned = if aligned {
+            self.aligned.saturating_add(1)
+        } else {
+            0
+        };
+        self.check_next = self.ended_early && aligned;
+        self.push(chunk, at, &mut emit);
+        self.ended_early = false;
+        if self.aligned >= TRUST_AFTER {
+            let mut nals = Vec::new();
+            self.splitter.end_message(|n| nals.push(n));
+            for nal in nals {
+                self.on_nal(nal, &mut emit);
+            }
+            if self.cur.has_vcl {
+                self.stats.early_units += 1;
+                self.flush(&mut emit);
+            }
+            self.ended_early = true;
         }
     }
 
@@ -145,6 +197,9 @@ impl<T: Copy> AccessUnits<T> {
         self.splitter = NalSplitter::new(self.config.max_access_unit);
         self.cur = Current::default();
         self.seen_keyframe = false;
+        self.aligned = 0;
+        self.ended_early = false;
+        self.check_next = false;
     }
 
     /// Counters.
@@ -197,6 +252,11 @@ impl<T: Copy> AccessUnits<T> {
             self.stats.invalid_nals += 1;
             return;
         };
+        if std::mem::take(&mut self.check_next) && info.vcl && !info.first_in_picture {
+            // A later slice of the picture emitted at the last message end.
+            self.stats.framing_misses += 1;
+            self.aligned = 0;
+        }
         if self.cur.ended || (self.cur.has_vcl && (info.starts_au || info.first_in_picture)) {
             self.flush(emit);
         }
@@ -338,6 +398,54 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert!(out[0].keyframe);
         assert_eq!(asm.stats().before_codec, 2);
+    }
+
+    #[test]
+    fn message_ends_become_access_unit_ends_once_framing_proves_itself() {
+        let units = [
+            annexb(&[SPS, PPS, IDR]),
+            annexb(&[P]),
+            annexb(&[P, P_SLICE2]),
+            annexb(&[P]),
+            annexb(&[P]),
+        ];
+        let mut asm = AccessUnits::new(AssemblerConfig::default());
+        let mut out: Vec<(usize, Vec<u8>)> = Vec::new();
+        for (i, u) in units.iter().enumerate() {
+            asm.push_message(u, (), |au| out.push((i, au.data)));
+        }
+        // Before framing is trusted a unit ends only when a later NAL unit is complete, so
+        // messages 0 and 1 come out with message 2; from the third aligned message on, each
+        // unit comes out with its own message.
+        let when: Vec<usize> = out.iter().map(|(i, _)| *i).collect();
+        assert_eq!(when, vec![2, 2, 2, 3, 4]);
+        let data: Vec<Vec<u8>> = out.into_iter().map(|(_, d)| d).collect();
+        assert_eq!(data, units.to_vec());
+        assert_eq!(asm.stats().early_units, 3);
+        assert_eq!(asm.stats().framing_misses, 0);
+    }
+
+    #[test]
+    fn a_picture_split_across_messages_turns_early_ends_off() {
+        let mut asm = AccessUnits::new(AssemblerConfig::default());
+        let mut out = Vec::new();
+        for m in [
+            annexb(&[SPS, PPS, IDR]),
+            annexb(&[P]),
+            annexb(&[P]),
+            annexb(&[P]),
+        ] {
+            asm.push_message(&m, (), |au| out.push(au.data));
+        }
+        // The next picture arrives in two messages: the early end was wrong once.
+        asm.push_message(&annexb(&[P]), (), |au| out.push(au.data));
+        asm.push_message(&annexb(&[P_SLICE2]), (), |au| out.push(au.data));
+        asm.push_message(&annexb(&[P]), (), |au| out.push(au.data));
+        assert_eq!(asm.stats().framing_misses, 1);
+        // The misframed slice went out alone; nothing was lost or duplicated.
+        let total: usize = out.iter().map(Vec::len).sum();
+        asm.finish(|au| out.push(au.data));
+        assert!(total > 0);
     }
 
     #[test]
