@@ -253,6 +253,10 @@ fn slow_step(
     out: &mut [u8],
     n: &mut usize,
 ) -> Result<Option<usize>, BufferError> {
+    // Whitespace may stand before a number (the fast path stops at it).
+    while text.get(*i).is_some_and(|&b| is_ws(b)) {
+        *i += 1;
+    }
     // One number: "0" or 1-3 digits without a leading zero.
     let start = *i;
     let Some(d0) = digit(text.get(*i)) else {
@@ -411,6 +415,16 @@ mod tests {
                 assert!(dec(&bad).is_err(), "{len} {at}");
             }
         }
+    }
+
+    #[test]
+    fn whitespace_after_a_comma_that_the_fast_path_stops_at() {
+        // Found by the fuzz target: the fast path takes "44," and stops at the newline.
+        assert_eq!(dec("[40,\n \n44,\n1]").unwrap().1, vec![40, 44, 1]);
+        assert_eq!(
+            dec("[1,2,3,4,5,6,\t7, 8 ,9]").unwrap().1,
+            (1..=9).collect::<Vec<u8>>()
+        );
     }
 
     #[test]
