@@ -17,9 +17,11 @@
 //! - [`frame`]: the plain frame type between decoder and renderer.
 //! - [`render`]: wgpu plane upload, YUV→RGB shader, grid, overlay, offscreen read-back.
 //! - [`view`]: the winit window: grid, fullscreen kiosk, keys, overlay.
+//! - [`bench`]: whole-pipeline frames per second and per-stage latency against FFmpeg alone.
 //! - [`pipeline`]: the headless per-camera pipeline (session → access units → decoder).
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod bitstream;
 pub mod clip;
 pub mod decode;

@@ -106,6 +106,53 @@ enum Command {
     Simulate(SimulateArgs),
     /// The built-in simulator streaming the bundled clip into the pipeline; no camera needed.
     Demo(DemoArgs),
+    /// Frames per second and per-stage latency of the whole pipeline, against FFmpeg alone.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Clip to stream (default: the bundled one).
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Simulated cameras.
+    #[arg(long, default_value_t = 1)]
+    streams: usize,
+    /// As fast as possible (throughput); default: paced at the clip's rate (latency).
+    #[arg(long)]
+    unpaced: bool,
+    /// Pace at this rate instead of the clip's.
+    #[arg(long, conflicts_with = "unpaced")]
+    fps: Option<f64>,
+    /// Frames per stream to show.
+    #[arg(long, default_value_t = 300)]
+    frames: u64,
+    /// Stop after this many seconds even if fewer frames were shown.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Stop after decoding: no GPU upload and conversion.
+    #[arg(long)]
+    no_render: bool,
+    /// Offscreen target, WIDTHxHEIGHT (default: each stream's tile at the clip's size).
+    #[arg(long)]
+    size: Option<String>,
+    /// Cut events at random places instead of one per access unit.
+    #[arg(long)]
+    random_chunks: bool,
+    /// Measure a live eufy-security-ws instead of the simulator (with --serial).
+    #[arg(long)]
+    url: Option<String>,
+    /// Camera serial for --url; repeatable.
+    #[arg(long = "serial")]
+    serials: Vec<String>,
+    /// Write the report as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write latency over time and its distribution as SVG.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    #[command(flatten)]
+    decode: DecodeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -222,6 +269,9 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Some(Command::Bench(args)) = &cli.command {
+        return bench(args);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("eufy-io")
@@ -231,6 +281,7 @@ fn main() -> Result<()> {
         match cli.command {
             Some(Command::Simulate(args)) => simulate(args).await,
             Some(Command::Demo(args)) => demo(args).await,
+            Some(Command::Bench(_)) => Ok(()),
             None => live(cli.live).await,
         }
     })
@@ -432,4 +483,66 @@ async fn live(args: LiveArgs) -> Result<()> {
     show(session, args.decode.config(), &args.window, args.duration)
         .await
         .with_context(|| format!("streaming from {}", args.url))
+}
+
+fn bench(args: &BenchArgs) -> Result<()> {
+    use std::io::IsTerminal;
+    let clip = Arc::new(match &args.file {
+        Some(path) => Clip::load(path)?,
+        None => Clip::demo(),
+    });
+    let target = match &args.size {
+        None => None,
+        Some(size) => Some(
+            size.split_once('x')
+                .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+                .filter(|&(w, h): &(u32, u32)| w > 0 && h > 0 && w <= 8192 && h <= 8192)
+                .with_context(|| format!("--size {size:?}: expected WIDTHxHEIGHT"))?,
+        ),
+    };
+    let live = match (&args.url, args.serials.is_empty()) {
+        (Some(url), false) => Some((url.clone(), args.serials.clone())),
+        (Some(_), true) => bail!("--url needs at least one --serial"),
+        (None, _) => None,
+    };
+    let config = eufy_hw::bench::BenchConfig {
+        clip,
+        streams: args.streams.clamp(1, 64),
+        decoder: args.decode.config(),
+        unpaced: args.unpaced,
+        fps: args.fps,
+        frames: args.frames,
+        duration: args.duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
+        render: !args.no_render,
+        target,
+        random_chunks: args.random_chunks,
+        live,
+    };
+    let bar = if std::io::stdout().is_terminal() {
+        let b = indicatif::ProgressBar::new(config.frames * config.streams as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} frames {per_sec} {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let report = eufy_hw::bench::run(&config, |n, total| {
+        bar.set_length(total);
+        bar.set_position(n);
+    })
+    .context("benchmark")?;
+    bar.finish_and_clear();
+    print!("{}", eufy_hw::bench::table(&report));
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report).context("serialising the report")?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.plot {
+        eufy_hw::bench::plot(&report, path)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }

@@ -166,7 +166,13 @@ pub struct SimConfig {
     pub max_schema: u32,
     /// `serverVersion` in the version message.
     pub server_version: String,
+    /// When set, the instant each video event is handed to the socket, per serial (for
+    /// benchmarks: server send → received).
+    pub send_log: Option<SendLog>,
 }
+
+/// Send instants of video events, per serial, in order.
+pub type SendLog = Arc<Mutex<HashMap<String, Vec<std::time::Instant>>>>;
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -184,6 +190,7 @@ impl Default for SimConfig {
             min_schema: 0,
             max_schema: 21,
             server_version: "3.0.1".into(),
+            send_log: None,
         }
     }
 }
@@ -454,12 +461,16 @@ async fn serve(
                             s.video_events += 1;
                             s.video_bytes += bytes.len() as u64;
                         }
-                        if corrupt_next {
+                        let text = if corrupt_next {
                             corrupt_next = false;
                             video_json(&serial, &corrupt(&bytes), &metadata)
                         } else {
                             video_json(&serial, &bytes, &metadata)
+                        };
+                        if let Some(log) = &st.config.send_log {
+                            lock(log).entry(serial.to_string()).or_default().push(std::time::Instant::now());
                         }
+                        text
                     }
                 };
                 ws.send(Message::text(text)).await?;

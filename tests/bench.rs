@@ -1,0 +1,133 @@
+//! `eufy-hw bench` on the simulator: the report is consistent (frames decoded = frames sent,
+//! percentiles ordered, JSON schema), and the command writes its JSON and SVG.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use eufy_hw::bench::{run, BenchConfig, Percentiles, Report};
+use eufy_hw::clip::Clip;
+use eufy_hw::decode::{Accel, DecoderConfig};
+
+fn config(unpaced: bool, render: bool, streams: usize) -> BenchConfig {
+    BenchConfig {
+        clip: Arc::new(Clip::demo()),
+        streams,
+        decoder: DecoderConfig {
+            accel: vec![Accel::None],
+            ..Default::default()
+        },
+        unpaced,
+        fps: Some(60.0),
+        frames: 40,
+        duration: Some(std::time::Duration::from_secs(60)),
+        render,
+        target: Some((320, 180)),
+        random_chunks: false,
+        live: None,
+    }
+}
+
+fn ordered(p: &Percentiles) -> bool {
+    p.count > 0 && p.p50 >= 0.0 && p.p50 <= p.p95 && p.p95 <= p.p99 && p.p99 <= p.max
+}
+
+fn check(r: &Report, streams: usize) {
+    assert_eq!(r.frames_shown, 40 * streams as u64);
+    assert!(r.frames_decoded >= r.frames_shown);
+    // One event per access unit, one frame per access unit.
+    assert_eq!(r.events_in, r.access_units);
+    assert!(r.access_units >= r.frames_decoded);
+    assert_eq!(r.frames_dropped, 0);
+    let l = &r.latency_ms;
+    for (name, p) in [
+        ("network", &l.network),
+        ("assemble", &l.assemble),
+        ("decode", &l.decode),
+        ("render", &l.render),
+        ("e2e", &l.end_to_end),
+    ] {
+        assert!(ordered(p), "{name}: {p:?}");
+    }
+    assert_eq!(
+        l.end_to_end.count as u64,
+        r.frames_shown - r.warmup_frames * streams as u64
+    );
+    // End to end covers decode and render.
+    assert!(l.end_to_end.p50 >= l.decode.p50);
+    assert!(r.fps > 0.0 && r.seconds > 0.0);
+    assert!(r.baseline_fps.unwrap() > 0.0);
+    assert_eq!(r.decoder_path, vec!["software".to_owned()]);
+}
+
+#[test]
+fn unpaced_report_is_consistent() {
+    let r = run(&config(true, true, 2), |_, _| {}).unwrap();
+    check(&r, 2);
+    assert!(r.ratio.is_some());
+    assert!(r.gpu.contains("Vulkan") || !r.gpu.is_empty());
+}
+
+#[test]
+fn paced_report_is_consistent() {
+    let r = run(&config(false, false, 1), |_, _| {}).unwrap();
+    check(&r, 1);
+    assert!(r.ratio.is_none(), "a paced run has no throughput ratio");
+    assert!(r.gpu.is_empty());
+    // Paced at 60 fps: 40 frames take at least ~0.6 s.
+    assert!(r.seconds > 0.5, "{}", r.seconds);
+}
+
+#[test]
+fn command_writes_json_and_svg() {
+    let dir = std::env::temp_dir().join(format!("eufy-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, svg) = (dir.join("r.json"), dir.join("r.svg"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args([
+            "bench",
+            "--unpaced",
+            "--frames",
+            "30",
+            "--no-render",
+            "--accel",
+            "none",
+            "--json",
+        ])
+        .arg(&json)
+        .arg("--plot")
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("pipeline/baseline") && table.contains("end-to-end"),
+        "{table}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["frames_shown"], 30);
+    for key in [
+        "fps",
+        "baseline_fps",
+        "ratio",
+        "cpu_ms_per_frame",
+        "peak_rss_mib",
+        "decoder_path",
+        "frames_dropped",
+    ] {
+        assert!(!v[key].is_null(), "{key} missing");
+    }
+    for stage in ["network", "assemble", "decode", "render", "end_to_end"] {
+        for q in ["p50", "p95", "p99", "max", "count"] {
+            assert!(v["latency_ms"][stage][q].is_number(), "{stage}.{q}");
+        }
+    }
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("end-to-end latency"));
+    std::fs::remove_dir_all(&dir).ok();
+}
