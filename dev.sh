@@ -73,7 +73,10 @@ case "${1:-}" in
     clips target/clips
     say "cargo fmt --check"; cargo fmt --all -- --check
     say "cargo clippy -D warnings"; cargo clippy --locked --all-targets -- -D warnings
-    say "cargo test"
+    say "cargo test (GPU tests on the first wgpu adapter, Mesa's software Vulkan without a GPU;"
+    say "window tests under Xvfb)"
+    # Vulkan WSI and winit look for a runtime dir; CI shells may not have one.
+    export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
     EUFY_CLIPS=target/clips cargo test --locked --all-targets ;;
   *)
     sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
