@@ -18,6 +18,7 @@
 //! - [`render`]: wgpu plane upload, YUV→RGB shader, grid, overlay, offscreen read-back.
 //! - [`view`]: the winit window: grid, fullscreen kiosk, keys, overlay.
 //! - [`bench`]: whole-pipeline frames per second and per-stage latency against FFmpeg alone.
+//! - [`record`]: raw Annex-B or MP4/MKV recordings from the same session.
 //! - [`pipeline`]: the headless per-camera pipeline (session → access units → decoder).
 #![deny(missing_docs)]
 
@@ -28,5 +29,6 @@ pub mod decode;
 pub mod eufy;
 pub mod frame;
 pub mod pipeline;
+pub mod record;
 pub mod render;
 pub mod view;

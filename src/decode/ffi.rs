@@ -186,3 +186,46 @@ pub fn decode_error_flags(frame: &ffmpeg::frame::Video) -> i32 {
     // SAFETY: the frame wraps a valid AVFrame; reading an int field.
     unsafe { (*frame.as_ptr()).decode_error_flags }
 }
+
+/// Describes stream `index` of an output context as video of `codec` (`width` x `height`)
+/// with `extradata` (parameter sets, Annex-B: the muxers convert to avcC/hvcC), for remuxing
+/// without an encoder.
+pub fn describe_video_stream(
+    output: &mut ffmpeg::format::context::Output,
+    index: usize,
+    codec: ffmpeg::codec::Id,
+    width: u32,
+    height: u32,
+    extradata: &[u8],
+) -> Result<(), ffmpeg::Error> {
+    use ffmpeg::ffi::{av_mallocz, AVMediaType, AV_INPUT_BUFFER_PADDING_SIZE};
+    let width = i32::try_from(width).map_err(|_| ffmpeg::Error::InvalidData)?;
+    let height = i32::try_from(height).map_err(|_| ffmpeg::Error::InvalidData)?;
+    let size = i32::try_from(extradata.len()).map_err(|_| ffmpeg::Error::InvalidData)?;
+    // SAFETY: the output context is valid and owns `nb_streams` stream pointers.
+    let ctx = unsafe { &*output.as_ptr() };
+    if index >= ctx.nb_streams as usize {
+        return Err(ffmpeg::Error::StreamNotFound);
+    }
+    // SAFETY: `index` is below `nb_streams`, so the pointer read is in bounds and non-null.
+    let stream = unsafe { *ctx.streams.add(index) };
+    // SAFETY: av_mallocz returns zeroed memory of the asked size, or null.
+    let buf = unsafe { av_mallocz(extradata.len() + AV_INPUT_BUFFER_PADDING_SIZE as usize) } as *mut u8;
+    if buf.is_null() {
+        return Err(ffmpeg::Error::from(-12));
+    }
+    // SAFETY: `buf` holds at least `extradata.len()` bytes and does not overlap `extradata`.
+    unsafe { ptr::copy_nonoverlapping(extradata.as_ptr(), buf, extradata.len()) };
+    // SAFETY: the stream's codec parameters are valid; they take ownership of `buf` (freed by
+    // avcodec_parameters_free when the context is closed).
+    unsafe {
+        let par = &mut *(*stream).codecpar;
+        par.codec_type = AVMediaType::AVMEDIA_TYPE_VIDEO;
+        par.codec_id = codec.into();
+        par.width = width;
+        par.height = height;
+        par.extradata = buf;
+        par.extradata_size = size;
+    }
+    Ok(())
+}

@@ -554,6 +554,19 @@ impl Decoder {
     }
 }
 
+/// Describes stream `index` of an output context as `codec` video with Annex-B parameter sets
+/// as extradata, for remuxing without an encoder (see [`crate::record`]).
+pub fn describe_stream(
+    output: &mut ffmpeg::format::context::Output,
+    index: usize,
+    codec: ffmpeg::codec::Id,
+    width: u32,
+    height: u32,
+    parameter_sets: &[u8],
+) -> Result<(), ffmpeg::Error> {
+    ffi::describe_video_stream(output, index, codec, width, height, parameter_sets)
+}
+
 /// A decoded FFmpeg frame as plane data, without a copy.
 struct FfmpegPlanes(ffmpeg::frame::Video);
 

@@ -118,19 +118,20 @@ mod tests {
                 h: 1080
             }
         );
-        // 1920x2160 (SoloCam S340) in a 960x1080 cell: 480 wide, centred.
+        // 1920x2160 (SoloCam S340, 8:9) fills an 8:9 cell, and is pillarboxed in 16:9.
         let half = Rect {
             x: 960,
             y: 0,
             w: 960,
             h: 1080,
         };
+        assert_eq!(letterbox(half, 1920, 2160), half);
         assert_eq!(
-            letterbox(half, 1920, 2160),
+            letterbox(c, 1920, 2160),
             Rect {
-                x: 1200,
+                x: 480,
                 y: 0,
-                w: 480,
+                w: 960,
                 h: 1080
             }
         );
