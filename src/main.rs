@@ -108,6 +108,32 @@ enum Command {
     Demo(DemoArgs),
     /// Frames per second and per-stage latency of the whole pipeline, against FFmpeg alone.
     Bench(BenchArgs),
+    /// Save what the cameras send: raw Annex-B (.h264/.h265, or - for stdout) or MP4/MKV.
+    Record(RecordArgs),
+}
+
+#[derive(Args, Debug)]
+struct RecordArgs {
+    /// eufy-security-ws URL.
+    #[arg(long, env = "EUFY_WS_URL", default_value = "ws://127.0.0.1:3000")]
+    url: String,
+    /// Camera serial; repeat for several (then put {serial} in --output).
+    #[arg(
+        long = "serial",
+        env = "EUFY_SERIAL",
+        value_delimiter = ',',
+        required = true
+    )]
+    serials: Vec<String>,
+    /// Output: clip.h264 / clip.h265 (raw), clip.mp4 (fragmented), clip.mkv, or - (stdout).
+    #[arg(short, long)]
+    output: String,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Stop after this many access units per camera.
+    #[arg(long)]
+    frames: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -282,6 +308,7 @@ fn main() -> Result<()> {
             Some(Command::Simulate(args)) => simulate(args).await,
             Some(Command::Demo(args)) => demo(args).await,
             Some(Command::Bench(_)) => Ok(()),
+            Some(Command::Record(args)) => record(args).await,
             None => live(cli.live).await,
         }
     })
@@ -543,6 +570,29 @@ fn bench(args: &BenchArgs) -> Result<()> {
         eufy_hw::bench::plot(&report, path)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+async fn record(args: RecordArgs) -> Result<()> {
+    let config = eufy_hw::record::RecordConfig {
+        session: SessionConfig::new(args.url.clone(), args.serials.clone()),
+        output: args.output.clone(),
+        duration: args.duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
+        frames: args.frames,
+    };
+    let stop = stop_signal(None);
+    let recorded = eufy_hw::record::record(config, stop)
+        .await
+        .with_context(|| format!("recording from {}", args.url))?;
+    for r in recorded {
+        eprintln!(
+            "{}: {} access units, {:.1} KiB, {} gap(s)",
+            r.path,
+            r.units,
+            r.bytes as f64 / 1024.0,
+            r.gaps
+        );
     }
     Ok(())
 }

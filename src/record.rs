@@ -5,7 +5,8 @@
 //! sets included, as the camera sends them with each keyframe). MP4 is fragmented (a
 //! fragment per keyframe), so a recording cut short by a crash or a power loss still plays;
 //! timestamps come from arrival times (the protocol carries none). After a reconnect the
-//! recording goes on from the next keyframe; the gap is logged. Audio is not recorded yet.
+//! recording goes on from the next keyframe; the gap is logged. The unit in progress when
+//! recording stops (possibly incomplete) is not written. Audio is not recorded yet.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -90,33 +91,61 @@ fn codec_id(c: Codec) -> ffmpeg::codec::Id {
 }
 
 impl Muxer {
-    fn open(path: &str, au: &AccessUnit<Instant>, parameter_sets: &[u8]) -> Result<Muxer, ffmpeg::Error> {
+    fn open(
+        path: &str,
+        au: &AccessUnit<Instant>,
+        parameter_sets: &[u8],
+    ) -> Result<Muxer, ffmpeg::Error> {
         ffmpeg::init()?;
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Error);
         let info = au.new_stream_info.ok_or(ffmpeg::Error::InvalidData)?;
         let mut out = ffmpeg::format::output(&path)?;
-        out.add_stream(None::<ffmpeg::Codec>)?.set_time_base((1, 1000));
-        crate::decode::describe_stream(&mut out, 0, codec_id(au.codec), info.width, info.height, parameter_sets)?;
+        out.add_stream(None::<ffmpeg::Codec>)?
+            .set_time_base((1, 1000));
+        crate::decode::describe_stream(
+            &mut out,
+            0,
+            codec_id(au.codec),
+            info.width,
+            info.height,
+            parameter_sets,
+        )?;
         let mut opts = ffmpeg::Dictionary::new();
         if path.ends_with(".mp4") || path.ends_with(".mov") {
             opts.set("movflags", "frag_keyframe+empty_moov+default_base_moof");
         }
         out.write_header_with(opts)?;
-        Ok(Muxer { out, first: None, last_pts: -1 })
+        Ok(Muxer {
+            out,
+            first: None,
+            last_pts: -1,
+        })
     }
 
     fn write(&mut self, au: &AccessUnit<Instant>) -> Result<(), ffmpeg::Error> {
         let first = *self.first.get_or_insert(au.at);
         // Milliseconds since the first unit; strictly increasing (arrival can tie).
-        let pts = (au.at.saturating_duration_since(first).as_millis() as i64).max(self.last_pts + 1);
+        let pts =
+            (au.at.saturating_duration_since(first).as_millis() as i64).max(self.last_pts + 1);
+        // The protocol has no timestamps: a unit lasts as long as the gap before it.
+        let duration = if self.last_pts < 0 {
+            66
+        } else {
+            pts - self.last_pts
+        };
         self.last_pts = pts;
         let mut packet = ffmpeg::Packet::copy(&au.data);
         packet.set_stream(0);
         packet.set_pts(Some(pts));
         packet.set_dts(Some(pts));
+        packet.set_duration(duration);
         if au.keyframe {
             packet.set_flags(ffmpeg::packet::Flags::KEY);
         }
-        let tb = self.out.stream(0).map_or(ffmpeg::Rational(1, 1000), |s| s.time_base());
+        let tb = self
+            .out
+            .stream(0)
+            .map_or(ffmpeg::Rational(1, 1000), |s| s.time_base());
         packet.rescale_ts(ffmpeg::Rational(1, 1000), tb);
         packet.write_interleaved(&mut self.out)
     }
@@ -136,36 +165,58 @@ struct Camera {
 fn output_path(template: &str, serial: &str, several: bool) -> Result<String, RecordError> {
     if template == "-" {
         if several {
-            return Err(RecordError::Usage("--output - takes one camera; use a file name with {serial} for several".into()));
+            return Err(RecordError::Usage(
+                "--output - takes one camera; use a file name with {serial} for several".into(),
+            ));
         }
         return Ok("-".into());
     }
     if several && !template.contains("{serial}") {
-        return Err(RecordError::Usage("several cameras need {serial} in --output".into()));
+        return Err(RecordError::Usage(
+            "several cameras need {serial} in --output".into(),
+        ));
     }
     Ok(template.replace("{serial}", serial))
 }
 
 fn is_raw(path: &str) -> bool {
-    path == "-" || [".h264", ".h265", ".264", ".265", ".hevc"].iter().any(|e| path.ends_with(e))
+    path == "-"
+        || [".h264", ".h265", ".264", ".265", ".hevc"]
+            .iter()
+            .any(|e| path.ends_with(e))
 }
 
 /// Records until `stop`, the duration or the frame count.
-pub async fn record(config: RecordConfig, stop: watch::Receiver<bool>) -> Result<Vec<Recorded>, RecordError> {
+pub async fn record(
+    config: RecordConfig,
+    stop: watch::Receiver<bool>,
+) -> Result<Vec<Recorded>, RecordError> {
     let serials = config.session.serials.clone();
     let several = serials.len() > 1;
     let mut cams: HashMap<String, Camera> = HashMap::new();
     for s in &serials {
         let path = output_path(&config.output, s, several)?;
-        if !is_raw(&path) && !(path.ends_with(".mp4") || path.ends_with(".mkv") || path.ends_with(".mov")) {
-            return Err(RecordError::Usage(format!("{path}: use .h264/.h265 (raw), .mp4, .mkv or - (stdout)")));
+        if !(is_raw(&path)
+            || path.ends_with(".mp4")
+            || path.ends_with(".mkv")
+            || path.ends_with(".mov"))
+        {
+            return Err(RecordError::Usage(format!(
+                "{path}: use .h264/.h265 (raw), .mp4, .mkv or - (stdout)"
+            )));
         }
         cams.insert(
             s.clone(),
             Camera {
-                assembler: AccessUnits::new(AssemblerConfig { wait_for_keyframe: true, ..Default::default() }),
+                assembler: AccessUnits::new(AssemblerConfig {
+                    wait_for_keyframe: true,
+                    ..Default::default()
+                }),
                 sink: None,
-                rec: Recorded { path, ..Recorded::default() },
+                rec: Recorded {
+                    path,
+                    ..Recorded::default()
+                },
                 started: false,
             },
         );
@@ -189,6 +240,8 @@ pub async fn record(config: RecordConfig, stop: watch::Receiver<bool>) -> Result
                     let Some(cam) = cams.get_mut(&serial) else { continue };
                     let mut units = Vec::new();
                     cam.assembler.push(&data, received_at, |au| units.push(au));
+                    let room = config.frames.map_or(usize::MAX, |n| n.saturating_sub(cam.rec.units) as usize);
+                    units.truncate(room);
                     let failed = units.iter().find_map(|au| write_unit(cam, au).err());
                     if let Some(e) = failed {
                         let _ = inner_stop.send(true);
@@ -223,7 +276,9 @@ pub async fn record(config: RecordConfig, stop: watch::Receiver<bool>) -> Result
             out.push(cam.rec);
         }
     }
-    result.and(session_result.map_err(RecordError::from)).map(|()| out)
+    result
+        .and(session_result.map_err(RecordError::from))
+        .map(|()| out)
 }
 
 fn write_unit(cam: &mut Camera, au: &AccessUnit<Instant>) -> Result<(), RecordError> {
@@ -234,7 +289,12 @@ fn write_unit(cam: &mut Camera, au: &AccessUnit<Instant>) -> Result<(), RecordEr
             let w: Box<dyn Write + Send> = if path == "-" {
                 Box::new(std::io::stdout())
             } else {
-                Box::new(std::fs::File::create(&path).map_err(|source| RecordError::Io { path: path.clone(), source })?)
+                Box::new(
+                    std::fs::File::create(&path).map_err(|source| RecordError::Io {
+                        path: path.clone(),
+                        source,
+                    })?,
+                )
             };
             Sink::Raw(w)
         } else {
@@ -243,7 +303,12 @@ fn write_unit(cam: &mut Camera, au: &AccessUnit<Instant>) -> Result<(), RecordEr
             if au.new_stream_info.is_none() {
                 au.new_stream_info = cam.assembler.stream_info().copied();
             }
-            Sink::Muxer(Box::new(Muxer::open(&path, &au, &sets).map_err(|source| RecordError::Mux { path: path.clone(), source })?))
+            Sink::Muxer(Box::new(Muxer::open(&path, &au, &sets).map_err(
+                |source| RecordError::Mux {
+                    path: path.clone(),
+                    source,
+                },
+            )?))
         };
         tracing::info!(path = %path, "recording from the first keyframe");
         cam.sink = Some(sink);
@@ -253,9 +318,15 @@ fn write_unit(cam: &mut Camera, au: &AccessUnit<Instant>) -> Result<(), RecordEr
         Some(Sink::Raw(w)) => {
             w.write_all(&au.data)
                 .and_then(|()| w.flush())
-                .map_err(|source| RecordError::Io { path: path.clone(), source })?;
+                .map_err(|source| RecordError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
         }
-        Some(Sink::Muxer(m)) => m.write(au).map_err(|source| RecordError::Mux { path: path.clone(), source })?,
+        Some(Sink::Muxer(m)) => m.write(au).map_err(|source| RecordError::Mux {
+            path: path.clone(),
+            source,
+        })?,
         None => {}
     }
     cam.rec.units += 1;
@@ -265,8 +336,14 @@ fn write_unit(cam: &mut Camera, au: &AccessUnit<Instant>) -> Result<(), RecordEr
 
 fn finish(cam: &mut Camera) -> Result<(), RecordError> {
     match cam.sink.take() {
-        Some(Sink::Raw(mut w)) => w.flush().map_err(|source| RecordError::Io { path: cam.rec.path.clone(), source }),
-        Some(Sink::Muxer(mut m)) => m.finish().map_err(|source| RecordError::Mux { path: cam.rec.path.clone(), source }),
+        Some(Sink::Raw(mut w)) => w.flush().map_err(|source| RecordError::Io {
+            path: cam.rec.path.clone(),
+            source,
+        }),
+        Some(Sink::Muxer(mut m)) => m.finish().map_err(|source| RecordError::Mux {
+            path: cam.rec.path.clone(),
+            source,
+        }),
         None => Ok(()),
     }
 }

@@ -210,7 +210,8 @@ pub fn describe_video_stream(
     // SAFETY: `index` is below `nb_streams`, so the pointer read is in bounds and non-null.
     let stream = unsafe { *ctx.streams.add(index) };
     // SAFETY: av_mallocz returns zeroed memory of the asked size, or null.
-    let buf = unsafe { av_mallocz(extradata.len() + AV_INPUT_BUFFER_PADDING_SIZE as usize) } as *mut u8;
+    let buf =
+        unsafe { av_mallocz(extradata.len() + AV_INPUT_BUFFER_PADDING_SIZE as usize) } as *mut u8;
     if buf.is_null() {
         return Err(ffmpeg::Error::from(-12));
     }
