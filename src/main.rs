@@ -288,6 +288,8 @@ impl StreamArgs {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // wss:// uses rustls with the ring provider (system roots, or SSL_CERT_FILE).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&cli.log)
