@@ -18,11 +18,16 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 #  - pkg-config: finds FFmpeg
 #  - ffmpeg (CLI with libx264/libx265): makes the test clips, reference decodes in tests
 #  - mesa-vulkan-drivers: software Vulkan (lavapipe) for rendering without a GPU
+#  - libvulkan1: the Vulkan loader wgpu opens at run time
+#  - libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libx11-xcb1: X11 libraries winit loads
+#    at run time
 #  - xvfb, xauth: a virtual X display for window tests
 PKGS=(pkg-config clang libclang-dev
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
       libavfilter-dev libavdevice-dev ffmpeg
-      mesa-vulkan-drivers xvfb xauth)
+      mesa-vulkan-drivers libvulkan1
+      libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libx11-xcb1
+      xvfb xauth)
 
 setup() {
   local missing=()
