@@ -73,6 +73,24 @@ async fn run_until(
     (events, result)
 }
 
+/// Plays `cam`'s clip once through the simulator into a non-reconnecting session.
+async fn play_once(
+    cam: &Camera,
+    chunking: Chunking,
+) -> (Vec<SessionEvent>, Result<(), SessionError>) {
+    let sim = Simulator::start(SimConfig {
+        chunking,
+        ..sim_config(cam.clone())
+    })
+    .await
+    .unwrap();
+    let mut cfg = session_config(sim.url());
+    cfg.reconnect = false;
+    let out = run_until(cfg, Duration::from_secs(30), |_| false).await;
+    sim.shutdown().await;
+    out
+}
+
 fn video_bytes(events: &[SessionEvent]) -> Vec<Vec<u8>> {
     events
         .iter()
@@ -106,15 +124,7 @@ async fn access_units_match_the_file_for_every_clip_and_framing() {
             Chunking::AccessUnit,
             Chunking::Random { seed: 7, max: 3000 },
         ] {
-            let sim = Simulator::start(SimConfig {
-                chunking,
-                ..sim_config(cam.clone())
-            })
-            .await
-            .unwrap();
-            let mut cfg = session_config(sim.url());
-            cfg.reconnect = false;
-            let (events, result) = run_until(cfg, Duration::from_secs(30), |_| false).await;
+            let (events, result) = play_once(&cam, chunking).await;
             // The clip ends with `livestream stopped`, which ends a non-reconnecting session.
             assert!(
                 matches!(result, Err(SessionError::StreamStopped(_))),
@@ -138,7 +148,6 @@ async fn access_units_match_the_file_for_every_clip_and_framing() {
                     "{name} {chunking:?}: access units differ"
                 );
             }
-            sim.shutdown().await;
         }
     }
 }
@@ -415,15 +424,7 @@ async fn message_framing_gives_the_same_access_units_sooner() {
             Chunking::AccessUnit,
             Chunking::Random { seed: 3, max: 3000 },
         ] {
-            let sim = Simulator::start(SimConfig {
-                chunking,
-                ..sim_config(cam.clone())
-            })
-            .await
-            .unwrap();
-            let mut cfg = session_config(sim.url());
-            cfg.reconnect = false;
-            let (events, _) = run_until(cfg, Duration::from_secs(30), |_| false).await;
+            let (events, _) = play_once(&cam, chunking).await;
             let mut asm = AccessUnits::new(AssemblerConfig::default());
             let mut got = Vec::new();
             for c in video_bytes(&events) {
@@ -441,7 +442,6 @@ async fn message_framing_gives_the_same_access_units_sooner() {
                     asm.stats()
                 );
             }
-            sim.shutdown().await;
         }
     }
 }
