@@ -356,7 +356,6 @@ pub fn run(
         let e2e = f.done.duration_since(f.received).as_secs_f64() * 1e3;
         e2e_ms.push(e2e);
         timeline.push((f.done.duration_since(started).as_secs_f64(), e2e));
-        let _ = f.stream;
     }
     let shown_n = shown.len() as u64;
     let fps = shown_n as f64 / seconds.max(1e-9);
@@ -423,6 +422,7 @@ fn feed_loop(mut feed: Feed, mut rx: mpsc::Receiver<SessionEvent>, send_log: &Se
     let mut network = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut events = 0u64;
+    let mut last_check = Instant::now();
     while let Some(ev) = rx.blocking_recv() {
         if let SessionEvent::Video {
             serial,
@@ -460,8 +460,11 @@ fn feed_loop(mut feed: Feed, mut rx: mpsc::Receiver<SessionEvent>, send_log: &Se
         } else {
             feed.on_event(ev);
         }
-        if feed.check().is_err() {
-            break;
+        if last_check.elapsed() >= Duration::from_millis(100) {
+            last_check = Instant::now();
+            if feed.check().is_err() {
+                break;
+            }
         }
     }
     let statuses = feed.statuses.lock().map(|s| s.clone()).unwrap_or_default();

@@ -170,7 +170,6 @@ impl Feed {
                 c.decoder.try_push(au);
             }
         });
-        let decoder = c.decoder.stats();
         self.status(&serial, |s| {
             s.bytes += data.len() as u64;
             s.access_units += units;
@@ -182,12 +181,21 @@ impl Feed {
             if info.is_some() {
                 s.info = info;
             }
-            s.decoder = decoder;
         });
     }
 
-    /// A decoder that ended on its own has failed for good (e.g. a strict fallback).
+    /// Refreshes the decoders' counters in the statuses (call a few times a second, not per
+    /// frame), and reports a decoder that ended on its own: it failed for good (e.g. a strict
+    /// fallback).
     pub fn check(&mut self) -> Result<(), PipelineError> {
+        {
+            let mut all = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+            for (serial, c) in &self.cams {
+                if let Some(s) = all.get_mut(serial) {
+                    s.decoder = c.decoder.stats();
+                }
+            }
+        }
         let ended = self
             .cams
             .iter()
