@@ -65,6 +65,59 @@ pub struct CameraStatus {
 /// Shared statuses, by serial.
 pub type Statuses = Arc<Mutex<HashMap<String, CameraStatus>>>;
 
+/// A raw Annex-B recording of one camera, started from the viewer (`r`).
+pub struct Recording {
+    /// Where it goes.
+    pub path: std::path::PathBuf,
+    writer: std::io::BufWriter<std::fs::File>,
+    started: bool,
+    /// Access units written.
+    pub units: u64,
+}
+
+/// Recordings in progress, by serial, shared between the feed and the display.
+pub type Recordings = Arc<Mutex<HashMap<String, Recording>>>;
+
+/// Starts recording `serial` into `dir` (from its next keyframe), or stops the recording in
+/// progress. Returns the file and whether a recording is now running.
+pub fn toggle_recording(
+    recordings: &Recordings,
+    statuses: &Statuses,
+    serial: &str,
+    dir: &std::path::Path,
+) -> std::io::Result<(std::path::PathBuf, bool)> {
+    let mut all = recordings.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(mut r) = all.remove(serial) {
+        std::io::Write::flush(&mut r.writer)?;
+        return Ok((r.path, false));
+    }
+    let codec = statuses
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(serial)
+        .and_then(|s| s.info)
+        .map_or(crate::bitstream::Codec::H264, |i| i.codec);
+    let ext = match codec {
+        crate::bitstream::Codec::H264 => "h264",
+        crate::bitstream::Codec::H265 => "h265",
+    };
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let path = dir.join(format!("eufy-hw-{serial}-{stamp}.{ext}"));
+    let writer = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    all.insert(
+        serial.to_owned(),
+        Recording {
+            path: path.clone(),
+            writer,
+            started: false,
+            units: 0,
+        },
+    );
+    Ok((path, true))
+}
+
 struct Camera {
     assembler: AccessUnits<Instant>,
     decoder: DecoderThread,
@@ -79,6 +132,8 @@ pub struct Feed {
     pub statuses: Statuses,
     /// Whether to block when a decoder is behind (benchmarks) instead of dropping.
     pub lossless: bool,
+    /// Raw recordings in progress.
+    pub recordings: Recordings,
 }
 
 impl Feed {
@@ -98,6 +153,7 @@ impl Feed {
             cams: HashMap::new(),
             statuses: Arc::new(Mutex::new(statuses)),
             lossless: false,
+            recordings: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -159,8 +215,20 @@ impl Feed {
         let lossless = self.lossless;
         let mut units = 0;
         let mut info = None;
+        let mut recordings = self.recordings.lock().unwrap_or_else(|p| p.into_inner());
+        let mut recording = recordings.get_mut(&serial);
+        let mut failed = None;
         c.assembler.push_message(data, received_at, |au| {
             units += 1;
+            if let Some(r) = recording.as_mut() {
+                r.started |= au.keyframe;
+                if r.started && failed.is_none() {
+                    match std::io::Write::write_all(&mut r.writer, &au.data) {
+                        Ok(()) => r.units += 1,
+                        Err(e) => failed = Some(e),
+                    }
+                }
+            }
             if au.new_stream_info.is_some() {
                 info = au.new_stream_info;
             }
@@ -170,6 +238,12 @@ impl Feed {
                 c.decoder.try_push(au);
             }
         });
+        if let Some(e) = failed {
+            if let Some(r) = recordings.remove(&serial) {
+                tracing::error!(camera = %serial, "recording to {} stopped: {e}", r.path.display());
+            }
+        }
+        drop(recordings);
         self.status(&serial, |s| {
             s.bytes += data.len() as u64;
             s.access_units += units;

@@ -6,7 +6,8 @@
 //! ([`LatestFrame`]) whose arrival wakes the event loop through an `EventLoopProxy`. Nothing
 //! renders when nothing changed; a slow screen drops frames instead of building latency.
 //!
-//! Keys: `f` fullscreen, `i` overlay, `s` PNG snapshot, `q`/Esc quit (not in kiosk mode).
+//! Keys: `f` fullscreen, `i` overlay, `s` PNG snapshot, `r` start/stop a raw recording of the
+//! selected tile (`1`-`9` select), `q`/Esc quit (not in kiosk mode).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use winit::window::{Fullscreen, Window, WindowId};
 
 use crate::decode::{DecoderConfig, FrameSink, LatestFrame};
 use crate::eufy::session::{run_session, SessionConfig};
-use crate::pipeline::{Feed, Phase, PipelineError, Statuses};
+use crate::pipeline::{toggle_recording, Feed, Phase, PipelineError, Recordings, Statuses};
 use crate::render::{Gpu, Offscreen, RenderError, Renderer, TileState, TileView};
 
 /// How the viewer runs.
@@ -43,7 +44,7 @@ pub struct ViewConfig {
     pub vsync: bool,
     /// Close after this long (tests, demos).
     pub duration: Option<Duration>,
-    /// Where `s` writes snapshots.
+    /// Where `s` writes snapshots and `r` recordings.
     pub snapshot_dir: std::path::PathBuf,
 }
 
@@ -103,6 +104,9 @@ struct App {
     serials: Vec<String>,
     slots: Vec<Arc<LatestFrame>>,
     statuses: Statuses,
+    recordings: Recordings,
+    /// The tile `r` acts on (keys 1-9 select).
+    selected: usize,
     surface: Option<Surface>,
     overlay: bool,
     stats: Vec<TileStats>,
@@ -150,6 +154,7 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
         },
     );
     let statuses = feed.statuses.clone();
+    let recordings = feed.recordings.clone();
     let (stop_tx, stop_rx) = watch::channel(false);
     let feed_task = runtime.spawn(run_feed(config.session.clone(), feed, stop_rx, proxy));
     let mut app = App {
@@ -171,6 +176,8 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
         serials,
         slots,
         statuses,
+        recordings,
+        selected: 0,
         surface: None,
         error: None,
         started: Instant::now(),
@@ -324,6 +331,11 @@ impl App {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        let recording: Vec<String> = self
+            .recordings
+            .lock()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default();
         self.serials
             .iter()
             .enumerate()
@@ -336,6 +348,9 @@ impl App {
                     Phase::Offline(why) => TileState::Offline(why.clone()),
                 };
                 let mut lines = Vec::new();
+                if recording.contains(serial) {
+                    lines.push("REC".to_owned());
+                }
                 if self.overlay {
                     let st = &self.stats[i];
                     lines.push(serial.clone());
@@ -453,6 +468,32 @@ impl App {
                 self.request_redraw();
             }
             Key::Character(c) if c == "s" => self.snapshot(),
+            Key::Character(c) if c == "r" => {
+                if let Some(serial) = self.serials.get(self.selected) {
+                    match toggle_recording(
+                        &self.recordings,
+                        &self.statuses,
+                        serial,
+                        &self.config.snapshot_dir,
+                    ) {
+                        Ok((path, true)) => tracing::info!(
+                            "recording {serial} to {} (from the next keyframe)",
+                            path.display()
+                        ),
+                        Ok((path, false)) => {
+                            tracing::info!("recording of {serial} saved to {}", path.display())
+                        }
+                        Err(e) => tracing::warn!("cannot record {serial}: {e}"),
+                    }
+                    self.request_redraw();
+                }
+            }
+            Key::Character(c) if c.len() == 1 && ("1"..="9").contains(&c.as_str()) => {
+                let i = c.as_bytes()[0] as usize - b'1' as usize;
+                if i < self.serials.len() {
+                    self.selected = i;
+                }
+            }
             Key::Character(c) if c == "f" && !self.config.kiosk => {
                 if let Some(s) = &self.surface {
                     let next = match s.window.fullscreen() {

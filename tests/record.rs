@@ -164,3 +164,53 @@ async fn several_cameras_need_a_serial_in_the_name() {
     let err = record(config, stop).await.unwrap_err().to_string();
     assert!(err.contains("{serial}"), "{err}");
 }
+
+/// The viewer's `r`: a raw recording through the feed starts at the next keyframe and holds
+/// the access units as received until it is stopped.
+#[test]
+fn viewer_recording_starts_at_a_keyframe() {
+    use eufy_hw::decode::{Accel, DecoderConfig, FrameSink, LatestFrame};
+    use eufy_hw::eufy::session::SessionEvent;
+    use eufy_hw::pipeline::{toggle_recording, Feed};
+    let clip = Clip::load(&common::clip_path("h264_baseline_720p.h264")).unwrap();
+    let dir = tmp("viewer");
+    std::fs::create_dir_all(&dir).unwrap();
+    let decoder = DecoderConfig {
+        accel: vec![Accel::None],
+        ..Default::default()
+    };
+    let mut feed = Feed::new(&["T1".to_owned()], decoder, |_| {
+        FrameSink::Latest(LatestFrame::new(|| {}))
+    });
+    let video = |i: usize| SessionEvent::Video {
+        serial: "T1".into(),
+        data: clip.units[i].data.to_vec(),
+        received_at: std::time::Instant::now(),
+    };
+    for i in 0..3 {
+        feed.on_event(video(i));
+    }
+    let (path, on) = toggle_recording(&feed.recordings, &feed.statuses, "T1", &dir).unwrap();
+    assert!(on && path.extension().unwrap() == "h264");
+    for i in 3..25 {
+        feed.on_event(video(i));
+    }
+    let (same, on) = toggle_recording(&feed.recordings, &feed.statuses, "T1", &dir).unwrap();
+    assert!(!on && same == path);
+    // Units 3..9 precede the next keyframe (keyint 10); one frame interval stays in flight
+    // until message ends are trusted, so the recording holds units 10.. up to at most 24.
+    let first_key = (3..).find(|&i| clip.units[i].keyframe).unwrap();
+    let got = std::fs::read(&path).unwrap();
+    let expected: Vec<u8> = clip.units[first_key..25]
+        .iter()
+        .flat_map(|u| u.data.iter().copied())
+        .collect();
+    assert!(
+        !got.is_empty() && expected.starts_with(&got),
+        "{} vs {} bytes",
+        got.len(),
+        expected.len()
+    );
+    assert!(got.len() * 10 >= expected.len() * 9);
+    feed.finish().unwrap();
+}
