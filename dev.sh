@@ -2,7 +2,7 @@
 # eufy-hw developer entry point. The two commands a new user needs:
 #
 #   ./dev.sh demo    install what is missing, build, stream the bundled clip through the
-#                    built-in simulator into the pipeline
+#                    built-in simulator into the viewer
 #   ./dev.sh test    install what is missing, make the test clips, run every check CI runs
 #
 # Other verbs: setup (only install), clips DIR (only make the test clips), check (fmt +
@@ -66,7 +66,7 @@ case "${1:-}" in
     setup
     say "building eufy-hw (release; the first build takes a few minutes)"
     cargo build --release --locked
-    say "running the demo: simulator -> WebSocket -> access units -> decoder"
+    say "running the demo: simulator -> WebSocket -> access units -> decoder -> window"
     shift; exec target/release/eufy-hw demo "$@" ;;
   check)
     setup

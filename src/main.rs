@@ -17,8 +17,8 @@ use tokio::sync::watch;
 
 /// Live viewer for Eufy security cameras, fed by eufy-security-ws.
 ///
-/// Without a subcommand it connects to eufy-security-ws and streams the cameras given by
-/// --serial. (The window is not built yet: for now it decodes and prints progress.)
+/// Without a subcommand it connects to eufy-security-ws and shows the cameras given by
+/// --serial in a window (a grid for several); without a display it prints decode progress.
 #[derive(Parser, Debug)]
 #[command(version, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -438,10 +438,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
     let sim = Simulator::start(config)
         .await
         .context("cannot start the simulator")?;
-    eprintln!(
-        "simulator on {}; connecting as a client (the window comes later: printing decode progress)",
-        sim.url()
-    );
+    eprintln!("simulator on {}; connecting as a client", sim.url());
     let serials = cameras.iter().map(|c| c.serial.clone()).collect();
     let session = SessionConfig::new(sim.url(), serials);
     let result = show(session, args.decode.config(), &args.window, args.duration).await;
