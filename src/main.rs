@@ -104,7 +104,7 @@ impl DecodeArgs {
 enum Command {
     /// Stand in for eufy-security-ws: serve Annex-B clips as camera livestreams.
     Simulate(SimulateArgs),
-    /// The built-in simulator streaming the bundled clip into the pipeline; no camera needed.
+    /// The built-in simulator streaming the bundled clip into the viewer; no camera needed.
     Demo(DemoArgs),
     /// Frames per second and per-stage latency of the whole pipeline, against FFmpeg alone.
     Bench(BenchArgs),
