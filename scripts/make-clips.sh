@@ -57,4 +57,11 @@ if [ ! -s "$dir/h264_res_change.h264" ]; then
   rm -f "$dir/.part_a.h264" "$dir/.part_b.h264"
   echo "  $dir/h264_res_change.h264"
 fi
+# Camera-like audio: AAC LC in ADTS frames, 16 kHz mono, 4 s.
+if [ ! -s "$dir/aac_16k_mono.aac" ]; then
+  ffmpeg -nostdin -loglevel error -y -f lavfi -i "sine=frequency=440:sample_rate=16000:duration=4" \
+    -c:a aac -b:a 32k -ac 1 -f adts "$dir/.aac.$$"
+  mv "$dir/.aac.$$" "$dir/aac_16k_mono.aac"
+  echo "  $dir/aac_16k_mono.aac"
+fi
 echo "clips ready in $dir"

@@ -230,6 +230,9 @@ struct StreamArgs {
     /// Highest schema version the server accepts (the real one: 21).
     #[arg(long, default_value_t = 21)]
     max_schema: u32,
+    /// ADTS AAC file every camera also sends as `livestream audio data` (looped).
+    #[arg(long, value_name = "FILE.aac")]
+    audio: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -260,8 +263,27 @@ enum ChunkingArg {
 }
 
 impl StreamArgs {
-    fn sim_config(&self, cameras: Vec<Camera>, bind: SocketAddr) -> SimConfig {
-        SimConfig {
+    fn sim_config(&self, cameras: Vec<Camera>, bind: SocketAddr) -> Result<SimConfig> {
+        let audio = match &self.audio {
+            None => None,
+            Some(path) => {
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                let frames: Vec<Arc<[u8]>> = eufy_hw::bitstream::adts::split_frames(&bytes)
+                    .into_iter()
+                    .map(Arc::from)
+                    .collect();
+                if frames.is_empty() {
+                    bail!(
+                        "{}: no ADTS AAC frames (raw .aac with ADTS headers expected)",
+                        path.display()
+                    );
+                }
+                Some(Arc::new(frames))
+            }
+        };
+        Ok(SimConfig {
+            audio,
             bind,
             cameras,
             pacing: match (self.unpaced, self.fps) {
@@ -282,7 +304,7 @@ impl StreamArgs {
             ignore_commands: self.ignore.clone(),
             max_schema: self.max_schema,
             ..SimConfig::default()
-        }
+        })
     }
 }
 
@@ -381,7 +403,7 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
     }
     let config = args
         .stream
-        .sim_config(cameras, SocketAddr::new(args.bind, args.port));
+        .sim_config(cameras, SocketAddr::new(args.bind, args.port))?;
     let sim = Simulator::start(config)
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
@@ -434,7 +456,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
     }
     let config = args
         .stream
-        .sim_config(cameras.clone(), SocketAddr::from(([127, 0, 0, 1], 0)));
+        .sim_config(cameras.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))?;
     let sim = Simulator::start(config)
         .await
         .context("cannot start the simulator")?;

@@ -6,7 +6,9 @@
 //! fragment per keyframe), so a recording cut short by a crash or a power loss still plays;
 //! timestamps come from arrival times (the protocol carries none). After a reconnect the
 //! recording goes on from the next keyframe; the gap is logged. The unit in progress when
-//! recording stops (possibly incomplete) is not written. Audio is not recorded yet.
+//! recording stops (possibly incomplete) is not written. MP4/MKV carry the camera's AAC audio
+//! when its ADTS frames arrived before the first keyframe completed (the stream is set up
+//! then); raw output is video only.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 use ffmpeg_next as ffmpeg;
 use tokio::sync::{mpsc, watch};
 
+use crate::bitstream::adts::{self, AdtsHeader};
 use crate::bitstream::{AccessUnit, AccessUnits, AssemblerConfig, Codec};
 use crate::eufy::session::{run_session, SessionConfig, SessionError, SessionEvent};
 
@@ -70,6 +73,10 @@ pub struct Recorded {
     pub bytes: u64,
     /// Reconnects that left a gap.
     pub gaps: u64,
+    /// AAC frames muxed (MP4/MKV only).
+    pub audio_frames: u64,
+    /// Audio events that were not valid ADTS, or could not be muxed.
+    pub audio_dropped: u64,
 }
 
 enum Sink {
@@ -81,6 +88,8 @@ struct Muxer {
     out: ffmpeg::format::context::Output,
     first: Option<Instant>,
     last_pts: i64,
+    /// The audio stream's index and its last pts, when the camera sends AAC.
+    audio: Option<(usize, i64)>,
 }
 
 fn codec_id(c: Codec) -> ffmpeg::codec::Id {
@@ -95,6 +104,7 @@ impl Muxer {
         path: &str,
         au: &AccessUnit<Instant>,
         parameter_sets: &[u8],
+        audio: Option<AdtsHeader>,
     ) -> Result<Muxer, ffmpeg::Error> {
         ffmpeg::init()?;
         ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Error);
@@ -110,6 +120,17 @@ impl Muxer {
             info.height,
             parameter_sets,
         )?;
+        if let Some(h) = audio {
+            out.add_stream(None::<ffmpeg::Codec>)?
+                .set_time_base((1, 1000));
+            crate::decode::describe_aac_stream(
+                &mut out,
+                1,
+                h.sample_rate(),
+                h.channels,
+                &h.audio_specific_config(),
+            )?;
+        }
         let mut opts = ffmpeg::Dictionary::new();
         if path.ends_with(".mp4") || path.ends_with(".mov") {
             opts.set("movflags", "frag_keyframe+empty_moov+default_base_moof");
@@ -119,6 +140,7 @@ impl Muxer {
             out,
             first: None,
             last_pts: -1,
+            audio: audio.map(|_| (1, -1)),
         })
     }
 
@@ -150,6 +172,31 @@ impl Muxer {
         packet.write_interleaved(&mut self.out)
     }
 
+    /// Writes one ADTS frame's payload to the audio stream, timed by arrival.
+    fn write_audio(&mut self, frame: &[u8], at: Instant) -> Result<(), ffmpeg::Error> {
+        let (Some((index, last)), Some(first)) = (self.audio, self.first) else {
+            return Ok(()); // no audio stream, or no video yet: nothing to align with
+        };
+        let Some(h) = adts::parse_header(frame) else {
+            return Err(ffmpeg::Error::InvalidData);
+        };
+        let Some(payload) = frame.get(h.header_len..h.frame_len.min(frame.len())) else {
+            return Err(ffmpeg::Error::InvalidData);
+        };
+        let pts = (at.saturating_duration_since(first).as_millis() as i64).max(last + 1);
+        self.audio = Some((index, pts));
+        let mut packet = ffmpeg::Packet::copy(payload);
+        packet.set_stream(index);
+        packet.set_pts(Some(pts));
+        packet.set_dts(Some(pts));
+        let tb = self
+            .out
+            .stream(index)
+            .map_or(ffmpeg::Rational(1, 1000), |s| s.time_base());
+        packet.rescale_ts(ffmpeg::Rational(1, 1000), tb);
+        packet.write_interleaved(&mut self.out)
+    }
+
     fn finish(&mut self) -> Result<(), ffmpeg::Error> {
         self.out.write_trailer()
     }
@@ -160,6 +207,8 @@ struct Camera {
     sink: Option<Sink>,
     rec: Recorded,
     started: bool,
+    /// The camera's audio format, from the first valid ADTS header seen.
+    audio: Option<AdtsHeader>,
 }
 
 fn output_path(template: &str, serial: &str, several: bool) -> Result<String, RecordError> {
@@ -218,6 +267,7 @@ pub async fn record(
                     ..Recorded::default()
                 },
                 started: false,
+                audio: None,
             },
         );
     }
@@ -249,6 +299,23 @@ pub async fn record(
                     }
                     if config.frames.is_some_and(|n| cams.values().all(|c| c.rec.units >= n)) {
                         let _ = inner_stop.send(true);
+                    }
+                }
+                Some(SessionEvent::Audio { serial, data, received_at }) => {
+                    let Some(cam) = cams.get_mut(&serial) else { continue };
+                    match adts::parse_header(&data) {
+                        Some(h) => {
+                            cam.audio.get_or_insert(h);
+                            if let Some(Sink::Muxer(m)) = cam.sink.as_mut() {
+                                if let Err(e) = m.write_audio(&data, received_at) {
+                                    tracing::debug!(%serial, "audio frame dropped: {e}");
+                                    cam.rec.audio_dropped += 1;
+                                } else {
+                                    cam.rec.audio_frames += 1;
+                                }
+                            }
+                        }
+                        None => cam.rec.audio_dropped += 1,
                     }
                 }
                 Some(SessionEvent::Reconnecting { reason, .. }) => {
@@ -303,12 +370,12 @@ fn write_unit(cam: &mut Camera, au: &AccessUnit<Instant>) -> Result<(), RecordEr
             if au.new_stream_info.is_none() {
                 au.new_stream_info = cam.assembler.stream_info().copied();
             }
-            Sink::Muxer(Box::new(Muxer::open(&path, &au, &sets).map_err(
-                |source| RecordError::Mux {
+            Sink::Muxer(Box::new(
+                Muxer::open(&path, &au, &sets, cam.audio).map_err(|source| RecordError::Mux {
                     path: path.clone(),
                     source,
-                },
-            )?))
+                })?,
+            ))
         };
         tracing::info!(path = %path, "recording from the first keyframe");
         cam.sink = Some(sink);

@@ -214,3 +214,46 @@ fn viewer_recording_starts_at_a_keyframe() {
     assert!(got.len() * 10 >= expected.len() * 9);
     feed.finish().unwrap();
 }
+
+/// The camera's AAC goes into MP4 next to the video, timed by arrival.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mp4_carries_the_audio() {
+    let clip = Arc::new(Clip::load(&common::clip_path("h264_baseline_720p.h264")).unwrap());
+    let aac = std::fs::read(common::clip_path("aac_16k_mono.aac")).unwrap();
+    let frames: Vec<Arc<[u8]>> = eufy_hw::bitstream::adts::split_frames(&aac)
+        .into_iter()
+        .map(Arc::from)
+        .collect();
+    let s = Simulator::start(SimConfig {
+        cameras: vec![Camera {
+            serial: "T1".into(),
+            clip,
+        }],
+        pacing: Pacing::Fps(30.0),
+        realistic: false,
+        audio: Some(Arc::new(frames)),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let out = tmp("av.mp4");
+    let (_tx, stop) = watch::channel(false);
+    let config = RecordConfig {
+        session: SessionConfig::new(s.url(), vec!["T1".into()]),
+        output: out.display().to_string(),
+        duration: None,
+        frames: Some(60),
+    };
+    let r = record(config, stop).await.unwrap();
+    assert!(r[0].audio_frames >= 20, "{:?}", r[0]);
+    let probe = ffprobe(&out);
+    let lines: Vec<&str> = probe.lines().collect();
+    assert_eq!(lines[0], "h264,1280,720,60", "{probe}");
+    let audio: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(audio[0], "aac", "{probe}");
+    assert!(
+        audio.last().unwrap().parse::<u64>().unwrap() >= 20,
+        "{probe}"
+    );
+    s.shutdown().await;
+}

@@ -445,3 +445,33 @@ async fn message_framing_gives_the_same_access_units_sooner() {
         }
     }
 }
+
+/// Audio events reach the session's owner as ADTS frames.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_reaches_the_owner() {
+    let aac = std::fs::read(clip_path("aac_16k_mono.aac")).unwrap();
+    let frames: Vec<Arc<[u8]>> = eufy_hw::bitstream::adts::split_frames(&aac)
+        .into_iter()
+        .map(Arc::from)
+        .collect();
+    let sim = Simulator::start(SimConfig {
+        audio: Some(Arc::new(frames)),
+        looping: true,
+        pacing: Pacing::Fps(60.0),
+        ..sim_config(camera("h264_baseline_720p.h264"))
+    })
+    .await
+    .unwrap();
+    let (events, result) = run_until(session_config(sim.url()), Duration::from_secs(10), |ev| {
+        count(ev, |e| matches!(e, SessionEvent::Audio { .. })) >= 5
+    })
+    .await;
+    assert!(result.is_ok());
+    for e in &events {
+        if let SessionEvent::Audio { data, .. } = e {
+            let h = eufy_hw::bitstream::adts::parse_header(data).expect("ADTS");
+            assert_eq!((h.sample_rate(), h.channels), (16000, 1));
+        }
+    }
+    assert!(count(&events, |e| matches!(e, SessionEvent::Audio { .. })) >= 5);
+}

@@ -638,3 +638,48 @@ async fn simulate_command_rejects_a_bad_clip() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot read clip /nonexistent.h264"), "{err}");
 }
+
+/// With `audio`, cameras also send `livestream audio data` (ADTS AAC), paced with the video.
+#[tokio::test]
+async fn audio_events_accompany_the_video() {
+    let aac = std::fs::read(clip_path("aac_16k_mono.aac")).unwrap();
+    let frames: Vec<Arc<[u8]>> = eufy_hw::bitstream::adts::split_frames(&aac)
+        .into_iter()
+        .map(Arc::from)
+        .collect();
+    assert!(frames.len() > 50);
+    let sim = Simulator::start(SimConfig {
+        audio: Some(Arc::new(frames.clone())),
+        looping: true,
+        pacing: Pacing::Fps(30.0),
+        ..immediate(vec![camera(SERIAL, "h264_baseline_720p.h264")])
+    })
+    .await
+    .unwrap();
+    let mut c = start(&sim, 21).await;
+    let (mut video, mut audio) = (0, Vec::new());
+    while video < 30 {
+        let m = c.next(WAIT).await.unwrap();
+        match m["event"]["event"].as_str() {
+            Some("livestream video data") => video += 1,
+            Some("livestream audio data") => {
+                assert_eq!(m["event"]["metadata"]["audioCodec"], "AAC");
+                let data: Vec<u8> = m["event"]["buffer"]["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_u64().unwrap() as u8)
+                    .collect();
+                audio.push(data);
+            }
+            _ => {}
+        }
+    }
+    // 30 frames at 30 fps = 1 s; 16 kHz / 1024 samples = 15.6 AAC frames per second.
+    assert!(
+        (13..=17).contains(&audio.len()),
+        "{} audio frames",
+        audio.len()
+    );
+    assert_eq!(audio[0], frames[0].to_vec());
+}

@@ -3,6 +3,7 @@
 //! Pure and synchronous: bytes in, access units out, whatever the chunk boundaries. No
 //! network, no codec library. Everything here takes untrusted input and never panics on it.
 
+pub mod adts;
 pub mod annexb;
 pub mod au;
 pub mod bits;

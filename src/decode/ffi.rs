@@ -198,35 +198,71 @@ pub fn describe_video_stream(
     height: u32,
     extradata: &[u8],
 ) -> Result<(), ffmpeg::Error> {
-    use ffmpeg::ffi::{av_mallocz, AVMediaType, AV_INPUT_BUFFER_PADDING_SIZE};
+    use ffmpeg::ffi::AVMediaType;
     let width = i32::try_from(width).map_err(|_| ffmpeg::Error::InvalidData)?;
     let height = i32::try_from(height).map_err(|_| ffmpeg::Error::InvalidData)?;
     let size = i32::try_from(extradata.len()).map_err(|_| ffmpeg::Error::InvalidData)?;
+    let par = codec_parameters(output, index)?;
+    let buf = extradata_copy(extradata)?;
+    par.codec_type = AVMediaType::AVMEDIA_TYPE_VIDEO;
+    par.codec_id = codec.into();
+    par.width = width;
+    par.height = height;
+    par.extradata = buf;
+    par.extradata_size = size;
+    Ok(())
+}
+
+/// Describes stream `index` as AAC with `config` (AudioSpecificConfig) as extradata.
+pub fn describe_aac_stream(
+    output: &mut ffmpeg::format::context::Output,
+    index: usize,
+    sample_rate: u32,
+    channels: u8,
+    config: &[u8],
+) -> Result<(), ffmpeg::Error> {
+    use ffmpeg::ffi::{av_channel_layout_default, AVMediaType};
+    let rate = i32::try_from(sample_rate).map_err(|_| ffmpeg::Error::InvalidData)?;
+    let size = i32::try_from(config.len()).map_err(|_| ffmpeg::Error::InvalidData)?;
+    let par = codec_parameters(output, index)?;
+    let buf = extradata_copy(config)?;
+    par.codec_type = AVMediaType::AVMEDIA_TYPE_AUDIO;
+    par.codec_id = ffmpeg::codec::Id::AAC.into();
+    par.sample_rate = rate;
+    par.frame_size = 1024;
+    // SAFETY: `ch_layout` belongs to `par`; av_channel_layout_default overwrites it with the
+    // default layout for that many channels.
+    unsafe { av_channel_layout_default(&mut par.ch_layout, i32::from(channels.max(1))) };
+    par.extradata = buf;
+    par.extradata_size = size;
+    Ok(())
+}
+
+/// The codec parameters of stream `index` of an output context, borrowed with it.
+fn codec_parameters(
+    output: &mut ffmpeg::format::context::Output,
+    index: usize,
+) -> Result<&mut ffmpeg::ffi::AVCodecParameters, ffmpeg::Error> {
     // SAFETY: the output context is valid and owns `nb_streams` stream pointers.
-    let ctx = unsafe { &*output.as_ptr() };
+    let ctx = unsafe { &*output.as_mut_ptr() };
     if index >= ctx.nb_streams as usize {
         return Err(ffmpeg::Error::StreamNotFound);
     }
-    // SAFETY: `index` is below `nb_streams`, so the pointer read is in bounds and non-null.
-    let stream = unsafe { *ctx.streams.add(index) };
+    // SAFETY: `index` is below `nb_streams`, so the read is in bounds; each stream has codec
+    // parameters, which live as long as the context that `output` borrows.
+    unsafe { (**ctx.streams.add(index)).codecpar.as_mut() }.ok_or(ffmpeg::Error::StreamNotFound)
+}
+
+/// `data` in FFmpeg-allocated, zero-padded memory for an `extradata` field, which then owns
+/// it (avcodec_parameters_free frees it).
+fn extradata_copy(data: &[u8]) -> Result<*mut u8, ffmpeg::Error> {
+    use ffmpeg::ffi::{av_mallocz, AV_INPUT_BUFFER_PADDING_SIZE};
     // SAFETY: av_mallocz returns zeroed memory of the asked size, or null.
-    let buf =
-        unsafe { av_mallocz(extradata.len() + AV_INPUT_BUFFER_PADDING_SIZE as usize) } as *mut u8;
+    let buf = unsafe { av_mallocz(data.len() + AV_INPUT_BUFFER_PADDING_SIZE as usize) } as *mut u8;
     if buf.is_null() {
         return Err(ffmpeg::Error::from(-12));
     }
-    // SAFETY: `buf` holds at least `extradata.len()` bytes and does not overlap `extradata`.
-    unsafe { ptr::copy_nonoverlapping(extradata.as_ptr(), buf, extradata.len()) };
-    // SAFETY: the stream's codec parameters are valid; they take ownership of `buf` (freed by
-    // avcodec_parameters_free when the context is closed).
-    unsafe {
-        let par = &mut *(*stream).codecpar;
-        par.codec_type = AVMediaType::AVMEDIA_TYPE_VIDEO;
-        par.codec_id = codec.into();
-        par.width = width;
-        par.height = height;
-        par.extradata = buf;
-        par.extradata_size = size;
-    }
-    Ok(())
+    // SAFETY: `buf` holds at least `data.len()` bytes and does not overlap `data`.
+    unsafe { ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len()) };
+    Ok(buf)
 }

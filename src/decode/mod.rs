@@ -567,6 +567,17 @@ pub fn describe_stream(
     ffi::describe_video_stream(output, index, codec, width, height, parameter_sets)
 }
 
+/// Describes stream `index` of an output context as AAC audio with its AudioSpecificConfig.
+pub fn describe_aac_stream(
+    output: &mut ffmpeg::format::context::Output,
+    index: usize,
+    sample_rate: u32,
+    channels: u8,
+    config: &[u8],
+) -> Result<(), ffmpeg::Error> {
+    ffi::describe_aac_stream(output, index, sample_rate, channels, config)
+}
+
 /// A decoded FFmpeg frame as plane data, without a copy.
 struct FfmpegPlanes(ffmpeg::frame::Video);
 

@@ -99,12 +99,14 @@ pub enum SessionEvent {
         /// When the message was read from the socket.
         received_at: std::time::Instant,
     },
-    /// An audio event (counted; playback is not implemented).
+    /// Audio bytes of a camera (usually one ADTS AAC frame); recorded, not played.
     Audio {
         /// Camera serial.
         serial: String,
-        /// Payload size in bytes.
-        bytes: usize,
+        /// The payload.
+        data: Vec<u8>,
+        /// When the message was read.
+        received_at: std::time::Instant,
     },
     /// A message the session dropped (bad JSON, bad buffer); counted, stream goes on.
     Dropped {
@@ -566,13 +568,16 @@ impl<'a> Connection<'a> {
         match ev {
             Event::Video(_) => {}
             Event::Audio(m) => {
-                let _ = self
-                    .events
-                    .send(SessionEvent::Audio {
-                        serial: m.serial,
-                        bytes: m.data.len(),
-                    })
-                    .await;
+                if self.started.contains(&m.serial) {
+                    let _ = self
+                        .events
+                        .send(SessionEvent::Audio {
+                            serial: m.serial,
+                            data: m.data,
+                            received_at: std::time::Instant::now(),
+                        })
+                        .await;
+                }
             }
             Event::Started { serial } => {
                 if self.config.serials.contains(&serial) {

@@ -169,6 +169,9 @@ pub struct SimConfig {
     /// When set, the instant each video event is handed to the socket, per serial (for
     /// benchmarks: server send → received).
     pub send_log: Option<SendLog>,
+    /// ADTS AAC frames every camera sends as `livestream audio data`, interleaved with the
+    /// video by time (looping).
+    pub audio: Option<Arc<Vec<Arc<[u8]>>>>,
 }
 
 /// Send instants of video events, per serial, in order.
@@ -191,6 +194,7 @@ impl Default for SimConfig {
             max_schema: 21,
             server_version: "3.0.1".into(),
             send_log: None,
+            audio: None,
         }
     }
 }
@@ -351,6 +355,10 @@ enum Out {
         bytes: Arc<[u8]>,
         metadata: Arc<str>,
     },
+    Audio {
+        serial: Arc<str>,
+        bytes: Arc<[u8]>,
+    },
     /// A streaming task reached the end of a non-looping clip.
     Ended {
         serial: String,
@@ -375,8 +383,14 @@ fn result_err(id: &Value, code: &str) -> String {
 }
 
 fn video_json(serial: &str, bytes: &[u8], metadata: &str) -> String {
+    media_json(events::VIDEO_DATA, serial, bytes, metadata)
+}
+
+fn media_json(event: &str, serial: &str, bytes: &[u8], metadata: &str) -> String {
     let mut s = String::with_capacity(bytes.len() * 4 + 256);
-    s.push_str(r#"{"type":"event","event":{"source":"device","event":"livestream video data","serialNumber":"#);
+    s.push_str(r#"{"type":"event","event":{"source":"device","event":"#);
+    s.push_str(&Value::from(event).to_string());
+    s.push_str(r#","serialNumber":"#);
     s.push_str(&Value::from(serial).to_string());
     s.push_str(r#","buffer":{"type":"Buffer","data":"#);
     encode_byte_array(bytes, &mut s);
@@ -454,6 +468,7 @@ async fn serve(
                         conn.streaming.remove(&serial);
                         device_event(events::STOPPED, &serial)
                     }
+                    Out::Audio { serial, bytes } => media_json(events::AUDIO_DATA, &serial, &bytes, r#"{"audioCodec":"AAC"}"#),
                     Out::Video { serial, bytes, metadata } => {
                         frames_sent += 1;
                         {
@@ -776,6 +791,15 @@ fn spawn_stream(
         };
         let mut pending: Vec<u8> = Vec::new();
         let mut next_cut = 0usize;
+        // Audio: frames of 1024 samples, sent when the video clock passes them.
+        let audio = cfg.audio.clone().filter(|a| !a.is_empty());
+        let audio_secs = audio
+            .as_ref()
+            .and_then(|a| a.first())
+            .and_then(|f| crate::bitstream::adts::parse_header(f))
+            .map_or(0.0, |h| 1024.0 / f64::from(h.sample_rate().max(1)));
+        let nominal = interval.map_or(1.0 / 15.0, |iv| iv.as_secs_f64());
+        let mut audio_sent = (first as f64 * nominal / audio_secs.max(1e-3)) as u64;
         loop {
             // The real server holds frame k until frame k+1 arrives: the last is never sent.
             if !cfg.looping && k + hold >= n {
@@ -795,6 +819,23 @@ fn spawn_stream(
             let unit = &clip.units[(k % n) as usize];
             let metadata = metadata_json(unit, fps);
             k += 1;
+            if let Some(frames) = audio.as_ref() {
+                let video_time = k as f64 * nominal;
+                while audio_secs > 0.0 && (audio_sent as f64 + 1.0) * audio_secs <= video_time {
+                    let bytes = frames[(audio_sent % frames.len() as u64) as usize].clone();
+                    audio_sent += 1;
+                    if out
+                        .send(Out::Audio {
+                            serial: serial.clone(),
+                            bytes,
+                        })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
             let Some(rng) = rng.as_mut() else {
                 let msg = Out::Video {
                     serial: serial.clone(),

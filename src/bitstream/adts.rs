@@ -1,0 +1,103 @@
+//! ADTS-framed AAC, as Eufy cameras send their audio: frame headers, the
+//! AudioSpecificConfig a container needs, and splitting a stream into frames.
+
+/// One ADTS frame header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdtsHeader {
+    /// Audio object type (2 = AAC LC).
+    pub object_type: u8,
+    /// Sampling frequency index.
+    pub frequency_index: u8,
+    /// Channel configuration.
+    pub channels: u8,
+    /// Header length: 7, or 9 with a CRC.
+    pub header_len: usize,
+    /// Whole frame length, header included.
+    pub frame_len: usize,
+}
+
+const RATES: [u32; 13] = [
+    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+];
+
+impl AdtsHeader {
+    /// Samples per second.
+    pub fn sample_rate(&self) -> u32 {
+        RATES
+            .get(usize::from(self.frequency_index))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The two-byte AudioSpecificConfig (object type, frequency index, channels).
+    pub fn audio_specific_config(&self) -> [u8; 2] {
+        [
+            (self.object_type << 3) | (self.frequency_index >> 1),
+            ((self.frequency_index & 1) << 7) | (self.channels << 3),
+        ]
+    }
+}
+
+/// Parses the header at the start of `data`; `None` if it is not a valid ADTS header.
+pub fn parse_header(data: &[u8]) -> Option<AdtsHeader> {
+    let h = data.get(..7)?;
+    if h[0] != 0xff || h[1] & 0xf6 != 0xf0 {
+        return None;
+    }
+    let protection_absent = h[1] & 1 == 1;
+    let object_type = ((h[2] >> 6) & 3) + 1;
+    let frequency_index = (h[2] >> 2) & 0xf;
+    let channels = ((h[2] & 1) << 2) | (h[3] >> 6);
+    let frame_len =
+        (usize::from(h[3] & 3) << 11) | (usize::from(h[4]) << 3) | usize::from(h[5] >> 5);
+    let header_len = if protection_absent { 7 } else { 9 };
+    if frequency_index > 12 || frame_len < header_len {
+        return None;
+    }
+    Some(AdtsHeader {
+        object_type,
+        frequency_index,
+        channels,
+        header_len,
+        frame_len,
+    })
+}
+
+/// Splits an ADTS stream into frames (header included); stops at the first bad header.
+pub fn split_frames(mut data: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while let Some(h) = parse_header(data) {
+        let Some(frame) = data.get(..h.frame_len) else {
+            break;
+        };
+        out.push(frame);
+        data = &data[h.frame_len..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_and_config() {
+        // AAC LC, 48 kHz (index 3), mono, 7-byte header, frame length 0x100.
+        let frame = [0xff, 0xf1, 0x4c, 0x40, 0x20, 0x1f, 0xfc];
+        let h = parse_header(&frame).unwrap();
+        assert_eq!(
+            (
+                h.object_type,
+                h.sample_rate(),
+                h.channels,
+                h.header_len,
+                h.frame_len
+            ),
+            (2, 48000, 1, 7, 256)
+        );
+        assert_eq!(h.audio_specific_config(), [0x11, 0x88]);
+        assert!(parse_header(&[0xff, 0xf1, 0x7c, 0x40, 0x20, 0x1f, 0xfc]).is_none()); // index 15
+        assert!(parse_header(&[0x00; 7]).is_none());
+        assert!(parse_header(&frame[..5]).is_none());
+    }
+}
