@@ -503,11 +503,17 @@ fn render_loop(
         .collect();
     let mut shown = Vec::new();
     let mut target_at = None;
+    // Each stream shows its share; a stream that has it drains until the others catch up.
+    let per_stream = target / tiles.max(1) as u64;
+    let mut counts = vec![0u64; tiles.max(1)];
     while let Ok(frame) = frames.recv() {
-        if target_at.is_some() {
-            continue; // draining while the pipeline stops
-        }
         let stream = index.get(&*frame.stream).copied().unwrap_or(0);
+        if target_at.is_some() || counts.get(stream).is_none_or(|&c| c >= per_stream) {
+            continue; // draining
+        }
+        if let Some(c) = counts.get_mut(stream) {
+            *c += 1;
+        }
         if let Some((gpu, renderer, offscreen)) = gpu_state.as_mut() {
             renderer.upload(gpu, stream, &frame, offscreen.format)?;
             renderer.render(
@@ -529,7 +535,7 @@ fn render_loop(
         if n % 10 == 0 || n == target {
             progress(n.min(target), target);
         }
-        if n >= target {
+        if counts.iter().all(|&c| c >= per_stream) {
             target_at = Some(Instant::now());
             let _ = done.send(());
         }
