@@ -287,6 +287,7 @@ pub fn run(
         FrameSink::Every(frame_tx.clone())
     });
     feed.lossless = true;
+    feed.assembly_ms = Some(Vec::new());
 
     let (
         RenderOut {
@@ -418,7 +419,6 @@ type FeedOut = (
 /// Session events → assembler → decoders (blocking when a decoder is behind: every frame
 /// counts), timing assembly and the network stage.
 fn feed_loop(mut feed: Feed, mut rx: mpsc::Receiver<SessionEvent>, send_log: &SendLog) -> FeedOut {
-    let mut assemble = Vec::new();
     let mut network = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut events = 0u64;
@@ -430,8 +430,6 @@ fn feed_loop(mut feed: Feed, mut rx: mpsc::Receiver<SessionEvent>, send_log: &Se
             ..
         } = &ev
         {
-            let serial = serial.clone();
-            let serial = &serial;
             events += 1;
             let k = seen.entry(serial.clone()).or_default();
             if let Some(sent) = send_log
@@ -442,24 +440,8 @@ fn feed_loop(mut feed: Feed, mut rx: mpsc::Receiver<SessionEvent>, send_log: &Se
                 network.push(received_at.saturating_duration_since(sent).as_secs_f64() * 1e3);
             }
             *k += 1;
-            let before = feed
-                .statuses
-                .lock()
-                .map(|s| s.get(serial).map_or(0, |c| c.access_units))
-                .unwrap_or(0);
-            let received = *received_at;
-            feed.on_event(ev);
-            let after = feed
-                .statuses
-                .lock()
-                .map(|s| s.get(serial).map_or(0, |c| c.access_units))
-                .unwrap_or(0);
-            for _ in before..after {
-                assemble.push(received.elapsed().as_secs_f64() * 1e3);
-            }
-        } else {
-            feed.on_event(ev);
         }
+        feed.on_event(ev);
         if last_check.elapsed() >= Duration::from_millis(100) {
             last_check = Instant::now();
             if feed.check().is_err() {
@@ -468,6 +450,7 @@ fn feed_loop(mut feed: Feed, mut rx: mpsc::Receiver<SessionEvent>, send_log: &Se
         }
     }
     let statuses = feed.statuses.lock().map(|s| s.clone()).unwrap_or_default();
+    let assemble = feed.assembly_ms.take().unwrap_or_default();
     (feed.finish(), assemble, network, events, statuses)
 }
 

@@ -61,7 +61,7 @@ impl Clip {
 
     /// The bundled demo clip.
     pub fn demo() -> Clip {
-        // The bundled clip is checked by a unit test; fall back to an empty clip never happens.
+        // A unit test checks the bundled clip, so the empty fallback is never taken.
         Clip::from_bytes("demo.h264", DEMO_CLIP).unwrap_or_else(|_| Clip {
             name: "demo.h264".into(),
             units: Vec::new(),

@@ -372,7 +372,9 @@ fn parse_camera(spec: &str) -> Result<Camera> {
 }
 
 fn describe(camera: &Camera) -> String {
-    let u = &camera.clip.units[0];
+    let Some(u) = camera.clip.units.first() else {
+        return format!("{} = {} (empty)", camera.serial, camera.clip.name);
+    };
     format!(
         "{} = {} ({} {} {}x{}, {} access units, {:.0} fps)",
         camera.serial,

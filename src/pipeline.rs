@@ -134,6 +134,9 @@ pub struct Feed {
     pub lossless: bool,
     /// Raw recordings in progress.
     pub recordings: Recordings,
+    /// When set, collects each access unit's assembly latency (received → complete), ms
+    /// (benchmarks).
+    pub assembly_ms: Option<Vec<f64>>,
 }
 
 impl Feed {
@@ -154,6 +157,7 @@ impl Feed {
             statuses: Arc::new(Mutex::new(statuses)),
             lossless: false,
             recordings: Arc::new(Mutex::new(HashMap::new())),
+            assembly_ms: None,
         }
     }
 
@@ -218,8 +222,12 @@ impl Feed {
         let mut recordings = self.recordings.lock().unwrap_or_else(|p| p.into_inner());
         let mut recording = recordings.get_mut(&serial);
         let mut failed = None;
+        let mut assembly = self.assembly_ms.as_mut();
         c.assembler.push_message(data, received_at, |au| {
             units += 1;
+            if let Some(a) = assembly.as_mut() {
+                a.push(au.at.elapsed().as_secs_f64() * 1e3);
+            }
             if let Some(r) = recording.as_mut() {
                 r.started |= au.keyframe;
                 if r.started && failed.is_none() {
@@ -310,7 +318,7 @@ pub struct CameraTotals {
     pub size: Option<(u32, u32)>,
     /// Latency from the arrival of an access unit's last byte to its decoded frame, ms
     /// (the last 10 000).
-    pub latencies_ms: Vec<f64>,
+    pub latencies_ms: std::collections::VecDeque<f64>,
 }
 
 /// Runs the session and the decoders until `stop` (or a fatal error), without a window;
@@ -335,10 +343,10 @@ pub async fn run_headless(
         t.frames += 1;
         t.size = Some((f.width, f.height));
         if t.latencies_ms.len() >= 10_000 {
-            t.latencies_ms.remove(0);
+            t.latencies_ms.pop_front();
         }
         t.latencies_ms
-            .push(f.decoded_at.duration_since(f.received_at).as_secs_f64() * 1e3);
+            .push_back(f.decoded_at.duration_since(f.received_at).as_secs_f64() * 1e3);
     };
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let mut last_report = Instant::now();

@@ -112,7 +112,7 @@ impl Muxer {
         let mut out = ffmpeg::format::output(&path)?;
         out.add_stream(None::<ffmpeg::Codec>)?
             .set_time_base((1, 1000));
-        crate::decode::describe_stream(
+        crate::decode::ffi::describe_video_stream(
             &mut out,
             0,
             codec_id(au.codec),
@@ -123,7 +123,7 @@ impl Muxer {
         if let Some(h) = audio {
             out.add_stream(None::<ffmpeg::Codec>)?
                 .set_time_base((1, 1000));
-            crate::decode::describe_aac_stream(
+            crate::decode::ffi::describe_aac_stream(
                 &mut out,
                 1,
                 h.sample_rate(),

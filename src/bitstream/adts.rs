@@ -100,4 +100,23 @@ mod tests {
         assert!(parse_header(&[0x00; 7]).is_none());
         assert!(parse_header(&frame[..5]).is_none());
     }
+
+    #[test]
+    fn garbage_stops_the_split_without_panicking() {
+        // A frame that claims more bytes than there are, then junk.
+        assert!(split_frames(&[0xff, 0xf1, 0x4c, 0x40, 0x20, 0x1f, 0xfc, 1, 2]).is_empty());
+        let mut seed = 7u32;
+        for len in 0..300 {
+            let junk: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    (seed >> 16) as u8 | if len % 3 == 0 { 0xf0 } else { 0 }
+                })
+                .collect();
+            for f in split_frames(&junk) {
+                let h = parse_header(f).unwrap();
+                assert_eq!(f.len(), h.frame_len);
+            }
+        }
+    }
 }

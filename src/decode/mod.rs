@@ -14,9 +14,10 @@
 //! - Decoding starts at a keyframe; after an error it resynchronises at the next one.
 //!   Everything dropped is counted in [`DecodeStats`].
 //!
-//! All unsafe FFI lives in [`ffi`].
+//! All unsafe FFI lives in [`ffi`] (also used by [`crate::record`] to describe remuxed
+//! streams).
 
-mod ffi;
+pub(crate) mod ffi;
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -212,6 +213,8 @@ pub struct Decoder {
     reasons: Vec<String>,
     gop: Vec<AccessUnit<Instant>>,
     gop_bytes: usize,
+    /// Arrival of the last unit decoded (for frames drained at the end).
+    last_at: Option<Instant>,
     waiting_keyframe: bool,
     hw_failures: u32,
     stats: DecodeStats,
@@ -252,6 +255,7 @@ impl Decoder {
             reasons: Vec::new(),
             gop: Vec::new(),
             gop_bytes: 0,
+            last_at: None,
             waiting_keyframe: true,
             hw_failures: 0,
             stats: DecodeStats::default(),
@@ -413,7 +417,13 @@ impl Decoder {
             self.stats.dropped_before_keyframe += 1;
             return Ok(());
         }
-        if self.gop.len() < MAX_GOP_UNITS && self.gop_bytes + au.data.len() <= MAX_GOP_BYTES {
+        self.last_at = Some(au.at);
+        // Kept only where a fallback may need to re-feed it: software has nowhere to fall.
+        let on_hw_path = self.active.as_ref().is_some_and(|a| a.hw.is_some());
+        if on_hw_path
+            && self.gop.len() < MAX_GOP_UNITS
+            && self.gop_bytes + au.data.len() <= MAX_GOP_BYTES
+        {
             self.gop_bytes += au.data.len();
             self.gop.push(au.clone());
         }
@@ -545,37 +555,13 @@ impl Decoder {
             } else {
                 std::mem::replace(&mut active.frame, ffmpeg::frame::Video::empty())
             };
-            let at = self.gop.last().map_or_else(Instant::now, |a| a.at);
+            let at = self.last_at.unwrap_or_else(Instant::now);
             if let Ok(frame) = to_frame(picture, at, active.path.clone(), self.stream.clone()) {
                 self.stats.frames_out += 1;
                 out(frame);
             }
         }
     }
-}
-
-/// Describes stream `index` of an output context as `codec` video with Annex-B parameter sets
-/// as extradata, for remuxing without an encoder (see [`crate::record`]).
-pub fn describe_stream(
-    output: &mut ffmpeg::format::context::Output,
-    index: usize,
-    codec: ffmpeg::codec::Id,
-    width: u32,
-    height: u32,
-    parameter_sets: &[u8],
-) -> Result<(), ffmpeg::Error> {
-    ffi::describe_video_stream(output, index, codec, width, height, parameter_sets)
-}
-
-/// Describes stream `index` of an output context as AAC audio with its AudioSpecificConfig.
-pub fn describe_aac_stream(
-    output: &mut ffmpeg::format::context::Output,
-    index: usize,
-    sample_rate: u32,
-    channels: u8,
-    config: &[u8],
-) -> Result<(), ffmpeg::Error> {
-    ffi::describe_aac_stream(output, index, sample_rate, channels, config)
 }
 
 /// A decoded FFmpeg frame as plane data, without a copy.

@@ -460,84 +460,40 @@ impl Renderer {
         })
     }
 
-    fn video_pipeline(
-        &mut self,
-        device: &wgpu::Device,
-        format: wgpu::TextureFormat,
-    ) -> &wgpu::RenderPipeline {
-        let (layout, shader) = (&self.video_layout, &self.video_shader);
-        self.video_pipelines.entry(format).or_insert_with(|| {
-            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("video"),
-                bind_group_layouts: &[layout],
-                push_constant_ranges: &[],
-            });
-            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some("video"),
-                layout: Some(&pl),
-                vertex: wgpu::VertexState {
-                    module: shader,
-                    entry_point: Some("vs_main"),
-                    compilation_options: Default::default(),
-                    buffers: &[],
-                },
-                fragment: Some(wgpu::FragmentState {
-                    module: shader,
-                    entry_point: Some("fs_main"),
-                    compilation_options: Default::default(),
-                    targets: &[Some(format.into())],
-                }),
-                primitive: wgpu::PrimitiveState::default(),
-                depth_stencil: None,
-                multisample: wgpu::MultisampleState::default(),
-                multiview: None,
-                cache: None,
-            })
-        })
-    }
-
-    fn text_pipeline(
-        &mut self,
-        device: &wgpu::Device,
-        format: wgpu::TextureFormat,
-    ) -> &wgpu::RenderPipeline {
-        let (layout, shader) = (&self.text_layout, &self.text_shader);
-        self.text_pipelines.entry(format).or_insert_with(|| {
-            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("text"),
-                bind_group_layouts: &[layout],
-                push_constant_ranges: &[],
-            });
-            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some("text"),
-                layout: Some(&pl),
-                vertex: wgpu::VertexState {
-                    module: shader,
-                    entry_point: Some("vs_main"),
-                    compilation_options: Default::default(),
-                    buffers: &[wgpu::VertexBufferLayout {
-                        array_stride: std::mem::size_of::<GlyphInstance>() as u64,
-                        step_mode: wgpu::VertexStepMode::Instance,
-                        attributes: &wgpu::vertex_attr_array![0 => Float32x4, 1 => Float32x4, 2 => Uint32],
-                    }],
-                },
-                fragment: Some(wgpu::FragmentState {
-                    module: shader,
-                    entry_point: Some("fs_main"),
-                    compilation_options: Default::default(),
-                    targets: &[Some(wgpu::ColorTargetState {
-                        format,
-                        blend: Some(wgpu::BlendState::ALPHA_BLENDING),
-                        write_mask: wgpu::ColorWrites::ALL,
-                    })],
-                }),
-                primitive: wgpu::PrimitiveState::default(),
-                depth_stencil: None,
-                multisample: wgpu::MultisampleState::default(),
-                multiview: None,
-                cache: None,
-            })
-        })
+    /// Builds the video and text pipelines for `format` the first time it is drawn to.
+    fn ensure_pipelines(&mut self, device: &wgpu::Device, format: wgpu::TextureFormat) {
+        if !self.video_pipelines.contains_key(&format) {
+            let p = pipeline(
+                device,
+                "video",
+                &self.video_layout,
+                &self.video_shader,
+                &[],
+                format.into(),
+            );
+            self.video_pipelines.insert(format, p);
+        }
+        if !self.text_pipelines.contains_key(&format) {
+            let glyphs = wgpu::VertexBufferLayout {
+                array_stride: std::mem::size_of::<GlyphInstance>() as u64,
+                step_mode: wgpu::VertexStepMode::Instance,
+                attributes: &wgpu::vertex_attr_array![0 => Float32x4, 1 => Float32x4, 2 => Uint32],
+            };
+            let target = wgpu::ColorTargetState {
+                format,
+                blend: Some(wgpu::BlendState::ALPHA_BLENDING),
+                write_mask: wgpu::ColorWrites::ALL,
+            };
+            let p = pipeline(
+                device,
+                "text",
+                &self.text_layout,
+                &self.text_shader,
+                &[glyphs],
+                target,
+            );
+            self.text_pipelines.insert(format, p);
+        }
     }
 
     /// Where tile `i`'s picture goes in a `width` x `height` target (None: no picture).
@@ -571,8 +527,7 @@ impl Renderer {
                     usage: wgpu::BufferUsages::VERTEX,
                 })
         });
-        self.video_pipeline(&gpu.device, format);
-        self.text_pipeline(&gpu.device, format);
+        self.ensure_pipelines(&gpu.device, format);
         let mut encoder = gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -619,6 +574,43 @@ impl Renderer {
         }
         gpu.queue.submit(Some(encoder.finish()));
     }
+}
+
+/// A render pipeline of `shader` (`vs_main`, `fs_main`) with one bind group.
+fn pipeline(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+    shader: &wgpu::ShaderModule,
+    buffers: &[wgpu::VertexBufferLayout<'_>],
+    target: wgpu::ColorTargetState,
+) -> wgpu::RenderPipeline {
+    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(label),
+        bind_group_layouts: &[layout],
+        push_constant_ranges: &[],
+    });
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some(label),
+        layout: Some(&pl),
+        vertex: wgpu::VertexState {
+            module: shader,
+            entry_point: Some("vs_main"),
+            compilation_options: Default::default(),
+            buffers,
+        },
+        fragment: Some(wgpu::FragmentState {
+            module: shader,
+            entry_point: Some("fs_main"),
+            compilation_options: Default::default(),
+            targets: &[Some(target)],
+        }),
+        primitive: wgpu::PrimitiveState::default(),
+        depth_stencil: None,
+        multisample: wgpu::MultisampleState::default(),
+        multiview: None,
+        cache: None,
+    })
 }
 
 /// The glyph that is a solid block (backgrounds of text and cards).
