@@ -12,9 +12,14 @@ struct Params {
     b: vec4<f32>,
     // x: sampled value -> code value, y: luma offset, z: luma gain, w: chroma offset.
     range: vec4<f32>,
-    // x: chroma gain, y: 1.0 when U and V are interleaved in t_u, z: 1.0 for an sRGB target.
+    // x: chroma gain, y: 1.0 when U and V are interleaved in t_u (zw unused).
     misc: vec4<f32>,
 };
+
+// Set per pipeline (a constant, not a uniform, so that a CPU rasteriser does not evaluate
+// the conversion for every pixel and throw it away): the target stores sRGB, so the shader
+// writes linear values.
+override SRGB_TARGET: bool = false;
 
 @group(0) @binding(0) var t_y: texture_2d<f32>;
 @group(0) @binding(1) var t_u: texture_2d<f32>;
@@ -37,22 +42,32 @@ fn vs_main(@builtin(vertex_index) i: u32) -> VsOut {
     return out;
 }
 
-// Chroma of 4:2:0 video, bilinear at full float precision (not the sampler's, which some
+// 4:2:0 chroma, bilinear at full float precision (not the sampler's filter, which some
 // implementations quantise to 8 bits). Siting as H.264/H.265 default (chroma_loc 0): chroma
 // samples co-sited with even luma columns, half-way between luma rows.
-fn chroma(t: texture_2d<f32>, luma_pos: vec2<f32>) -> vec4<f32> {
-    let size = vec2<i32>(textureDimensions(t));
+//
+// `textureGather` fetches the 2x2 texels around a point in one call (much cheaper than four
+// `textureLoad`s on a CPU rasteriser such as llvmpipe); the weights are computed here. The
+// point gathered is the centre of the 2x2 block, so that the block chosen cannot differ
+// from `floor(pos)` by a rounding error; ClampToEdge repeats the edge texels, like
+// clamping the coordinates would.
+struct Footprint {
+    coord: vec2<f32>,
+    f: vec2<f32>,
+};
+
+fn footprint(size: vec2<f32>, luma_pos: vec2<f32>) -> Footprint {
     let pos = vec2<f32>((luma_pos.x - 0.5) * 0.5, luma_pos.y * 0.5 - 0.5);
     let base = floor(pos);
-    let f = pos - base;
-    let hi = size - vec2<i32>(1);
-    let p0 = clamp(vec2<i32>(base), vec2<i32>(0), hi);
-    let p1 = clamp(vec2<i32>(base) + vec2<i32>(1), vec2<i32>(0), hi);
-    let a = textureLoad(t, vec2<i32>(p0.x, p0.y), 0);
-    let b = textureLoad(t, vec2<i32>(p1.x, p0.y), 0);
-    let c = textureLoad(t, vec2<i32>(p0.x, p1.y), 0);
-    let d = textureLoad(t, vec2<i32>(p1.x, p1.y), 0);
-    return mix(mix(a, b, f.x), mix(c, d, f.x), f.y);
+    var out: Footprint;
+    out.coord = (base + vec2<f32>(1.0)) / size;
+    out.f = pos - base;
+    return out;
+}
+
+// `g` as textureGather returns it: x = (i0, j1), y = (i1, j1), z = (i1, j0), w = (i0, j0).
+fn bilerp(g: vec4<f32>, f: vec2<f32>) -> f32 {
+    return mix(mix(g.w, g.z, f.x), mix(g.x, g.y, f.x), f.y);
 }
 
 fn srgb_to_linear(c: vec3<f32>) -> vec3<f32> {
@@ -65,17 +80,21 @@ fn srgb_to_linear(c: vec3<f32>) -> vec3<f32> {
 fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     let y = textureSample(t_y, s_linear, in.uv).r;
     let luma_pos = in.uv * vec2<f32>(textureDimensions(t_y));
-    let u = chroma(t_u, luma_pos);
-    let v = chroma(t_v, luma_pos).r;
-    let interleaved = p.misc.y > 0.5;
-    let cb_raw = u.r;
-    let cr_raw = select(v, u.g, interleaved);
+    let fp = footprint(vec2<f32>(textureDimensions(t_u)), luma_pos);
+    let cb_raw = bilerp(textureGather(0, t_u, s_linear, fp.coord), fp.f);
+    var cr_raw: f32;
+    if (p.misc.y > 0.5) {
+        // NV12 / P010: V is the second channel of t_u.
+        cr_raw = bilerp(textureGather(1, t_u, s_linear, fp.coord), fp.f);
+    } else {
+        cr_raw = bilerp(textureGather(0, t_v, s_linear, fp.coord), fp.f);
+    }
     let yy = (y * p.range.x - p.range.y) * p.range.z;
     let cb = (cb_raw * p.range.x - p.range.w) * p.misc.x;
     let cr = (cr_raw * p.range.x - p.range.w) * p.misc.x;
     let yuv = vec3<f32>(yy, cb, cr);
     var rgb = clamp(vec3<f32>(dot(p.r.xyz, yuv), dot(p.g.xyz, yuv), dot(p.b.xyz, yuv)), vec3<f32>(0.0), vec3<f32>(1.0));
-    if (p.misc.z > 0.5) {
+    if (SRGB_TARGET) {
         rgb = srgb_to_linear(rgb);
     }
     return vec4<f32>(rgb, 1.0);

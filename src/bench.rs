@@ -59,6 +59,9 @@ pub struct BenchConfig {
     pub random_chunks: bool,
     /// Measure a live server (URL, serials) instead of the simulator; no baseline.
     pub live: Option<(String, Vec<String>)>,
+    /// Pipeline-then-baseline rounds; the report is the round with the median ratio (the
+    /// median fps for paced runs), with every round listed.
+    pub rounds: usize,
 }
 
 /// Latency percentiles of one stage, ms.
@@ -152,12 +155,42 @@ pub struct Report {
     pub warmup_frames: u64,
     /// CPU seconds (user + system) per shown frame, the whole process.
     pub cpu_ms_per_frame: Option<f64>,
+    /// CPU ms per shown frame by part of the program (threads grouped by name).
+    pub cpu_ms_per_frame_by_part: CpuParts,
     /// Peak resident memory, MiB.
     pub peak_rss_mib: Option<f64>,
+    /// Every round's throughput (one entry unless `--rounds`).
+    pub rounds: Vec<Round>,
     /// Latency per stage.
     pub latency_ms: Stages,
     /// End-to-end latency of each shown frame, in order (for plots).
     pub timeline: Vec<(f64, f64)>,
+}
+
+/// CPU ms per shown frame by part: where the pipeline's time goes besides decoding.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct CpuParts {
+    /// The in-process simulator (the server's side: `bench-sim`).
+    pub simulator: f64,
+    /// The client: WebSocket, JSON and buffer decoding, access units (`bench-io`,
+    /// `bench-feed`).
+    pub client: f64,
+    /// FFmpeg, its own threads included (`decode-*`).
+    pub decoder: f64,
+    /// Everything else: upload and draw (`bench-render`), the GPU driver's threads
+    /// (llvmpipe renders on the CPU), start-up.
+    pub other: f64,
+}
+
+/// One pipeline run and the baseline run after it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Round {
+    /// Pipeline frames per second.
+    pub fps: f64,
+    /// Baseline frames per second.
+    pub baseline_fps: Option<f64>,
+    /// `fps / baseline_fps` (unpaced runs).
+    pub ratio: Option<f64>,
 }
 
 /// Why the benchmark could not run.
@@ -185,6 +218,50 @@ fn cpu_seconds() -> Option<f64> {
     Some(ticks / 100.0) // USER_HZ is 100 on Linux
 }
 
+/// CPU seconds of each live thread of this process, by thread name: from `schedstat`
+/// (nanoseconds on the CPU) where the kernel has it, else from `stat` (10 ms ticks).
+fn thread_cpu_seconds() -> Vec<(String, f64)> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|task| {
+            let name = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            let from_schedstat = std::fs::read_to_string(task.path().join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+                .map(|ns| ns / 1e9);
+            let secs = match from_schedstat {
+                Some(s) => s,
+                None => {
+                    let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+                    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+                    (f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0
+                }
+            };
+            Some((name.trim_end().to_owned(), secs))
+        })
+        .collect()
+}
+
+/// Sums thread CPU seconds into parts, by the names this program gives its threads.
+fn cpu_parts(threads: &[(String, f64)]) -> CpuParts {
+    let mut p = CpuParts::default();
+    for (name, secs) in threads {
+        let part = if name.starts_with("decode-") {
+            &mut p.decoder
+        } else if name == "bench-sim" {
+            &mut p.simulator
+        } else if name == "bench-io" || name == "bench-feed" {
+            &mut p.client
+        } else {
+            &mut p.other
+        };
+        *part += secs;
+    }
+    p
+}
+
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -203,17 +280,52 @@ struct Shown {
     done: Instant,
 }
 
-/// Runs the benchmark. `progress(shown, target)` is called as frames are shown.
+/// Runs the benchmark: `config.rounds` rounds of the pipeline, each followed by the
+/// baseline, so that a drift in the machine's speed hits both sides of a ratio alike.
+/// `progress(shown, target)` is called as frames are shown.
 pub fn run(
     config: &BenchConfig,
     progress: impl Fn(u64, u64) + Send + Sync,
 ) -> Result<Report, BenchError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut reports = Vec::new();
+    for _ in 0..config.rounds.max(1) {
+        reports.push(run_round(config, &progress)?);
+    }
+    let rounds: Vec<Round> = reports
+        .iter()
+        .map(|r| Round {
+            fps: r.fps,
+            baseline_fps: r.baseline_fps,
+            ratio: r.ratio,
+        })
+        .collect();
+    reports.sort_by(|a, b| {
+        a.ratio
+            .unwrap_or(a.fps)
+            .total_cmp(&b.ratio.unwrap_or(b.fps))
+    });
+    let mut median = reports.swap_remove(reports.len() / 2);
+    median.rounds = rounds;
+    Ok(median)
+}
+
+fn one_thread_runtime(name: &str) -> Result<tokio::runtime::Runtime, BenchError> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .thread_name("bench-io")
+        .thread_name(name)
         .enable_all()
         .build()
-        .map_err(|e| BenchError::Setup(e.to_string()))?;
+        .map_err(|e| BenchError::Setup(e.to_string()))
+}
+
+/// One pipeline run, then the baseline.
+fn run_round(
+    config: &BenchConfig,
+    progress: &(impl Fn(u64, u64) + Send + Sync),
+) -> Result<Report, BenchError> {
+    // The client's runtime, and the simulator's own (its CPU is the server's, not ours).
+    let runtime = one_thread_runtime("bench-io")?;
+    let sim_runtime = one_thread_runtime("bench-sim")?;
     let clip_fps = config.fps.or(config.clip.fps()).unwrap_or(15.0);
     let send_log: SendLog = Arc::new(Mutex::new(HashMap::new()));
     let (sim, session) = match &config.live {
@@ -226,7 +338,7 @@ pub fn run(
                 })
                 .collect();
             let serials = cameras.iter().map(|c| c.serial.clone()).collect();
-            let sim = runtime
+            let sim = sim_runtime
                 .block_on(Simulator::start(SimConfig {
                     cameras,
                     pacing: if config.unpaced {
@@ -274,9 +386,9 @@ pub fn run(
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let render_cfg = (config.render, size, serials.len());
     let idx = index.clone();
-    let progress = &progress;
     let (stop_tx, stop_rx) = watch::channel(false);
     let cpu0 = cpu_seconds();
+    let threads0 = cpu_parts(&thread_cpu_seconds());
     let started = Instant::now();
 
     // A short queue: in unpaced runs, backpressure reaches the simulator instead of events
@@ -294,13 +406,19 @@ pub fn run(
             shown,
             target_at,
             gpu: gpu_name,
+            threads,
         },
         feed_out,
     ) = std::thread::scope(|s| {
-        let renderer = s.spawn(move || {
-            render_loop(render_cfg, frame_rx, &idx, target_frames, done_tx, progress)
-        });
-        let feeder = s.spawn(move || feed_loop(feed, rx, &send_log));
+        let named = |name: &str| std::thread::Builder::new().name(name.to_owned());
+        let renderer = named("bench-render")
+            .spawn_scoped(s, move || {
+                render_loop(render_cfg, frame_rx, &idx, target_frames, done_tx, progress)
+            })
+            .map_err(|e| BenchError::Setup(e.to_string()))?;
+        let feeder = named("bench-feed")
+            .spawn_scoped(s, move || feed_loop(feed, rx, &send_log))
+            .map_err(|e| BenchError::Setup(e.to_string()))?;
         // Until enough frames were shown, or the time limit.
         let limit = config.duration.unwrap_or(Duration::from_secs(3600));
         let _ = done_rx.recv_timeout(limit);
@@ -319,7 +437,7 @@ pub fn run(
     let cpu = cpu_seconds().zip(cpu0).map(|(a, b)| a - b);
     let _ = runtime.block_on(session_task);
     if let Some(sim) = sim {
-        runtime.block_on(sim.shutdown());
+        sim_runtime.block_on(sim.shutdown());
     }
     let (feed_result, assemble_ms, network_ms, events_in, statuses) = feed_out;
     let decoder_stats = feed_result?;
@@ -396,7 +514,18 @@ pub fn run(
         ratio: baseline_fps.filter(|_| config.unpaced).map(|b| fps / b),
         warmup_frames: WARMUP_FRAMES,
         cpu_ms_per_frame: cpu.map(|c| c * 1e3 / shown_n.max(1) as f64),
+        cpu_ms_per_frame_by_part: {
+            let per_frame = |now: f64, before: f64| (now - before) * 1e3 / shown_n.max(1) as f64;
+            let now = cpu_parts(&threads);
+            CpuParts {
+                simulator: per_frame(now.simulator, threads0.simulator),
+                client: per_frame(now.client, threads0.client),
+                decoder: per_frame(now.decoder, threads0.decoder),
+                other: per_frame(now.other, threads0.other),
+            }
+        },
         peak_rss_mib: peak_rss_mib(),
+        rounds: Vec::new(),
         latency_ms: Stages {
             network: Percentiles::of(&network_ms),
             assemble: Percentiles::of(&assemble_ms),
@@ -459,6 +588,8 @@ struct RenderOut {
     /// When the last frame of the target was finished.
     target_at: Option<Instant>,
     gpu: String,
+    /// Each thread's CPU seconds then (while every pipeline thread still runs).
+    threads: Vec<(String, f64)>,
 }
 
 fn render_loop(
@@ -486,6 +617,7 @@ fn render_loop(
         .collect();
     let mut shown = Vec::new();
     let mut target_at = None;
+    let mut threads = Vec::new();
     // Each stream shows its share; a stream that has it drains until the others catch up.
     let per_stream = target / tiles.max(1) as u64;
     let mut counts = vec![0u64; tiles.max(1)];
@@ -498,7 +630,7 @@ fn render_loop(
             *c += 1;
         }
         if let Some((gpu, renderer, offscreen)) = gpu_state.as_mut() {
-            renderer.upload(gpu, stream, &frame, offscreen.format)?;
+            renderer.upload(gpu, stream, &frame)?;
             renderer.render(
                 gpu,
                 &offscreen.view,
@@ -520,6 +652,7 @@ fn render_loop(
         }
         if counts.iter().all(|&c| c >= per_stream) {
             target_at = Some(Instant::now());
+            threads = thread_cpu_seconds();
             let _ = done.send(());
         }
     }
@@ -528,6 +661,7 @@ fn render_loop(
         shown,
         target_at,
         gpu,
+        threads,
     })
 }
 
@@ -631,6 +765,21 @@ pub fn table(r: &Report) -> String {
             b.p50, b.p99
         );
     }
+    if r.rounds.len() > 1 {
+        let list: Vec<String> = r
+            .rounds
+            .iter()
+            .map(|x| match x.ratio {
+                Some(ratio) => format!("{ratio:.2}"),
+                None => format!("{:.1} fps", x.fps),
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "rounds      {} (the median round is reported)",
+            list.join(", ")
+        );
+    }
     if let Some(c) = r.cpu_ms_per_frame {
         let _ = write!(s, "cpu         {c:.2} ms per frame");
     }
@@ -638,6 +787,14 @@ pub fn table(r: &Report) -> String {
         let _ = write!(s, ", peak RSS {m:.0} MiB");
     }
     let _ = writeln!(s);
+    let p = &r.cpu_ms_per_frame_by_part;
+    if p.decoder + p.client + p.simulator + p.other > 0.0 {
+        let _ = writeln!(
+            s,
+            "cpu parts   decoder {:.2}, client {:.2}, simulator {:.2}, other {:.2} ms per frame",
+            p.decoder, p.client, p.simulator, p.other
+        );
+    }
     let _ = writeln!(
         s,
         "latency ms  {:>8} {:>8} {:>8} {:>8} {:>8}   (first {} frames per stream left out)",

@@ -87,6 +87,10 @@ struct DecodeArgs {
     /// The device for the hardware API, e.g. /dev/dri/renderD129 or a CUDA index.
     #[arg(long)]
     accel_device: Option<String>,
+    /// Software decoder threads per stream (slice threads: no added latency); 0 lets FFmpeg
+    /// pick by the number of cores.
+    #[arg(long, default_value_t = 0, env = "EUFY_DECODER_THREADS")]
+    threads: usize,
 }
 
 impl DecodeArgs {
@@ -95,6 +99,7 @@ impl DecodeArgs {
             accel: self.accel.clone(),
             strict: self.accel_strict,
             device: self.accel_device.clone(),
+            threading: eufy_hw::decode::Threading::Slice(self.threads.min(64)),
             ..DecoderConfig::default()
         }
     }
@@ -177,6 +182,10 @@ struct BenchArgs {
     /// Write latency over time and its distribution as SVG.
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Run the pipeline and the baseline this many times, alternating; report the median
+    /// round (a shared machine's speed drifts).
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     #[command(flatten)]
     decode: DecodeArgs,
 }
@@ -567,12 +576,18 @@ fn bench(args: &BenchArgs) -> Result<()> {
         target,
         random_chunks: args.random_chunks,
         live,
+        rounds: args.rounds.clamp(1, 100),
     };
     let bar = if std::io::stdout().is_terminal() {
         let b = indicatif::ProgressBar::new(config.frames * config.streams as u64);
+        if config.rounds > 1 {
+            b.set_message(format!("({} rounds)", config.rounds));
+        }
         b.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} frames {per_sec} {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} frames {per_sec} {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         b
     } else {

@@ -394,7 +394,7 @@ impl App {
         let mut arrivals = Vec::new();
         for (i, slot) in self.slots.iter().enumerate() {
             if let Some(frame) = slot.take() {
-                match s.renderer.upload(&s.gpu, i, &frame, s.config.format) {
+                match s.renderer.upload(&s.gpu, i, &frame) {
                     Ok(()) => arrivals.push((i, frame.received_at)),
                     Err(e) => tracing::warn!(camera = %self.serials[i], "{e}"),
                 }

@@ -24,6 +24,7 @@ fn config(unpaced: bool, render: bool, streams: usize) -> BenchConfig {
         target: Some((320, 180)),
         random_chunks: false,
         live: None,
+        rounds: 1,
     }
 }
 
@@ -77,6 +78,25 @@ fn paced_report_is_consistent() {
     assert!(r.seconds > 0.5, "{}", r.seconds);
 }
 
+/// Rounds alternate pipeline and baseline; the report is the median round. Each part of
+/// the program shows its own CPU time.
+#[test]
+fn rounds_report_the_median_and_cpu_by_part() {
+    let mut c = config(true, false, 1);
+    c.rounds = 3;
+    let r = run(&c, |_, _| {}).unwrap();
+    check(&r, 1);
+    assert_eq!(r.rounds.len(), 3);
+    let mut ratios: Vec<f64> = r.rounds.iter().map(|x| x.ratio.unwrap()).collect();
+    ratios.sort_by(f64::total_cmp);
+    assert_eq!(r.ratio, Some(ratios[1]), "{:?}", r.rounds);
+    let p = &r.cpu_ms_per_frame_by_part;
+    assert!(
+        p.decoder > 0.0 && p.client > 0.0 && p.simulator > 0.0,
+        "{p:?}"
+    );
+}
+
 #[test]
 fn command_writes_json_and_svg() {
     let dir = std::env::temp_dir().join(format!("eufy-bench-{}", std::process::id()));
@@ -91,6 +111,8 @@ fn command_writes_json_and_svg() {
             "--no-render",
             "--accel",
             "none",
+            "--rounds",
+            "2",
             "--json",
         ])
         .arg(&json)
@@ -126,6 +148,18 @@ fn command_writes_json_and_svg() {
         for q in ["p50", "p95", "p99", "max", "count"] {
             assert!(v["latency_ms"][stage][q].is_number(), "{stage}.{q}");
         }
+    }
+    let rounds = v["rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 2, "{rounds:?}");
+    assert!(
+        rounds.iter().any(|r| r["ratio"] == v["ratio"]),
+        "the report is one of the rounds"
+    );
+    for part in ["decoder", "client", "simulator", "other"] {
+        assert!(
+            v["cpu_ms_per_frame_by_part"][part].is_number(),
+            "cpu part {part}"
+        );
     }
     let svg = std::fs::read_to_string(&svg).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("end-to-end latency"));

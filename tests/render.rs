@@ -93,10 +93,14 @@ fn reference(frame: &Frame) -> Vec<u8> {
 }
 
 fn render_one(gpu: &Gpu, frame: &Frame) -> Vec<u8> {
-    let target = Offscreen::new(gpu, frame.width, frame.height);
+    render_into(gpu, frame, wgpu::TextureFormat::Rgba8Unorm)
+}
+
+fn render_into(gpu: &Gpu, frame: &Frame, format: wgpu::TextureFormat) -> Vec<u8> {
+    let target = Offscreen::with_format(gpu, frame.width, frame.height, format);
     let mut r = Renderer::new(gpu);
     r.set_tile_count(gpu, 1);
-    r.upload(gpu, 0, frame, target.format).unwrap();
+    r.upload(gpu, 0, frame).unwrap();
     let live = [TileView {
         title: "t".into(),
         state: TileState::Live,
@@ -197,6 +201,26 @@ fn synthetic_frames_match_the_cpu_reference() {
     }
 }
 
+/// An sRGB target stores what the shader writes re-encoded from linear: the shader must
+/// write linear values there (its `SRGB_TARGET` constant), so that the stored bytes are the
+/// same R'G'B' as on a plain target. Without that the picture comes out too bright.
+#[test]
+fn srgb_target_stores_the_same_picture() {
+    let gpu = gpu();
+    for layout in [Layout::I420, Layout::Nv12] {
+        let f = synthetic(
+            layout,
+            Colour {
+                matrix: Matrix::Bt709,
+                range: Range::Limited,
+            },
+        );
+        let srgb = render_into(&gpu, &f, wgpu::TextureFormat::Rgba8UnormSrgb);
+        let (err, at) = max_error(&srgb, &reference(&f));
+        assert!(err <= 2, "{layout:?}: error {err} at pixel {}", at / 4);
+    }
+}
+
 fn first_frame(name: &str) -> Frame {
     let data = std::fs::read(common::clip_path(name)).unwrap();
     let (aus, _) = split_access_units(&data);
@@ -292,10 +316,8 @@ fn grid_and_letterbox_in_pixels() {
     let target = Offscreen::new(&gpu, 400, 200);
     let mut r = Renderer::new(&gpu);
     r.set_tile_count(&gpu, 2);
-    r.upload(&gpu, 0, &solid(160, 120, 200), target.format)
-        .unwrap();
-    r.upload(&gpu, 1, &solid(64, 128, 100), target.format)
-        .unwrap();
+    r.upload(&gpu, 0, &solid(160, 120, 200)).unwrap();
+    r.upload(&gpu, 1, &solid(64, 128, 100)).unwrap();
     let tiles: Vec<TileView> = (0..2)
         .map(|i| TileView {
             title: format!("t{i}"),
@@ -327,8 +349,7 @@ fn cards_and_resolution_changes() {
     let target = Offscreen::new(&gpu, 320, 180);
     let mut r = Renderer::new(&gpu);
     r.set_tile_count(&gpu, 1);
-    r.upload(&gpu, 0, &solid(320, 180, 250), target.format)
-        .unwrap();
+    r.upload(&gpu, 0, &solid(320, 180, 250)).unwrap();
     let offline = [TileView {
         title: "T8410".into(),
         state: TileState::Offline("socket closed".into()),
@@ -340,8 +361,7 @@ fn cards_and_resolution_changes() {
     let bright = px.chunks(4).filter(|p| p[0] >= 245).count();
     let text = px.chunks(4).filter(|p| p[0] > 200).count();
     assert!(bright < 2000 && text > 50, "bright {bright} text {text}");
-    r.upload(&gpu, 0, &solid(160, 90, 30), target.format)
-        .unwrap();
+    r.upload(&gpu, 0, &solid(160, 90, 30)).unwrap();
     let live = [TileView {
         title: "T8410".into(),
         state: TileState::Live,

@@ -230,6 +230,7 @@ impl Simulator {
             cameras: Mutex::new(HashMap::new()),
             stats: Mutex::new(SimStats::default()),
             next_id: Mutex::new(0),
+            encoded: Mutex::new(EncodedCache::default()),
         });
         let (stop, mut stopped) = oneshot::channel();
         let st = state.clone();
@@ -320,7 +321,22 @@ struct Shared {
     cameras: Mutex<HashMap<String, Run>>,
     stats: Mutex<SimStats>,
     next_id: Mutex<u64>,
+    /// Access units already encoded as JSON arrays, by clip and index (see
+    /// [`Shared::encoded_array`]).
+    encoded: Mutex<EncodedCache>,
 }
+
+/// Encoding a unit's bytes as decimal text is the server's main cost; a real server runs on
+/// another machine or process, so the simulator encodes each unit of a clip once and reuses
+/// the text, up to [`ENCODED_CACHE_BYTES`], so that a benchmark measures the client.
+#[derive(Default)]
+struct EncodedCache {
+    map: HashMap<(usize, usize), Arc<str>>,
+    bytes: usize,
+}
+
+/// The most text [`EncodedCache`] keeps.
+const ENCODED_CACHE_BYTES: usize = 256 << 20;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -329,6 +345,25 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Shared {
     fn camera(&self, serial: &str) -> Option<&Camera> {
         self.config.cameras.iter().find(|c| c.serial == serial)
+    }
+
+    /// Unit `index` of `clip` as a JSON array, from the cache or encoded now (kept while the
+    /// cache has room). Keyed by the clip's address: clips live as long as the config.
+    fn encoded_array(&self, clip: &Arc<Clip>, index: usize) -> Option<Arc<str>> {
+        let key = (Arc::as_ptr(clip) as usize, index);
+        if let Some(text) = lock(&self.encoded).map.get(&key) {
+            return Some(text.clone());
+        }
+        let unit = clip.units.get(index)?;
+        let mut text = String::with_capacity(unit.data.len() * 4 + 2);
+        encode_byte_array(&unit.data, &mut text);
+        let text: Arc<str> = text.into();
+        let mut cache = lock(&self.encoded);
+        if cache.bytes + text.len() <= ENCODED_CACHE_BYTES {
+            cache.bytes += text.len();
+            cache.map.insert(key, text.clone());
+        }
+        Some(text)
     }
 
     fn next_id(&self) -> u64 {
@@ -354,6 +389,8 @@ enum Out {
         serial: Arc<str>,
         bytes: Arc<[u8]>,
         metadata: Arc<str>,
+        /// `bytes` already encoded as a JSON array, when the simulator keeps it.
+        array: Option<Arc<str>>,
     },
     Audio {
         serial: Arc<str>,
@@ -383,17 +420,30 @@ fn result_err(id: &Value, code: &str) -> String {
 }
 
 fn video_json(serial: &str, bytes: &[u8], metadata: &str) -> String {
-    media_json(events::VIDEO_DATA, serial, bytes, metadata)
+    media_json(events::VIDEO_DATA, serial, Array::Bytes(bytes), metadata)
 }
 
-fn media_json(event: &str, serial: &str, bytes: &[u8], metadata: &str) -> String {
-    let mut s = String::with_capacity(bytes.len() * 4 + 256);
+/// A media event's payload: bytes, or bytes already encoded as a JSON array.
+enum Array<'a> {
+    Bytes(&'a [u8]),
+    Encoded(&'a str),
+}
+
+fn media_json(event: &str, serial: &str, data: Array<'_>, metadata: &str) -> String {
+    let len = match data {
+        Array::Bytes(b) => b.len() * 4,
+        Array::Encoded(t) => t.len(),
+    };
+    let mut s = String::with_capacity(len + 256);
     s.push_str(r#"{"type":"event","event":{"source":"device","event":"#);
     s.push_str(&Value::from(event).to_string());
     s.push_str(r#","serialNumber":"#);
     s.push_str(&Value::from(serial).to_string());
     s.push_str(r#","buffer":{"type":"Buffer","data":"#);
-    encode_byte_array(bytes, &mut s);
+    match data {
+        Array::Bytes(b) => encode_byte_array(b, &mut s),
+        Array::Encoded(t) => s.push_str(t),
+    }
     s.push_str(r#"},"metadata":"#);
     s.push_str(metadata);
     s.push_str("}}");
@@ -468,8 +518,8 @@ async fn serve(
                         conn.streaming.remove(&serial);
                         device_event(events::STOPPED, &serial)
                     }
-                    Out::Audio { serial, bytes } => media_json(events::AUDIO_DATA, &serial, &bytes, r#"{"audioCodec":"AAC"}"#),
-                    Out::Video { serial, bytes, metadata } => {
+                    Out::Audio { serial, bytes } => media_json(events::AUDIO_DATA, &serial, Array::Bytes(&bytes), r#"{"audioCodec":"AAC"}"#),
+                    Out::Video { serial, bytes, metadata, array } => {
                         frames_sent += 1;
                         {
                             let mut s = lock(&st.stats);
@@ -479,6 +529,8 @@ async fn serve(
                         let text = if corrupt_next {
                             corrupt_next = false;
                             video_json(&serial, &corrupt(&bytes), &metadata)
+                        } else if let Some(array) = &array {
+                            media_json(events::VIDEO_DATA, &serial, Array::Encoded(array), &metadata)
                         } else {
                             video_json(&serial, &bytes, &metadata)
                         };
@@ -758,6 +810,7 @@ fn spawn_stream(
     let interval = st.interval(&clip);
     let cfg = st.config.clone();
     let seed_conn = conn.id;
+    let st = st.clone();
     // A joining client starts at the next frame the camera captures; the starter at frame 0.
     let first = match interval {
         Some(iv) => {
@@ -841,6 +894,7 @@ fn spawn_stream(
                     serial: serial.clone(),
                     bytes: unit.data.clone(),
                     metadata,
+                    array: st.encoded_array(&clip, ((k - 1) % n) as usize),
                 };
                 if out.send(msg).await.is_err() {
                     return;
@@ -870,6 +924,7 @@ fn spawn_stream(
                     serial: serial.clone(),
                     bytes: chunk,
                     metadata: metadata.clone(),
+                    array: None,
                 };
                 if out.send(msg).await.is_err() {
                     return;

@@ -16,7 +16,8 @@ pub struct Params {
     pub b: [f32; 4],
     /// Sampled value → code value, luma offset, luma gain, chroma offset.
     pub range: [f32; 4],
-    /// Chroma gain, interleaved chroma flag, sRGB target flag, unused.
+    /// Chroma gain, interleaved chroma flag, two unused (an sRGB target is a pipeline
+    /// constant, `SRGB_TARGET`).
     pub misc: [f32; 4],
 }
 
@@ -79,7 +80,7 @@ pub fn sample_scale(layout: Layout) -> f64 {
 }
 
 /// The uniform block for a frame.
-pub fn params(colour: Colour, layout: Layout, srgb_target: bool) -> Params {
+pub fn params(colour: Colour, layout: Layout) -> Params {
     let m = matrix_rows(colour.matrix);
     let (yo, yg, co, cg) = range_terms(colour.range, bit_depth(layout));
     let row = |r: [f64; 3]| [r[0] as f32, r[1] as f32, r[2] as f32, 0.0];
@@ -95,7 +96,7 @@ pub fn params(colour: Colour, layout: Layout, srgb_target: bool) -> Params {
             } else {
                 0.0
             },
-            if srgb_target { 1.0 } else { 0.0 },
+            0.0,
             0.0,
         ],
     }
@@ -141,7 +142,6 @@ mod tests {
                 range: Range::Limited,
             },
             Layout::Nv12,
-            false,
         );
         assert_eq!(p.misc[1], 1.0);
         assert_eq!(p.range[0], 255.0);

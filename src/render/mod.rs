@@ -322,14 +322,8 @@ impl Renderer {
         }
     }
 
-    /// Uploads `frame` into tile `i` for a target of `target` format.
-    pub fn upload(
-        &mut self,
-        gpu: &Gpu,
-        i: usize,
-        frame: &Frame,
-        target: wgpu::TextureFormat,
-    ) -> Result<(), RenderError> {
+    /// Uploads `frame` into tile `i`.
+    pub fn upload(&mut self, gpu: &Gpu, i: usize, frame: &Frame) -> Result<(), RenderError> {
         if i >= self.tiles.len() {
             self.set_tile_count(gpu, i + 1);
         }
@@ -372,7 +366,7 @@ impl Renderer {
                 },
             );
         }
-        let params = colour::params(frame.colour, frame.layout, target.is_srgb());
+        let params = colour::params(frame.colour, frame.layout);
         gpu.queue
             .write_buffer(&tile.uniform, 0, bytemuck::bytes_of(&params));
         tile.picture = Some((frame.width, frame.height));
@@ -463,6 +457,11 @@ impl Renderer {
     /// Builds the video and text pipelines for `format` the first time it is drawn to.
     fn ensure_pipelines(&mut self, device: &wgpu::Device, format: wgpu::TextureFormat) {
         if !self.video_pipelines.contains_key(&format) {
+            let constants: HashMap<String, f64> = [(
+                "SRGB_TARGET".to_owned(),
+                f64::from(u8::from(format.is_srgb())),
+            )]
+            .into();
             let p = pipeline(
                 device,
                 "video",
@@ -470,6 +469,7 @@ impl Renderer {
                 &self.video_shader,
                 &[],
                 format.into(),
+                &constants,
             );
             self.video_pipelines.insert(format, p);
         }
@@ -491,6 +491,7 @@ impl Renderer {
                 &self.text_shader,
                 &[glyphs],
                 target,
+                &HashMap::new(),
             );
             self.text_pipelines.insert(format, p);
         }
@@ -584,6 +585,7 @@ fn pipeline(
     shader: &wgpu::ShaderModule,
     buffers: &[wgpu::VertexBufferLayout<'_>],
     target: wgpu::ColorTargetState,
+    constants: &HashMap<String, f64>,
 ) -> wgpu::RenderPipeline {
     let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
         label: Some(label),
@@ -602,7 +604,10 @@ fn pipeline(
         fragment: Some(wgpu::FragmentState {
             module: shader,
             entry_point: Some("fs_main"),
-            compilation_options: Default::default(),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants,
+                ..Default::default()
+            },
             targets: &[Some(target)],
         }),
         primitive: wgpu::PrimitiveState::default(),
@@ -751,7 +756,7 @@ pub struct Offscreen {
     pub texture: wgpu::Texture,
     /// Its view.
     pub view: wgpu::TextureView,
-    /// Its format (`Rgba8Unorm`).
+    /// Its format (`Rgba8Unorm` unless made [`Offscreen::with_format`]).
     pub format: wgpu::TextureFormat,
     /// Width and height.
     pub size: (u32, u32),
@@ -762,7 +767,17 @@ pub struct Offscreen {
 impl Offscreen {
     /// An RGBA8 target of `width` x `height`.
     pub fn new(gpu: &Gpu, width: u32, height: u32) -> Offscreen {
-        let format = wgpu::TextureFormat::Rgba8Unorm;
+        Offscreen::with_format(gpu, width, height, wgpu::TextureFormat::Rgba8Unorm)
+    }
+
+    /// A target of a 4-byte RGBA `format` (e.g. `Rgba8UnormSrgb`, like many window
+    /// surfaces); [`Offscreen::read`] returns the bytes as stored.
+    pub fn with_format(
+        gpu: &Gpu,
+        width: u32,
+        height: u32,
+        format: wgpu::TextureFormat,
+    ) -> Offscreen {
         let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
             label: Some("offscreen"),
             size: wgpu::Extent3d {
