@@ -21,13 +21,14 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 #  - libvulkan1: the Vulkan loader wgpu opens at run time
 #  - libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libx11-xcb1: X11 libraries winit loads
 #    at run time
-#  - xvfb, xauth: a virtual X display for window tests
+#  - xvfb, xauth: a virtual X display for window tests; xdotool: keys and resizes sent to
+#    the window in those tests
 PKGS=(pkg-config clang libclang-dev
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
       libavfilter-dev libavdevice-dev ffmpeg
       mesa-vulkan-drivers libvulkan1
       libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libx11-xcb1
-      xvfb xauth)
+      xvfb xauth xdotool)
 
 setup() {
   local missing=()

@@ -446,15 +446,18 @@ impl App {
             .render(&s.gpu, &target.view, target.format, (w, h), &views);
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+            .map_or(0, |d| d.as_millis());
         let path = self
             .config
             .snapshot_dir
             .join(format!("eufy-hw-{stamp}.png"));
-        match target
-            .read(&s.gpu)
-            .map(|px| crate::render::save_png(&path, w, h, &px))
-        {
+        // Written under another name and renamed: a program watching the folder never sees
+        // half a file.
+        let partial = path.with_extension("png.part");
+        match target.read(&s.gpu).map(|px| {
+            crate::render::save_png(&partial, w, h, &px)
+                .and_then(|()| std::fs::rename(&partial, &path))
+        }) {
             Ok(Ok(())) => tracing::info!("snapshot saved to {}", path.display()),
             Ok(Err(e)) => tracing::warn!("cannot save {}: {e}", path.display()),
             Err(e) => tracing::warn!("snapshot failed: {e}"),

@@ -1,6 +1,9 @@
 //! The real window under Xvfb (software Vulkan): `eufy-hw demo` with two simulated cameras,
 //! and a screenshot of the X screen (FFmpeg's x11grab) that must show both pictures side by
-//! side, letterboxed. The screenshot is kept as target/window-test.png.
+//! side, letterboxed. The screenshot is kept as target/window-test.png. Keys and resizes go
+//! to the window through xdotool (XTEST): `s` saves a snapshot, resizes down to 1x1 keep
+//! the picture, `q` quits; in kiosk mode the window covers the screen and stray keys do not
+//! quit.
 #![allow(clippy::unwrap_used)]
 
 use std::process::{Command, Stdio};
@@ -14,6 +17,10 @@ impl Drop for Xvfb {
         let _ = self.0.wait();
     }
 }
+
+/// One X server at a time: tests run in parallel, and two could pick the same free display
+/// number (and llvmpipe shares the cores).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn xvfb() -> Xvfb {
     for n in 90..140 {
@@ -42,6 +49,94 @@ fn xvfb() -> Xvfb {
     panic!("could not start Xvfb");
 }
 
+/// The viewer's window on `display`, once it is mapped.
+fn find_window(display: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let out = Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--name", "eufy-hw"])
+            .env("DISPLAY", display)
+            .output()
+            .expect("xdotool (./dev.sh setup installs it)");
+        if let Some(id) = String::from_utf8_lossy(&out.stdout).lines().next() {
+            return id.trim().to_owned();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the viewer's window did not appear");
+}
+
+fn xdotool(display: &str, args: &[&str]) -> String {
+    let out = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", display)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "xdotool {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn viewer(display: &str, args: &[&str], dir: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args(args)
+        .current_dir(dir)
+        .env("DISPLAY", display)
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits up to `limit` for the process to end.
+fn ended_within(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut err = String::new();
+    if let Some(e) = child.stderr.as_mut() {
+        let _ = std::io::Read::read_to_string(e, &mut err);
+    }
+    err
+}
+
+/// Share of sampled pixels in the rectangle that are not dark.
+fn lit(px: &[u8], (x0, x1): (usize, usize), (y0, y1): (usize, usize)) -> f64 {
+    let mut n = 0;
+    let mut total = 0;
+    for y in (y0..y1).step_by(4) {
+        for x in (x0..x1).step_by(4) {
+            total += 1;
+            let i = (y * 1280 + x) * 3;
+            if px[i..i + 3].iter().any(|&c| c > 40) {
+                n += 1;
+            }
+        }
+    }
+    n as f64 / total.max(1) as f64
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("eufy-window-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn grab(display: &str) -> Vec<u8> {
     let out = Command::new("ffmpeg")
         .args([
@@ -68,6 +163,7 @@ fn grab(display: &str) -> Vec<u8> {
 
 #[test]
 fn demo_window_shows_two_cameras() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let x = xvfb();
     let mut demo = Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
         .args(["demo", "--cameras", "2", "--duration", "8"])
@@ -86,30 +182,130 @@ fn demo_window_shows_two_cameras() {
     assert!(status.success(), "demo failed: {err}");
     save_png(&px);
     assert_eq!(px.len(), 1280 * 720 * 3);
-    let at = |x: usize, y: usize| &px[(y * 1280 + x) * 3..(y * 1280 + x) * 3 + 3];
-    let lit = |x0: usize, x1: usize, y0: usize, y1: usize| {
-        let mut n = 0;
-        let mut total = 0;
-        for y in (y0..y1).step_by(4) {
-            for x in (x0..x1).step_by(4) {
-                total += 1;
-                if at(x, y).iter().any(|&c| c > 40) {
-                    n += 1;
-                }
-            }
-        }
-        n as f64 / total as f64
-    };
     // Two 640x360 pictures in two 640x720 cells: each letterboxed to y 180..540.
     for (name, x0) in [("left", 0), ("right", 640)] {
-        let picture = lit(x0 + 8, x0 + 632, 190, 530);
-        let bars = lit(x0 + 8, x0 + 632, 100, 170) + lit(x0 + 8, x0 + 632, 550, 710);
+        let cols = (x0 + 8, x0 + 632);
+        let picture = lit(&px, cols, (190, 530));
+        let bars = lit(&px, cols, (100, 170)) + lit(&px, cols, (550, 710));
         assert!(
             picture > 0.9,
             "{name} picture mostly dark ({picture:.2}): see target/window-test.png"
         );
         assert!(bars < 0.02, "{name} letterbox bars not black ({bars:.2})");
     }
+}
+
+#[test]
+fn keys_snapshot_resize_and_quit() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let x = xvfb();
+    let dir = temp_dir("keys");
+    let mut demo = viewer(&x.1, &["demo", "--duration", "60"], &dir);
+    let win = find_window(&x.1);
+    std::thread::sleep(Duration::from_secs(3)); // the stream starts, a picture is shown
+    xdotool(&x.1, &["windowfocus", "--sync", &win]);
+
+    // `s`: a PNG of what is on screen, in the working directory.
+    xdotool(&x.1, &["key", "s"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let png = loop {
+        let found = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "png"));
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no snapshot in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut img = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut img).unwrap();
+    assert!(info.width >= 320 && info.height >= 180, "{info:?}");
+    let bright = img
+        .chunks(4)
+        .filter(|p| p[..3].iter().any(|&c| c > 40))
+        .count();
+    assert!(
+        bright * 2 > img.len() / 4,
+        "the snapshot is mostly dark: {}",
+        png.display()
+    );
+
+    // Resizes, down to nothing and back: the picture follows the window.
+    for (w, h) in [(320, 200), (1, 1), (2, 300), (900, 600)] {
+        xdotool(
+            &x.1,
+            &["windowsize", "--sync", &win, &w.to_string(), &h.to_string()],
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            demo.try_wait().unwrap().is_none(),
+            "exited after a {w}x{h} resize: {}",
+            stderr_of(&mut demo)
+        );
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let px = grab(&x.1);
+    // 640x360 letterboxed into 900x600: 900x506 from y 47.
+    let picture = lit(&px, (8, 892), (60, 540));
+    assert!(picture > 0.9, "no picture after resizing ({picture:.2})");
+    let outside = lit(&px, (910, 1270), (10, 700));
+    assert!(
+        outside < 0.02,
+        "drawing outside the 900x600 window ({outside:.2})"
+    );
+
+    // `q` quits, long before --duration.
+    xdotool(&x.1, &["key", "q"]);
+    let status = ended_within(&mut demo, Duration::from_secs(10));
+    let err = stderr_of(&mut demo);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "q did not quit cleanly: {err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn kiosk_covers_the_screen_and_ignores_stray_keys() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let x = xvfb();
+    let dir = temp_dir("kiosk");
+    let mut demo = viewer(&x.1, &["demo", "--kiosk", "--duration", "9"], &dir);
+    let win = find_window(&x.1);
+    std::thread::sleep(Duration::from_secs(3));
+    let geometry = xdotool(&x.1, &["getwindowgeometry", &win]);
+    assert!(geometry.contains("1280x720"), "not fullscreen: {geometry}");
+    xdotool(&x.1, &["windowfocus", "--sync", &win]);
+    xdotool(&x.1, &["key", "q", "Escape", "f", "alt+F4"]);
+    assert!(
+        ended_within(&mut demo, Duration::from_secs(2)).is_none(),
+        "a stray key ended the kiosk: {}",
+        stderr_of(&mut demo)
+    );
+    // 640x360 scaled to the whole 1280x720 screen.
+    let px = grab(&x.1);
+    let picture = lit(&px, (8, 1272), (8, 712));
+    assert!(
+        picture > 0.9,
+        "kiosk picture does not cover the screen ({picture:.2})"
+    );
+    // It ends at --duration (or a signal), cleanly.
+    let status = ended_within(&mut demo, Duration::from_secs(20));
+    let err = stderr_of(&mut demo);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "kiosk did not end cleanly: {err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 fn save_png(rgb: &[u8]) {
