@@ -82,13 +82,14 @@ fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     let luma_pos = in.uv * vec2<f32>(textureDimensions(t_y));
     let fp = footprint(vec2<f32>(textureDimensions(t_u)), luma_pos);
     let cb_raw = bilerp(textureGather(0, t_u, s_linear, fp.coord), fp.f);
-    var cr_raw: f32;
-    if (p.misc.y > 0.5) {
-        // NV12 / P010: V is the second channel of t_u.
-        cr_raw = bilerp(textureGather(1, t_u, s_linear, fp.coord), fp.f);
-    } else {
-        cr_raw = bilerp(textureGather(0, t_v, s_linear, fp.coord), fp.f);
-    }
+    // NV12 / P010: V is the second channel of t_u. A select, not an `if`: Mesa 22.3's
+    // lavapipe leaks memory on every texture access inside a branch (about a frame's size
+    // per frame; found by scripts/soak.sh), so both are fetched and one is kept.
+    let cr_raw = select(
+        bilerp(textureGather(0, t_v, s_linear, fp.coord), fp.f),
+        bilerp(textureGather(1, t_u, s_linear, fp.coord), fp.f),
+        p.misc.y > 0.5,
+    );
     let yy = (y * p.range.x - p.range.y) * p.range.z;
     let cb = (cb_raw * p.range.x - p.range.w) * p.misc.x;
     let cr = (cr_raw * p.range.x - p.range.w) * p.misc.x;

@@ -421,6 +421,9 @@ impl App {
         );
         s.window.pre_present_notify();
         texture.present();
+        // Lets wgpu reclaim what finished frames used (the uploads' staging buffers, the
+        // overlay's vertex buffer) now rather than whenever it next gets round to it.
+        let _ = s.gpu.device.poll(wgpu::Maintain::Poll);
         let now = Instant::now();
         for (i, received) in arrivals {
             let st = &mut self.stats[i];
