@@ -4,10 +4,9 @@
 //! machine in hours. Its own test binary, so no other test's allocations share the process.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-use std::time::Instant;
+mod common;
 
-use eufy_hw::frame::{Colour, Frame, Layout, Matrix, OwnedPlanes, Range};
+use eufy_hw::frame::{Colour, Frame, Layout, Matrix, Range};
 use eufy_hw::render::{Gpu, Offscreen, Renderer, TileState, TileView};
 
 fn rss_kib() -> u64 {
@@ -27,22 +26,11 @@ fn frame(layout: Layout, k: u8) -> Frame {
         ],
         _ => vec![(luma, w), (vec![k; w * h / 2], w)],
     };
-    let now = Instant::now();
-    Frame::new(
-        w as u32,
-        h as u32,
-        layout,
-        Colour {
-            matrix: Matrix::Bt709,
-            range: Range::Limited,
-        },
-        Arc::new(OwnedPlanes(planes)),
-        now,
-        now,
-        "test".into(),
-        "t".into(),
-    )
-    .unwrap()
+    let colour = Colour {
+        matrix: Matrix::Bt709,
+        range: Range::Limited,
+    };
+    common::frame(w as u32, h as u32, layout, colour, planes)
 }
 
 #[test]

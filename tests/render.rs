@@ -6,12 +6,13 @@
 
 mod common;
 
-use std::sync::Arc;
+use common::frame;
+
 use std::time::Instant;
 
 use eufy_hw::bitstream::{split_access_units, AccessUnit};
 use eufy_hw::decode::{Accel, Decoder, DecoderConfig};
-use eufy_hw::frame::{Colour, Frame, Layout, Matrix, OwnedPlanes, Range};
+use eufy_hw::frame::{Colour, Frame, Layout, Matrix, Range};
 use eufy_hw::render::{Gpu, Offscreen, Renderer, TileState, TileView, TEXT_SHADER, VIDEO_SHADER};
 
 #[test]
@@ -120,28 +121,6 @@ fn max_error(a: &[u8], b: &[u8]) -> (u8, usize) {
         }
     }
     worst
-}
-
-fn frame(
-    width: u32,
-    height: u32,
-    layout: Layout,
-    colour: Colour,
-    planes: Vec<(Vec<u8>, usize)>,
-) -> Frame {
-    let now = Instant::now();
-    Frame::new(
-        width,
-        height,
-        layout,
-        colour,
-        Arc::new(OwnedPlanes(planes)),
-        now,
-        now,
-        "test".into(),
-        "t".into(),
-    )
-    .unwrap()
 }
 
 /// A synthetic picture with every value range covered, in padded strides.

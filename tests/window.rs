@@ -107,6 +107,15 @@ fn ended_within(
     None
 }
 
+fn ends_cleanly(child: &mut std::process::Child, limit: Duration, when: &str) {
+    let status = ended_within(child, limit);
+    let err = stderr_of(child);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the viewer did not end cleanly {when} ({status:?}): {err}"
+    );
+}
+
 fn stderr_of(child: &mut std::process::Child) -> String {
     let mut err = String::new();
     if let Some(e) = child.stderr.as_mut() {
@@ -265,12 +274,7 @@ fn keys_snapshot_resize_and_quit() {
 
     // `q` quits, long before --duration.
     xdotool(&x.1, &["key", "q"]);
-    let status = ended_within(&mut demo, Duration::from_secs(10));
-    let err = stderr_of(&mut demo);
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "q did not quit cleanly: {err}"
-    );
+    ends_cleanly(&mut demo, Duration::from_secs(10), "after q");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -299,11 +303,10 @@ fn kiosk_covers_the_screen_and_ignores_stray_keys() {
         "kiosk picture does not cover the screen ({picture:.2})"
     );
     // It ends at --duration (or a signal), cleanly.
-    let status = ended_within(&mut demo, Duration::from_secs(20));
-    let err = stderr_of(&mut demo);
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "kiosk did not end cleanly: {err}"
+    ends_cleanly(
+        &mut demo,
+        Duration::from_secs(20),
+        "at --duration in kiosk mode",
     );
     std::fs::remove_dir_all(&dir).ok();
 }

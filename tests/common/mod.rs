@@ -1,4 +1,5 @@
-//! Shared test helpers: the test clips, and a plain WebSocket client for the simulator.
+//! Shared test helpers: the test clips, frames from plain bytes, and a plain WebSocket
+//! client for the simulator.
 #![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
@@ -11,6 +12,29 @@ use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A frame of `layout` from planes held in memory (bytes, stride), as a decoder would give.
+pub fn frame(
+    width: u32,
+    height: u32,
+    layout: eufy_hw::frame::Layout,
+    colour: eufy_hw::frame::Colour,
+    planes: Vec<(Vec<u8>, usize)>,
+) -> eufy_hw::frame::Frame {
+    let now = std::time::Instant::now();
+    eufy_hw::frame::Frame::new(
+        width,
+        height,
+        layout,
+        colour,
+        std::sync::Arc::new(eufy_hw::frame::OwnedPlanes(planes)),
+        now,
+        now,
+        "test".into(),
+        "t".into(),
+    )
+    .unwrap()
+}
 
 /// The directory of test clips, made by `scripts/make-clips.sh` when missing.
 pub fn clips_dir() -> PathBuf {
