@@ -53,6 +53,8 @@ pub struct BenchConfig {
     pub duration: Option<Duration>,
     /// Render on the GPU (or stop after decoding).
     pub render: bool,
+    /// Render into a real 1280x720 window instead of an offscreen target.
+    pub window: bool,
     /// Offscreen target size (None: the streams' tiles at the clip's size, at most 1920x1080).
     pub target: Option<(u32, u32)>,
     /// Cut events at random instead of one per access unit.
@@ -208,6 +210,9 @@ pub enum BenchError {
     /// The pipeline.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    /// The window (`--window`).
+    #[error(transparent)]
+    Window(#[from] crate::view::ViewError),
 }
 
 fn cpu_seconds() -> Option<f64> {
@@ -384,7 +389,14 @@ fn run_round(
     // Render thread: frames in, GPU work, timings out.
     let (frame_tx, frame_rx) = sync_channel::<Frame>(4 * serials.len());
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    let render_cfg = (config.render, size, serials.len());
+    let render_cfg = RenderConfig {
+        target: match (config.render, config.window) {
+            (false, _) => Target::None,
+            (true, false) => Target::Offscreen(size),
+            (true, true) => Target::Window,
+        },
+        tiles: serials.len(),
+    };
     let idx = index.clone();
     let (stop_tx, stop_rx) = watch::channel(false);
     let cpu0 = cpu_seconds();
@@ -592,22 +604,103 @@ struct RenderOut {
     threads: Vec<(String, f64)>,
 }
 
+/// Where the render thread draws.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// Nowhere (`--no-render`).
+    None,
+    /// An offscreen texture of this size.
+    Offscreen((u32, u32)),
+    /// A real window (`--window`).
+    Window,
+}
+
+struct RenderConfig {
+    target: Target,
+    tiles: usize,
+}
+
+/// The render thread's GPU state.
+enum Drawing {
+    None,
+    Offscreen(Gpu, Box<Renderer>, Offscreen),
+    Window(Box<crate::view::PumpedWindow>),
+}
+
+impl Drawing {
+    fn open(target: Target, tiles: usize) -> Result<Drawing, BenchError> {
+        Ok(match target {
+            Target::None => Drawing::None,
+            Target::Offscreen((w, h)) => {
+                let gpu = Gpu::headless()?;
+                let mut renderer = Renderer::new(&gpu);
+                renderer.set_tile_count(&gpu, tiles);
+                let offscreen = Offscreen::new(&gpu, w, h);
+                Drawing::Offscreen(gpu, Box::new(renderer), offscreen)
+            }
+            Target::Window => Drawing::Window(Box::new(crate::view::PumpedWindow::open(tiles)?)),
+        })
+    }
+
+    /// Uploads and draws `frame` into tile `stream`, waiting for the GPU to finish. False
+    /// when the window was closed.
+    fn draw(
+        &mut self,
+        stream: usize,
+        frame: &Frame,
+        views: &[TileView],
+    ) -> Result<bool, BenchError> {
+        match self {
+            Drawing::None => {}
+            Drawing::Offscreen(gpu, renderer, offscreen) => {
+                renderer.upload(gpu, stream, frame)?;
+                renderer.render(
+                    gpu,
+                    &offscreen.view,
+                    offscreen.format,
+                    offscreen.size,
+                    views,
+                );
+                Offscreen::wait(gpu);
+            }
+            Drawing::Window(w) => {
+                if !w.pump(Duration::ZERO) {
+                    return Ok(false);
+                }
+                if let Some(s) = w.surface() {
+                    s.renderer.upload(&s.gpu, stream, frame)?;
+                    s.draw(views);
+                    Offscreen::wait(&s.gpu);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    fn gpu_name(&mut self) -> String {
+        match self {
+            Drawing::None => String::new(),
+            Drawing::Offscreen(gpu, ..) => gpu.description.clone(),
+            Drawing::Window(w) => w
+                .surface()
+                .map(|s| format!("{} (window)", s.gpu.description))
+                .unwrap_or_default(),
+        }
+    }
+}
+
 fn render_loop(
-    (render, size, tiles): (bool, (u32, u32), usize),
+    RenderConfig {
+        target: kind,
+        tiles,
+    }: RenderConfig,
     frames: Receiver<Frame>,
     index: &HashMap<String, usize>,
     target: u64,
     done: std::sync::mpsc::Sender<()>,
     progress: &(impl Fn(u64, u64) + Sync),
 ) -> Result<RenderOut, BenchError> {
-    let mut gpu_state = None;
-    if render {
-        let gpu = Gpu::headless()?;
-        let mut renderer = Renderer::new(&gpu);
-        renderer.set_tile_count(&gpu, tiles);
-        let offscreen = Offscreen::new(&gpu, size.0, size.1);
-        gpu_state = Some((gpu, renderer, offscreen));
-    }
+    let mut drawing = Drawing::open(kind, tiles)?;
     let views: Vec<TileView> = (0..tiles)
         .map(|i| TileView {
             title: format!("{i}"),
@@ -629,16 +722,13 @@ fn render_loop(
         if let Some(c) = counts.get_mut(stream) {
             *c += 1;
         }
-        if let Some((gpu, renderer, offscreen)) = gpu_state.as_mut() {
-            renderer.upload(gpu, stream, &frame)?;
-            renderer.render(
-                gpu,
-                &offscreen.view,
-                offscreen.format,
-                offscreen.size,
-                &views,
-            );
-            Offscreen::wait(gpu);
+        if !drawing.draw(stream, &frame, &views)? {
+            // The window was closed: the run ends with what was shown.
+            tracing::warn!("the benchmark window was closed; stopping");
+            target_at = Some(Instant::now());
+            threads = thread_cpu_seconds();
+            let _ = done.send(());
+            continue;
         }
         shown.push(Shown {
             stream,
@@ -656,7 +746,7 @@ fn render_loop(
             let _ = done.send(());
         }
     }
-    let gpu = gpu_state.map(|(g, ..)| g.description).unwrap_or_default();
+    let gpu = drawing.gpu_name();
     Ok(RenderOut {
         shown,
         target_at,

@@ -164,6 +164,9 @@ struct BenchArgs {
     /// Stop after decoding: no GPU upload and conversion.
     #[arg(long)]
     no_render: bool,
+    /// Render into a real 1280x720 window instead of an offscreen target (needs a display).
+    #[arg(long, conflicts_with_all = ["no_render", "size"])]
+    window: bool,
     /// Offscreen target, WIDTHxHEIGHT (default: each stream's tile at the clip's size).
     #[arg(long)]
     size: Option<String>,
@@ -573,6 +576,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
         frames: args.frames,
         duration: args.duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
         render: !args.no_render,
+        window: args.window,
         target,
         random_chunks: args.random_chunks,
         live,

@@ -83,12 +83,149 @@ enum Wake {
     Failed(String),
 }
 
-struct Surface {
+/// How the window is opened (the viewer's options; `bench --window` uses the defaults).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct WindowOptions {
+    fullscreen: bool,
+    kiosk: bool,
+    monitor: Option<usize>,
+    vsync: bool,
+}
+
+/// A window with its configured wgpu surface, GPU and renderer.
+pub(crate) struct Surface {
     window: Arc<Window>,
     surface: wgpu::Surface<'static>,
     config: wgpu::SurfaceConfiguration,
-    gpu: Gpu,
-    renderer: Renderer,
+    pub(crate) gpu: Gpu,
+    pub(crate) renderer: Renderer,
+}
+
+fn fullscreen_mode(event_loop: &ActiveEventLoop, monitor: Option<usize>) -> Fullscreen {
+    let monitor = monitor.and_then(|i| event_loop.available_monitors().nth(i));
+    Fullscreen::Borderless(monitor)
+}
+
+impl Surface {
+    /// Opens a 1280x720 window (or fullscreen, or kiosk) for `tiles` tiles: a non-sRGB
+    /// format where offered, Mailbox or Immediate presentation unless `vsync`.
+    fn open(
+        event_loop: &ActiveEventLoop,
+        instance: &wgpu::Instance,
+        title: &str,
+        opts: WindowOptions,
+        tiles: usize,
+    ) -> Result<Surface, ViewError> {
+        let mut attrs = Window::default_attributes()
+            .with_title(title)
+            .with_inner_size(winit::dpi::PhysicalSize::new(1280, 720))
+            .with_position(winit::dpi::PhysicalPosition::new(0, 0));
+        if opts.fullscreen || opts.kiosk {
+            attrs = attrs.with_fullscreen(Some(fullscreen_mode(event_loop, opts.monitor)));
+        }
+        if opts.kiosk {
+            attrs = attrs.with_decorations(false);
+        }
+        let window = Arc::new(
+            event_loop
+                .create_window(attrs)
+                .map_err(|e| ViewError::Window(e.to_string()))?,
+        );
+        if opts.kiosk {
+            window.set_cursor_visible(false);
+        }
+        let surface = instance
+            .create_surface(window.clone())
+            .map_err(|e| ViewError::Window(e.to_string()))?;
+        let gpu = Gpu::new(instance, Some(&surface))?;
+        let caps = surface.get_capabilities(&gpu.adapter);
+        let format = caps
+            .formats
+            .iter()
+            .copied()
+            .find(|f| !f.is_srgb())
+            .or_else(|| caps.formats.first().copied())
+            .ok_or_else(|| ViewError::Window("the surface offers no format".into()))?;
+        let present_mode = if opts.vsync {
+            wgpu::PresentMode::Fifo
+        } else {
+            [wgpu::PresentMode::Mailbox, wgpu::PresentMode::Immediate]
+                .into_iter()
+                .find(|m| caps.present_modes.contains(m))
+                .unwrap_or(wgpu::PresentMode::Fifo)
+        };
+        let size = window.inner_size();
+        let config = wgpu::SurfaceConfiguration {
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+            format,
+            width: size.width.max(1),
+            height: size.height.max(1),
+            present_mode,
+            desired_maximum_frame_latency: 1,
+            alpha_mode: caps
+                .alpha_modes
+                .first()
+                .copied()
+                .unwrap_or(wgpu::CompositeAlphaMode::Auto),
+            view_formats: vec![],
+        };
+        surface.configure(&gpu.device, &config);
+        tracing::info!(
+            ?format,
+            ?present_mode,
+            "window surface configured on {}",
+            gpu.description
+        );
+        let mut renderer = Renderer::new(&gpu);
+        renderer.set_tile_count(&gpu, tiles);
+        Ok(Surface {
+            window,
+            surface,
+            config,
+            gpu,
+            renderer,
+        })
+    }
+
+    /// Follows a window resize; a minimised window reports 0x0 and keeps the old size.
+    fn resize(&mut self, width: u32, height: u32) {
+        if width > 0 && height > 0 {
+            self.config.width = width;
+            self.config.height = height;
+            self.surface.configure(&self.gpu.device, &self.config);
+            self.window.request_redraw();
+        }
+    }
+
+    /// Draws the tiles (their last uploads) and the overlay into the next image and presents
+    /// it. False when there was no image to draw into (the surface was reconfigured).
+    pub(crate) fn draw(&mut self, views: &[TileView]) -> bool {
+        let texture = match self.surface.get_current_texture() {
+            Ok(t) => t,
+            Err(wgpu::SurfaceError::Outdated | wgpu::SurfaceError::Lost) => {
+                self.surface.configure(&self.gpu.device, &self.config);
+                return false;
+            }
+            Err(e) => {
+                tracing::warn!("surface: {e}");
+                return false;
+            }
+        };
+        let view = texture.texture.create_view(&Default::default());
+        self.renderer.render(
+            &self.gpu,
+            &view,
+            self.config.format,
+            (self.config.width, self.config.height),
+            views,
+        );
+        self.window.pre_present_notify();
+        texture.present();
+        // Lets wgpu reclaim what finished frames used (the uploads' staging buffers, the
+        // overlay's vertex buffer) now rather than whenever it next gets round to it.
+        let _ = self.gpu.device.poll(wgpu::Maintain::Poll);
+        true
+    }
 }
 
 struct TileStats {
@@ -243,86 +380,15 @@ async fn run_feed(
 }
 
 impl App {
-    fn fullscreen_mode(&self, event_loop: &ActiveEventLoop) -> Fullscreen {
-        let monitor = self
-            .config
-            .monitor
-            .and_then(|i| event_loop.available_monitors().nth(i));
-        Fullscreen::Borderless(monitor)
-    }
-
     fn create_surface(&mut self, event_loop: &ActiveEventLoop) -> Result<Surface, ViewError> {
         let title = format!("eufy-hw — {}", self.serials.join(", "));
-        let mut attrs = Window::default_attributes()
-            .with_title(title)
-            .with_inner_size(winit::dpi::PhysicalSize::new(1280, 720))
-            .with_position(winit::dpi::PhysicalPosition::new(0, 0));
-        if self.config.fullscreen || self.config.kiosk {
-            attrs = attrs.with_fullscreen(Some(self.fullscreen_mode(event_loop)));
-        }
-        if self.config.kiosk {
-            attrs = attrs.with_decorations(false);
-        }
-        let window = Arc::new(
-            event_loop
-                .create_window(attrs)
-                .map_err(|e| ViewError::Window(e.to_string()))?,
-        );
-        if self.config.kiosk {
-            window.set_cursor_visible(false);
-        }
-        let surface = self
-            .instance
-            .create_surface(window.clone())
-            .map_err(|e| ViewError::Window(e.to_string()))?;
-        let gpu = Gpu::new(&self.instance, Some(&surface))?;
-        let caps = surface.get_capabilities(&gpu.adapter);
-        let format = caps
-            .formats
-            .iter()
-            .copied()
-            .find(|f| !f.is_srgb())
-            .or_else(|| caps.formats.first().copied())
-            .ok_or_else(|| ViewError::Window("the surface offers no format".into()))?;
-        let present_mode = if self.config.vsync {
-            wgpu::PresentMode::Fifo
-        } else {
-            [wgpu::PresentMode::Mailbox, wgpu::PresentMode::Immediate]
-                .into_iter()
-                .find(|m| caps.present_modes.contains(m))
-                .unwrap_or(wgpu::PresentMode::Fifo)
+        let opts = WindowOptions {
+            fullscreen: self.config.fullscreen,
+            kiosk: self.config.kiosk,
+            monitor: self.config.monitor,
+            vsync: self.config.vsync,
         };
-        let size = window.inner_size();
-        let config = wgpu::SurfaceConfiguration {
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
-            format,
-            width: size.width.max(1),
-            height: size.height.max(1),
-            present_mode,
-            desired_maximum_frame_latency: 1,
-            alpha_mode: caps
-                .alpha_modes
-                .first()
-                .copied()
-                .unwrap_or(wgpu::CompositeAlphaMode::Auto),
-            view_formats: vec![],
-        };
-        surface.configure(&gpu.device, &config);
-        tracing::info!(
-            ?format,
-            ?present_mode,
-            "window surface configured on {}",
-            gpu.description
-        );
-        let mut renderer = Renderer::new(&gpu);
-        renderer.set_tile_count(&gpu, self.serials.len());
-        Ok(Surface {
-            window,
-            surface,
-            config,
-            gpu,
-            renderer,
-        })
+        Surface::open(event_loop, &self.instance, &title, opts, self.serials.len())
     }
 
     fn tile_views(&self) -> Vec<TileView> {
@@ -400,30 +466,9 @@ impl App {
                 }
             }
         }
-        let texture = match s.surface.get_current_texture() {
-            Ok(t) => t,
-            Err(wgpu::SurfaceError::Outdated | wgpu::SurfaceError::Lost) => {
-                s.surface.configure(&s.gpu.device, &s.config);
-                return;
-            }
-            Err(e) => {
-                tracing::warn!("surface: {e}");
-                return;
-            }
-        };
-        let view = texture.texture.create_view(&Default::default());
-        s.renderer.render(
-            &s.gpu,
-            &view,
-            s.config.format,
-            (s.config.width, s.config.height),
-            &views,
-        );
-        s.window.pre_present_notify();
-        texture.present();
-        // Lets wgpu reclaim what finished frames used (the uploads' staging buffers, the
-        // overlay's vertex buffer) now rather than whenever it next gets round to it.
-        let _ = s.gpu.device.poll(wgpu::Maintain::Poll);
+        if !s.draw(&views) {
+            return;
+        }
         let now = Instant::now();
         for (i, received) in arrivals {
             let st = &mut self.stats[i];
@@ -504,7 +549,7 @@ impl App {
                 if let Some(s) = &self.surface {
                     let next = match s.window.fullscreen() {
                         Some(_) => None,
-                        None => Some(self.fullscreen_mode(event_loop)),
+                        None => Some(fullscreen_mode(event_loop, self.config.monitor)),
                     };
                     s.window.set_fullscreen(next);
                 }
@@ -553,13 +598,7 @@ impl ApplicationHandler<Wake> for App {
             WindowEvent::CloseRequested => event_loop.exit(),
             WindowEvent::Resized(size) => {
                 if let Some(s) = self.surface.as_mut() {
-                    // Minimised windows report 0x0: keep the old configuration.
-                    if size.width > 0 && size.height > 0 {
-                        s.config.width = size.width;
-                        s.config.height = size.height;
-                        s.surface.configure(&s.gpu.device, &s.config);
-                        s.window.request_redraw();
-                    }
+                    s.resize(size.width, size.height);
                 }
             }
             WindowEvent::ScaleFactorChanged { .. } => self.request_redraw(),
@@ -600,5 +639,118 @@ impl App {
         if self.last_redraw.elapsed() >= Duration::from_millis(500) {
             self.request_redraw();
         }
+    }
+}
+
+/// A window driven from the thread that renders into it (`eufy-hw bench --window`): the
+/// event loop is pumped between frames instead of owning the thread.
+pub(crate) struct PumpedWindow {
+    event_loop: EventLoop<()>,
+    handler: PumpedHandler,
+}
+
+struct PumpedHandler {
+    instance: wgpu::Instance,
+    tiles: usize,
+    surface: Option<Surface>,
+    error: Option<ViewError>,
+    closed: bool,
+}
+
+impl ApplicationHandler for PumpedHandler {
+    fn resumed(&mut self, event_loop: &ActiveEventLoop) {
+        if self.surface.is_some() || self.error.is_some() {
+            return;
+        }
+        let opts = WindowOptions::default();
+        match Surface::open(
+            event_loop,
+            &self.instance,
+            "eufy-hw bench",
+            opts,
+            self.tiles,
+        ) {
+            Ok(s) => self.surface = Some(s),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    fn window_event(&mut self, _: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
+        match event {
+            WindowEvent::CloseRequested => self.closed = true,
+            WindowEvent::Resized(size) => {
+                if let Some(s) = self.surface.as_mut() {
+                    s.resize(size.width, size.height);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl PumpedWindow {
+    /// Opens the window from this thread (any thread on Linux and Windows).
+    pub(crate) fn open(tiles: usize) -> Result<PumpedWindow, ViewError> {
+        if !display_available() {
+            return Err(ViewError::NoDisplay(
+                "neither DISPLAY nor WAYLAND_DISPLAY is set".into(),
+            ));
+        }
+        #[allow(unused_mut)]
+        let mut builder = EventLoop::builder();
+        #[cfg(all(
+            unix,
+            not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+        ))]
+        {
+            use winit::platform::x11::EventLoopBuilderExtX11;
+            builder.with_any_thread(true);
+        }
+        #[cfg(windows)]
+        {
+            use winit::platform::windows::EventLoopBuilderExtWindows;
+            builder.with_any_thread(true);
+        }
+        let event_loop = builder
+            .build()
+            .map_err(|e| ViewError::NoDisplay(e.to_string()))?;
+        let mut w = PumpedWindow {
+            event_loop,
+            handler: PumpedHandler {
+                instance: wgpu::Instance::new(&wgpu::InstanceDescriptor {
+                    backends: wgpu::Backends::PRIMARY,
+                    ..Default::default()
+                }),
+                tiles,
+                surface: None,
+                error: None,
+                closed: false,
+            },
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while w.handler.surface.is_none() {
+            w.pump(Duration::from_millis(10));
+            if let Some(e) = w.handler.error.take() {
+                return Err(e);
+            }
+            if Instant::now() > deadline {
+                return Err(ViewError::Window("the window did not open in 10 s".into()));
+            }
+        }
+        Ok(w)
+    }
+
+    /// Handles pending window events for up to `timeout`; false once the window was closed.
+    pub(crate) fn pump(&mut self, timeout: Duration) -> bool {
+        use winit::platform::pump_events::{EventLoopExtPumpEvents, PumpStatus};
+        let status = self
+            .event_loop
+            .pump_app_events(Some(timeout), &mut self.handler);
+        !self.handler.closed && matches!(status, PumpStatus::Continue)
+    }
+
+    /// The window's surface (there once [`PumpedWindow::open`] returned).
+    pub(crate) fn surface(&mut self) -> Option<&mut Surface> {
+        self.handler.surface.as_mut()
     }
 }

@@ -21,6 +21,7 @@ fn config(unpaced: bool, render: bool, streams: usize) -> BenchConfig {
         frames: 40,
         duration: Some(std::time::Duration::from_secs(60)),
         render,
+        window: false,
         target: Some((320, 180)),
         random_chunks: false,
         live: None,

@@ -311,6 +311,47 @@ fn kiosk_covers_the_screen_and_ignores_stray_keys() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `bench --window` draws every frame into a real window and reports like the offscreen run.
+#[test]
+fn bench_renders_into_a_window() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let x = xvfb();
+    let dir = temp_dir("bench");
+    let json = dir.join("r.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args([
+            "bench",
+            "--window",
+            "--unpaced",
+            "--frames",
+            "30",
+            "--accel",
+            "none",
+            "--json",
+        ])
+        .arg(&json)
+        .env("DISPLAY", &x.1)
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["frames_shown"], 30);
+    assert_eq!(v["frames_dropped"], 0);
+    assert!(
+        v["gpu"].as_str().unwrap().ends_with("(window)"),
+        "{}",
+        v["gpu"]
+    );
+    let render = &v["latency_ms"]["render"];
+    assert!(render["p50"].as_f64().unwrap() > 0.0, "{render}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 fn save_png(rgb: &[u8]) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/window-test.png");
     let rgba: Vec<u8> = rgb
