@@ -20,6 +20,7 @@
 //! - [`bench`]: whole-pipeline frames per second and per-stage latency against FFmpeg alone.
 //! - [`record`]: raw Annex-B or MP4/MKV recordings from the same session.
 //! - [`pipeline`]: the headless per-camera pipeline (session → access units → decoder).
+//! - [`throttle`]: warnings that could repeat every frame, logged at most once a minute.
 #![deny(missing_docs)]
 
 pub mod bench;
@@ -31,4 +32,5 @@ pub mod frame;
 pub mod pipeline;
 pub mod record;
 pub mod render;
+pub mod throttle;
 pub mod view;

@@ -99,6 +99,8 @@ pub(crate) struct Surface {
     config: wgpu::SurfaceConfiguration,
     pub(crate) gpu: Gpu,
     pub(crate) renderer: Renderer,
+    /// Frames with no image to draw into: a screen that sleeps must not fill the log.
+    skipped: crate::throttle::Throttle,
 }
 
 fn fullscreen_mode(event_loop: &ActiveEventLoop, monitor: Option<usize>) -> Fullscreen {
@@ -184,6 +186,7 @@ impl Surface {
             config,
             gpu,
             renderer,
+            skipped: Default::default(),
         })
     }
 
@@ -207,7 +210,9 @@ impl Surface {
                 return false;
             }
             Err(e) => {
-                tracing::warn!("surface: {e}");
+                if let Some(held) = self.skipped.allow() {
+                    tracing::warn!("no image to draw into: {e} ({held} more not logged)");
+                }
                 return false;
             }
         };
@@ -229,6 +234,7 @@ impl Surface {
 }
 
 struct TileStats {
+    upload_warnings: crate::throttle::Throttle,
     shown: u64,
     shown_window: (Instant, u64),
     fps: f64,
@@ -299,6 +305,7 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
         stats: serials
             .iter()
             .map(|_| TileStats {
+                upload_warnings: Default::default(),
                 shown: 0,
                 shown_window: (Instant::now(), 0),
                 fps: 0.0,
@@ -462,7 +469,11 @@ impl App {
             if let Some(frame) = slot.take() {
                 match s.renderer.upload(&s.gpu, i, &frame) {
                     Ok(()) => arrivals.push((i, frame.received_at)),
-                    Err(e) => tracing::warn!(camera = %self.serials[i], "{e}"),
+                    Err(e) => {
+                        if let Some(held) = self.stats[i].upload_warnings.allow() {
+                            tracing::warn!(camera = %self.serials[i], "{e} ({held} more not logged)");
+                        }
+                    }
                 }
             }
         }

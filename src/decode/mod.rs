@@ -218,6 +218,8 @@ pub struct Decoder {
     waiting_keyframe: bool,
     hw_failures: u32,
     stats: DecodeStats,
+    /// Per-frame warnings (downloads, unsupported frames), logged at most once a minute.
+    frame_warnings: crate::throttle::Throttle,
 }
 
 struct Active {
@@ -259,6 +261,7 @@ impl Decoder {
             waiting_keyframe: true,
             hw_failures: 0,
             stats: DecodeStats::default(),
+            frame_warnings: Default::default(),
         })
     }
 
@@ -517,7 +520,9 @@ impl Decoder {
                 match ffi::download(&active.frame) {
                     Ok(f) => f,
                     Err(e) => {
-                        tracing::warn!(stream = %self.stream, "hardware frame download failed: {e}");
+                        if let Some(held) = self.frame_warnings.allow() {
+                            tracing::warn!(stream = %self.stream, "hardware frame download failed: {e} ({held} more not logged)");
+                        }
                         self.stats.errors += 1;
                         ok = false;
                         continue;
@@ -533,7 +538,9 @@ impl Decoder {
                 }
                 Err(why) => {
                     self.stats.unsupported_frames += 1;
-                    tracing::warn!(stream = %self.stream, "frame dropped: {why}");
+                    if let Some(held) = self.frame_warnings.allow() {
+                        tracing::warn!(stream = %self.stream, "frame dropped: {why} ({held} more not logged)");
+                    }
                 }
             }
         }

@@ -303,6 +303,8 @@ struct Connection<'a> {
     started: Vec<String>,
     /// Whether any video arrived on this connection (resets the backoff).
     streamed: bool,
+    /// Dropped messages are all counted; logged at most once a minute.
+    drop_warnings: crate::throttle::Throttle,
 }
 
 impl<'a> Connection<'a> {
@@ -315,6 +317,7 @@ impl<'a> Connection<'a> {
             early: HashMap::new(),
             started: Vec::new(),
             streamed: false,
+            drop_warnings: Default::default(),
         }
     }
 
@@ -559,8 +562,13 @@ impl<'a> Connection<'a> {
         }
     }
 
-    async fn drop_msg(&self, reason: String) {
-        tracing::warn!("dropped a message from {}: {reason}", self.config.url);
+    async fn drop_msg(&mut self, reason: String) {
+        if let Some(held) = self.drop_warnings.allow() {
+            tracing::warn!(
+                "dropped a message from {}: {reason} ({held} more not logged)",
+                self.config.url
+            );
+        }
         let _ = self.events.send(SessionEvent::Dropped { reason }).await;
     }
 
