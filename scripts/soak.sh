@@ -49,14 +49,16 @@ echo "exit status $status; samples in $out; log in target/soak.log"
 # First and last third: the median RSS of each, to tell growth from noise.
 python3 - "$out" <<'EOF'
 import csv, statistics, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
+# The first 30 s are start-up (window, GPU, decoders).
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if int(r["seconds"]) >= 30]
 if len(rows) < 6:
     sys.exit("too few samples")
 third = len(rows) // 3
 first = statistics.median(int(r["rss_kib"]) for r in rows[:third])
 last = statistics.median(int(r["rss_kib"]) for r in rows[-third:])
 print(f"RSS median first third {first/1024:.1f} MiB, last third {last/1024:.1f} MiB "
-      f"({(last - first) / 1024:+.1f} MiB); threads {rows[0]['threads']} -> {rows[-1]['threads']}; "
-      f"fds {rows[0]['fds']} -> {rows[-1]['fds']}")
+      f"({(last - first) / 1024:+.1f} MiB); threads {min(int(r['threads']) for r in rows)}.."
+      f"{max(int(r['threads']) for r in rows)}, open files {min(int(r['fds']) for r in rows)}.."
+      f"{max(int(r['fds']) for r in rows)} after the first 30 s")
 EOF
 exit $status
