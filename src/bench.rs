@@ -411,7 +411,7 @@ fn run_round(
         FrameSink::Every(frame_tx.clone())
     });
     feed.lossless = true;
-    feed.assembly_ms = Some(Vec::new());
+    feed.assembly_ms = Some(HashMap::new());
 
     let (
         RenderOut {
@@ -573,11 +573,11 @@ fn feed_loop(mut feed: Feed, mut rx: mpsc::Receiver<SessionEvent>, send_log: &Se
         {
             events += 1;
             let k = seen.entry(serial.clone()).or_default();
-            if let Some(sent) = send_log
+            let sent = send_log
                 .lock()
                 .ok()
-                .and_then(|l| l.get(serial).and_then(|v| v.get(*k)).copied())
-            {
+                .and_then(|l| l.get(serial).and_then(|v| v.get(*k)).copied());
+            if let Some(sent) = sent.filter(|_| *k as u64 >= WARMUP_FRAMES) {
                 network.push(received_at.saturating_duration_since(sent).as_secs_f64() * 1e3);
             }
             *k += 1;
@@ -591,7 +591,15 @@ fn feed_loop(mut feed: Feed, mut rx: mpsc::Receiver<SessionEvent>, send_log: &Se
         }
     }
     let statuses = feed.statuses.lock().map(|s| s.clone()).unwrap_or_default();
-    let assemble = feed.assembly_ms.take().unwrap_or_default();
+    // Like the other stages, without each camera's first units (start-up: until message
+    // boundaries are trusted, a unit completes only when the next one starts).
+    let assemble = feed
+        .assembly_ms
+        .take()
+        .unwrap_or_default()
+        .into_values()
+        .flat_map(|v| v.into_iter().skip(WARMUP_FRAMES as usize))
+        .collect();
     (feed.finish(), assemble, network, events, statuses)
 }
 

@@ -134,9 +134,9 @@ pub struct Feed {
     pub lossless: bool,
     /// Raw recordings in progress.
     pub recordings: Recordings,
-    /// When set, collects each access unit's assembly latency (received → complete), ms
-    /// (benchmarks).
-    pub assembly_ms: Option<Vec<f64>>,
+    /// When set, collects each access unit's assembly latency (received → complete), ms,
+    /// per camera in order (benchmarks).
+    pub assembly_ms: Option<HashMap<String, Vec<f64>>>,
 }
 
 impl Feed {
@@ -226,7 +226,8 @@ impl Feed {
         c.assembler.push_message(data, received_at, |au| {
             units += 1;
             if let Some(a) = assembly.as_mut() {
-                a.push(au.at.elapsed().as_secs_f64() * 1e3);
+                let ms = au.at.elapsed().as_secs_f64() * 1e3;
+                a.entry(serial.clone()).or_default().push(ms);
             }
             if let Some(r) = recording.as_mut() {
                 r.started |= au.keyframe;
