@@ -707,6 +707,12 @@ impl PumpedWindow {
                 "neither DISPLAY nor WAYLAND_DISPLAY is set".into(),
             ));
         }
+        if cfg!(target_os = "macos") {
+            // winit panics there when an event loop is made off the main thread.
+            return Err(ViewError::Window(
+                "a window driven from the render thread is not possible on macOS".into(),
+            ));
+        }
         #[allow(unused_mut)]
         let mut builder = EventLoop::builder();
         #[cfg(all(
