@@ -155,6 +155,10 @@ pub struct Report {
     pub ratio: Option<f64>,
     /// Frames per stream left out of the latency figures (decoder start-up).
     pub warmup_frames: u64,
+    /// From the start (before connecting) to each stream's first frame finished on the GPU,
+    /// ms, the slowest stream: connection, handshake, stream start, first keyframe, decoder
+    /// opening (hardware probing included), upload and draw.
+    pub first_frame_ms: Option<f64>,
     /// CPU seconds (user + system) per shown frame, the whole process.
     pub cpu_ms_per_frame: Option<f64>,
     /// CPU ms per shown frame by part of the program (threads grouped by name).
@@ -488,6 +492,17 @@ fn run_round(
         e2e_ms.push(e2e);
         timeline.push((f.done.duration_since(started).as_secs_f64(), e2e));
     }
+    let mut first = vec![None; serials.len()];
+    for f in &shown {
+        if let Some(slot @ None) = first.get_mut(f.stream) {
+            *slot = Some(f.done.duration_since(started).as_secs_f64() * 1e3);
+        }
+    }
+    let first_frame_ms = first
+        .iter()
+        .copied()
+        .collect::<Option<Vec<f64>>>()
+        .and_then(|v| v.into_iter().reduce(f64::max));
     let shown_n = shown.len() as u64;
     let fps = shown_n as f64 / seconds.max(1e-9);
     let access_units: u64 = statuses.values().map(|s| s.access_units).sum();
@@ -525,6 +540,7 @@ fn run_round(
         baseline_decode_ms,
         ratio: baseline_fps.filter(|_| config.unpaced).map(|b| fps / b),
         warmup_frames: WARMUP_FRAMES,
+        first_frame_ms,
         cpu_ms_per_frame: cpu.map(|c| c * 1e3 / shown_n.max(1) as f64),
         cpu_ms_per_frame_by_part: {
             let per_frame = |now: f64, before: f64| (now - before) * 1e3 / shown_n.max(1) as f64;
@@ -855,6 +871,12 @@ pub fn table(r: &Report) -> String {
         );
     }
     let _ = writeln!(s);
+    if let Some(ms) = r.first_frame_ms {
+        let _ = writeln!(
+            s,
+            "start       first frame shown {ms:.0} ms after starting (connect, stream start, keyframe, decoder, draw)"
+        );
+    }
     if r.baseline_decode_ms.count > 0 {
         let b = &r.baseline_decode_ms;
         let _ = writeln!(

@@ -57,6 +57,9 @@ fn check(r: &Report, streams: usize) {
     // End to end covers decode and render.
     assert!(l.end_to_end.p50 >= l.decode.p50);
     assert!(r.fps > 0.0 && r.seconds > 0.0);
+    // Every stream's first frame came after the start and within the run.
+    let first = r.first_frame_ms.unwrap();
+    assert!(first > 0.0 && first <= r.seconds * 1e3, "{first} ms");
     assert!(r.baseline_fps.unwrap() > 0.0);
     assert_eq!(r.decoder_path, vec!["software".to_owned()]);
 }
