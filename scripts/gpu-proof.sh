@@ -13,6 +13,7 @@
 # NVDEC, and the same with rendering on the real GPU; after `pack-tests`, the colour,
 # geometry, sRGB and memory tests on the GPU's Vulkan adapter.
 set -uo pipefail
+self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 
 # The executable of integration test $1, built in release.
 test_exe() {
@@ -26,28 +27,30 @@ for line in sys.stdin:
 
 # Two packs, because the carried tree must stay under 64 MiB and FFmpeg's libraries alone
 # take about 49 MB: `pack` for the benchmarks, `pack-tests` for the GPU tests.
+# prepare.sh BINARY FILES..., with this script carried along.
+prepare() {
+  cp "$self" target/gpu-proof.sh
+  mkdir -p "$(git rev-parse --git-dir)/info" # prepare.sh records .device/ in its exclude file
+  ../shared/device/prepare.sh "$@" target/gpu-proof.sh
+}
+
 pack() {
   set -e
-  cd "$(dirname "$0")/.."
+  cd "$(dirname "$self")/.."
   ./dev.sh clips >/dev/null
   cargo build --release
-  cp "$0" target/gpu-proof.sh
-  mkdir -p "$(git rev-parse --git-dir)/info" # prepare.sh records .device/ in its exclude file
-  ../shared/device/prepare.sh target/release/eufy-hw \
-    target/clips/h264_high_1080p.h264 target/clips/h265_main_1080p.h265 target/gpu-proof.sh
+  prepare target/release/eufy-hw target/clips/h264_high_1080p.h264 target/clips/h265_main_1080p.h265
 }
 
 pack_tests() {
   set -e
-  cd "$(dirname "$0")/.."
+  cd "$(dirname "$self")/.."
   local render memory
   render=$(test_exe render)
   memory=$(test_exe memory)
   cp "$memory" target/memory-test && strip target/memory-test
-  cp "$0" target/gpu-proof.sh
-  mkdir -p "$(git rev-parse --git-dir)/info"
   cp "$render" target/render-test
-  ../shared/device/prepare.sh target/render-test target/memory-test target/gpu-proof.sh
+  prepare target/render-test target/memory-test
 }
 
 run() {

@@ -219,12 +219,16 @@ pub enum BenchError {
     Window(#[from] crate::view::ViewError),
 }
 
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
+/// User + system CPU seconds from a `/proc/.../stat` file (process or thread).
+fn stat_cpu_seconds(path: &std::path::Path) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+fn cpu_seconds() -> Option<f64> {
+    stat_cpu_seconds(std::path::Path::new("/proc/self/stat"))
 }
 
 /// CPU seconds of each live thread of this process, by thread name: from `schedstat`
@@ -240,17 +244,23 @@ fn thread_cpu_seconds() -> Vec<(String, f64)> {
                 .ok()
                 .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
                 .map(|ns| ns / 1e9);
-            let secs = match from_schedstat {
-                Some(s) => s,
-                None => {
-                    let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
-                    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-                    (f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0
-                }
-            };
+            let secs = from_schedstat.or_else(|| stat_cpu_seconds(&task.path().join("stat")))?;
             Some((name.trim_end().to_owned(), secs))
         })
         .collect()
+}
+
+impl CpuParts {
+    /// CPU ms per frame between two snapshots of CPU seconds.
+    fn per_frame_since(&self, before: &CpuParts, frames: u64) -> CpuParts {
+        let f = |now: f64, then: f64| (now - then) * 1e3 / frames.max(1) as f64;
+        CpuParts {
+            simulator: f(self.simulator, before.simulator),
+            client: f(self.client, before.client),
+            decoder: f(self.decoder, before.decoder),
+            other: f(self.other, before.other),
+        }
+    }
 }
 
 /// Sums thread CPU seconds into parts, by the names this program gives its threads.
@@ -478,11 +488,15 @@ fn run_round(
     let mut e2e_ms = Vec::new();
     let mut timeline = Vec::new();
     let mut per_stream = vec![0u64; serials.len()];
+    let mut first = vec![None; serials.len()];
     for f in &shown {
         let k = per_stream.get_mut(f.stream).map(|k| {
             *k += 1;
             *k
         });
+        if let (Some(1), Some(slot)) = (k, first.get_mut(f.stream)) {
+            *slot = Some(f.done.duration_since(started).as_secs_f64() * 1e3);
+        }
         if k.is_none_or(|k| k <= WARMUP_FRAMES) {
             continue;
         }
@@ -491,12 +505,6 @@ fn run_round(
         let e2e = f.done.duration_since(f.received).as_secs_f64() * 1e3;
         e2e_ms.push(e2e);
         timeline.push((f.done.duration_since(started).as_secs_f64(), e2e));
-    }
-    let mut first = vec![None; serials.len()];
-    for f in &shown {
-        if let Some(slot @ None) = first.get_mut(f.stream) {
-            *slot = Some(f.done.duration_since(started).as_secs_f64() * 1e3);
-        }
     }
     let first_frame_ms = first
         .iter()
@@ -542,16 +550,7 @@ fn run_round(
         warmup_frames: WARMUP_FRAMES,
         first_frame_ms,
         cpu_ms_per_frame: cpu.map(|c| c * 1e3 / shown_n.max(1) as f64),
-        cpu_ms_per_frame_by_part: {
-            let per_frame = |now: f64, before: f64| (now - before) * 1e3 / shown_n.max(1) as f64;
-            let now = cpu_parts(&threads);
-            CpuParts {
-                simulator: per_frame(now.simulator, threads0.simulator),
-                client: per_frame(now.client, threads0.client),
-                decoder: per_frame(now.decoder, threads0.decoder),
-                other: per_frame(now.other, threads0.other),
-            }
-        },
+        cpu_ms_per_frame_by_part: cpu_parts(&threads).per_frame_since(&threads0, shown_n),
         peak_rss_mib: peak_rss_mib(),
         rounds: Vec::new(),
         latency_ms: Stages {

@@ -494,11 +494,13 @@ async fn show(
             let config = ViewConfig {
                 session,
                 decoder,
-                fullscreen: window.fullscreen,
-                kiosk: window.kiosk,
-                monitor: window.monitor,
+                window: eufy_hw::view::WindowOptions {
+                    fullscreen: window.fullscreen,
+                    kiosk: window.kiosk,
+                    monitor: window.monitor,
+                    vsync: window.vsync,
+                },
                 stats: window.stats,
-                vsync: window.vsync,
                 duration: duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
                 snapshot_dir: std::env::current_dir().unwrap_or_default(),
             };

@@ -32,16 +32,10 @@ pub struct ViewConfig {
     pub session: SessionConfig,
     /// The decoders.
     pub decoder: DecoderConfig,
-    /// Start fullscreen.
-    pub fullscreen: bool,
-    /// Kiosk: borderless fullscreen, cursor hidden, stray keys ignored, never quits by key.
-    pub kiosk: bool,
-    /// Monitor index for fullscreen/kiosk.
-    pub monitor: Option<usize>,
+    /// How the window opens and presents.
+    pub window: WindowOptions,
     /// Overlay on at start.
     pub stats: bool,
-    /// Wait for vertical blank (Fifo); otherwise Mailbox or Immediate where available.
-    pub vsync: bool,
     /// Close after this long (tests, demos).
     pub duration: Option<Duration>,
     /// Where `s` writes snapshots and `r` recordings.
@@ -76,6 +70,24 @@ pub fn display_available() -> bool {
     std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some()
 }
 
+fn require_display() -> Result<(), ViewError> {
+    if display_available() {
+        Ok(())
+    } else {
+        Err(ViewError::NoDisplay(
+            "neither DISPLAY nor WAYLAND_DISPLAY is set".into(),
+        ))
+    }
+}
+
+/// The wgpu instance windows are made with (Vulkan, Metal, DX12).
+fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(&wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::PRIMARY,
+        ..Default::default()
+    })
+}
+
 #[derive(Debug)]
 enum Wake {
     Frame,
@@ -85,11 +97,15 @@ enum Wake {
 
 /// How the window is opened (the viewer's options; `bench --window` uses the defaults).
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct WindowOptions {
-    fullscreen: bool,
-    kiosk: bool,
-    monitor: Option<usize>,
-    vsync: bool,
+pub struct WindowOptions {
+    /// Start fullscreen.
+    pub fullscreen: bool,
+    /// Kiosk: borderless fullscreen, cursor hidden, stray keys ignored, never quits by key.
+    pub kiosk: bool,
+    /// Monitor index for fullscreen/kiosk.
+    pub monitor: Option<usize>,
+    /// Wait for vertical blank (Fifo); otherwise Mailbox or Immediate where available.
+    pub vsync: bool,
 }
 
 /// A window with its configured wgpu surface, GPU and renderer.
@@ -261,11 +277,7 @@ struct App {
 
 /// Opens the window and runs until it is closed (or `duration` passes).
 pub fn run(config: ViewConfig) -> Result<(), ViewError> {
-    if !display_available() {
-        return Err(ViewError::NoDisplay(
-            "neither DISPLAY nor WAYLAND_DISPLAY is set".into(),
-        ));
-    }
+    require_display()?;
     let event_loop = EventLoop::<Wake>::with_user_event()
         .build()
         .map_err(|e| ViewError::NoDisplay(e.to_string()))?;
@@ -313,10 +325,7 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
             })
             .collect(),
         config,
-        instance: wgpu::Instance::new(&wgpu::InstanceDescriptor {
-            backends: wgpu::Backends::PRIMARY,
-            ..Default::default()
-        }),
+        instance: instance(),
         serials,
         slots,
         statuses,
@@ -389,13 +398,13 @@ async fn run_feed(
 impl App {
     fn create_surface(&mut self, event_loop: &ActiveEventLoop) -> Result<Surface, ViewError> {
         let title = format!("eufy-hw — {}", self.serials.join(", "));
-        let opts = WindowOptions {
-            fullscreen: self.config.fullscreen,
-            kiosk: self.config.kiosk,
-            monitor: self.config.monitor,
-            vsync: self.config.vsync,
-        };
-        Surface::open(event_loop, &self.instance, &title, opts, self.serials.len())
+        Surface::open(
+            event_loop,
+            &self.instance,
+            &title,
+            self.config.window,
+            self.serials.len(),
+        )
     }
 
     fn tile_views(&self) -> Vec<TileView> {
@@ -556,17 +565,17 @@ impl App {
                     self.selected = i;
                 }
             }
-            Key::Character(c) if c == "f" && !self.config.kiosk => {
+            Key::Character(c) if c == "f" && !self.config.window.kiosk => {
                 if let Some(s) = &self.surface {
                     let next = match s.window.fullscreen() {
                         Some(_) => None,
-                        None => Some(fullscreen_mode(event_loop, self.config.monitor)),
+                        None => Some(fullscreen_mode(event_loop, self.config.window.monitor)),
                     };
                     s.window.set_fullscreen(next);
                 }
             }
-            Key::Character(c) if c == "q" && !self.config.kiosk => event_loop.exit(),
-            Key::Named(NamedKey::Escape) if !self.config.kiosk => event_loop.exit(),
+            Key::Character(c) if c == "q" && !self.config.window.kiosk => event_loop.exit(),
+            Key::Named(NamedKey::Escape) if !self.config.window.kiosk => event_loop.exit(),
             _ => {}
         }
     }
@@ -597,7 +606,7 @@ impl ApplicationHandler<Wake> for App {
             Wake::Frame | Wake::Status => self.request_redraw(),
             Wake::Failed(why) => {
                 tracing::error!("{why}");
-                if !self.config.kiosk {
+                if !self.config.window.kiosk {
                     event_loop.exit();
                 }
             }
@@ -702,11 +711,7 @@ impl ApplicationHandler for PumpedHandler {
 impl PumpedWindow {
     /// Opens the window from this thread (any thread on Linux and Windows).
     pub(crate) fn open(tiles: usize) -> Result<PumpedWindow, ViewError> {
-        if !display_available() {
-            return Err(ViewError::NoDisplay(
-                "neither DISPLAY nor WAYLAND_DISPLAY is set".into(),
-            ));
-        }
+        require_display()?;
         if cfg!(target_os = "macos") {
             // winit panics there when an event loop is made off the main thread.
             return Err(ViewError::Window(
@@ -734,10 +739,7 @@ impl PumpedWindow {
         let mut w = PumpedWindow {
             event_loop,
             handler: PumpedHandler {
-                instance: wgpu::Instance::new(&wgpu::InstanceDescriptor {
-                    backends: wgpu::Backends::PRIMARY,
-                    ..Default::default()
-                }),
+                instance: instance(),
                 tiles,
                 surface: None,
                 error: None,
