@@ -64,6 +64,11 @@ pub struct BenchConfig {
     /// Pipeline-then-baseline rounds; the report is the round with the median ratio (the
     /// median fps for paced runs), with every round listed.
     pub rounds: usize,
+    /// Simulator streams end by themselves this long after they start (cut-offs, bridged by
+    /// restarts; the gaps are reported).
+    pub cutoff: Option<Duration>,
+    /// With `live`: how long to wait for a server still logging in.
+    pub wait_server: Duration,
 }
 
 /// Latency percentiles of one stage, ms.
@@ -167,6 +172,9 @@ pub struct Report {
     pub peak_rss_mib: Option<f64>,
     /// Every round's throughput (one entry unless `--rounds`).
     pub rounds: Vec<Round>,
+    /// Interruptions of the pictures (cut-offs, station turns, reconnects), all streams:
+    /// how many, the longest and the total.
+    pub gaps: crate::ingest::Gaps,
     /// Latency per stage.
     pub latency_ms: Stages,
     /// End-to-end latency of each shown frame, in order (for plots).
@@ -348,7 +356,13 @@ fn run_round(
     let clip_fps = config.fps.or(config.clip.fps()).unwrap_or(15.0);
     let send_log: SendLog = Arc::new(Mutex::new(HashMap::new()));
     let (sim, session) = match &config.live {
-        Some((url, serials)) => (None, SessionConfig::new(url.clone(), serials.clone())),
+        Some((url, serials)) => (
+            None,
+            SessionConfig {
+                wait_server: Some(config.wait_server),
+                ..SessionConfig::new(url.clone(), serials.clone())
+            },
+        ),
         None => {
             let cameras: Vec<Camera> = (1..=config.streams.max(1))
                 .map(|i| Camera {
@@ -375,11 +389,17 @@ fn run_round(
                         Chunking::AccessUnit
                     },
                     send_log: Some(send_log.clone()),
+                    cutoff: config.cutoff,
                     ..SimConfig::default()
                 }))
                 .map_err(|e| BenchError::Setup(format!("cannot start the simulator: {e}")))?;
             let url = sim.url();
-            (Some(sim), SessionConfig::new(url, serials))
+            let session = SessionConfig {
+                // Cut-offs are bridged as soon as the simulator allows.
+                restart_pause: Duration::from_millis(100),
+                ..SessionConfig::new(url, serials)
+            };
+            (Some(sim), session)
         }
     };
     let serials = session.serials.clone();
@@ -553,6 +573,14 @@ fn run_round(
         cpu_ms_per_frame_by_part: cpu_parts(&threads).per_frame_since(&threads0, shown_n),
         peak_rss_mib: peak_rss_mib(),
         rounds: Vec::new(),
+        gaps: statuses
+            .values()
+            .fold(crate::ingest::Gaps::default(), |a, s| crate::ingest::Gaps {
+                count: a.count + s.gaps.count,
+                last_secs: s.gaps.last_secs.max(a.last_secs),
+                longest_secs: a.longest_secs.max(s.gaps.longest_secs),
+                total_secs: a.total_secs + s.gaps.total_secs,
+            }),
         latency_ms: Stages {
             network: Percentiles::of(&network_ms),
             assemble: Percentiles::of(&assemble_ms),
@@ -897,6 +925,13 @@ pub fn table(r: &Report) -> String {
             s,
             "rounds      {} (the median round is reported)",
             list.join(", ")
+        );
+    }
+    if r.gaps.count > 0 {
+        let _ = writeln!(
+            s,
+            "gaps        {} (streams cut off or restarted): longest {:.2} s, {:.2} s in all",
+            r.gaps.count, r.gaps.longest_secs, r.gaps.total_secs
         );
     }
     if let Some(c) = r.cpu_ms_per_frame {

@@ -19,7 +19,10 @@
 //! - [`view`]: the winit window: grid, fullscreen kiosk, keys, overlay.
 //! - [`bench`]: whole-pipeline frames per second and per-stage latency against FFmpeg alone.
 //! - [`record`]: raw Annex-B or MP4/MKV recordings from the same session.
-//! - [`pipeline`]: the headless per-camera pipeline (session → access units → decoder).
+//! - [`ingest`]: session video events → each camera's access units, flushes and gaps.
+//! - [`pipeline`]: the per-camera pipeline (session → access units → decoder) and its
+//!   statuses, shared by the window, bench and headless runs.
+//! - [`timestamps`]: steady presentation times from arrival times (recordings).
 //! - [`throttle`]: warnings that could repeat every frame, logged at most once a minute.
 #![deny(missing_docs)]
 
@@ -29,8 +32,10 @@ pub mod clip;
 pub mod decode;
 pub mod eufy;
 pub mod frame;
+pub mod ingest;
 pub mod pipeline;
 pub mod record;
 pub mod render;
 pub mod throttle;
+pub mod timestamps;
 pub mod view;

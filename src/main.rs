@@ -40,12 +40,73 @@ struct LiveArgs {
     #[arg(long = "serial", env = "EUFY_SERIAL", value_delimiter = ',')]
     serials: Vec<String>,
     /// Stop after this many seconds (default: run until Ctrl-C).
-    #[arg(long)]
+    #[arg(long, value_parser = seconds)]
     duration: Option<f64>,
+    #[command(flatten)]
+    session: SessionArgs,
     #[command(flatten)]
     decode: DecodeArgs,
     #[command(flatten)]
     window: WindowArgs,
+}
+
+/// How the session treats stations, cut-offs and a server still logging in.
+#[derive(Args, Debug, Clone)]
+struct SessionArgs {
+    /// Seconds each camera streams before the next camera of the same station (a HomeBase
+    /// streams one camera at a time).
+    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
+    station_dwell: f64,
+    /// Seconds to wait before restarting a stream that ended by itself (some cameras drop a
+    /// stream restarted at once).
+    #[arg(long, default_value_t = 1.0, value_parser = seconds)]
+    restart_pause: f64,
+    /// Give up when eufy-security-ws is not ready (unreachable, still logging in, camera not
+    /// listed) after this many seconds. The viewer waits for ever by default; record and
+    /// bench for 60 s.
+    #[arg(long, value_parser = seconds)]
+    wait_server: Option<f64>,
+}
+
+impl SessionArgs {
+    /// A session for `url` and `serials`; `wait` is the default `--wait-server`.
+    fn config(&self, url: &str, serials: &[String], wait: Option<f64>) -> SessionConfig {
+        SessionConfig {
+            station_dwell: Duration::from_secs_f64(self.station_dwell),
+            restart_pause: Duration::from_secs_f64(self.restart_pause),
+            wait_server: self.wait_server.or(wait).map(Duration::from_secs_f64),
+            ..SessionConfig::new(url, serials.to_vec())
+        }
+    }
+}
+
+/// Seconds: a finite number, 0 or more.
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && (0.0..=1e7).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?} is not a number of seconds (0 or more)")),
+    }
+}
+
+/// Seconds, more than 0.
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    seconds(s).and_then(|x| {
+        if x > 0.0 {
+            Ok(x)
+        } else {
+            Err("must be more than 0".into())
+        }
+    })
+}
+
+/// Frames per second: more than 0, at most 1000.
+fn fps(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= 1000.0 => Ok(x),
+        _ => Err(format!(
+            "{s:?}: frames per second must be a number above 0, at most 1000"
+        )),
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -130,15 +191,18 @@ struct RecordArgs {
         required = true
     )]
     serials: Vec<String>,
-    /// Output: clip.h264 / clip.h265 (raw), clip.mp4 (fragmented), clip.mkv, or - (stdout).
+    /// Output: clip.h264 / clip.h265 (raw), clip.mp4 (fragmented), clip.mkv, or - (stdout);
+    /// {serial} and {name} are replaced by each camera's.
     #[arg(short, long)]
     output: String,
     /// Stop after this many seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = seconds)]
     duration: Option<f64>,
     /// Stop after this many access units per camera.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     frames: Option<u64>,
+    #[command(flatten)]
+    session: SessionArgs,
 }
 
 #[derive(Args, Debug)]
@@ -153,14 +217,21 @@ struct BenchArgs {
     #[arg(long)]
     unpaced: bool,
     /// Pace at this rate instead of the clip's.
-    #[arg(long, conflicts_with = "unpaced")]
+    #[arg(long, conflicts_with = "unpaced", value_parser = fps)]
     fps: Option<f64>,
     /// Frames per stream to show.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     frames: u64,
     /// Stop after this many seconds even if fewer frames were shown.
-    #[arg(long)]
+    #[arg(long, value_parser = positive_seconds)]
     duration: Option<f64>,
+    /// The simulated streams end by themselves this many seconds after they start; the
+    /// restarts' gaps are measured.
+    #[arg(long, value_parser = positive_seconds)]
+    cutoff: Option<f64>,
+    /// With --url: give up when the server is not ready after this many seconds.
+    #[arg(long, default_value_t = 60.0, value_parser = seconds)]
+    wait_server: f64,
     /// Stop after decoding: no GPU upload and conversion.
     #[arg(long)]
     no_render: bool,
@@ -212,7 +283,7 @@ struct SimulateArgs {
 #[derive(Args, Debug)]
 struct StreamArgs {
     /// Frames per second (default: the clip's own rate, 15 when it declares none).
-    #[arg(long, conflicts_with = "unpaced")]
+    #[arg(long, conflicts_with = "unpaced", value_parser = fps)]
     fps: Option<f64>,
     /// Send as fast as the client takes frames (throughput tests).
     #[arg(long)]
@@ -245,6 +316,32 @@ struct StreamArgs {
     /// ADTS AAC file every camera also sends as `livestream audio data` (looped).
     #[arg(long, value_name = "FILE.aac")]
     audio: Option<PathBuf>,
+    /// A station (HomeBase) and the cameras behind it, which it streams one at a time (the
+    /// newer start wins; two at once leave the older silent); repeatable.
+    #[arg(long = "station", value_name = "STATION=SERIAL,SERIAL")]
+    stations: Vec<String>,
+    /// A camera's display name (`device.get_properties`); repeatable.
+    #[arg(long = "name", value_name = "SERIAL=NAME")]
+    names: Vec<String>,
+    /// Each stream ends by itself (`livestream stopped`) this many seconds after it starts,
+    /// as battery cameras do after about 3 minutes.
+    #[arg(long, value_parser = positive_seconds)]
+    cutoff: Option<f64>,
+    /// Log in this many seconds after starting: until then `driver.connected` is false and no
+    /// camera is listed.
+    #[arg(long, value_parser = seconds)]
+    login_delay: Option<f64>,
+    /// A detection event at a time: KIND[:SERIAL]@SECS, KIND one of ring, person, motion,
+    /// pet, vehicle, sound, crying, package (default camera: the first); repeatable.
+    #[arg(long = "event", value_name = "KIND@SECS")]
+    events: Vec<eufy_hw::eufy::simulator::SimEvent>,
+    /// A detection event (motion, person or ring on a random camera) this often.
+    #[arg(long, value_parser = positive_seconds)]
+    events_every: Option<f64>,
+    /// A camera that accepts a start and then sends nothing (asleep, or its station
+    /// offline); repeatable.
+    #[arg(long = "offline", value_name = "SERIAL")]
+    offline: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -256,10 +353,12 @@ struct DemoArgs {
     #[arg(long, default_value_t = 1)]
     cameras: usize,
     /// Stop after this many seconds (default: run until Ctrl-C).
-    #[arg(long)]
+    #[arg(long, value_parser = seconds)]
     duration: Option<f64>,
     #[command(flatten)]
     stream: StreamArgs,
+    #[command(flatten)]
+    session: SessionArgs,
     #[command(flatten)]
     decode: DecodeArgs,
     #[command(flatten)]
@@ -294,7 +393,42 @@ impl StreamArgs {
                 Some(Arc::new(frames))
             }
         };
+        let mut stations = Vec::new();
+        for spec in &self.stations {
+            let (station, list) = spec
+                .split_once('=')
+                .filter(|(st, list)| !st.is_empty() && !list.is_empty())
+                .with_context(|| format!("--station {spec:?}: expected STATION=SERIAL,SERIAL"))?;
+            let serials: Vec<String> = list.split(',').map(str::to_owned).collect();
+            for serial in &serials {
+                if !cameras.iter().any(|c| &c.serial == serial) {
+                    bail!("--station {spec:?}: no camera {serial}");
+                }
+            }
+            stations.push((station.to_owned(), serials));
+        }
+        let mut names = std::collections::HashMap::new();
+        for spec in &self.names {
+            let (serial, name) = spec
+                .split_once('=')
+                .with_context(|| format!("--name {spec:?}: expected SERIAL=NAME"))?;
+            names.insert(serial.to_owned(), name.to_owned());
+        }
+        for e in &self.events {
+            if let Some(serial) = &e.serial {
+                if !cameras.iter().any(|c| &c.serial == serial) {
+                    bail!("--event: no camera {serial}");
+                }
+            }
+        }
         Ok(SimConfig {
+            stations,
+            names,
+            cutoff: self.cutoff.map(Duration::from_secs_f64),
+            login_delay: self.login_delay.map(Duration::from_secs_f64),
+            events: self.events.clone(),
+            events_every: self.events_every.map(Duration::from_secs_f64),
+            offline: self.offline.clone(),
             audio,
             bind,
             cameras,
@@ -356,7 +490,7 @@ fn stop_signal(duration: Option<f64>) -> watch::Receiver<bool> {
     tokio::spawn(async move {
         let timer = async {
             match duration {
-                Some(s) => tokio::time::sleep(Duration::from_secs_f64(s.max(0.0))).await,
+                Some(s) => tokio::time::sleep(Duration::from_secs_f64(s)).await,
                 None => std::future::pending().await,
             }
         };
@@ -475,8 +609,8 @@ async fn demo(args: DemoArgs) -> Result<()> {
         .await
         .context("cannot start the simulator")?;
     eprintln!("simulator on {}; connecting as a client", sim.url());
-    let serials = cameras.iter().map(|c| c.serial.clone()).collect();
-    let session = SessionConfig::new(sim.url(), serials);
+    let serials: Vec<String> = cameras.iter().map(|c| c.serial.clone()).collect();
+    let session = args.session.config(&sim.url(), &serials, None);
     let result = show(session, args.decode.config(), &args.window, args.duration).await;
     sim.shutdown().await;
     result
@@ -540,10 +674,7 @@ async fn live(args: LiveArgs) -> Result<()> {
     if args.serials.is_empty() {
         bail!("no camera given: pass --serial SERIAL (or set EUFY_SERIAL); to try without a camera run `eufy-hw demo`");
     }
-    let mut session = SessionConfig::new(args.url.clone(), args.serials.clone());
-    if args.window.kiosk {
-        session.reconnect = true;
-    }
+    let session = args.session.config(&args.url, &args.serials, None);
     show(session, args.decode.config(), &args.window, args.duration)
         .await
         .with_context(|| format!("streaming from {}", args.url))
@@ -583,6 +714,8 @@ fn bench(args: &BenchArgs) -> Result<()> {
         random_chunks: args.random_chunks,
         live,
         rounds: args.rounds.clamp(1, 100),
+        cutoff: args.cutoff.map(Duration::from_secs_f64),
+        wait_server: Duration::from_secs_f64(args.wait_server),
     };
     let bar = if std::io::stdout().is_terminal() {
         let b = indicatif::ProgressBar::new(config.frames * config.streams as u64);
@@ -620,7 +753,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
 
 async fn record(args: RecordArgs) -> Result<()> {
     let config = eufy_hw::record::RecordConfig {
-        session: SessionConfig::new(args.url.clone(), args.serials.clone()),
+        session: args.session.config(&args.url, &args.serials, Some(60.0)),
         output: args.output.clone(),
         duration: args.duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
         frames: args.frames,
@@ -631,11 +764,20 @@ async fn record(args: RecordArgs) -> Result<()> {
         .with_context(|| format!("recording from {}", args.url))?;
     for r in recorded {
         eprintln!(
-            "{}: {} access units, {:.1} KiB, {} gap(s)",
-            r.path,
+            "{}: {} access units, {:.1} KiB, {} gap(s){}",
+            if r.path.is_empty() {
+                &r.serial
+            } else {
+                &r.path
+            },
             r.units,
             r.bytes as f64 / 1024.0,
-            r.gaps
+            r.gaps,
+            if r.audio_frames > 0 {
+                format!(", {} AAC frames", r.audio_frames)
+            } else {
+                String::new()
+            }
         );
     }
     Ok(())

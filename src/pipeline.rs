@@ -3,17 +3,19 @@
 //! ([`crate::view`]) and the headless runner ([`run_headless`]); they differ only in where
 //! frames go ([`FrameSink`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::bitstream::{AccessUnits, AssemblerConfig, StreamInfo};
+use crate::bitstream::{AccessUnit, AssemblerConfig, StreamInfo};
 use crate::decode::{DecodeError, DecodeStats, DecoderConfig, DecoderThread, FrameSink};
-use crate::eufy::session::{run_session, SessionConfig, SessionError, SessionEvent};
+use crate::eufy::protocol::DetectionKind;
+use crate::eufy::session::{run_session, CameraState, SessionConfig, SessionError, SessionEvent};
 use crate::frame::Frame;
+use crate::ingest::{Gaps, Ingest};
 
 /// Why the pipeline stopped.
 #[derive(Debug, thiserror::Error)]
@@ -32,24 +34,75 @@ pub enum PipelineError {
 }
 
 /// Where a camera stands.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Phase {
-    /// Opening the connection, starting the stream.
+    /// Opening the connection.
     #[default]
     Connecting,
+    /// The server is still logging in to the Eufy cloud, or does not list the camera yet.
+    LoggingIn,
+    /// The start was sent; waiting for the camera.
+    Starting,
+    /// Its station streams another camera; its turn comes at about `next_at`.
+    Queued {
+        /// The station (a HomeBase) streaming one camera at a time.
+        station: String,
+        /// When its turn should come.
+        next_at: Option<Instant>,
+    },
+    /// Its stream ended or failed; restarting at `at`.
+    Restarting {
+        /// Why.
+        reason: String,
+        /// When.
+        at: Instant,
+    },
     /// Bytes are coming; no keyframe yet.
     WaitingForKeyframe,
     /// Access units go to the decoder.
     Live,
-    /// Lost; the session reconnects (why).
+    /// The connection was lost; the session reconnects (why).
     Offline(String),
 }
+
+impl Phase {
+    /// What a tile says in this phase (`None` when live), with the time left where there is
+    /// a deadline.
+    pub fn describe(&self, now: Instant) -> Option<String> {
+        let left = |t: Instant| t.saturating_duration_since(now).as_secs_f64().ceil();
+        Some(match self {
+            Phase::Connecting => "connecting...".to_owned(),
+            Phase::LoggingIn => "server is logging in...".to_owned(),
+            Phase::Starting => "starting the stream...".to_owned(),
+            Phase::Queued { station, next_at } => match next_at {
+                Some(t) => format!(
+                    "station {station}: streams one camera at a time, next in {:.0} s",
+                    left(*t)
+                ),
+                None => format!("station {station}: streams one camera at a time, waiting"),
+            },
+            Phase::Restarting { reason, at } => {
+                format!("restarting in {:.0} s: {reason}", left(*at))
+            }
+            Phase::WaitingForKeyframe => "waiting for a keyframe...".to_owned(),
+            Phase::Live => return None,
+            Phase::Offline(why) => format!("offline, reconnecting: {why}"),
+        })
+    }
+}
+
+/// The detection events a status keeps, newest last.
+pub const KEPT_DETECTIONS: usize = 8;
 
 /// What is known about one camera, for the overlay and reports.
 #[derive(Debug, Clone, Default)]
 pub struct CameraStatus {
     /// Phase.
     pub phase: Phase,
+    /// Display name, from the server.
+    pub name: Option<String>,
+    /// Station, from the server.
+    pub station: Option<String>,
     /// Bytes of video received.
     pub bytes: u64,
     /// Access units assembled.
@@ -60,6 +113,17 @@ pub struct CameraStatus {
     pub decoder: DecodeStats,
     /// Messages dropped by the session (bad JSON or buffers).
     pub dropped_messages: u64,
+    /// Interruptions of its pictures (cut-offs, turns, reconnects), measured.
+    pub gaps: Gaps,
+    /// Its latest detection events: when, what, started (true) or ended.
+    pub detections: VecDeque<(Instant, DetectionKind, bool)>,
+}
+
+impl CameraStatus {
+    /// Its name, or the serial when the server gave none.
+    pub fn label<'a>(&'a self, serial: &'a str) -> &'a str {
+        self.name.as_deref().unwrap_or(serial)
+    }
 }
 
 /// Shared statuses, by serial.
@@ -101,11 +165,27 @@ pub fn toggle_recording(
         crate::bitstream::Codec::H264 => "h264",
         crate::bitstream::Codec::H265 => "h265",
     };
+    // Millisecond names, and never over an existing file: `r` pressed twice in a row must not
+    // truncate the recording just saved.
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let path = dir.join(format!("eufy-hw-{serial}-{stamp}.{ext}"));
-    let writer = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        .map_or(0, |d| d.as_millis());
+    let mut path = dir.join(format!("eufy-hw-{serial}-{stamp}.{ext}"));
+    let mut n = 1;
+    let file = loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => {
+                path = dir.join(format!("eufy-hw-{serial}-{stamp}-{n}.{ext}"));
+                n += 1;
+            }
+            other => break other?,
+        }
+    };
+    let writer = std::io::BufWriter::new(file);
     all.insert(
         serial.to_owned(),
         Recording {
@@ -118,16 +198,12 @@ pub fn toggle_recording(
     Ok((path, true))
 }
 
-struct Camera {
-    assembler: AccessUnits<Instant>,
-    decoder: DecoderThread,
-}
-
 /// Session events in, decoder threads fed, statuses kept.
 pub struct Feed {
     decoder: DecoderConfig,
     sink: Box<dyn Fn(&str) -> FrameSink + Send>,
-    cams: HashMap<String, Camera>,
+    ingest: Ingest,
+    decoders: HashMap<String, DecoderThread>,
     /// Statuses, shared with the display.
     pub statuses: Statuses,
     /// Whether to block when a decoder is behind (benchmarks) instead of dropping.
@@ -153,7 +229,14 @@ impl Feed {
         Feed {
             decoder,
             sink: Box::new(sink),
-            cams: HashMap::new(),
+            ingest: Ingest::new(
+                AssemblerConfig {
+                    wait_for_keyframe: true,
+                    ..Default::default()
+                },
+                true,
+            ),
+            decoders: HashMap::new(),
             statuses: Arc::new(Mutex::new(statuses)),
             lossless: false,
             recordings: Arc::new(Mutex::new(HashMap::new())),
@@ -175,12 +258,55 @@ impl Feed {
                 received_at,
             } => self.on_video(serial, &data, received_at),
             SessionEvent::Started { serial } => {
-                self.status(&serial, |s| s.phase = Phase::WaitingForKeyframe);
+                self.status(&serial, |s| {
+                    if s.phase != Phase::Live {
+                        s.phase = Phase::WaitingForKeyframe;
+                    }
+                });
+            }
+            SessionEvent::State { serial, state } => {
+                self.status(&serial, |s| {
+                    s.phase = match state {
+                        CameraState::LoggingIn => Phase::LoggingIn,
+                        CameraState::Starting => Phase::Starting,
+                        CameraState::Streaming if s.phase == Phase::Live => Phase::Live,
+                        CameraState::Streaming => Phase::WaitingForKeyframe,
+                        CameraState::Queued { station, next_at } => {
+                            Phase::Queued { station, next_at }
+                        }
+                        CameraState::Restarting { reason, at } => Phase::Restarting { reason, at },
+                    }
+                });
+            }
+            SessionEvent::Camera(info) => {
+                self.status(&info.serial, |s| {
+                    s.name = info.name.clone();
+                    s.station = info.station.clone();
+                });
+            }
+            SessionEvent::Ended { serial, reason } => {
+                tracing::debug!(camera = %serial, "stream ended: {reason}");
+                let mut units = Vec::new();
+                self.ingest.ended(&serial, |au| units.push(au));
+                for au in units {
+                    self.deliver(&serial, au);
+                }
+            }
+            SessionEvent::Detection {
+                serial,
+                kind,
+                state,
+                ..
+            } => {
+                self.status(&serial, |s| {
+                    if s.detections.len() >= KEPT_DETECTIONS {
+                        s.detections.pop_front();
+                    }
+                    s.detections.push_back((Instant::now(), kind, state));
+                });
             }
             SessionEvent::Reconnecting { reason, .. } => {
-                for c in self.cams.values_mut() {
-                    c.assembler.reset();
-                }
+                self.ingest.lost();
                 let mut all = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
                 for s in all.values_mut() {
                     s.phase = Phase::Offline(reason.clone());
@@ -196,36 +322,66 @@ impl Feed {
         }
     }
 
-    fn on_video(&mut self, serial: String, data: &[u8], received_at: Instant) {
-        if !self.cams.contains_key(&serial) {
-            let decoder =
-                match DecoderThread::spawn(&serial, self.decoder.clone(), (self.sink)(&serial)) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        tracing::error!(camera = %serial, "{e}");
-                        return;
-                    }
-                };
-            let assembler = AccessUnits::new(AssemblerConfig {
-                wait_for_keyframe: true,
-                ..Default::default()
-            });
-            self.cams
-                .insert(serial.clone(), Camera { assembler, decoder });
+    /// The decoder thread of `serial`, started on its first access unit.
+    fn decoder(&mut self, serial: &str) -> Option<&mut DecoderThread> {
+        if !self.decoders.contains_key(serial) {
+            match DecoderThread::spawn(serial, self.decoder.clone(), (self.sink)(serial)) {
+                Ok(d) => {
+                    self.decoders.insert(serial.to_owned(), d);
+                }
+                Err(e) => {
+                    tracing::error!(camera = %serial, "{e}");
+                    return None;
+                }
+            }
         }
-        let Some(c) = self.cams.get_mut(&serial) else {
-            return;
-        };
+        self.decoders.get_mut(serial)
+    }
+
+    /// One access unit to the recording (if any) and the decoder.
+    fn deliver(&mut self, serial: &str, au: AccessUnit<Instant>) {
+        {
+            let mut recordings = self.recordings.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(r) = recordings.get_mut(serial) {
+                r.started |= au.keyframe;
+                if r.started {
+                    match std::io::Write::write_all(&mut r.writer, &au.data) {
+                        Ok(()) => r.units += 1,
+                        Err(e) => {
+                            tracing::error!(camera = %serial, "recording to {} stopped: {e}", r.path.display());
+                            recordings.remove(serial);
+                        }
+                    }
+                }
+            }
+        }
         let lossless = self.lossless;
-        let mut units = 0;
+        if let Some(d) = self.decoder(serial) {
+            if lossless {
+                d.push(au);
+            } else {
+                d.try_push(au);
+            }
+        }
+    }
+
+    fn on_video(&mut self, serial: String, data: &[u8], received_at: Instant) {
+        if !self
+            .statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&serial)
+        {
+            return;
+        }
+        let mut units = Vec::new();
+        let gap = self
+            .ingest
+            .video(&serial, data, received_at, |au| units.push(au));
         let mut info = None;
-        let mut recordings = self.recordings.lock().unwrap_or_else(|p| p.into_inner());
-        let mut recording = recordings.get_mut(&serial);
-        let mut failed = None;
-        let mut assembly = self.assembly_ms.as_mut();
-        c.assembler.push_message(data, received_at, |au| {
-            units += 1;
-            if let Some(a) = assembly.as_mut() {
+        let n = units.len() as u64;
+        for au in units {
+            if let Some(a) = self.assembly_ms.as_mut() {
                 let ms = au.at.elapsed().as_secs_f64() * 1e3;
                 // No key allocation per unit: this runs inside the measured client.
                 match a.get_mut(&serial) {
@@ -235,34 +391,19 @@ impl Feed {
                     }
                 }
             }
-            if let Some(r) = recording.as_mut() {
-                r.started |= au.keyframe;
-                if r.started && failed.is_none() {
-                    match std::io::Write::write_all(&mut r.writer, &au.data) {
-                        Ok(()) => r.units += 1,
-                        Err(e) => failed = Some(e),
-                    }
-                }
-            }
             if au.new_stream_info.is_some() {
                 info = au.new_stream_info;
             }
-            if lossless {
-                c.decoder.push(au);
-            } else {
-                c.decoder.try_push(au);
-            }
-        });
-        if let Some(e) = failed {
-            if let Some(r) = recordings.remove(&serial) {
-                tracing::error!(camera = %serial, "recording to {} stopped: {e}", r.path.display());
-            }
+            self.deliver(&serial, au);
         }
-        drop(recordings);
+        if let Some(g) = gap {
+            tracing::info!(camera = %serial, "picture back after {:.1} s", g.as_secs_f64());
+        }
+        let gaps = self.ingest.gaps(&serial);
         self.status(&serial, |s| {
             s.bytes += data.len() as u64;
-            s.access_units += units;
-            if units > 0 {
+            s.access_units += n;
+            if n > 0 {
                 s.phase = Phase::Live;
             } else if s.phase != Phase::Live {
                 s.phase = Phase::WaitingForKeyframe;
@@ -270,6 +411,7 @@ impl Feed {
             if info.is_some() {
                 s.info = info;
             }
+            s.gaps = gaps;
         });
     }
 
@@ -279,21 +421,20 @@ impl Feed {
     pub fn check(&mut self) -> Result<(), PipelineError> {
         {
             let mut all = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
-            for (serial, c) in &self.cams {
+            for (serial, d) in &self.decoders {
                 if let Some(s) = all.get_mut(serial) {
-                    s.decoder = c.decoder.stats();
+                    s.decoder = d.stats();
                 }
             }
         }
         let ended = self
-            .cams
+            .decoders
             .iter()
-            .find(|(_, c)| c.decoder.has_ended())
+            .find(|(_, d)| d.has_ended())
             .map(|(n, _)| n.clone());
         if let Some(camera) = ended {
-            if let Some(c) = self.cams.remove(&camera) {
-                c.decoder
-                    .finish()
+            if let Some(d) = self.decoders.remove(&camera) {
+                d.finish()
                     .map_err(|source| PipelineError::Decode { camera, source })?;
             }
         }
@@ -303,8 +444,8 @@ impl Feed {
     /// Closes the decoders (they drain) and returns their final counters.
     pub fn finish(mut self) -> Result<HashMap<String, DecodeStats>, PipelineError> {
         let mut out = HashMap::new();
-        for (camera, c) in self.cams.drain() {
-            let stats = c.decoder.finish().map_err(|source| PipelineError::Decode {
+        for (camera, d) in self.decoders.drain() {
+            let stats = d.finish().map_err(|source| PipelineError::Decode {
                 camera: camera.clone(),
                 source,
             })?;

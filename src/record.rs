@@ -3,31 +3,37 @@
 //!
 //! Raw output is the access units exactly as received, from the first keyframe (parameter
 //! sets included, as the camera sends them with each keyframe). MP4 is fragmented (a
-//! fragment per keyframe), so a recording cut short by a crash or a power loss still plays;
-//! timestamps come from arrival times (the protocol carries none). After a reconnect the
-//! recording goes on from the next keyframe; the gap is logged. The unit in progress when
-//! recording stops (possibly incomplete) is not written. MP4/MKV carry the camera's AAC audio
-//! when its ADTS frames arrived before the first keyframe completed (the stream is set up
-//! then); raw output is video only.
+//! fragment per keyframe), so a recording cut short by a crash or a power loss still plays.
+//! The protocol carries no timestamps: units are timed by arrival, smoothed
+//! ([`crate::timestamps`]) so that the burst of frames the server sends as a stream starts
+//! plays at the frame rate instead of being dropped by players. When a stream ends (a
+//! cut-off, its station's turn passing to another camera) its last unit is complete and
+//! written; after a restart or a reconnect the recording goes on from the next keyframe and
+//! the gap (one per outage, however many reconnects it took) is logged and counted. MP4/MKV
+//! carry the camera's AAC audio when its ADTS frames arrived before the first keyframe
+//! completed (the stream is set up then); raw output is video only.
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ffmpeg_next as ffmpeg;
 use tokio::sync::{mpsc, watch};
 
 use crate::bitstream::adts::{self, AdtsHeader};
-use crate::bitstream::{AccessUnit, AccessUnits, AssemblerConfig, Codec};
+use crate::bitstream::{AccessUnit, AssemblerConfig, Codec};
 use crate::eufy::session::{run_session, SessionConfig, SessionError, SessionEvent};
+use crate::ingest::Ingest;
+use crate::timestamps::Smoother;
 
 /// Where and how to record.
 #[derive(Debug, Clone)]
 pub struct RecordConfig {
     /// The session (URL, serials).
     pub session: SessionConfig,
-    /// Output path (`{serial}` replaced per camera) or `-` for stdout (raw, one camera).
+    /// Output path (`{serial}` and `{name}` replaced per camera) or `-` for stdout (raw, one
+    /// camera).
     pub output: String,
     /// Stop after this long.
     pub duration: Option<Duration>,
@@ -65,13 +71,15 @@ pub enum RecordError {
 /// What was written per camera.
 #[derive(Debug, Clone, Default)]
 pub struct Recorded {
-    /// The output path.
+    /// The camera.
+    pub serial: String,
+    /// The output path (empty when nothing was written).
     pub path: String,
     /// Access units written.
     pub units: u64,
     /// Bytes of video written.
     pub bytes: u64,
-    /// Reconnects that left a gap.
+    /// Outages that left a gap in the recording.
     pub gaps: u64,
     /// AAC frames muxed (MP4/MKV only).
     pub audio_frames: u64,
@@ -86,10 +94,18 @@ enum Sink {
 
 struct Muxer {
     out: ffmpeg::format::context::Output,
-    first: Option<Instant>,
-    last_pts: i64,
-    /// The audio stream's index and its last pts, when the camera sends AAC.
-    audio: Option<(usize, i64)>,
+    /// The first unit's arrival: time zero of every stream.
+    origin: Option<Instant>,
+    video: Smoother,
+    /// The audio stream's index and times, when the camera sends AAC.
+    audio: Option<(usize, Smoother)>,
+}
+
+/// The clock packets are stamped in before the muxer rescales them (RTP's video clock).
+const TIME_BASE: ffmpeg::Rational = ffmpeg::Rational(1, 90_000);
+
+fn ticks(d: Duration) -> i64 {
+    (d.as_micros() * 9 / 100).try_into().unwrap_or(i64::MAX)
 }
 
 fn codec_id(c: Codec) -> ffmpeg::codec::Id {
@@ -111,7 +127,7 @@ impl Muxer {
         let info = au.new_stream_info.ok_or(ffmpeg::Error::InvalidData)?;
         let mut out = ffmpeg::format::output(&path)?;
         out.add_stream(None::<ffmpeg::Codec>)?
-            .set_time_base((1, 1000));
+            .set_time_base(TIME_BASE);
         crate::decode::ffi::describe_video_stream(
             &mut out,
             0,
@@ -122,7 +138,7 @@ impl Muxer {
         )?;
         if let Some(h) = audio {
             out.add_stream(None::<ffmpeg::Codec>)?
-                .set_time_base((1, 1000));
+                .set_time_base(TIME_BASE);
             crate::decode::ffi::describe_aac_stream(
                 &mut out,
                 1,
@@ -136,26 +152,28 @@ impl Muxer {
             opts.set("movflags", "frag_keyframe+empty_moov+default_base_moof");
         }
         out.write_header_with(opts)?;
+        let frame = Smoother::frame_interval(info.fps);
         Ok(Muxer {
             out,
-            first: None,
-            last_pts: -1,
-            audio: audio.map(|_| (1, -1)),
+            origin: None,
+            video: Smoother::new(frame),
+            audio: audio.map(|h| {
+                let secs = 1024.0 / f64::from(h.sample_rate().max(1));
+                (1, Smoother::new(Duration::from_secs_f64(secs)))
+            }),
         })
     }
 
     fn write(&mut self, au: &AccessUnit<Instant>) -> Result<(), ffmpeg::Error> {
-        let first = *self.first.get_or_insert(au.at);
-        // Milliseconds since the first unit; strictly increasing (arrival can tie).
-        let pts =
-            (au.at.saturating_duration_since(first).as_millis() as i64).max(self.last_pts + 1);
-        // The protocol has no timestamps: a unit lasts as long as the gap before it.
-        let duration = if self.last_pts < 0 {
-            66
-        } else {
-            pts - self.last_pts
+        let origin = *self.origin.get_or_insert(au.at);
+        let before = self.video.last();
+        let t = self.video.next(au.at.saturating_duration_since(origin));
+        let pts = ticks(t);
+        // The protocol has no timestamps: a unit lasts until the next; the first, a frame.
+        let duration = match before {
+            Some(b) => pts - ticks(b),
+            None => ticks(Smoother::frame_interval(None)),
         };
-        self.last_pts = pts;
         let mut packet = ffmpeg::Packet::copy(&au.data);
         packet.set_stream(0);
         packet.set_pts(Some(pts));
@@ -164,36 +182,30 @@ impl Muxer {
         if au.keyframe {
             packet.set_flags(ffmpeg::packet::Flags::KEY);
         }
-        let tb = self
-            .out
-            .stream(0)
-            .map_or(ffmpeg::Rational(1, 1000), |s| s.time_base());
-        packet.rescale_ts(ffmpeg::Rational(1, 1000), tb);
+        let tb = self.out.stream(0).map_or(TIME_BASE, |s| s.time_base());
+        packet.rescale_ts(TIME_BASE, tb);
         packet.write_interleaved(&mut self.out)
     }
 
-    /// Writes one ADTS frame's payload to the audio stream, timed by arrival.
+    /// Writes one ADTS frame's payload to the audio stream, timed like the video.
     fn write_audio(&mut self, frame: &[u8], at: Instant) -> Result<(), ffmpeg::Error> {
-        let (Some((index, last)), Some(first)) = (self.audio, self.first) else {
+        let (Some((index, smoother)), Some(origin)) = (self.audio.as_mut(), self.origin) else {
             return Ok(()); // no audio stream, or no video yet: nothing to align with
         };
+        let index = *index;
         let Some(h) = adts::parse_header(frame) else {
             return Err(ffmpeg::Error::InvalidData);
         };
         let Some(payload) = frame.get(h.header_len..h.frame_len.min(frame.len())) else {
             return Err(ffmpeg::Error::InvalidData);
         };
-        let pts = (at.saturating_duration_since(first).as_millis() as i64).max(last + 1);
-        self.audio = Some((index, pts));
+        let pts = ticks(smoother.next(at.saturating_duration_since(origin)));
         let mut packet = ffmpeg::Packet::copy(payload);
         packet.set_stream(index);
         packet.set_pts(Some(pts));
         packet.set_dts(Some(pts));
-        let tb = self
-            .out
-            .stream(index)
-            .map_or(ffmpeg::Rational(1, 1000), |s| s.time_base());
-        packet.rescale_ts(ffmpeg::Rational(1, 1000), tb);
+        let tb = self.out.stream(index).map_or(TIME_BASE, |s| s.time_base());
+        packet.rescale_ts(TIME_BASE, tb);
         packet.write_interleaved(&mut self.out)
     }
 
@@ -203,29 +215,69 @@ impl Muxer {
 }
 
 struct Camera {
-    assembler: AccessUnits<Instant>,
     sink: Option<Sink>,
     rec: Recorded,
-    started: bool,
+    /// Its display name, once the server said.
+    name: Option<String>,
     /// The camera's audio format, from the first valid ADTS header seen.
     audio: Option<AdtsHeader>,
 }
 
-fn output_path(template: &str, serial: &str, several: bool) -> Result<String, RecordError> {
+/// Checks an output template before connecting: its extension, and that its folder exists.
+fn check_output(template: &str, several: bool) -> Result<(), RecordError> {
     if template == "-" {
         if several {
             return Err(RecordError::Usage(
-                "--output - takes one camera; use a file name with {serial} for several".into(),
+                "--output - takes one camera; use a file name with {serial} or {name} for several"
+                    .into(),
             ));
         }
-        return Ok("-".into());
+        return Ok(());
     }
-    if several && !template.contains("{serial}") {
+    if several && !template.contains("{serial}") && !template.contains("{name}") {
         return Err(RecordError::Usage(
-            "several cameras need {serial} in --output".into(),
+            "several cameras need {serial} or {name} in --output".into(),
         ));
     }
-    Ok(template.replace("{serial}", serial))
+    if !(is_raw(template)
+        || template.ends_with(".mp4")
+        || template.ends_with(".mkv")
+        || template.ends_with(".mov"))
+    {
+        return Err(RecordError::Usage(format!(
+            "{template}: use .h264/.h265 (raw), .mp4, .mkv or - (stdout)"
+        )));
+    }
+    let dir = Path::new(template)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(RecordError::Usage(format!(
+            "{template}: the folder {} does not exist",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The output path for a camera: `{serial}` and `{name}` (made safe for a file name)
+/// replaced.
+fn output_path(template: &str, serial: &str, name: Option<&str>) -> String {
+    let safe: String = name
+        .unwrap_or(serial)
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    template
+        .replace("{serial}", serial)
+        .replace("{name}", &safe)
 }
 
 fn is_raw(path: &str) -> bool {
@@ -238,100 +290,98 @@ fn is_raw(path: &str) -> bool {
 /// Records until `stop`, the duration or the frame count.
 pub async fn record(
     config: RecordConfig,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<Vec<Recorded>, RecordError> {
     let serials = config.session.serials.clone();
-    let several = serials.len() > 1;
-    let mut cams: HashMap<String, Camera> = HashMap::new();
-    for s in &serials {
-        let path = output_path(&config.output, s, several)?;
-        if !(is_raw(&path)
-            || path.ends_with(".mp4")
-            || path.ends_with(".mkv")
-            || path.ends_with(".mov"))
-        {
-            return Err(RecordError::Usage(format!(
-                "{path}: use .h264/.h265 (raw), .mp4, .mkv or - (stdout)"
-            )));
-        }
-        cams.insert(
-            s.clone(),
-            Camera {
-                assembler: AccessUnits::new(AssemblerConfig {
-                    wait_for_keyframe: true,
-                    ..Default::default()
-                }),
+    check_output(&config.output, serials.len() > 1)?;
+    let mut cams: HashMap<String, Camera> = serials
+        .iter()
+        .map(|s| {
+            let rec = Recorded {
+                serial: s.clone(),
+                ..Recorded::default()
+            };
+            let cam = Camera {
                 sink: None,
-                rec: Recorded {
-                    path,
-                    ..Recorded::default()
-                },
-                started: false,
+                rec,
+                name: None,
                 audio: None,
-            },
-        );
-    }
+            };
+            (s.clone(), cam)
+        })
+        .collect();
+    let mut ingest = Ingest::new(
+        AssemblerConfig {
+            wait_for_keyframe: true,
+            ..Default::default()
+        },
+        false,
+    );
     let (tx, mut rx) = mpsc::channel(256);
     let (inner_stop, inner_rx) = watch::channel(false);
     let session = tokio::spawn(run_session(config.session.clone(), tx, inner_rx));
-    let deadline = config.duration.map(|d| tokio::time::Instant::now() + d);
-    let mut stop = stop;
+    let mut deadline = config.duration.map(|d| tokio::time::Instant::now() + d);
+    let mut watching_stop = true;
     let result = loop {
-        let timer = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
+        // Each branch fires once: a timer that has fired and a stop channel that has spoken
+        // are switched off, so that nothing spins while the session stops its streams.
         tokio::select! {
-            ev = rx.recv() => match ev {
-                None => break Ok(()),
-                Some(SessionEvent::Video { serial, data, received_at }) => {
-                    let Some(cam) = cams.get_mut(&serial) else { continue };
-                    let mut units = Vec::new();
-                    cam.assembler.push(&data, received_at, |au| units.push(au));
-                    let room = config.frames.map_or(usize::MAX, |n| n.saturating_sub(cam.rec.units) as usize);
-                    units.truncate(room);
-                    let failed = units.iter().find_map(|au| write_unit(cam, au).err());
-                    if let Some(e) = failed {
-                        let _ = inner_stop.send(true);
-                        break Err(e);
-                    }
-                    if config.frames.is_some_and(|n| cams.values().all(|c| c.rec.units >= n)) {
-                        let _ = inner_stop.send(true);
-                    }
-                }
-                Some(SessionEvent::Audio { serial, data, received_at }) => {
-                    let Some(cam) = cams.get_mut(&serial) else { continue };
-                    match adts::parse_header(&data) {
-                        Some(h) => {
-                            cam.audio.get_or_insert(h);
-                            if let Some(Sink::Muxer(m)) = cam.sink.as_mut() {
-                                if let Err(e) = m.write_audio(&data, received_at) {
-                                    tracing::debug!(%serial, "audio frame dropped: {e}");
-                                    cam.rec.audio_dropped += 1;
-                                } else {
-                                    cam.rec.audio_frames += 1;
-                                }
-                            }
+            ev = rx.recv() => {
+                let Some(ev) = ev else { break Ok(()) };
+                let mut units = Vec::new();
+                let serial = match ev {
+                    SessionEvent::Video { serial, data, received_at } => {
+                        if let Some(gap) = ingest.video(&serial, &data, received_at, |au| units.push(au)) {
+                            tracing::warn!(camera = %serial, "recording gap of {:.1} s", gap.as_secs_f64());
                         }
-                        None => cam.rec.audio_dropped += 1,
+                        serial
                     }
-                }
-                Some(SessionEvent::Reconnecting { reason, .. }) => {
-                    for (serial, cam) in cams.iter_mut() {
-                        if cam.started {
-                            tracing::warn!(%serial, "recording gap: {reason}; resuming at the next keyframe");
-                            cam.rec.gaps += 1;
+                    SessionEvent::Ended { serial, .. } => {
+                        ingest.ended(&serial, |au| units.push(au));
+                        serial
+                    }
+                    SessionEvent::Reconnecting { .. } => {
+                        ingest.lost();
+                        continue;
+                    }
+                    SessionEvent::Camera(info) => {
+                        if let Some(cam) = cams.get_mut(&info.serial) {
+                            cam.name = info.name;
                         }
-                        cam.assembler.reset();
+                        continue;
                     }
+                    SessionEvent::Audio { serial, data, received_at } => {
+                        if let Some(cam) = cams.get_mut(&serial) {
+                            write_audio(cam, &data, received_at);
+                        }
+                        continue;
+                    }
+                    _ => continue,
+                };
+                let Some(cam) = cams.get_mut(&serial) else { continue };
+                let room = config.frames.map_or(usize::MAX, |n| n.saturating_sub(cam.rec.units) as usize);
+                units.truncate(room);
+                let failed = units
+                    .iter()
+                    .find_map(|au| write_unit(cam, &config.output, &ingest, au).err());
+                cam.rec.gaps = ingest.gaps(&serial).count;
+                if let Some(e) = failed {
+                    let _ = inner_stop.send(true);
+                    break Err(e);
                 }
-                Some(_) => {}
-            },
-            _ = timer => { let _ = inner_stop.send(true); }
-            r = stop.changed() => {
-                if r.is_err() || *stop.borrow() { let _ = inner_stop.send(true); }
+                if config.frames.is_some_and(|n| cams.values().all(|c| c.rec.units >= n)) {
+                    let _ = inner_stop.send(true);
+                }
+            }
+            _ = sleep_until_some(deadline) => {
+                deadline = None;
+                let _ = inner_stop.send(true);
+            }
+            r = stop.changed(), if watching_stop => {
+                if r.is_err() || *stop.borrow() {
+                    watching_stop = false;
+                    let _ = inner_stop.send(true);
+                }
             }
         }
     };
@@ -348,9 +398,39 @@ pub async fn record(
         .map(|()| out)
 }
 
-fn write_unit(cam: &mut Camera, au: &AccessUnit<Instant>) -> Result<(), RecordError> {
-    let path = cam.rec.path.clone();
+/// Sleeps until `deadline`; never returns without one.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn write_audio(cam: &mut Camera, data: &[u8], at: Instant) {
+    match adts::parse_header(data) {
+        Some(h) => {
+            cam.audio.get_or_insert(h);
+            if let Some(Sink::Muxer(m)) = cam.sink.as_mut() {
+                if let Err(e) = m.write_audio(data, at) {
+                    tracing::debug!(camera = %cam.rec.serial, "audio frame dropped: {e}");
+                    cam.rec.audio_dropped += 1;
+                } else {
+                    cam.rec.audio_frames += 1;
+                }
+            }
+        }
+        None => cam.rec.audio_dropped += 1,
+    }
+}
+
+fn write_unit(
+    cam: &mut Camera,
+    template: &str,
+    ingest: &Ingest,
+    au: &AccessUnit<Instant>,
+) -> Result<(), RecordError> {
     if cam.sink.is_none() {
+        let path = output_path(template, &cam.rec.serial, cam.name.as_deref());
         // The assembler starts at a keyframe, which carries the parameter sets.
         let sink = if is_raw(&path) {
             let w: Box<dyn Write + Send> = if path == "-" {
@@ -365,10 +445,11 @@ fn write_unit(cam: &mut Camera, au: &AccessUnit<Instant>) -> Result<(), RecordEr
             };
             Sink::Raw(w)
         } else {
-            let sets = cam.assembler.parameter_sets();
+            let assembler = ingest.assembler(&cam.rec.serial);
+            let sets = assembler.map(|a| a.parameter_sets()).unwrap_or_default();
             let mut au = au.clone();
             if au.new_stream_info.is_none() {
-                au.new_stream_info = cam.assembler.stream_info().copied();
+                au.new_stream_info = assembler.and_then(|a| a.stream_info().copied());
             }
             Sink::Muxer(Box::new(
                 Muxer::open(&path, &au, &sets, cam.audio).map_err(|source| RecordError::Mux {
@@ -377,10 +458,11 @@ fn write_unit(cam: &mut Camera, au: &AccessUnit<Instant>) -> Result<(), RecordEr
                 })?,
             ))
         };
-        tracing::info!(path = %path, "recording from the first keyframe");
+        tracing::info!(camera = %cam.rec.serial, path = %path, "recording from the first keyframe");
+        cam.rec.path = path;
         cam.sink = Some(sink);
     }
-    cam.started = true;
+    let path = &cam.rec.path;
     match cam.sink.as_mut() {
         Some(Sink::Raw(w)) => {
             w.write_all(&au.data)
@@ -415,7 +497,31 @@ fn finish(cam: &mut Camera) -> Result<(), RecordError> {
     }
 }
 
-/// The output path for `serial` (exposed for the CLI's messages).
-pub fn path_for(template: &str, serial: &str, several: bool) -> Result<PathBuf, RecordError> {
-    output_path(template, serial, several).map(PathBuf::from)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_are_checked_before_connecting() {
+        assert!(check_output("/no/such/folder/x.mp4", false)
+            .unwrap_err()
+            .to_string()
+            .contains("does not exist"));
+        assert!(check_output("x.avi", false).is_err());
+        assert!(check_output("-", true).is_err());
+        assert!(check_output("x.mp4", true).is_err());
+        for (ok, several) in [
+            ("x.mp4", false),
+            ("-", false),
+            ("{name}.mkv", true),
+            ("{serial}.h264", true),
+        ] {
+            assert!(check_output(ok, several).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            output_path("/tmp/{name}-{serial}.mp4", "T1", Some("Front door/1")),
+            "/tmp/Front_door_1-T1.mp4"
+        );
+        assert_eq!(output_path("{name}.h264", "T1", None), "T1.h264");
+    }
 }

@@ -22,7 +22,7 @@ use winit::window::{Fullscreen, Window, WindowId};
 
 use crate::decode::{DecoderConfig, FrameSink, LatestFrame};
 use crate::eufy::session::{run_session, SessionConfig};
-use crate::pipeline::{toggle_recording, Feed, Phase, PipelineError, Recordings, Statuses};
+use crate::pipeline::{toggle_recording, Feed, PipelineError, Recordings, Statuses};
 use crate::render::{Gpu, Offscreen, RenderError, Renderer, TileState, TileView};
 
 /// How the viewer runs.
@@ -418,16 +418,15 @@ impl App {
             .lock()
             .map(|r| r.keys().cloned().collect())
             .unwrap_or_default();
+        let now = Instant::now();
         self.serials
             .iter()
             .enumerate()
             .map(|(i, serial)| {
                 let s = statuses.get(serial).cloned().unwrap_or_default();
-                let state = match &s.phase {
-                    Phase::Connecting => TileState::Connecting,
-                    Phase::WaitingForKeyframe => TileState::WaitingForKeyframe,
-                    Phase::Live => TileState::Live,
-                    Phase::Offline(why) => TileState::Offline(why.clone()),
+                let state = match s.phase.describe(now) {
+                    None => TileState::Live,
+                    Some(text) => TileState::Waiting(text),
                 };
                 let mut lines = Vec::new();
                 if recording.contains(serial) {
@@ -435,7 +434,10 @@ impl App {
                 }
                 if self.overlay {
                     let st = &self.stats[i];
-                    lines.push(serial.clone());
+                    lines.push(match &s.name {
+                        Some(name) => format!("{name} ({serial})"),
+                        None => serial.clone(),
+                    });
                     if let Some(info) = s.info {
                         lines.push(format!(
                             "{} {} {}x{}",
@@ -457,9 +459,20 @@ impl App {
                         d.dropped_behind + d.dropped_before_keyframe,
                         d.errors
                     ));
+                    if s.gaps.count > 0 {
+                        lines.push(format!(
+                            "gaps: {}, last {:.1} s, longest {:.1} s",
+                            s.gaps.count, s.gaps.last_secs, s.gaps.longest_secs
+                        ));
+                    }
+                    if let Some((at, kind, state)) = s.detections.back() {
+                        let ago = now.saturating_duration_since(*at).as_secs();
+                        let what = if *state { "" } else { " (ended)" };
+                        lines.push(format!("event: {kind}{what} {ago} s ago"));
+                    }
                 }
                 TileView {
-                    title: serial.clone(),
+                    title: s.label(serial).to_owned(),
                     state,
                     lines,
                 }
@@ -644,10 +657,19 @@ impl ApplicationHandler<Wake> for App {
                 return;
             }
         }
-        // Frames and status changes wake us; the overlay's numbers and the duration need a
-        // slow tick besides.
+        // Frames and status changes wake us; the overlay's numbers, the countdowns on cards
+        // ("next in 6 s") and the duration need a slow tick besides.
         let tick = Instant::now() + Duration::from_millis(500);
-        if self.overlay {
+        let waiting = || {
+            self.statuses
+                .lock()
+                .map(|all| {
+                    all.values()
+                        .any(|s| s.phase != crate::pipeline::Phase::Live)
+                })
+                .unwrap_or(false)
+        };
+        if self.overlay || waiting() {
             self.request_redraw_if_idle();
         }
         event_loop.set_control_flow(ControlFlow::WaitUntil(tick));

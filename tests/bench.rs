@@ -26,6 +26,8 @@ fn config(unpaced: bool, render: bool, streams: usize) -> BenchConfig {
         random_chunks: false,
         live: None,
         rounds: 1,
+        cutoff: None,
+        wait_server: std::time::Duration::from_secs(60),
     }
 }
 

@@ -321,25 +321,59 @@ fn grid_and_letterbox_in_pixels() {
     assert_eq!((at(300, 0), at(300, 199)), (100, 100));
 }
 
-/// A tile that is not live shows a card (not the old picture); a new size rebuilds textures.
+/// A tile that is not live shows its text over the last picture dimmed (never a picture that
+/// looks live), or a card when it has none; a new size rebuilds textures.
 #[test]
-fn cards_and_resolution_changes() {
+fn cards_dimmed_pictures_and_resolution_changes() {
     let gpu = gpu();
     let target = Offscreen::new(&gpu, 320, 180);
     let mut r = Renderer::new(&gpu);
     r.set_tile_count(&gpu, 1);
-    r.upload(&gpu, 0, &solid(320, 180, 250)).unwrap();
-    let offline = [TileView {
-        title: "T8410".into(),
-        state: TileState::Offline("socket closed".into()),
-        lines: vec![],
-    }];
-    r.render(&gpu, &target.view, target.format, target.size, &offline);
+    let waiting = |text: &str| {
+        [TileView {
+            title: "T8410".into(),
+            state: TileState::Waiting(text.into()),
+            lines: vec![],
+        }]
+    };
+    // No picture yet: a dark card with light text.
+    r.render(
+        &gpu,
+        &target.view,
+        target.format,
+        target.size,
+        &waiting("connecting..."),
+    );
     let px = target.read(&gpu).unwrap();
-    // No pixel of the old, nearly white picture survives: the card is dark, its text light.
+    let dark = px.chunks(4).filter(|p| p[0] < 60).count();
+    let text = px.chunks(4).filter(|p| p[0] > 200).count();
+    assert!(
+        dark > 320 * 180 * 9 / 10 && text > 50,
+        "dark {dark} text {text}"
+    );
+    // A picture that stopped: still there, dimmed to about a third, with the text on it.
+    r.upload(&gpu, 0, &solid(320, 180, 250)).unwrap();
+    r.render(
+        &gpu,
+        &target.view,
+        target.format,
+        target.size,
+        &waiting("restarting in 1 s"),
+    );
+    let px = target.read(&gpu).unwrap();
+    let expected = (250.0 * (1.0 - eufy_hw::render::DIM)).round() as i32;
+    let dimmed = px
+        .chunks(4)
+        .filter(|p| (i32::from(p[0]) - expected).abs() <= 3)
+        .count();
     let bright = px.chunks(4).filter(|p| p[0] >= 245).count();
     let text = px.chunks(4).filter(|p| p[0] > 200).count();
+    assert!(
+        dimmed > 320 * 180 * 8 / 10,
+        "dimmed {dimmed} (level {expected})"
+    );
     assert!(bright < 2000 && text > 50, "bright {bright} text {text}");
+    // Live again, at a new size: the picture at full level.
     r.upload(&gpu, 0, &solid(160, 90, 30)).unwrap();
     let live = [TileView {
         title: "T8410".into(),

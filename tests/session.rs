@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use common::clip_path;
 use eufy_hw::bitstream::{AccessUnits, AssemblerConfig};
 use eufy_hw::clip::Clip;
-use eufy_hw::eufy::session::{run_session, SessionConfig, SessionError, SessionEvent};
+use eufy_hw::eufy::protocol::DetectionKind;
+use eufy_hw::eufy::session::{run_session, CameraState, SessionConfig, SessionError, SessionEvent};
 use eufy_hw::eufy::simulator::{Camera, Chunking, Fault, FaultKind, Pacing, SimConfig, Simulator};
 use tokio::sync::{mpsc, watch};
 
@@ -259,14 +260,16 @@ async fn nothing_listening_is_a_connect_error() {
     assert!(err.to_string().contains("cannot connect"), "{err}");
 }
 
-/// Faults that lose the stream: the session reports, reconnects and streams again.
+/// Faults that lose the connection: the session reports, reconnects and streams again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_streams_reconnect() {
+async fn lost_connections_reconnect() {
     for (kind, reason) in [
         (FaultKind::Close, "lost"),
-        (FaultKind::Stop, "stopped"),
         (FaultKind::Restart, "shutting down"),
-        (FaultKind::Stall(Duration::from_secs(3)), "did not answer"),
+        (
+            FaultKind::Stall(Duration::from_secs(3)),
+            "sent nothing, not even a pong",
+        ),
     ] {
         let sim = Simulator::start(SimConfig {
             looping: true,
@@ -474,4 +477,376 @@ async fn audio_reaches_the_owner() {
         }
     }
     assert!(count(&events, |e| matches!(e, SessionEvent::Audio { .. })) >= 5);
+}
+
+fn camera_as(serial: &str, clip: &Arc<Clip>) -> Camera {
+    Camera {
+        serial: serial.into(),
+        clip: clip.clone(),
+    }
+}
+
+/// Which camera each video event came from, runs of the same camera merged:
+/// `[("A", 40), ("B", 38), …]`.
+fn video_runs(events: &[SessionEvent]) -> Vec<(String, usize)> {
+    let mut runs: Vec<(String, usize)> = Vec::new();
+    for e in events {
+        if let SessionEvent::Video { serial, .. } = e {
+            match runs.last_mut() {
+                Some((s, n)) if s == serial => *n += 1,
+                _ => runs.push((serial.clone(), 1)),
+            }
+        }
+    }
+    runs
+}
+
+/// Two cameras behind one HomeBase, which streams one camera at a time: they take turns,
+/// each turn starting at a keyframe, and the station is never asked for both at once (a
+/// real one then leaves the first camera silent, with no error at all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_cameras_on_one_station_take_turns() {
+    let clip = Arc::new(Clip::load(&clip_path("h264_baseline_720p.h264")).unwrap());
+    let sim = Simulator::start(SimConfig {
+        cameras: vec![camera_as("A", &clip), camera_as("B", &clip)],
+        stations: vec![("HB".into(), vec!["A".into(), "B".into()])],
+        pacing: Pacing::Fps(30.0),
+        start_delay: Duration::from_millis(200),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let cfg = SessionConfig {
+        station_dwell: Duration::from_millis(1500),
+        restart_pause: Duration::from_millis(200),
+        ..session_config(sim.url())
+    };
+    let cfg = SessionConfig {
+        serials: vec!["A".into(), "B".into()],
+        ..cfg
+    };
+    let (events, result) =
+        run_until(cfg, Duration::from_secs(20), |ev| video_runs(ev).len() >= 4).await;
+    assert!(result.is_ok(), "{result:?}");
+    let runs = video_runs(&events);
+    assert!(runs.len() >= 4, "{runs:?}");
+    // A, B, A, B: turns alternate, each a real stretch of video.
+    for (k, (serial, n)) in runs.iter().take(4).enumerate() {
+        assert_eq!(serial, if k % 2 == 0 { "A" } else { "B" }, "{runs:?}");
+        if k < 3 {
+            assert!(*n >= 20, "turn {k} of {serial}: {n} events");
+        }
+    }
+    let stats = sim.stats();
+    assert_eq!(stats.silenced, 0, "two starts at once on one station");
+    assert_eq!(stats.peak_station_streams, 1);
+    assert_eq!(
+        count(&events, |e| matches!(e, SessionEvent::Reconnecting { .. })),
+        0
+    );
+    // The waiting camera says why, with its station.
+    assert!(events.iter().any(|e| matches!(e,
+        SessionEvent::State { serial, state: CameraState::Queued { station, next_at: Some(_) } }
+            if serial == "B" && station == "HB")));
+    // Names and stations came from the server.
+    assert!(events.iter().any(|e| matches!(e,
+        SessionEvent::Camera(i) if i.serial == "A" && i.station.as_deref() == Some("HB")
+            && i.name.as_deref() == Some("Camera 1"))));
+    // Each turn ends with its stream, so what is pending of it can be flushed.
+    assert!(count(&events, |e| matches!(e, SessionEvent::Ended { .. })) >= 2);
+    sim.shutdown().await;
+}
+
+/// The same two cameras started by a client that does not know they share a station (both
+/// started at once): the first never sends anything, which the simulator reproduces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_starts_on_one_station_leave_the_first_silent() {
+    let clip = Arc::new(Clip::load(&clip_path("h264_baseline_720p.h264")).unwrap());
+    let sim = Simulator::start(SimConfig {
+        cameras: vec![camera_as("A", &clip), camera_as("B", &clip)],
+        stations: vec![("HB".into(), vec!["A".into(), "B".into()])],
+        pacing: Pacing::Fps(30.0),
+        start_delay: Duration::from_millis(200),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut c = common::Plain::handshake(&sim.url(), 21).await;
+    for s in ["A", "B"] {
+        let (r, _) = c
+            .call(
+                s,
+                "device.start_livestream",
+                serde_json::json!({ "serialNumber": s }),
+            )
+            .await;
+        assert_eq!(r["success"], true);
+    }
+    // Two seconds of what the server sends: B's stream only.
+    let mut from = std::collections::HashSet::new();
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        let Ok(m) = c.next(Duration::from_secs(2)).await else {
+            break;
+        };
+        if let Some(s) = m["event"]["serialNumber"].as_str() {
+            from.insert(s.to_owned());
+        }
+    }
+    assert_eq!(from.into_iter().collect::<Vec<_>>(), ["B"]);
+    assert_eq!(sim.stats().silenced, 1);
+    sim.shutdown().await;
+}
+
+/// A camera that accepts the start and never sends anything is reported within its start
+/// timeout and restarted on its own, while the other camera streams on undisturbed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_that_never_starts_is_reported_while_another_streams() {
+    let clip = Arc::new(Clip::load(&clip_path("h264_baseline_720p.h264")).unwrap());
+    let sim = Simulator::start(SimConfig {
+        cameras: vec![camera_as("A", &clip), camera_as("B", &clip)],
+        offline: vec!["B".into()],
+        pacing: Pacing::Fps(30.0),
+        start_delay: Duration::from_millis(100),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let cfg = SessionConfig {
+        serials: vec!["A".into(), "B".into()],
+        start_timeout: Duration::from_millis(1500),
+        restart_pause: Duration::from_millis(100),
+        ..session_config(sim.url())
+    };
+    let t0 = Instant::now();
+    let reported = std::sync::Mutex::new(None);
+    let (events, result) = run_until(cfg, Duration::from_secs(15), |ev| {
+        if let Some(SessionEvent::State { serial, state: CameraState::Restarting { reason, .. } }) = ev.last() {
+            if serial == "B" && reported.lock().unwrap().is_none() {
+                *reported.lock().unwrap() = Some((t0.elapsed(), reason.clone()));
+            }
+        }
+        // Two restarts of B.
+        count(ev, |e| matches!(e, SessionEvent::State { serial, state: CameraState::Restarting { .. } } if serial == "B")) >= 2
+    })
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    let (after, reason) = reported.lock().unwrap().clone().expect("B reported");
+    assert!(
+        reason.contains("no livestream started within 2 s"),
+        "{reason}"
+    );
+    assert!(after < Duration::from_secs(5), "reported after {after:?}");
+    // A streamed throughout: never stopped, never restarted, its video never interrupted.
+    assert_eq!(
+        count(&events, |e| matches!(e, SessionEvent::Reconnecting { .. })),
+        0
+    );
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, SessionEvent::Ended { serial, .. } if serial == "A")));
+    assert!(!events.iter().any(|e| matches!(e, SessionEvent::State { serial, state: CameraState::Restarting { .. } } if serial == "A")));
+    let a_video: Vec<std::time::Instant> = events
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Video {
+                serial,
+                received_at,
+                ..
+            } if serial == "A" => Some(*received_at),
+            _ => None,
+        })
+        .collect();
+    assert!(a_video.len() > 60, "{}", a_video.len());
+    let longest = a_video.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(longest < Duration::from_secs(1), "A paused for {longest:?}");
+    // B was stopped before each restart; A never.
+    let stats = sim.stats();
+    assert!(stats.count("device.stop_livestream") >= 2, "{stats:?}");
+    assert!(stats.count("device.start_livestream") >= 3, "{stats:?}");
+    sim.shutdown().await;
+}
+
+/// A stream that ends by itself (a battery camera's cut-off) is restarted after the pause,
+/// the same connection on; what was pending is flushed and the gap measured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_is_bridged_by_a_restart() {
+    let sim = Simulator::start(SimConfig {
+        pacing: Pacing::Fps(30.0),
+        looping: true,
+        realistic: true,
+        start_delay: Duration::from_millis(100),
+        cutoff: Some(Duration::from_millis(1500)),
+        ..sim_config(camera("h264_baseline_720p.h264"))
+    })
+    .await
+    .unwrap();
+    let cfg = SessionConfig {
+        restart_pause: Duration::from_millis(300),
+        ..session_config(sim.url())
+    };
+    let config = cfg.clone();
+    let stop = watch::channel(false);
+    let (stop_tx, stop_rx) = stop;
+    let decoder = eufy_hw::decode::DecoderConfig {
+        accel: vec![eufy_hw::decode::Accel::None],
+        ..Default::default()
+    };
+    let run = tokio::spawn(eufy_hw::pipeline::run_headless(
+        config,
+        decoder,
+        stop_rx,
+        Duration::from_millis(200),
+        |_, _, _| {},
+    ));
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let _ = stop_tx.send(true);
+    let totals = run.await.unwrap().unwrap();
+    let t = &totals[SERIAL];
+    // Two cut-offs in 4.5 s, each bridged: pictures kept coming, gaps counted and short.
+    assert!(t.status.gaps.count >= 2, "{:?}", t.status.gaps);
+    assert!(t.status.gaps.longest_secs < 1.5, "{:?}", t.status.gaps);
+    assert!(
+        t.status.gaps.longest_secs > 0.3,
+        "the pause is in the gap: {:?}",
+        t.status.gaps
+    );
+    assert!(t.frames > 60, "{} frames", t.frames);
+    assert!(sim.stats().count("device.start_livestream") >= 3);
+    assert_eq!(sim.stats().connections, 1, "no reconnect");
+    sim.shutdown().await;
+}
+
+/// At boot eufy-hw may start before eufy-security-ws has logged in: it waits, says so, and
+/// streams once the server is ready — no error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_started_before_the_login_streams_without_an_error() {
+    let sim = Simulator::start(SimConfig {
+        login_delay: Some(Duration::from_secs(5)),
+        looping: true,
+        pacing: Pacing::Fps(30.0),
+        ..sim_config(camera("h264_baseline_720p.h264"))
+    })
+    .await
+    .unwrap();
+    let cfg = SessionConfig {
+        wait_server: Some(Duration::from_secs(30)),
+        ..session_config(sim.url())
+    };
+    let t0 = Instant::now();
+    let (events, result) = run_until(cfg, Duration::from_secs(20), |ev| {
+        video_bytes(ev).len() >= 10
+    })
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert!(video_bytes(&events).len() >= 10);
+    assert!(t0.elapsed() >= Duration::from_secs(5));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        SessionEvent::State {
+            state: CameraState::LoggingIn,
+            ..
+        }
+    )));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, SessionEvent::Connected { devices, .. } if devices.is_empty())));
+    assert_eq!(
+        count(&events, |e| matches!(e, SessionEvent::Reconnecting { .. })),
+        0
+    );
+    sim.shutdown().await;
+}
+
+/// `record` and `bench` do not wait for ever: past `wait_server` a server still logging in
+/// is a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_still_logging_in_past_the_wait_is_a_clear_error() {
+    let sim = Simulator::start(SimConfig {
+        login_delay: Some(Duration::from_secs(60)),
+        ..sim_config(camera("h264_baseline_720p.h264"))
+    })
+    .await
+    .unwrap();
+    let cfg = SessionConfig {
+        wait_server: Some(Duration::from_millis(1500)),
+        ..session_config(sim.url())
+    };
+    let t0 = Instant::now();
+    let (_, result) = run_until(cfg, Duration::from_secs(10), |_| false).await;
+    let err = result.unwrap_err();
+    assert!(matches!(err, SessionError::NotReady { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("still logging in") && msg.contains("--wait-server"),
+        "{msg}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    sim.shutdown().await;
+}
+
+/// Every exit closes the socket with 1000 (normal closure), not without a status (which the
+/// server logs as a client implementation issue).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_socket_is_closed_with_1000() {
+    let sim = Simulator::start(SimConfig {
+        looping: true,
+        pacing: Pacing::Fps(60.0),
+        ..sim_config(camera("h264_baseline_720p.h264"))
+    })
+    .await
+    .unwrap();
+    let (_, result) = run_until(session_config(sim.url()), Duration::from_secs(10), |ev| {
+        video_bytes(ev).len() >= 5
+    })
+    .await;
+    assert!(result.is_ok());
+    // The server reads the close frame shortly after.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while sim.stats().close_codes.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sim.stats().close_codes, vec![Some(1000)]);
+    sim.shutdown().await;
+}
+
+/// Detection events reach the owner typed, for any camera, with their state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detection_events_reach_the_owner() {
+    let sim = Simulator::start(SimConfig {
+        looping: true,
+        pacing: Pacing::Fps(30.0),
+        events: vec!["ring@0.5".parse().unwrap(), "person@0.7".parse().unwrap()],
+        event_hold: Duration::from_millis(300),
+        ..sim_config(camera("h264_baseline_720p.h264"))
+    })
+    .await
+    .unwrap();
+    let detections = |ev: &[SessionEvent]| -> Vec<(DetectionKind, bool)> {
+        ev.iter()
+            .filter_map(|e| match e {
+                SessionEvent::Detection {
+                    serial,
+                    kind,
+                    state,
+                    ..
+                } if serial == SERIAL => Some((*kind, *state)),
+                _ => None,
+            })
+            .collect()
+    };
+    let (events, _) = run_until(session_config(sim.url()), Duration::from_secs(10), |ev| {
+        detections(ev).len() >= 4
+    })
+    .await;
+    assert_eq!(
+        detections(&events),
+        [
+            (DetectionKind::Ring, true),
+            (DetectionKind::Person, true),
+            (DetectionKind::Ring, false),
+            (DetectionKind::Person, false)
+        ]
+    );
+    sim.shutdown().await;
 }

@@ -3,5 +3,6 @@
 
 pub mod buffer;
 pub mod protocol;
+pub mod schedule;
 pub mod session;
 pub mod simulator;

@@ -30,6 +30,145 @@ pub mod events {
     pub const COMMAND_RESULT: &str = "command result";
     /// The server is going away (source `server`).
     pub const SHUTDOWN: &str = "shutdown";
+    /// The server finished logging in to the Eufy cloud (source `driver`).
+    pub const CONNECTED: &str = "connected";
+    /// A device became known (source `device`, with a `device` object).
+    pub const DEVICE_ADDED: &str = "device added";
+    /// A device went away (source `device`, with a `device` object).
+    pub const DEVICE_REMOVED: &str = "device removed";
+}
+
+/// What a detection event reports, by its event name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DetectionKind {
+    /// `rings`: a doorbell press.
+    Ring,
+    /// `person detected` (and `stranger person detected`).
+    Person,
+    /// `motion detected` (and `radar motion detected`).
+    Motion,
+    /// `pet detected`.
+    Pet,
+    /// `vehicle detected`.
+    Vehicle,
+    /// `sound detected`.
+    Sound,
+    /// `crying detected`.
+    Crying,
+    /// `package delivered`.
+    Package,
+}
+
+impl DetectionKind {
+    /// Every kind, for parsers and help texts.
+    pub const ALL: [DetectionKind; 8] = [
+        DetectionKind::Ring,
+        DetectionKind::Person,
+        DetectionKind::Motion,
+        DetectionKind::Pet,
+        DetectionKind::Vehicle,
+        DetectionKind::Sound,
+        DetectionKind::Crying,
+        DetectionKind::Package,
+    ];
+
+    /// The kind an event name reports, if it is a detection event.
+    pub fn from_event(name: &str) -> Option<DetectionKind> {
+        Some(match name {
+            "rings" => DetectionKind::Ring,
+            "person detected" | "stranger person detected" => DetectionKind::Person,
+            "motion detected" | "radar motion detected" => DetectionKind::Motion,
+            "pet detected" => DetectionKind::Pet,
+            "vehicle detected" => DetectionKind::Vehicle,
+            "sound detected" => DetectionKind::Sound,
+            "crying detected" => DetectionKind::Crying,
+            "package delivered" => DetectionKind::Package,
+            _ => return None,
+        })
+    }
+
+    /// The event name the server sends for this kind.
+    pub fn event_name(self) -> &'static str {
+        match self {
+            DetectionKind::Ring => "rings",
+            DetectionKind::Person => "person detected",
+            DetectionKind::Motion => "motion detected",
+            DetectionKind::Pet => "pet detected",
+            DetectionKind::Vehicle => "vehicle detected",
+            DetectionKind::Sound => "sound detected",
+            DetectionKind::Crying => "crying detected",
+            DetectionKind::Package => "package delivered",
+        }
+    }
+
+    /// A short word for logs, the overlay and option values: `ring`, `person`, `motion`, …
+    pub fn word(self) -> &'static str {
+        match self {
+            DetectionKind::Ring => "ring",
+            DetectionKind::Person => "person",
+            DetectionKind::Motion => "motion",
+            DetectionKind::Pet => "pet",
+            DetectionKind::Vehicle => "vehicle",
+            DetectionKind::Sound => "sound",
+            DetectionKind::Crying => "crying",
+            DetectionKind::Package => "package",
+        }
+    }
+}
+
+impl std::str::FromStr for DetectionKind {
+    type Err = String;
+
+    /// A word (`ring`, `person`, …) or the server's event name (`rings`, `motion detected`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        DetectionKind::ALL
+            .into_iter()
+            .find(|k| k.word() == s)
+            .or_else(|| DetectionKind::from_event(s))
+            .ok_or_else(|| {
+                let words: Vec<&str> = DetectionKind::ALL.iter().map(|k| k.word()).collect();
+                format!("unknown event {s:?}: use one of {}", words.join(", "))
+            })
+    }
+}
+
+impl std::fmt::Display for DetectionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// What the server says about one camera (a `device added` event's `device`, a state dump's
+/// entry, or `device.get_properties`' `properties`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// Serial number.
+    pub serial: String,
+    /// Display name, e.g. "Front door".
+    pub name: Option<String>,
+    /// The station it streams through (a HomeBase, or the camera itself).
+    pub station: Option<String>,
+    /// Model code, e.g. `T8210`.
+    pub model: Option<String>,
+}
+
+impl DeviceInfo {
+    /// Reads the fields from a JSON object; `serial` is used when the object has none.
+    pub fn from_json(v: &Value, serial: Option<&str>) -> Option<DeviceInfo> {
+        let text = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let serial = text("serialNumber").or_else(|| serial.map(str::to_owned))?;
+        Some(DeviceInfo {
+            serial,
+            name: text("name"),
+            station: text("stationSerialNumber"),
+            model: text("model"),
+        })
+    }
 }
 
 /// Error codes the server sends in failed results.
@@ -122,6 +261,26 @@ pub enum Event {
     },
     /// `{"source":"server","event":"shutdown"}`.
     Shutdown,
+    /// `{"source":"driver","event":"connected"}`: the server finished logging in.
+    DriverConnected,
+    /// `device added` (`added` true) or `device removed`.
+    Device {
+        /// What the event's `device` object says.
+        info: DeviceInfo,
+        /// Added, or removed.
+        added: bool,
+    },
+    /// A detection event (`motion detected`, `rings`, …).
+    Detection {
+        /// Camera serial.
+        serial: String,
+        /// What was detected.
+        kind: DetectionKind,
+        /// True when it starts, false when it ends.
+        state: bool,
+        /// `person` (the recognised person's name), when sent.
+        person: Option<String>,
+    },
     /// Anything else, kept whole.
     Other(Value),
 }
@@ -176,23 +335,37 @@ const DATA_KEY: &[u8] = b"\"data\":[";
 /// fast byte-array scanner and replaced by `[]` before serde sees the rest. The key cannot
 /// occur inside a JSON string (the quote before the colon would be escaped), so the cut is
 /// always at a real key; if it was not `buffer.data`, that array is decoded from serde's
-/// value instead.
+/// value instead. An array the fast scanner refuses (not bytes) sends the whole message
+/// through serde: only a media event whose buffer is not bytes is an error, any other
+/// message with such a `data` array is parsed as usual.
 pub fn parse_server_message(text: &str) -> Result<ServerMessage, ProtocolError> {
     let bytes = text.as_bytes();
     let mut fast = None;
+    let mut fast_error = None;
     let owned;
     let rest: &str = match memchr::memmem::find(bytes, DATA_KEY) {
         Some(at) => {
             let open = at + DATA_KEY.len() - 1;
             let mut data = Vec::new();
-            let len = decode_byte_array(&bytes[open..], &mut data)?;
-            fast = Some(data);
-            owned = [&text[..open], "[]", &text[open + len..]].concat();
-            &owned
+            match decode_byte_array(&bytes[open..], &mut data) {
+                Ok(len) => {
+                    fast = Some(data);
+                    owned = [&text[..open], "[]", &text[open + len..]].concat();
+                    &owned
+                }
+                Err(e) => {
+                    fast_error = Some(e);
+                    text
+                }
+            }
         }
         None => text,
     };
-    let env: Envelope = serde_json::from_str(rest)?;
+    let env: Envelope = match serde_json::from_str(rest) {
+        Ok(env) => env,
+        // Not JSON at all: the byte array's own complaint is the clearer one.
+        Err(e) => return Err(fast_error.map_or(ProtocolError::Json(e), ProtocolError::Buffer)),
+    };
     match env.kind.as_str() {
         "version" => {
             let v: VersionInfo = serde_json::from_value(Value::Object(env.rest))?;
@@ -206,13 +379,17 @@ pub fn parse_server_message(text: &str) -> Result<ServerMessage, ProtocolError> 
         })),
         "event" => {
             let ev = env.event.ok_or(ProtocolError::Missing("event"))?;
-            parse_event(ev, fast).map(ServerMessage::Event)
+            parse_event(ev, fast, fast_error).map(ServerMessage::Event)
         }
         other => Err(ProtocolError::UnknownType(other.to_owned())),
     }
 }
 
-fn parse_event(ev: Value, fast: Option<Vec<u8>>) -> Result<Event, ProtocolError> {
+fn parse_event(
+    ev: Value,
+    fast: Option<Vec<u8>>,
+    fast_error: Option<BufferError>,
+) -> Result<Event, ProtocolError> {
     let name = ev.get("event").and_then(Value::as_str).unwrap_or_default();
     let source = ev.get("source").and_then(Value::as_str).unwrap_or_default();
     let serial = || {
@@ -230,8 +407,14 @@ fn parse_event(ev: Value, fast: Option<Vec<u8>>) -> Result<Event, ProtocolError>
                 .ok_or(ProtocolError::Missing("event.buffer.data"))?;
             let data = match fast {
                 Some(d) if array.is_empty() => d,
-                // The cut array was some other "data" key: decode this one the slow way.
-                _ => serde_json::from_value(Value::Array(array.clone()))?,
+                // The cut array was some other "data" key, or the scanner refused it: decode
+                // this one the slow way.
+                _ => match serde_json::from_value(Value::Array(array.clone())) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        return Err(fast_error.map_or(ProtocolError::Json(e), ProtocolError::Buffer))
+                    }
+                },
             };
             let media = MediaData {
                 serial: serial()?,
@@ -256,6 +439,27 @@ fn parse_event(ev: Value, fast: Option<Vec<u8>>) -> Result<Event, ProtocolError>
             return_code: ev.get("returnCode").and_then(Value::as_i64).unwrap_or(0),
         },
         ("server", events::SHUTDOWN) => Event::Shutdown,
+        ("driver", events::CONNECTED) => Event::DriverConnected,
+        ("device", events::DEVICE_ADDED | events::DEVICE_REMOVED) => {
+            let info = ev
+                .get("device")
+                .and_then(|d| DeviceInfo::from_json(d, None))
+                .ok_or(ProtocolError::Missing("event.device.serialNumber"))?;
+            Event::Device {
+                info,
+                added: name == events::DEVICE_ADDED,
+            }
+        }
+        ("device", _) if DetectionKind::from_event(name).is_some() => Event::Detection {
+            serial: serial()?,
+            kind: DetectionKind::from_event(name).ok_or(ProtocolError::Missing("event"))?,
+            state: ev.get("state").and_then(Value::as_bool).unwrap_or(true),
+            person: ev
+                .get("person")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned),
+        },
         _ => Event::Other(ev),
     })
 }
@@ -342,5 +546,78 @@ mod tests {
         assert_eq!(v["messageId"], "start");
         assert_eq!(v["command"], "device.start_livestream");
         assert_eq!(v["serialNumber"], "T8");
+    }
+
+    /// A result or event whose first `data` array is not bytes is not a media buffer: it is
+    /// parsed as usual instead of being dropped (a command waiting for it would time out).
+    #[test]
+    fn non_byte_data_arrays_outside_media_are_parsed() {
+        let r = parse_server_message(
+            r#"{"type":"result","messageId":"p","success":true,"result":{"data":["a",300,{"x":1}],"properties":{"name":"Door"}}}"#,
+        )
+        .unwrap();
+        let ServerMessage::Result(r) = r else {
+            panic!("not a result")
+        };
+        assert_eq!(r.result["properties"]["name"], "Door");
+        let e = parse_server_message(
+            r#"{"type":"event","event":{"source":"station","event":"x","data":[1.5,-1],"serialNumber":"T"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(e, ServerMessage::Event(Event::Other(_))));
+        // A media buffer that is not bytes is still refused, with the scanner's reason.
+        let bad = parse_server_message(
+            r#"{"type":"event","event":{"source":"device","event":"livestream video data","serialNumber":"T","buffer":{"type":"Buffer","data":[0,0,1,256]}}}"#,
+        )
+        .unwrap_err();
+        assert!(bad.to_string().contains("over 255"), "{bad}");
+    }
+
+    #[test]
+    fn detection_device_and_driver_events() {
+        let m = parse_server_message(
+            r#"{"type":"event","event":{"source":"device","event":"person detected","serialNumber":"T1","state":true,"person":"Ann"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            m,
+            ServerMessage::Event(Event::Detection {
+                serial: "T1".into(),
+                kind: DetectionKind::Person,
+                state: true,
+                person: Some("Ann".into()),
+            })
+        );
+        let m = parse_server_message(
+            r#"{"type":"event","event":{"source":"device","event":"rings","serialNumber":"T2","state":false}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            m,
+            ServerMessage::Event(Event::Detection {
+                kind: DetectionKind::Ring,
+                state: false,
+                ..
+            })
+        ));
+        let m = parse_server_message(
+            r#"{"type":"event","event":{"source":"device","event":"device added","device":{"name":"Back","serialNumber":"T3","stationSerialNumber":"T8010X","model":"T8114"}}}"#,
+        )
+        .unwrap();
+        let ServerMessage::Event(Event::Device { info, added: true }) = m else {
+            panic!("not a device event: {m:?}")
+        };
+        assert_eq!(info.name.as_deref(), Some("Back"));
+        assert_eq!(info.station.as_deref(), Some("T8010X"));
+        let m = parse_server_message(
+            r#"{"type":"event","event":{"source":"driver","event":"connected"}}"#,
+        )
+        .unwrap();
+        assert_eq!(m, ServerMessage::Event(Event::DriverConnected));
+        for k in DetectionKind::ALL {
+            assert_eq!(DetectionKind::from_event(k.event_name()), Some(k));
+            assert_eq!(k.word().parse::<DetectionKind>(), Ok(k));
+        }
+        assert!("doorbell".parse::<DetectionKind>().is_err());
     }
 }

@@ -1,17 +1,23 @@
 //! The client side of eufy-security-ws: one connection, its handshake and the livestreams of
-//! one or more cameras, kept alive across disconnects.
+//! one or more cameras, kept alive across disconnects, cut-offs and a server still logging in.
 //!
 //! `run_session` owns the socket and is the only code here that awaits. In order:
-//! read `version`, negotiate the schema, `set_api_schema`, `start_listening`, then
-//! `device.start_livestream` per serial. Every request has a timeout; every error code becomes
-//! a [`SessionError`] a user can act on. Video bytes go out as [`SessionEvent::Video`] chunks
-//! stamped with their arrival instant; framing into access units is the caller's (see
-//! [`crate::bitstream`]), because the server's message boundaries are not a guarantee.
+//! read `version`, negotiate the schema, `set_api_schema`, `start_listening` (which says whether
+//! the server has finished logging in to the Eufy cloud), `device.get_properties` per camera
+//! (its name and station), then `device.start_livestream` per camera as
+//! [`super::schedule`] decides: one camera per station at a time, each camera with its own
+//! start and silence deadlines and its own restarts. Every request has a timeout; every error
+//! code becomes a [`SessionError`] a user can act on. Video bytes go out as
+//! [`SessionEvent::Video`] chunks stamped with their arrival instant; framing into access
+//! units is the caller's (see [`crate::bitstream`]), because the server's message boundaries
+//! are not a guarantee. [`SessionEvent::Ended`] says a camera's stream ended, so what is
+//! pending of it is complete.
 //!
-//! Losing the stream (`livestream stopped`, socket closed, silence past the timeouts, server
+//! Losing the connection (socket closed, no message at all past the timeout, server
 //! `shutdown`) reconnects with exponential backoff, forever when so configured; errors that
 //! another try cannot fix (unknown serial, schema too old) end the session. On shutdown it
-//! sends `device.stop_livestream` for each camera and closes the socket cleanly.
+//! sends `device.stop_livestream` for each camera and closes the socket with 1000 (normal
+//! closure).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,14 +27,17 @@ use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{timeout_at, Instant};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::protocol::{
-    codes, command, parse_server_message, CommandResult, Event, ServerMessage, VersionInfo,
-    MIN_LIVESTREAM_SCHEMA, SCHEMA_VERSION,
+    codes, command, parse_server_message, CommandResult, DetectionKind, DeviceInfo, Event,
+    ServerMessage, VersionInfo, MIN_LIVESTREAM_SCHEMA, SCHEMA_VERSION,
 };
+pub use super::schedule::CameraState;
+use super::schedule::{Action, ScheduleConfig, Scheduler, StartFailure};
 
 /// How a session behaves.
 #[derive(Debug, Clone)]
@@ -39,20 +48,32 @@ pub struct SessionConfig {
     pub serials: Vec<String>,
     /// Longest wait for a command's result (and for the `version` message).
     pub request_timeout: Duration,
-    /// Longest wait from a successful start to `livestream started` and the first data.
+    /// Per camera: longest wait from a start to `livestream started`, and from there to the
+    /// first video.
     pub start_timeout: Duration,
-    /// Longest silence (no message at all) once streaming.
+    /// Longest silence: of the connection (no message at all, pongs included), and of a
+    /// camera's video once it streamed.
     pub data_timeout: Duration,
     /// WebSocket ping interval (the server never pings).
     pub ping_interval: Duration,
     /// Largest message accepted. A 4K keyframe is several MB of bytes, 3.5× that as JSON.
     pub max_message: usize,
-    /// Reconnect after a lost stream; otherwise the first loss ends the session.
+    /// Reconnect after a lost connection and restart streams that end; otherwise the first
+    /// loss ends the session.
     pub reconnect: bool,
     /// First reconnect delay; doubles up to `backoff_max`.
     pub backoff_min: Duration,
-    /// Longest reconnect delay.
+    /// Longest reconnect (and restart) delay.
     pub backoff_max: Duration,
+    /// How long each camera streams before the next one of the same station (a HomeBase
+    /// streams one camera at a time).
+    pub station_dwell: Duration,
+    /// Pause before restarting a stream that ended by itself (an immediate restart makes
+    /// some cameras drop the new stream after 5 to 15 s).
+    pub restart_pause: Duration,
+    /// Give up when the server is not ready (unreachable, still logging in, camera not
+    /// listed) this long after the start; `None` waits for ever (the viewer).
+    pub wait_server: Option<Duration>,
 }
 
 impl SessionConfig {
@@ -69,6 +90,20 @@ impl SessionConfig {
             reconnect: true,
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
+            station_dwell: Duration::from_secs(10),
+            restart_pause: Duration::from_secs(1),
+            wait_server: None,
+        }
+    }
+
+    fn schedule(&self) -> ScheduleConfig {
+        ScheduleConfig {
+            start_timeout: self.start_timeout,
+            video_timeout: self.data_timeout,
+            dwell: self.station_dwell,
+            restart_pause: self.restart_pause,
+            backoff_max: self.backoff_max,
+            restarts: self.reconnect,
         }
     }
 }
@@ -84,6 +119,15 @@ pub enum SessionEvent {
         schema: u32,
         /// Serials the server knows.
         devices: Vec<String>,
+    },
+    /// What the server says about one of our cameras (name, station).
+    Camera(DeviceInfo),
+    /// A camera's state changed (starting, streaming, queued behind its station, …).
+    State {
+        /// Camera serial.
+        serial: String,
+        /// Its state.
+        state: CameraState,
     },
     /// `livestream started` for this camera.
     Started {
@@ -108,6 +152,26 @@ pub enum SessionEvent {
         /// When the message was read.
         received_at: std::time::Instant,
     },
+    /// A camera's stream ended (cut off, stopped for its station's next camera, silent): the
+    /// bytes received are all there is, what is pending of them is complete. A restart
+    /// follows unless restarts are off.
+    Ended {
+        /// Camera serial.
+        serial: String,
+        /// Why.
+        reason: String,
+    },
+    /// A detection event (motion, person, doorbell ring, …), for any camera the server has.
+    Detection {
+        /// Camera serial.
+        serial: String,
+        /// What.
+        kind: DetectionKind,
+        /// True when it starts, false when it ends.
+        state: bool,
+        /// The recognised person, when the server names one.
+        person: Option<String>,
+    },
     /// A message the session dropped (bad JSON, bad buffer); counted, stream goes on.
     Dropped {
         /// Why.
@@ -122,9 +186,9 @@ pub enum SessionEvent {
         /// Its code.
         return_code: i64,
     },
-    /// The stream was lost; the session reconnects after `delay`.
+    /// The connection was lost; the session reconnects after `delay`.
     Reconnecting {
-        /// Why the stream was lost.
+        /// Why the connection was lost.
         reason: String,
         /// Wait before the next try.
         delay: Duration,
@@ -150,8 +214,8 @@ pub enum SessionError {
         /// What happened.
         reason: String,
     },
-    /// No answer in time.
-    #[error("eufy-security-ws at {url} did not answer {what} within {secs:.0} s (is it still logging in to the Eufy cloud, waiting for 2FA or a captcha?)")]
+    /// A request got no answer in time.
+    #[error("eufy-security-ws at {url} did not answer {what} within {secs:.0} s")]
     Timeout {
         /// The URL.
         url: String,
@@ -159,6 +223,24 @@ pub enum SessionError {
         what: String,
         /// How long.
         secs: f64,
+    },
+    /// Nothing at all came from the server (not even a pong) for too long.
+    #[error("eufy-security-ws at {url} sent nothing, not even a pong, for {secs:.0} s")]
+    Silent {
+        /// The URL.
+        url: String,
+        /// How long.
+        secs: f64,
+    },
+    /// The server was not ready (unreachable, logging in, cameras not listed) in time.
+    #[error("eufy-security-ws at {url} was not ready within {secs:.0} s: {why} (is it still logging in to the Eufy cloud, waiting for 2FA or a captcha? see its log; --wait-server sets how long to wait)")]
+    NotReady {
+        /// The URL.
+        url: String,
+        /// How long we waited.
+        secs: f64,
+        /// What was missing.
+        why: String,
     },
     /// The server's schema range excludes livestreams.
     #[error("eufy-security-ws at {url} speaks schema {min}..={max}; livestreams need at least {need}: upgrade the server")]
@@ -199,9 +281,17 @@ pub enum SessionError {
     /// The server announced its shutdown.
     #[error("eufy-security-ws at {0} is shutting down")]
     ServerShutdown(String),
-    /// The stream ended.
+    /// The stream ended (and restarts are off).
     #[error("livestream of {0} stopped")]
     StreamStopped(String),
+    /// A camera's stream failed (and restarts are off).
+    #[error("camera {serial}: {reason}")]
+    Camera {
+        /// The camera.
+        serial: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl SessionError {
@@ -209,7 +299,9 @@ impl SessionError {
     pub fn is_transient(&self) -> bool {
         !matches!(
             self,
-            SessionError::SchemaTooOld { .. } | SessionError::UnknownCamera { .. }
+            SessionError::SchemaTooOld { .. }
+                | SessionError::UnknownCamera { .. }
+                | SessionError::NotReady { .. }
         ) && !matches!(self, SessionError::Refused { code, .. } if code == codes::NOT_SUPPORTED || code == codes::UNKNOWN_COMMAND)
     }
 }
@@ -237,6 +329,23 @@ pub fn negotiate_schema(v: &VersionInfo) -> Option<u32> {
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// How often the state is asked for again while the server logs in (events may be missed).
+const REFRESH_WHILE_LOGGING_IN: Duration = Duration::from_secs(5);
+
+/// After the server finishes logging in, how long it may take to list every camera before a
+/// camera it does not list is an error (`device added` events follow the login).
+const LISTING_GRACE: Duration = Duration::from_secs(10);
+
+/// What one session remembers across its connections.
+struct Memory {
+    /// When the session began (for `wait_server`).
+    begun: std::time::Instant,
+    /// A connection found the server ready at least once.
+    was_ready: bool,
+    /// Names and stations learnt, by serial.
+    devices: HashMap<String, DeviceInfo>,
+}
+
 /// Runs a session until `stop` turns true (then stops the streams cleanly and returns Ok),
 /// or until an error another try cannot fix (or any loss, without `reconnect`).
 pub async fn run_session(
@@ -245,8 +354,13 @@ pub async fn run_session(
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
     let mut delay = config.backoff_min;
+    let mut memory = Memory {
+        begun: std::time::Instant::now(),
+        was_ready: false,
+        devices: HashMap::new(),
+    };
     loop {
-        let mut conn = Connection::new(&config, &events);
+        let mut conn = Connection::new(&config, &events, &mut memory);
         let mut stop_during = stop.clone();
         let outcome = tokio::select! {
             r = conn.run(&mut stop) => r,
@@ -264,7 +378,18 @@ pub async fn run_session(
             conn.shutdown().await;
             return Err(err);
         }
-        if conn.streamed {
+        let streamed = conn.streamed;
+        drop(conn);
+        if let Some(wait) = config.wait_server.filter(|_| !memory.was_ready) {
+            if memory.begun.elapsed() >= wait {
+                return Err(SessionError::NotReady {
+                    url: config.url.clone(),
+                    secs: wait.as_secs_f64(),
+                    why: err.to_string(),
+                });
+            }
+        }
+        if streamed {
             delay = config.backoff_min;
         }
         tracing::warn!("{err}; reconnecting in {:.1} s", delay.as_secs_f64());
@@ -274,7 +399,6 @@ pub async fn run_session(
                 delay,
             })
             .await;
-        drop(conn);
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = wait_true(&mut stop) => return Ok(()),
@@ -295,28 +419,52 @@ async fn wait_true(stop: &mut watch::Receiver<bool>) {
 struct Connection<'a> {
     config: &'a SessionConfig,
     events: &'a mpsc::Sender<SessionEvent>,
+    memory: &'a mut Memory,
     ws: Option<Ws>,
     next_id: u64,
     /// Results that arrived while we waited for another one.
     early: HashMap<String, CommandResult>,
-    /// Cameras whose start succeeded on this connection.
-    started: Vec<String>,
+    /// Which camera streams when.
+    schedule: Scheduler,
+    /// The server has finished logging in (`driver.connected`).
+    server_ready: bool,
+    /// Since when its device list is complete (see [`LISTING_GRACE`]).
+    listing_final_at: Option<std::time::Instant>,
+    /// The server said it was logging in.
+    saw_logging_in: bool,
+    /// Serials the server lists.
+    listed: Vec<String>,
+    /// When the last message of any kind arrived (pongs included).
+    last_msg: Instant,
     /// Whether any video arrived on this connection (resets the backoff).
     streamed: bool,
+    /// `driver connected` arrived; acted on outside the event handler.
+    server_ready_pending: bool,
     /// Dropped messages are all counted; logged at most once a minute.
     drop_warnings: crate::throttle::Throttle,
 }
 
 impl<'a> Connection<'a> {
-    fn new(config: &'a SessionConfig, events: &'a mpsc::Sender<SessionEvent>) -> Self {
+    fn new(
+        config: &'a SessionConfig,
+        events: &'a mpsc::Sender<SessionEvent>,
+        memory: &'a mut Memory,
+    ) -> Self {
         Connection {
             config,
             events,
+            memory,
             ws: None,
             next_id: 0,
             early: HashMap::new(),
-            started: Vec::new(),
+            schedule: Scheduler::new(config.schedule(), &config.serials),
+            server_ready: false,
+            listing_final_at: None,
+            saw_logging_in: false,
+            listed: Vec::new(),
+            last_msg: Instant::now(),
             streamed: false,
+            server_ready_pending: false,
             drop_warnings: Default::default(),
         }
     }
@@ -374,13 +522,13 @@ impl<'a> Connection<'a> {
                 max: version.max_schema_version,
                 need: MIN_LIVESTREAM_SCHEMA,
             })?;
-        // 2. schema, 3. listening.
+        // 2. schema, 3. listening (and whether the server has logged in).
         self.request("set_api_schema", json!({ "schemaVersion": schema }), "")
             .await?;
-        let state = self.request("start_listening", json!({}), "").await?;
-        let devices = known_devices(&state);
+        self.refresh_state().await?;
         tracing::info!(
-            server = %version.server_version, schema, devices = ?devices,
+            server = %version.server_version, schema, devices = ?self.listed,
+            logged_in = self.server_ready,
             "connected to eufy-security-ws at {}", self.config.url
         );
         let _ = self
@@ -388,39 +536,150 @@ impl<'a> Connection<'a> {
             .send(SessionEvent::Connected {
                 server_version: version.server_version.clone(),
                 schema,
-                devices: devices.clone(),
+                devices: self.listed.clone(),
             })
             .await;
-        for serial in &self.config.serials {
-            if !devices.is_empty() && !devices.contains(serial) {
-                return Err(self.unknown(serial, &devices));
-            }
-        }
-        // 4. start each camera.
-        for serial in self.config.serials.clone() {
-            let args = json!({ "serialNumber": serial });
-            match self.request("device.start_livestream", args, &serial).await {
-                Ok(_) => {}
-                // Ours from a previous connection the server has not noticed is gone.
-                Err(SessionError::Refused { code, .. }) if code == codes::ALREADY_RUNNING => {}
-                Err(SessionError::Refused { code, .. }) if code == codes::DEVICE_NOT_FOUND => {
-                    return Err(self.unknown(&serial, &devices))
-                }
-                Err(e) => return Err(e),
-            }
-            self.started.push(serial);
-        }
+        // 4. stream, as the schedule says.
         self.stream(stop).await
     }
 
-    fn unknown(&self, serial: &str, devices: &[String]) -> SessionError {
+    /// `start_listening`: the server's state. Learns whether it has logged in and which
+    /// cameras it lists; a camera it does not list while logged in is an error.
+    async fn refresh_state(&mut self) -> Result<(), SessionError> {
+        let state = self.request("start_listening", json!({}), "").await?;
+        self.listed = known_devices(&state);
+        for info in device_infos(&state) {
+            self.learn(info).await;
+        }
+        let now = std::time::Instant::now();
+        // Servers that do not say are taken as logged in.
+        let ready = state
+            .pointer("/state/driver/connected")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        for serial in self.listed.clone() {
+            self.schedule.on_listed(&serial, now);
+        }
+        if ready {
+            if self.listing_final() {
+                for serial in &self.config.serials {
+                    if !self.listed.is_empty() && !self.listed.contains(serial) {
+                        return Err(self.unknown(serial));
+                    }
+                }
+            }
+            // Logged in when we came: the list is complete now. Just logged in: give the
+            // server time to announce its devices.
+            let final_at = if self.saw_logging_in {
+                now + LISTING_GRACE
+            } else {
+                now
+            };
+            self.listing_final_at.get_or_insert(final_at);
+            self.set_ready().await?;
+        } else {
+            self.saw_logging_in = true;
+        }
+        Ok(())
+    }
+
+    /// Whether a camera the server does not list is unknown to it, rather than not yet
+    /// announced.
+    fn listing_final(&self) -> bool {
+        self.listing_final_at
+            .is_some_and(|t| std::time::Instant::now() >= t)
+    }
+
+    /// The server has logged in: learn the cameras' stations, then let them start.
+    async fn set_ready(&mut self) -> Result<(), SessionError> {
+        if self.server_ready {
+            return Ok(());
+        }
+        self.server_ready = true;
+        self.listing_final_at
+            .get_or_insert(std::time::Instant::now() + LISTING_GRACE);
+        self.memory.was_ready = true;
+        for serial in self.config.serials.clone() {
+            self.properties(&serial).await?;
+        }
+        self.schedule.set_server_ready(std::time::Instant::now());
+        Ok(())
+    }
+
+    /// `device.get_properties` for a camera whose station is not known yet. Servers or
+    /// cameras that cannot say leave the camera on a station of its own.
+    async fn properties(&mut self, serial: &str) -> Result<(), SessionError> {
+        if self
+            .memory
+            .devices
+            .get(serial)
+            .is_some_and(|d| d.station.is_some())
+        {
+            let info = self.memory.devices[serial].clone();
+            self.apply(&info);
+            return Ok(());
+        }
+        let args = json!({ "serialNumber": serial });
+        match self.request("device.get_properties", args, serial).await {
+            Ok(v) => {
+                let props = v.get("properties").unwrap_or(&v);
+                if let Some(info) = DeviceInfo::from_json(props, Some(serial)) {
+                    self.learn(info).await;
+                }
+                Ok(())
+            }
+            Err(e @ SessionError::Refused { .. }) => {
+                tracing::debug!(camera = %serial, "no properties: {e}");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Remembers what the server says of a camera, and tells the owner about ours.
+    async fn learn(&mut self, info: DeviceInfo) {
+        if !self.config.serials.contains(&info.serial) {
+            return;
+        }
+        let known = self.memory.devices.get(&info.serial).cloned();
+        let known = known.as_ref();
+        let merged = DeviceInfo {
+            name: info.name.or_else(|| known.and_then(|k| k.name.clone())),
+            station: info
+                .station
+                .or_else(|| known.and_then(|k| k.station.clone())),
+            model: info.model.or_else(|| known.and_then(|k| k.model.clone())),
+            serial: info.serial,
+        };
+        self.apply(&merged);
+        if known != Some(&merged) {
+            tracing::info!(
+                camera = %merged.serial,
+                name = merged.name.as_deref().unwrap_or("?"),
+                station = merged.station.as_deref().unwrap_or("?"),
+                "camera"
+            );
+            self.memory
+                .devices
+                .insert(merged.serial.clone(), merged.clone());
+            let _ = self.events.send(SessionEvent::Camera(merged)).await;
+        }
+    }
+
+    fn apply(&mut self, info: &DeviceInfo) {
+        if let Some(station) = &info.station {
+            self.schedule.set_station(&info.serial, station);
+        }
+    }
+
+    fn unknown(&self, serial: &str) -> SessionError {
         SessionError::UnknownCamera {
             serial: serial.to_owned(),
             url: self.url(),
-            known: if devices.is_empty() {
+            known: if self.listed.is_empty() {
                 "none".into()
             } else {
-                devices.join(", ")
+                self.listed.join(", ")
             },
         }
     }
@@ -506,20 +765,18 @@ impl<'a> Connection<'a> {
                 Ok(Some(Err(e))) => return Err(self.lost(e.to_string())),
                 Ok(Some(Ok(m))) => m,
             };
-            let received_at = std::time::Instant::now();
-            match self.parse(msg, received_at).await? {
+            match self.parse(msg).await? {
                 Some(m) => return Ok(m),
                 None => continue,
             }
         }
     }
 
-    /// Parses one WebSocket message; `None` for control frames and dropped garbage.
-    async fn parse(
-        &mut self,
-        msg: Message,
-        received_at: std::time::Instant,
-    ) -> Result<Option<ServerMessage>, SessionError> {
+    /// Parses one WebSocket message; `None` for control frames, video (handed over at once)
+    /// and dropped garbage.
+    async fn parse(&mut self, msg: Message) -> Result<Option<ServerMessage>, SessionError> {
+        let received_at = std::time::Instant::now();
+        self.last_msg = Instant::from_std(received_at);
         let text = match msg {
             Message::Text(t) => t,
             Message::Close(frame) => {
@@ -539,7 +796,7 @@ impl<'a> Connection<'a> {
         match parse_server_message(text.as_str()) {
             Ok(ServerMessage::Event(Event::Video(m))) => {
                 // Fast path: hand the bytes over without going through `on_event`.
-                if self.started.contains(&m.serial) {
+                if self.schedule.on_video(&m.serial, received_at) {
                     self.streamed = true;
                     let _ = self
                         .events
@@ -550,7 +807,7 @@ impl<'a> Connection<'a> {
                         })
                         .await;
                 } else {
-                    tracing::trace!(serial = %m.serial, "video for a camera we do not stream ignored");
+                    tracing::trace!(serial = %m.serial, "video for a camera not streaming for us ignored");
                 }
                 Ok(None)
             }
@@ -572,33 +829,31 @@ impl<'a> Connection<'a> {
         let _ = self.events.send(SessionEvent::Dropped { reason }).await;
     }
 
+    /// Handles an event: forwards it and updates the schedule. Never sends a request
+    /// ([`Connection::act`] does, later), so that it can run while one is awaited.
     async fn on_event(&mut self, ev: Event) -> Result<(), SessionError> {
+        let now = std::time::Instant::now();
         match ev {
             Event::Video(_) => {}
             Event::Audio(m) => {
-                if self.started.contains(&m.serial) {
+                if self.schedule.on_audio(&m.serial) {
                     let _ = self
                         .events
                         .send(SessionEvent::Audio {
                             serial: m.serial,
                             data: m.data,
-                            received_at: std::time::Instant::now(),
+                            received_at: now,
                         })
                         .await;
                 }
             }
             Event::Started { serial } => {
-                if self.config.serials.contains(&serial) {
+                if self.schedule.on_started(&serial, now) {
                     tracing::info!(%serial, "livestream started");
                     let _ = self.events.send(SessionEvent::Started { serial }).await;
                 }
             }
-            Event::Stopped { serial } => {
-                if self.started.contains(&serial) {
-                    self.started.retain(|s| *s != serial);
-                    return Err(SessionError::StreamStopped(serial));
-                }
-            }
+            Event::Stopped { serial } => self.schedule.on_stopped(&serial, now),
             Event::CommandResult {
                 serial,
                 command,
@@ -606,6 +861,9 @@ impl<'a> Connection<'a> {
             } => {
                 if return_code < 0 {
                     tracing::warn!(%serial, %command, return_code, "station reports a failed command");
+                    if command.contains("livestream") || command.is_empty() {
+                        self.schedule.on_station_error(&serial, return_code, now);
+                    }
                     let _ = self
                         .events
                         .send(SessionEvent::StationError {
@@ -616,35 +874,165 @@ impl<'a> Connection<'a> {
                         .await;
                 }
             }
+            Event::DriverConnected => {
+                tracing::info!("eufy-security-ws finished logging in");
+                // Stations are learnt and cameras started from the stream loop.
+                self.server_ready_pending = true;
+            }
+            Event::Device { info, added } => {
+                if added {
+                    if !self.listed.contains(&info.serial) {
+                        self.listed.push(info.serial.clone());
+                    }
+                    self.schedule.on_listed(&info.serial, now);
+                    self.learn(info).await;
+                } else {
+                    self.listed.retain(|s| *s != info.serial);
+                }
+            }
+            Event::Detection {
+                serial,
+                kind,
+                state,
+                person,
+            } => {
+                tracing::debug!(camera = %serial, %kind, state, ?person, "detection");
+                let _ = self
+                    .events
+                    .send(SessionEvent::Detection {
+                        serial,
+                        kind,
+                        state,
+                        person,
+                    })
+                    .await;
+            }
             Event::Shutdown => return Err(SessionError::ServerShutdown(self.url())),
             Event::Other(_) => {}
         }
         Ok(())
     }
 
-    /// Streams until a loss or until `stop`; pings the server and watches for silence.
+    /// Carries out what the schedule asks for, until it asks for nothing more.
+    async fn act(&mut self) -> Result<(), SessionError> {
+        if std::mem::take(&mut self.server_ready_pending) {
+            self.set_ready().await?;
+        }
+        while self.schedule.has_actions() {
+            for action in self.schedule.take_actions() {
+                match action {
+                    Action::Start(serial) => self.start(&serial).await?,
+                    Action::Stop(serial) => {
+                        let args = json!({ "serialNumber": serial });
+                        match self.request("device.stop_livestream", args, &serial).await {
+                            Ok(_) | Err(SessionError::Refused { .. }) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    Action::Ended { serial, reason } => {
+                        let _ = self
+                            .events
+                            .send(SessionEvent::Ended { serial, reason })
+                            .await;
+                    }
+                    Action::State { serial, state } => {
+                        tracing::debug!(camera = %serial, ?state, "camera state");
+                        let _ = self
+                            .events
+                            .send(SessionEvent::State { serial, state })
+                            .await;
+                    }
+                    Action::GiveUp {
+                        serial,
+                        reason,
+                        stopped,
+                    } => {
+                        return Err(if stopped {
+                            SessionError::StreamStopped(serial)
+                        } else {
+                            SessionError::Camera { serial, reason }
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn start(&mut self, serial: &str) -> Result<(), SessionError> {
+        let args = json!({ "serialNumber": serial });
+        let now = std::time::Instant::now;
+        match self.request("device.start_livestream", args, serial).await {
+            Ok(_) => Ok(()),
+            // Ours from a previous connection the server has not noticed is gone.
+            Err(SessionError::Refused { code, .. }) if code == codes::ALREADY_RUNNING => Ok(()),
+            Err(SessionError::Refused { code, .. }) if code == codes::DEVICE_NOT_FOUND => {
+                if self.server_ready && self.listing_final() {
+                    return Err(self.unknown(serial));
+                }
+                self.schedule
+                    .start_failed(serial, StartFailure::NotListed, now());
+                Ok(())
+            }
+            Err(e @ SessionError::Refused { .. }) if e.is_transient() => {
+                self.schedule
+                    .start_failed(serial, StartFailure::Transient(e.to_string()), now());
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Streams until the connection is lost or `stop`: pings the server, watches for
+    /// silence, and keeps the schedule.
     async fn stream(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), SessionError> {
-        let start_deadline = Instant::now() + self.config.start_timeout;
-        let mut last_msg = Instant::now();
-        let mut ping = tokio::time::interval(self.config.ping_interval);
+        // Pongs are what proves a quiet connection alive: ping well within the silence limit.
+        let ping_every = self.config.ping_interval.min(self.config.data_timeout / 2);
+        let mut ping = tokio::time::interval(ping_every.max(Duration::from_millis(10)));
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut refresh_at = Instant::now() + REFRESH_WHILE_LOGGING_IN;
         loop {
-            let silence_deadline = if self.streamed {
-                last_msg + self.config.data_timeout
-            } else {
-                start_deadline
-            };
+            let now = Instant::now();
+            let silence = self.last_msg + self.config.data_timeout;
+            if now >= silence {
+                return Err(SessionError::Silent {
+                    url: self.url(),
+                    secs: self.config.data_timeout.as_secs_f64(),
+                });
+            }
+            let waiting = !self.server_ready || self.schedule.waiting_for_server();
+            if waiting {
+                if let Some(wait) = self.config.wait_server {
+                    if self.memory.begun.elapsed() >= wait {
+                        return Err(self.not_ready(wait));
+                    }
+                }
+                if now >= refresh_at {
+                    self.refresh_state().await?;
+                    refresh_at = Instant::now() + REFRESH_WHILE_LOGGING_IN;
+                }
+            }
+            self.schedule.poll(now.into_std());
+            self.act().await?;
+            let mut wake = silence;
+            if let Some(t) = self.schedule.next_wake() {
+                wake = wake.min(Instant::from_std(t));
+            }
+            if waiting {
+                wake = wake.min(refresh_at);
+                if let Some(wait) = self.config.wait_server {
+                    wake = wake.min(Instant::from_std(self.memory.begun + wait));
+                }
+            }
             let ws = self.ws_mut()?;
             tokio::select! {
                 msg = ws.next() => {
-                    last_msg = Instant::now();
-                    let received_at = std::time::Instant::now();
                     let msg = match msg {
                         None => return Err(self.lost("the server closed the connection")),
                         Some(Err(e)) => return Err(self.lost(e.to_string())),
                         Some(Ok(m)) => m,
                     };
-                    match self.parse(msg, received_at).await? {
+                    match self.parse(msg).await? {
                         Some(ServerMessage::Event(ev)) => self.on_event(ev).await?,
                         Some(other) => tracing::debug!(?other, "unexpected message while streaming"),
                         None => {}
@@ -656,23 +1044,41 @@ impl<'a> Connection<'a> {
                         return Err(self.lost(e.to_string()));
                     }
                 }
-                _ = tokio::time::sleep_until(silence_deadline) => {
-                    let what = if self.streamed { "with any message while streaming" } else { "with livestream data after the start" };
-                    let secs = if self.streamed { self.config.data_timeout } else { self.config.start_timeout };
-                    return Err(SessionError::Timeout { url: self.url(), what: what.into(), secs: secs.as_secs_f64() });
-                }
+                _ = tokio::time::sleep_until(wake) => {}
                 _ = wait_true(stop) => return Ok(()),
             }
         }
     }
 
-    /// Stops the streams this connection started and closes it; best effort, bounded in time.
+    fn not_ready(&self, wait: Duration) -> SessionError {
+        let why = if !self.server_ready {
+            "it is still logging in (driver.connected is false)".to_owned()
+        } else {
+            format!(
+                "it does not list {} yet (it lists: {})",
+                self.schedule.unlisted().join(", "),
+                if self.listed.is_empty() {
+                    "none".to_owned()
+                } else {
+                    self.listed.join(", ")
+                }
+            )
+        };
+        SessionError::NotReady {
+            url: self.url(),
+            secs: wait.as_secs_f64(),
+            why,
+        }
+    }
+
+    /// Stops the streams this connection started and closes it with 1000 (normal closure);
+    /// best effort, bounded in time.
     async fn shutdown(&mut self) {
         if self.ws.is_none() {
             return;
         }
         let limit = Instant::now() + Duration::from_secs(2).min(self.config.request_timeout);
-        for serial in std::mem::take(&mut self.started) {
+        for serial in self.schedule.active() {
             let args = json!({ "serialNumber": serial });
             let r = timeout_at(limit, self.request("device.stop_livestream", args, &serial)).await;
             match r {
@@ -682,9 +1088,27 @@ impl<'a> Connection<'a> {
             }
         }
         if let Some(mut ws) = self.ws.take() {
-            let _ = timeout_at(limit + Duration::from_millis(500), ws.close(None)).await;
+            let normal = CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            };
+            let _ = timeout_at(limit + Duration::from_millis(500), ws.close(Some(normal))).await;
         }
     }
+}
+
+/// Cameras described in full in a `start_listening` state dump (newer schemas send objects).
+fn device_infos(result: &Value) -> Vec<DeviceInfo> {
+    result
+        .pointer("/state/devices")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter(|d| d.is_object())
+                .filter_map(|d| DeviceInfo::from_json(d, None))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Serials in a `start_listening` state dump (strings, or objects with `serialNumber`).

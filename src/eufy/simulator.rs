@@ -13,6 +13,13 @@
 //! Each (connection, camera) pair streams from its own task over a shared, immutable clip;
 //! a camera's *run* (its start instant) is shared, so a client that joins a running stream
 //! starts at whatever frame comes next, as with a real camera.
+//!
+//! What real homes do is modelled too: cameras behind one station ([`SimConfig::stations`])
+//! stream one at a time (the newer start wins; two starts at once leave the older camera
+//! silent, with no error), streams end by themselves ([`SimConfig::cutoff`]), the server may
+//! still be logging in ([`SimConfig::login_delay`]), and detection events (motion, person,
+//! doorbell rings) come on a schedule ([`SimConfig::events`], [`SimConfig::events_every`]).
+//! [`Simulator::stats`] counts what clients did (commands, close codes, silenced starts).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -30,7 +37,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::buffer::encode_byte_array;
-use super::protocol::{codes, events, ASYNC_RESULT_SCHEMA, MIN_LIVESTREAM_SCHEMA};
+use super::protocol::{codes, events, DetectionKind, ASYNC_RESULT_SCHEMA, MIN_LIVESTREAM_SCHEMA};
 use crate::clip::Clip;
 
 /// One simulated camera.
@@ -172,6 +179,63 @@ pub struct SimConfig {
     /// ADTS AAC frames every camera sends as `livestream audio data`, interleaved with the
     /// video by time (looping).
     pub audio: Option<Arc<Vec<Arc<[u8]>>>>,
+    /// Stations and the cameras behind them; a station streams one camera at a time. A
+    /// camera in no station is its own.
+    pub stations: Vec<(String, Vec<String>)>,
+    /// Display names by serial (`device.get_properties`); default `Camera N` in order.
+    pub names: HashMap<String, String>,
+    /// Each stream ends by itself (`livestream stopped`) this long after it started.
+    pub cutoff: Option<Duration>,
+    /// The server logs in this long after it starts: until then `driver.connected` is false,
+    /// it lists no device and refuses device commands with `device_not_found`; then it sends
+    /// `driver connected` and `device added` events.
+    pub login_delay: Option<Duration>,
+    /// Detection events at set times.
+    pub events: Vec<SimEvent>,
+    /// A detection event (motion, person or ring, on a camera picked at random from `seed`)
+    /// this often.
+    pub events_every: Option<Duration>,
+    /// How long a detection's state stays true before the `state: false` event.
+    pub event_hold: Duration,
+    /// Cameras that accept a start and then send nothing (asleep, or their station
+    /// offline).
+    pub offline: Vec<String>,
+}
+
+/// A detection event the simulator sends at a set time: `KIND[:SERIAL]@SECS`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimEvent {
+    /// What.
+    pub kind: DetectionKind,
+    /// Which camera (default: the first).
+    pub serial: Option<String>,
+    /// When, after the simulator starts.
+    pub at: Duration,
+}
+
+impl std::str::FromStr for SimEvent {
+    type Err = String;
+
+    /// `rings@5`, `person:T8410P0000000002@12.5`.
+    fn from_str(s: &str) -> Result<SimEvent, String> {
+        let (spec, at) = s
+            .split_once('@')
+            .ok_or_else(|| format!("event {s:?}: expected KIND[:SERIAL]@SECS, e.g. rings@5"))?;
+        let secs: f64 = at
+            .parse()
+            .ok()
+            .filter(|x: &f64| x.is_finite() && (0.0..=1e6).contains(x))
+            .ok_or_else(|| format!("event {s:?}: {at:?} is not a number of seconds"))?;
+        let (kind, serial) = match spec.split_once(':') {
+            Some((k, serial)) => (k, Some(serial.to_owned())),
+            None => (spec, None),
+        };
+        Ok(SimEvent {
+            kind: kind.parse()?,
+            serial,
+            at: Duration::from_secs_f64(secs),
+        })
+    }
 }
 
 /// Send instants of video events, per serial, in order.
@@ -195,21 +259,42 @@ impl Default for SimConfig {
             server_version: "3.0.1".into(),
             send_log: None,
             audio: None,
+            stations: Vec::new(),
+            names: HashMap::new(),
+            cutoff: None,
+            login_delay: None,
+            events: Vec::new(),
+            events_every: None,
+            event_hold: Duration::from_secs(2),
+            offline: Vec::new(),
         }
     }
 }
 
-/// Counters of a running simulator.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// What clients did, for tests: a client's behaviour seen from the server.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SimStats {
     /// Connections accepted.
     pub connections: u64,
-    /// Video events sent, all connections.
-    pub video_events: u64,
-    /// Video bytes sent (before JSON).
-    pub video_bytes: u64,
-    /// Commands received.
-    pub commands: u64,
+    /// Commands received, by name.
+    pub commands: HashMap<String, u64>,
+    /// How each connection that sent a close frame closed (`None`: a close frame with no
+    /// code, which the server logs as 1005 "Closure without status").
+    pub close_codes: Vec<Option<u16>>,
+    /// Starts that left another camera of the same station silent (two starts at once).
+    pub silenced: u64,
+    /// Streams of one station running at once, at most (the newer start stops the older, so
+    /// more than 1 only counts silenced ones).
+    pub peak_station_streams: u64,
+    /// Detection events sent (each state change counts).
+    pub detection_events: u64,
+}
+
+impl SimStats {
+    /// How many times `command` was received.
+    pub fn count(&self, command: &str) -> u64 {
+        self.commands.get(command).copied().unwrap_or(0)
+    }
 }
 
 /// A running simulator. Dropping it stops the listener and every connection.
@@ -218,6 +303,7 @@ pub struct Simulator {
     state: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    background: JoinHandle<()>,
 }
 
 impl Simulator {
@@ -225,13 +311,18 @@ impl Simulator {
     pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
+        let (broadcast, _) = tokio::sync::broadcast::channel(256);
+        let began = Instant::now();
         let state = Arc::new(Shared {
+            logged_in_at: began + config.login_delay.unwrap_or_default(),
             config,
             cameras: Mutex::new(HashMap::new()),
             stats: Mutex::new(SimStats::default()),
             next_id: Mutex::new(0),
             encoded: Mutex::new(EncodedCache::default()),
+            broadcast,
         });
+        let background = spawn_server_events(&state, began);
         let (stop, mut stopped) = oneshot::channel();
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -264,6 +355,7 @@ impl Simulator {
             state,
             stop: Some(stop),
             task,
+            background,
         })
     }
 
@@ -277,9 +369,19 @@ impl Simulator {
         format!("ws://{}", self.addr)
     }
 
-    /// Counters so far.
+    /// What clients did so far.
     pub fn stats(&self) -> SimStats {
-        *lock(&self.state.stats)
+        let mut stats = lock(&self.state.stats).clone();
+        stats.close_codes.sort();
+        stats
+    }
+
+    /// Streams running now (silenced ones not counted).
+    pub fn active_streams(&self) -> usize {
+        lock(&self.state.cameras)
+            .values()
+            .filter(|r| !r.silent)
+            .count()
     }
 
     /// Stops listening and closes every connection.
@@ -288,18 +390,79 @@ impl Simulator {
             let _ = stop.send(());
         }
         let _ = (&mut self.task).await;
-    }
-
-    /// Serves until the task ends (Ctrl-C handling is the caller's).
-    pub async fn wait(mut self) {
-        let _ = (&mut self.task).await;
+        self.background.abort();
     }
 }
 
 impl Drop for Simulator {
     fn drop(&mut self) {
         self.task.abort();
+        self.background.abort();
     }
+}
+
+/// The server's own events: login (`driver connected`, `device added`) and detections.
+fn spawn_server_events(st: &Arc<Shared>, began: Instant) -> JoinHandle<()> {
+    let st = st.clone();
+    tokio::spawn(async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        if st.config.login_delay.is_some() {
+            let st = st.clone();
+            tasks.spawn(async move {
+                tokio::time::sleep_until(st.logged_in_at).await;
+                tracing::info!("simulator: logged in");
+                let _ = st.broadcast.send(event(
+                    json!({"source": "driver", "event": events::CONNECTED}),
+                ));
+                for c in &st.config.cameras {
+                    let _ = st.broadcast.send(event(json!({
+                        "source": "device",
+                        "event": events::DEVICE_ADDED,
+                        "device": st.properties(&c.serial),
+                    })));
+                }
+            });
+        }
+        let first = st.config.cameras.first().map(|c| c.serial.clone());
+        for e in st.config.events.clone() {
+            let st = st.clone();
+            let Some(serial) = e.serial.clone().or_else(|| first.clone()) else {
+                continue;
+            };
+            tasks.spawn(async move {
+                tokio::time::sleep_until(began + e.at).await;
+                st.detection(&serial, e.kind).await;
+            });
+        }
+        if let Some(every) = st.config.events_every.filter(|d| !d.is_zero()) {
+            let st = st.clone();
+            tasks.spawn(async move {
+                let seed = match st.config.chunking {
+                    Chunking::Random { seed, .. } => seed,
+                    Chunking::AccessUnit => 1,
+                };
+                let mut rng = SmallRng::seed_from_u64(seed);
+                let kinds = [
+                    DetectionKind::Motion,
+                    DetectionKind::Person,
+                    DetectionKind::Ring,
+                ];
+                let mut tick = tokio::time::interval_at(began + every, every);
+                loop {
+                    tick.tick().await;
+                    let n = st.config.cameras.len();
+                    if n == 0 {
+                        return;
+                    }
+                    let serial = st.config.cameras[rng.random_range(0..n)].serial.clone();
+                    let kind = kinds[rng.random_range(0..kinds.len())];
+                    let st = st.clone();
+                    tokio::spawn(async move { st.detection(&serial, kind).await });
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    })
 }
 
 /// A camera's current livestream, shared by the connections that watch it.
@@ -307,6 +470,9 @@ struct Run {
     id: u64,
     t0: Instant,
     started_at: Instant,
+    /// Another camera of its station started at the same time: this one never sends
+    /// anything (no `livestream started`, no video, no error), as real stations do.
+    silent: bool,
     /// Connections receiving it, with the handle of their streaming task.
     watchers: HashMap<u64, Watcher>,
 }
@@ -321,6 +487,10 @@ struct Shared {
     cameras: Mutex<HashMap<String, Run>>,
     stats: Mutex<SimStats>,
     next_id: Mutex<u64>,
+    /// When the server has logged in (its start, without a login delay).
+    logged_in_at: Instant,
+    /// Server-wide events (login, detections) to every listening connection.
+    broadcast: tokio::sync::broadcast::Sender<String>,
     /// Access units already encoded as JSON arrays, by clip and index (see
     /// [`Shared::encoded_array`]).
     encoded: Mutex<EncodedCache>,
@@ -345,6 +515,59 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Shared {
     fn camera(&self, serial: &str) -> Option<&Camera> {
         self.config.cameras.iter().find(|c| c.serial == serial)
+    }
+
+    fn logged_in(&self) -> bool {
+        Instant::now() >= self.logged_in_at
+    }
+
+    /// The station a camera streams through (itself when in none).
+    fn station(&self, serial: &str) -> String {
+        self.config
+            .stations
+            .iter()
+            .find(|(_, cams)| cams.iter().any(|c| c == serial))
+            .map_or_else(|| serial.to_owned(), |(s, _)| s.clone())
+    }
+
+    /// What `device.get_properties` and `device added` say of a camera.
+    fn properties(&self, serial: &str) -> Value {
+        let index = self
+            .config
+            .cameras
+            .iter()
+            .position(|c| c.serial == serial)
+            .unwrap_or(0);
+        let name = self
+            .config
+            .names
+            .get(serial)
+            .cloned()
+            .unwrap_or_else(|| format!("Camera {}", index + 1));
+        json!({
+            "name": name,
+            "model": "T8410",
+            "serialNumber": serial,
+            "stationSerialNumber": self.station(serial),
+            "type": 14,
+            "enabled": true,
+        })
+    }
+
+    /// A detection: `state: true`, then `state: false` after the hold time.
+    async fn detection(&self, serial: &str, kind: DetectionKind) {
+        for state in [true, false] {
+            if !state {
+                tokio::time::sleep(self.config.event_hold).await;
+            }
+            lock(&self.stats).detection_events += 1;
+            let _ = self.broadcast.send(event(json!({
+                "source": "device",
+                "event": kind.event_name(),
+                "serialNumber": serial,
+                "state": state,
+            })));
+        }
     }
 
     /// Unit `index` of `clip` as a JSON array, from the cache or encoded now (kept while the
@@ -486,6 +709,7 @@ async fn serve(
     let mut faults: Vec<Fault> = st.config.faults.clone();
     let mut frames_sent: u64 = 0;
     let mut corrupt_next = false;
+    let mut server_events = st.broadcast.subscribe();
     let result = loop {
         tokio::select! {
             msg = ws.next() => {
@@ -493,17 +717,26 @@ async fn serve(
                     None => break Ok(()),
                     Some(Err(e)) => break Err(e.into()),
                     Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Close(_))) => break Ok(()),
+                    Some(Ok(Message::Close(frame))) => {
+                        lock(&st.stats).close_codes.push(frame.map(|f| u16::from(f.code)));
+                        break Ok(());
+                    }
                     Some(Ok(_)) => continue,
                 };
-                lock(&st.stats).commands += 1;
                 let Ok(cmd) = serde_json::from_str::<Value>(text.as_str()) else {
                     // The real server closes on invalid JSON, with no close code (1005).
                     let _ = ws.close(None).await;
                     break Ok(());
                 };
+                let name = cmd.get("command").and_then(Value::as_str).unwrap_or_default();
+                *lock(&st.stats).commands.entry(name.to_owned()).or_default() += 1;
                 for reply in handle_command(&st, &mut conn, &cmd) {
                     ws.send(Message::text(reply)).await?;
+                }
+            }
+            Ok(text) = server_events.recv() => {
+                if conn.listening {
+                    ws.send(Message::text(text)).await?;
                 }
             }
             Some(out) = out_rx.recv() => {
@@ -521,11 +754,6 @@ async fn serve(
                     Out::Audio { serial, bytes } => media_json(events::AUDIO_DATA, &serial, Array::Bytes(&bytes), r#"{"audioCodec":"AAC"}"#),
                     Out::Video { serial, bytes, metadata, array } => {
                         frames_sent += 1;
-                        {
-                            let mut s = lock(&st.stats);
-                            s.video_events += 1;
-                            s.video_bytes += bytes.len() as u64;
-                        }
                         let text = if corrupt_next {
                             corrupt_next = false;
                             video_json(&serial, &corrupt(&bytes), &metadata)
@@ -650,21 +878,36 @@ fn handle_command(st: &Arc<Shared>, conn: &mut Conn, cmd: &Value) -> Vec<String>
         }
         "start_listening" => {
             conn.listening = true;
+            let logged_in = st.logged_in();
             let serials: Vec<&str> = st
                 .config
                 .cameras
                 .iter()
                 .map(|c| c.serial.as_str())
+                .filter(|_| logged_in)
                 .collect();
+            let mut stations: Vec<String> = serials.iter().map(|s| st.station(s)).collect();
+            stations.dedup();
             vec![result_ok(
                 &id,
                 json!({ "state": {
-                    "driver": { "version": "3.8.0", "connected": true, "pushConnected": true, "mqttConnected": false },
-                    "stations": serials,
+                    "driver": { "version": "3.8.0", "connected": logged_in, "pushConnected": logged_in, "mqttConnected": false },
+                    "stations": stations,
                     "devices": serials,
                 }}),
             )]
         }
+        // While logging in the server knows no device.
+        name if name.starts_with("device.") && !st.logged_in() => {
+            vec![result_err(&id, codes::DEVICE_NOT_FOUND)]
+        }
+        "device.get_properties" if st.camera(serial).is_none() => {
+            vec![result_err(&id, codes::DEVICE_NOT_FOUND)]
+        }
+        "device.get_properties" => vec![result_ok(
+            &id,
+            json!({ "serialNumber": serial, "properties": st.properties(serial) }),
+        )],
         "device.start_livestream" | "device.stop_livestream" | "device.is_livestreaming"
             if conn.schema < MIN_LIVESTREAM_SCHEMA =>
         {
@@ -698,7 +941,7 @@ fn start_livestream(st: &Arc<Shared>, conn: &mut Conn, id: &Value, serial: &str)
         json!({})
     };
     let mut cams = lock(&st.cameras);
-    if let Some(run) = cams.get_mut(serial) {
+    if let Some(run) = cams.get_mut(serial).filter(|r| !r.silent) {
         if run.watchers.contains_key(&conn.id) {
             return vec![result_err(id, codes::ALREADY_RUNNING)];
         }
@@ -728,8 +971,56 @@ fn start_livestream(st: &Arc<Shared>, conn: &mut Conn, id: &Value, serial: &str)
     } else {
         t0
     };
+    // One stream per station: the newer start wins. A camera of the station still waiting
+    // for its own `livestream started` goes silent for good; one already streaming ends.
+    let station = st.station(serial);
+    let mut silenced = 0;
+    for (other, run) in cams.iter_mut() {
+        if other == serial || run.silent || st.station(other) != station {
+            continue;
+        }
+        if t0 < run.started_at {
+            run.silent = true;
+            silenced += 1;
+            for w in run.watchers.values() {
+                w.task.abort();
+            }
+        } else {
+            for w in run.watchers.values() {
+                w.task.abort();
+                let _ = w.out.try_send(Out::Ended {
+                    serial: other.clone(),
+                    run: run.id,
+                });
+            }
+            run.watchers.clear();
+        }
+    }
+    cams.retain(|_, r| r.silent || !r.watchers.is_empty());
+    if let Some(old) = cams.remove(serial) {
+        // A silenced run of this very camera: a new start replaces it.
+        for w in old.watchers.values() {
+            w.task.abort();
+        }
+    }
+    let running = cams
+        .iter()
+        .filter(|(other, _)| st.station(other) == station)
+        .count() as u64
+        + 1;
+    {
+        let mut stats = lock(&st.stats);
+        stats.silenced += silenced;
+        stats.peak_station_streams = stats.peak_station_streams.max(running);
+    }
     let run_id = st.next_id();
-    let task = spawn_stream(st, conn, &camera, run_id, t0, started_at, true);
+    // An offline camera (or station) accepts the start and then sends nothing at all.
+    let offline = st.config.offline.iter().any(|s| s == serial);
+    let task = if offline {
+        tokio::spawn(async {})
+    } else {
+        spawn_stream(st, conn, &camera, run_id, t0, started_at, true)
+    };
     let mut watchers = HashMap::new();
     watchers.insert(
         conn.id,
@@ -744,6 +1035,7 @@ fn start_livestream(st: &Arc<Shared>, conn: &mut Conn, id: &Value, serial: &str)
             id: run_id,
             t0,
             started_at,
+            silent: offline,
             watchers,
         },
     );
@@ -756,7 +1048,7 @@ fn stop_livestream(st: &Arc<Shared>, conn: &mut Conn, id: &Value, serial: &str) 
     let Some(run) = cams.remove(serial) else {
         return vec![result_err(id, codes::NOT_RUNNING)];
     };
-    let started = Instant::now() >= run.started_at;
+    let started = Instant::now() >= run.started_at && !run.silent;
     let several = run.watchers.len() > 1;
     let mut mine = false;
     for (cid, w) in run.watchers {
@@ -865,8 +1157,21 @@ fn spawn_stream(
                     .await;
                 return;
             }
-            if let Some(iv) = interval {
-                let due = (t0 + iv.mul_f64((k + hold) as f64)).max(started_at);
+            let due = interval.map(|iv| (t0 + iv.mul_f64((k + hold) as f64)).max(started_at));
+            // The camera ends its stream by itself.
+            if let Some(cut_at) = cfg.cutoff.map(|c| started_at + c) {
+                if due.unwrap_or_else(Instant::now) >= cut_at {
+                    tokio::time::sleep_until(cut_at).await;
+                    let _ = out
+                        .send(Out::Ended {
+                            serial: serial.to_string(),
+                            run,
+                        })
+                        .await;
+                    return;
+                }
+            }
+            if let Some(due) = due {
                 tokio::time::sleep_until(due).await;
             }
             let unit = &clip.units[(k % n) as usize];

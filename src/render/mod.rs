@@ -90,17 +90,15 @@ impl Gpu {
     }
 }
 
-/// What a tile shows when it has no live picture, or above it.
+/// Whether a tile's picture is live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TileState {
-    /// Opening the connection.
-    Connecting,
-    /// Streaming, waiting for the first keyframe.
-    WaitingForKeyframe,
     /// Pictures are coming.
     Live,
-    /// Lost; reconnecting (with why).
-    Offline(String),
+    /// No live picture (connecting, restarting, waiting for its station's turn, offline):
+    /// this text on a card, over the last picture dimmed when there is one, so that a
+    /// picture that stopped never looks live.
+    Waiting(String),
 }
 
 /// Text and state of one tile for a frame of the display.
@@ -552,10 +550,9 @@ impl Renderer {
             if let Some(p) = self.video_pipelines.get(&format) {
                 pass.set_pipeline(p);
             }
+            // Pictures that are not live are drawn too, and dimmed by the overlay.
             for (i, tile) in self.tiles.iter().enumerate() {
-                let live = tiles.get(i).is_none_or(|t| t.state == TileState::Live);
-                let (Some(planes), Some(r), true) =
-                    (&tile.planes, self.picture_rect(i, width, height), live)
+                let (Some(planes), Some(r)) = (&tile.planes, self.picture_rect(i, width, height))
                 else {
                     continue;
                 };
@@ -621,6 +618,9 @@ fn pipeline(
 /// The glyph that is a solid block (backgrounds of text and cards).
 const SOLID: u32 = 127;
 
+/// How much of a picture that is not live is covered by black (0.65: a third of it shows).
+pub const DIM: f32 = 0.65;
+
 fn font_atlas() -> Vec<u8> {
     let mut atlas = vec![0u8; 128 * 8 * 8];
     for (code, rows) in font8x8::legacy::BASIC_LEGACY.iter().enumerate() {
@@ -681,9 +681,19 @@ fn overlay_glyphs(
     let line = 10.0 * scale;
     for (i, t) in tiles.iter().enumerate().take(n) {
         let c = cell(i, n, width, height);
-        let live = t.state == TileState::Live && renderer.picture_rect(i, width, height).is_some();
-        if !live {
-            // A card, not a frozen picture.
+        let picture = renderer.picture_rect(i, width, height).is_some();
+        let status = match &t.state {
+            TileState::Live if picture => None,
+            TileState::Live => Some("starting..."),
+            TileState::Waiting(text) => Some(text.as_str()),
+        };
+        if let Some(status) = status {
+            // A card, or the last picture dimmed: never a frozen picture that looks live.
+            let colour = if picture {
+                [0.0, 0.0, 0.0, DIM]
+            } else {
+                [0.12, 0.13, 0.16, 1.0]
+            };
             push_box(
                 &mut out,
                 [
@@ -692,17 +702,11 @@ fn overlay_glyphs(
                     c.w as f32 - 4.0,
                     c.h as f32 - 4.0,
                 ],
-                [0.12, 0.13, 0.16, 1.0],
+                colour,
             );
-            let status = match &t.state {
-                TileState::Connecting => "connecting...".to_owned(),
-                TileState::WaitingForKeyframe => "waiting for a keyframe...".to_owned(),
-                TileState::Live => "starting...".to_owned(),
-                TileState::Offline(why) => format!("offline, reconnecting: {why}"),
-            };
             let max_chars = ((c.w as f32 - 16.0) / (8.0 * scale)).max(1.0) as usize;
             let cy = c.y as f32 + c.h as f32 / 2.0 - line;
-            for (k, s) in [t.title.as_str(), status.as_str()].iter().enumerate() {
+            for (k, s) in [t.title.as_str(), status].iter().enumerate() {
                 let s: String = s.chars().take(max_chars).collect();
                 let x = c.x as f32 + (c.w as f32 - s.len() as f32 * 8.0 * scale) / 2.0;
                 push_text(
