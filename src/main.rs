@@ -578,9 +578,18 @@ fn print_progress(serial: &str, t: &CameraTotals, fps: f64) {
         .copied()
         .collect::<Vec<_>>();
     lat.sort_by(f64::total_cmp);
-    let p50 = lat.get(lat.len() / 2).copied().unwrap_or(f64::NAN);
+    let p50 = lat
+        .get(lat.len() / 2)
+        .map_or_else(|| "-".to_owned(), |p| format!("{p:.1} ms"));
+    let state = t
+        .status
+        .phase
+        .describe(std::time::Instant::now())
+        .map(|s| format!("  ({s})"))
+        .unwrap_or_default();
     println!(
-        "{serial}: {:>6} frames  {fps:5.1} fps  {size:>9}  {:>8.1} KiB in  arrival→decoded p50 {p50:.1} ms  [{}]",
+        "{}: {:>6} frames  {fps:5.1} fps  {size:>9}  {:>8.1} KiB in  arrival→decoded p50 {p50}  [{}]{state}",
+        t.status.label(serial),
         t.frames,
         t.status.bytes as f64 / 1024.0,
         t.status.decoder.path

@@ -257,3 +257,256 @@ async fn mp4_carries_the_audio() {
     );
     s.shutdown().await;
 }
+
+/// With arbitrary chunking the last access unit is only completed by the next start code,
+/// which never comes when the stream stops: it is complete when `livestream stopped`
+/// arrives, so the recording holds the whole clip, its last unit included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_recording_with_random_chunking_ends_with_the_last_unit() {
+    let clip = Arc::new(Clip::load(&common::clip_path("h264_slices4_720p.h264")).unwrap());
+    let s = Simulator::start(SimConfig {
+        cameras: vec![Camera {
+            serial: "T1".into(),
+            clip: clip.clone(),
+        }],
+        pacing: Pacing::Unpaced,
+        realistic: false,
+        looping: false,
+        end_timeout: Duration::from_millis(100),
+        chunking: Chunking::Random {
+            seed: 11,
+            max: 4000,
+        },
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let out = tmp("whole.h264");
+    let n = clip.units.len() as u64;
+    // The whole clip, then the stream stops; the restart is far off (a restart's first
+    // start code would complete the unit too), the recording ends before it.
+    let (_tx, stop) = watch::channel(false);
+    let config = RecordConfig {
+        session: SessionConfig {
+            restart_pause: Duration::from_secs(60),
+            ..SessionConfig::new(s.url(), vec!["T1".into()])
+        },
+        output: out.display().to_string(),
+        duration: Some(Duration::from_secs(3)),
+        frames: None,
+    };
+    let r = record(config, stop).await.unwrap();
+    assert_eq!(r[0].units, n);
+    let expected: Vec<u8> = clip
+        .units
+        .iter()
+        .flat_map(|u| u.data.iter().copied())
+        .collect();
+    let got = std::fs::read(&out).unwrap();
+    assert!(got == expected, "{} vs {} bytes", got.len(), expected.len());
+    s.shutdown().await;
+}
+
+/// Gaps count outages: the server gone for a while (several reconnects failing) is one gap,
+/// and the recording goes on from the next keyframe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_is_one_gap_however_many_reconnects() {
+    let clip = Arc::new(Clip::load(&common::clip_path("h264_baseline_720p.h264")).unwrap());
+    let config = |bind| SimConfig {
+        bind,
+        cameras: vec![Camera {
+            serial: "T1".into(),
+            clip: clip.clone(),
+        }],
+        pacing: Pacing::Fps(30.0),
+        realistic: false,
+        ..SimConfig::default()
+    };
+    let first = Simulator::start(config("127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    let addr = first.addr();
+    let out = tmp("outage.h264");
+    let (_tx, stop) = watch::channel(false);
+    let session = eufy_hw::eufy::session::SessionConfig {
+        backoff_min: Duration::from_millis(100),
+        backoff_max: Duration::from_millis(200),
+        ..SessionConfig::new(first.url(), vec!["T1".into()])
+    };
+    let task = tokio::spawn(record(
+        RecordConfig {
+            session,
+            output: out.display().to_string(),
+            duration: Some(Duration::from_secs(5)),
+            frames: None,
+        },
+        stop,
+    ));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    first.shutdown().await;
+    // Down for 1.5 s: reconnects every 100-200 ms fail meanwhile.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let second = Simulator::start(config(addr)).await.unwrap();
+    let r = task.await.unwrap().unwrap();
+    assert_eq!(r[0].gaps, 1, "{:?}", r[0]);
+    // Both stretches are in the file, each from a keyframe: FFmpeg decodes every unit.
+    let probe = ffprobe(&out);
+    let frames: u64 = probe.rsplit(',').next().unwrap().parse().unwrap();
+    assert_eq!(frames, r[0].units, "{probe}");
+    assert!(r[0].units > 60, "{:?}", r[0]);
+    second.shutdown().await;
+}
+
+/// The real server sends the frames captured while a stream starts in one burst. Timed by
+/// arrival alone, they land a millisecond apart and a constant-frame-rate player drops most
+/// of them; smoothed, every frame written is played.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mp4_of_a_burst_start_plays_every_frame() {
+    let clip = Arc::new(Clip::load(&common::clip_path("h264_baseline_720p.h264")).unwrap());
+    let s = Simulator::start(SimConfig {
+        cameras: vec![Camera {
+            serial: "T1".into(),
+            clip,
+        }],
+        pacing: Pacing::Fps(15.0),
+        // The real server's timing: the start delay's frames come in a burst.
+        realistic: true,
+        start_delay: Duration::from_millis(650),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let out = tmp("burst.mp4");
+    assert_eq!(rec(s.url(), &out, 30).await, 30);
+    // FFmpeg at a constant frame rate (the stream's), counting the frames it outputs.
+    let played = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(&out)
+        .args(["-vsync", "cfr", "-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    assert!(played.status.success());
+    // Frames repeated to fill the rate are fine; frames dropped are not. Every frame of the
+    // test pattern differs, so distinct pictures in a row count the frames played.
+    let text = String::from_utf8_lossy(&played.stdout);
+    let mut hashes: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next())
+        .map(str::trim)
+        .collect();
+    hashes.dedup();
+    assert_eq!(hashes.len(), 30, "frames played at a constant rate");
+    assert!(ffprobe(&out).ends_with(",30"), "{}", ffprobe(&out));
+    s.shutdown().await;
+}
+
+/// `{name}` in the output is the camera's name from the server, made safe for a file name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_names_come_from_the_server() {
+    let clip = Arc::new(Clip::load(&common::clip_path("h264_baseline_720p.h264")).unwrap());
+    let s = Simulator::start(SimConfig {
+        cameras: vec![Camera {
+            serial: "T1".into(),
+            clip,
+        }],
+        names: [("T1".to_owned(), "Front door".to_owned())].into(),
+        pacing: Pacing::Unpaced,
+        realistic: false,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tmp("names");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_tx, stop) = watch::channel(false);
+    let r = record(
+        RecordConfig {
+            session: SessionConfig::new(s.url(), vec!["T1".into()]),
+            output: dir.join("{name}-{serial}.h264").display().to_string(),
+            duration: None,
+            frames: Some(5),
+        },
+        stop,
+    )
+    .await
+    .unwrap();
+    let expected = dir.join("Front_door-T1.h264");
+    assert_eq!(r[0].path, expected.display().to_string());
+    assert!(std::fs::metadata(&expected).unwrap().len() > 0);
+    s.shutdown().await;
+}
+
+/// Bad output paths are refused before connecting (nothing listens at this URL: a connect
+/// error would mean it tried).
+#[tokio::test]
+async fn a_missing_output_folder_is_refused_before_connecting() {
+    let (_tx, stop) = watch::channel(false);
+    let config = RecordConfig {
+        session: SessionConfig::new("ws://127.0.0.1:1", vec!["T1".into()]),
+        output: "/no/such/folder/x.mp4".into(),
+        duration: None,
+        frames: None,
+    };
+    let err = record(config, stop).await.unwrap_err().to_string();
+    assert!(
+        err.contains("/no/such/folder") && err.contains("does not exist"),
+        "{err}"
+    );
+}
+
+/// Stopping waits for the server to confirm the streams' stop (up to 2 s when it does not
+/// answer); meanwhile the recorder must not spin: its CPU time stays a small part of it.
+#[test]
+fn stopping_does_not_spin() {
+    let clip = common::clip_path("h264_baseline_720p.h264");
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args(["simulate", "--port", "0", "--fps", "30", "--immediate"])
+        .args(["--ignore", "device.stop_livestream", "--camera"])
+        .arg(format!("T1={}", clip.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let out = tmp("spin.h264");
+    // bash's `times` prints the children's user and system CPU time.
+    let script = format!(
+        "start=$(date +%s%N); '{}' record --url {} --serial T1 --duration 1 -o '{}' 2>/dev/null; end=$(date +%s%N); echo $(( (end - start) / 1000000 )); times",
+        env!("CARGO_BIN_EXE_eufy-hw"),
+        line.trim(),
+        out.display()
+    );
+    let run = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let text = String::from_utf8_lossy(&run.stdout);
+    let mut lines = text.lines();
+    let wall_ms: f64 = lines.next().unwrap().trim().parse().unwrap();
+    // `times`: the shell's own line, then the children's: "0m0.123s 0m0.045s".
+    let children = lines.nth(1).unwrap();
+    let cpu: f64 = children
+        .split_whitespace()
+        .map(|t| {
+            let (m, s) = t.trim_end_matches('s').split_once('m').unwrap();
+            m.parse::<f64>().unwrap() * 60.0 + s.parse::<f64>().unwrap()
+        })
+        .sum();
+    // 1 s of recording, then about 2 s waiting for the unanswered stop.
+    assert!(
+        wall_ms >= 2500.0,
+        "stopped after {wall_ms} ms: was the stop awaited?"
+    );
+    assert!(
+        cpu * 1000.0 < wall_ms * 0.4,
+        "{cpu:.2} s of CPU in {wall_ms:.0} ms: spinning while stopping"
+    );
+}

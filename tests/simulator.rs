@@ -691,3 +691,283 @@ async fn audio_events_accompany_the_video() {
     );
     assert_eq!(audio[0], frames[0].to_vec());
 }
+
+/// Reads until an event named `name` (for `serial` when given); the events before it too.
+async fn until_event(c: &mut Plain, name: &str, serial: Option<&str>) -> (Value, Vec<Value>) {
+    let mut before = Vec::new();
+    loop {
+        let m = c.next(WAIT).await.expect("event");
+        if m["event"]["event"] == name && serial.is_none_or(|s| m["event"]["serialNumber"] == s) {
+            return (m, before);
+        }
+        before.push(m);
+    }
+}
+
+use serde_json::Value;
+
+fn looping(cameras: Vec<Camera>) -> SimConfig {
+    SimConfig {
+        cameras,
+        pacing: Pacing::Fps(60.0),
+        realistic: false,
+        ..SimConfig::default()
+    }
+}
+
+/// `device.get_properties`: the camera's name and the station it streams through.
+#[tokio::test]
+async fn properties_name_the_camera_and_its_station() {
+    let sim = Simulator::start(SimConfig {
+        stations: vec![("T8010HB".into(), vec!["A".into(), "B".into()])],
+        names: [("A".to_owned(), "Front door".to_owned())].into(),
+        ..looping(vec![
+            camera("A", "h264_baseline_720p.h264"),
+            camera("B", "h264_baseline_720p.h264"),
+            camera("C", "h264_baseline_720p.h264"),
+        ])
+    })
+    .await
+    .unwrap();
+    let mut c = Plain::handshake(&sim.url(), 21).await;
+    for (serial, name, station) in [
+        ("A", "Front door", "T8010HB"),
+        ("B", "Camera 2", "T8010HB"),
+        ("C", "Camera 3", "C"),
+    ] {
+        let (r, _) = c
+            .call(
+                "p",
+                "device.get_properties",
+                json!({"serialNumber": serial}),
+            )
+            .await;
+        let p = &r["result"]["properties"];
+        assert_eq!(
+            (p["name"].as_str(), p["stationSerialNumber"].as_str()),
+            (Some(name), Some(station)),
+            "{r}"
+        );
+    }
+    let (r, _) = c
+        .call("p", "device.get_properties", json!({"serialNumber": "X"}))
+        .await;
+    assert_eq!(r["errorCode"], "device_not_found");
+    sim.shutdown().await;
+}
+
+/// One stream per station: a start while another camera of the station streams ends that
+/// stream (`livestream stopped`); the newer one streams.
+#[tokio::test]
+async fn a_station_streams_one_camera_the_newer_start_wins() {
+    let sim = Simulator::start(SimConfig {
+        stations: vec![("HB".into(), vec!["A".into(), "B".into()])],
+        ..looping(vec![
+            camera("A", "h264_baseline_720p.h264"),
+            camera("B", "h264_baseline_720p.h264"),
+        ])
+    })
+    .await
+    .unwrap();
+    let mut c = Plain::handshake(&sim.url(), 21).await;
+    c.call("a", "device.start_livestream", json!({"serialNumber": "A"}))
+        .await;
+    let (_, m) = c.next_video(WAIT).await.unwrap();
+    assert_eq!(m["event"]["serialNumber"], "A");
+    c.call("b", "device.start_livestream", json!({"serialNumber": "B"}))
+        .await;
+    until_event(&mut c, "livestream stopped", Some("A")).await;
+    // From here on, B only.
+    for _ in 0..20 {
+        let (_, m) = c.next_video(WAIT).await.unwrap();
+        assert_eq!(m["event"]["serialNumber"], "B");
+    }
+    assert_eq!(sim.stats().silenced, 0);
+    assert_eq!(sim.active_streams(), 1);
+    sim.shutdown().await;
+}
+
+/// `--cutoff`: a stream ends by itself, as battery cameras' do; a new start works.
+#[tokio::test]
+async fn streams_end_by_themselves_at_the_cutoff() {
+    let sim = Simulator::start(SimConfig {
+        cutoff: Some(Duration::from_millis(800)),
+        ..looping(vec![camera(SERIAL, "h264_baseline_720p.h264")])
+    })
+    .await
+    .unwrap();
+    let mut c = start(&sim, 21).await;
+    let t0 = Instant::now();
+    let (_, before) = until_event(&mut c, "livestream stopped", Some(SERIAL)).await;
+    let ended = t0.elapsed();
+    assert!(
+        ended >= Duration::from_millis(700) && ended < Duration::from_secs(3),
+        "{ended:?}"
+    );
+    assert!(before.len() > 20, "{} events first", before.len());
+    let (r, _) = c
+        .call(
+            "again",
+            "device.start_livestream",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(r["success"], true);
+    c.next_video(WAIT).await.unwrap();
+    sim.shutdown().await;
+}
+
+/// `--login-delay`: until the login, no device is listed, `driver.connected` is false and
+/// device commands fail as for unknown devices; then `driver connected` and `device added`
+/// come to listening clients, and streams start.
+#[tokio::test]
+async fn the_server_logs_in_after_the_delay() {
+    let sim = Simulator::start(SimConfig {
+        login_delay: Some(Duration::from_millis(800)),
+        ..looping(vec![camera(SERIAL, "h264_baseline_720p.h264")])
+    })
+    .await
+    .unwrap();
+    let mut c = Plain::connect(&sim.url()).await;
+    c.next(WAIT).await.unwrap();
+    c.call("s", "set_api_schema", json!({"schemaVersion": 21}))
+        .await;
+    let (r, _) = c.call("l", "start_listening", json!({})).await;
+    assert_eq!(r["result"]["state"]["driver"]["connected"], false, "{r}");
+    assert_eq!(r["result"]["state"]["devices"], json!([]));
+    let (r, _) = c
+        .call(
+            "x",
+            "device.start_livestream",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(r["errorCode"], "device_not_found");
+    let (_, before) = until_event(&mut c, "device added", None).await;
+    assert!(
+        before
+            .iter()
+            .any(|m| m["event"]["source"] == "driver" && m["event"]["event"] == "connected"),
+        "{before:?}"
+    );
+    let (r, _) = c.call("l2", "start_listening", json!({})).await;
+    assert_eq!(r["result"]["state"]["driver"]["connected"], true);
+    assert_eq!(r["result"]["state"]["devices"], json!([SERIAL]));
+    let (r, _) = c
+        .call(
+            "y",
+            "device.start_livestream",
+            json!({"serialNumber": SERIAL}),
+        )
+        .await;
+    assert_eq!(r["success"], true);
+    c.next_video(WAIT).await.unwrap();
+    sim.shutdown().await;
+}
+
+/// Detection events at set times, `state` true then false after the hold; an offline
+/// camera accepts the start and sends nothing.
+#[tokio::test]
+async fn detection_events_and_offline_cameras() {
+    let sim = Simulator::start(SimConfig {
+        events: vec![format!("motion:{SERIAL}@0.2").parse().unwrap()],
+        event_hold: Duration::from_millis(200),
+        offline: vec![SERIAL.into()],
+        ..looping(vec![camera(SERIAL, "h264_baseline_720p.h264")])
+    })
+    .await
+    .unwrap();
+    let mut c = start(&sim, 21).await;
+    let mut states = Vec::new();
+    loop {
+        match c.next(Duration::from_secs(2)).await {
+            Ok(m) => {
+                assert_eq!(
+                    m["event"]["event"], "motion detected",
+                    "offline: nothing else {m}"
+                );
+                states.push(m["event"]["state"].as_bool().unwrap());
+            }
+            Err(End::Timeout) => break,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(states, [true, false]);
+    assert_eq!(sim.stats().detection_events, 2);
+    sim.shutdown().await;
+}
+
+#[test]
+fn event_specs_parse() {
+    use eufy_hw::eufy::protocol::DetectionKind;
+    use eufy_hw::eufy::simulator::SimEvent;
+    let e: SimEvent = "rings@5".parse().unwrap();
+    assert_eq!(
+        (e.kind, e.serial, e.at),
+        (DetectionKind::Ring, None, Duration::from_secs(5))
+    );
+    let e: SimEvent = "person:T2@0.5".parse().unwrap();
+    assert_eq!(
+        (e.kind, e.serial.as_deref()),
+        (DetectionKind::Person, Some("T2"))
+    );
+    for bad in ["rings", "doorbell@1", "ring@-1", "ring@nan", "ring@x"] {
+        assert!(bad.parse::<SimEvent>().is_err(), "{bad}");
+    }
+}
+
+/// Bad numbers are refused with a clear message before anything starts (`--fps 0` once
+/// streamed at 0.1 fps, `--fps nan` panicked, `bench --frames 0` printed a table of zeros).
+#[test]
+fn bad_numbers_are_refused_before_starting() {
+    for args in [
+        &["simulate", "--fps", "0"][..],
+        &["simulate", "--fps", "nan"],
+        &["simulate", "--fps=-3"],
+        &["simulate", "--cutoff", "0"],
+        &["simulate", "--event", "doorbell@3"],
+        &["bench", "--fps", "0"],
+        &["bench", "--frames", "0"],
+        &["bench", "--duration", "inf"],
+        &["record", "--serial", "T1", "-o", "x.h264", "--frames", "0"],
+        &[
+            "record",
+            "--serial",
+            "T1",
+            "-o",
+            "x.h264",
+            "--duration",
+            "nan",
+        ],
+        &["--serial", "T1", "--station-dwell", "0"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("error: invalid value"), "{args:?}: {err}");
+    }
+    // A folder that does not exist: refused at once, no connection tried (port 1).
+    let t0 = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args([
+            "record",
+            "--url",
+            "ws://127.0.0.1:1",
+            "--serial",
+            "T1",
+            "-o",
+            "/no/such/dir/x.mp4",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(!err.contains("cannot connect"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+}

@@ -311,6 +311,86 @@ fn kiosk_covers_the_screen_and_ignores_stray_keys() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Mean brightness of the sampled pixels in the rectangle.
+fn mean(px: &[u8], (x0, x1): (usize, usize), (y0, y1): (usize, usize)) -> f64 {
+    let (mut sum, mut n) = (0u64, 0u64);
+    for y in (y0..y1).step_by(4) {
+        for x in (x0..x1).step_by(4) {
+            let i = (y * 1280 + x) * 3;
+            sum += px[i..i + 3].iter().map(|&c| u64::from(c)).sum::<u64>();
+            n += 3;
+        }
+    }
+    sum as f64 / n.max(1) as f64
+}
+
+/// Two cameras behind one station, which streams one at a time: on screen they take turns,
+/// the waiting one showing its last picture dimmed (or a card) with why, never blank.
+#[test]
+fn cameras_of_one_station_take_turns_on_screen() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let x = xvfb();
+    let dir = temp_dir("station");
+    let mut demo = viewer(
+        &x.1,
+        &[
+            "demo",
+            "--cameras",
+            "2",
+            "--station",
+            "T8010P0000000001=T8410P0000000001,T8410P0000000002",
+            "--station-dwell",
+            "2.5",
+            "--restart-pause",
+            "0.3",
+            "--duration",
+            "16",
+        ],
+        &dir,
+    );
+    find_window(&x.1);
+    std::thread::sleep(Duration::from_secs(2));
+    let (left, right) = ((8, 632), (648, 1272));
+    let rows = (190, 530);
+    let mut seen = Vec::new();
+    for k in 0..11 {
+        let px = grab(&x.1);
+        let (l, r) = (mean(&px, left, rows), mean(&px, right, rows));
+        let state = if l > 1.8 * r && lit(&px, left, rows) > 0.9 {
+            'L'
+        } else if r > 1.8 * l && lit(&px, right, rows) > 0.9 {
+            'R'
+        } else {
+            '-'
+        };
+        if state != '-' {
+            // The waiting tile is never blank: its dimmed picture or its card's text.
+            let other = if state == 'L' { right } else { left };
+            let shown = lit(&px, other, (100, 620));
+            assert!(
+                shown > 0.005,
+                "shot {k}: the waiting tile is blank ({shown:.3})"
+            );
+        }
+        if k == 5 {
+            save_png(&px);
+        }
+        seen.push((state, l.round(), r.round()));
+        std::thread::sleep(Duration::from_millis(900));
+    }
+    let states: String = seen.iter().map(|s| s.0).collect();
+    assert!(
+        states.contains('L') && states.contains('R'),
+        "both cameras must appear in turn: {seen:?}"
+    );
+    // Turns, not flicker: at least two changes of the live tile in 10 s of 2.5 s turns.
+    let mut turns: Vec<char> = states.chars().filter(|c| *c != '-').collect();
+    turns.dedup();
+    assert!(turns.len() >= 3, "{seen:?}");
+    ends_cleanly(&mut demo, Duration::from_secs(20), "at --duration");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// `bench --window` draws every frame into a real window and reports like the offscreen run.
 #[test]
 fn bench_renders_into_a_window() {

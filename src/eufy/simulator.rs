@@ -1148,6 +1148,19 @@ fn spawn_stream(
         loop {
             // The real server holds frame k until frame k+1 arrives: the last is never sent.
             if !cfg.looping && k + hold >= n {
+                // What random cuts held back of the last unit goes out as it came, as the
+                // real server passes on whatever the camera sent.
+                if !pending.is_empty() {
+                    let msg = Out::Video {
+                        serial: serial.clone(),
+                        bytes: std::mem::take(&mut pending).into(),
+                        metadata: metadata_json(&clip.units[((k + n - 1) % n) as usize], fps),
+                        array: None,
+                    };
+                    if out.send(msg).await.is_err() {
+                        return;
+                    }
+                }
                 tokio::time::sleep(cfg.end_timeout).await;
                 let _ = out
                     .send(Out::Ended {
