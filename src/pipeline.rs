@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::bitstream::{AccessUnit, AssemblerConfig, StreamInfo};
+use crate::bitstream::{AccessUnit, AssemblerConfig, AssemblerStats, StreamInfo};
 use crate::decode::{DecodeError, DecodeStats, DecoderConfig, DecoderThread, FrameSink};
 use crate::eufy::protocol::DetectionKind;
 use crate::eufy::session::{run_session, CameraState, SessionConfig, SessionError, SessionEvent};
@@ -115,6 +115,8 @@ pub struct CameraStatus {
     pub dropped_messages: u64,
     /// Interruptions of its pictures (cut-offs, turns, reconnects), measured.
     pub gaps: Gaps,
+    /// What its access-unit assembler dropped or noticed.
+    pub assembler: AssemblerStats,
     /// Its latest detection events: when, what, started (true) or ended.
     pub detections: VecDeque<(Instant, DetectionKind, bool)>,
 }
@@ -213,6 +215,7 @@ pub struct Feed {
     /// When set, collects each access unit's assembly latency (received → complete), ms,
     /// per camera in order (benchmarks).
     pub assembly_ms: Option<HashMap<String, Vec<f64>>>,
+    flood_warnings: crate::throttle::Throttle,
 }
 
 impl Feed {
@@ -241,6 +244,7 @@ impl Feed {
             lossless: false,
             recordings: Arc::new(Mutex::new(HashMap::new())),
             assembly_ms: None,
+            flood_warnings: Default::default(),
         }
     }
 
@@ -400,7 +404,21 @@ impl Feed {
             tracing::info!(camera = %serial, "picture back after {:.1} s", g.as_secs_f64());
         }
         let gaps = self.ingest.gaps(&serial);
+        let stats = self
+            .ingest
+            .assembler(&serial)
+            .map(|a| a.stats())
+            .unwrap_or_default();
+        let flooded = self
+            .status(&serial, |s| stats.flooded_nals - s.assembler.flooded_nals)
+            .unwrap_or(0);
+        if flooded > 0 {
+            if let Some(held) = self.flood_warnings.allow() {
+                tracing::warn!(camera = %serial, "dropped {flooded} parameter sets or SEI sent without a picture (a flood; {held} more warnings not logged)");
+            }
+        }
         self.status(&serial, |s| {
+            s.assembler = stats;
             s.bytes += data.len() as u64;
             s.access_units += n;
             if n > 0 {

@@ -177,3 +177,57 @@ proptest! {
         prop_assert!(out.iter().filter(|(k, _)| *k).count() >= 2);
     }
 }
+
+/// Inputs the fuzzers once failed on (or that model an attack) stay in CI: each access-unit
+/// input in `fuzz/regressions/` gives the same output whole and split at every position,
+/// never more bytes than it holds.
+#[test]
+fn fuzz_regression_inputs_still_hold() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let input = std::fs::read(&path).unwrap();
+        if name.starts_with("server_message") {
+            if let Ok(text) = std::str::from_utf8(&input) {
+                let _ = eufy_hw::eufy::protocol::parse_server_message(text);
+            }
+            n += 1;
+            continue;
+        }
+        if !name.starts_with("access_units") {
+            continue;
+        }
+        let Some((&flags, data)) = input.split_first() else {
+            continue;
+        };
+        let parse = |parts: &[&[u8]]| {
+            let mut asm = AccessUnits::new(AssemblerConfig {
+                wait_for_keyframe: flags & 1 == 1,
+                max_access_unit: 1 << 12,
+            });
+            let mut out = Vec::new();
+            for p in parts {
+                asm.push(p, (), |au| out.push((au.keyframe, au.data)));
+            }
+            asm.finish(|au| out.push((au.keyframe, au.data)));
+            (out, asm.stats())
+        };
+        let (whole, stats) = parse(&[data]);
+        let total: usize = whole.iter().map(|(_, d)| d.len()).sum();
+        assert!(
+            total <= data.len() + whole.len(),
+            "{name}: output larger than input"
+        );
+        for i in 0..=data.len() {
+            let (a, b) = data.split_at(i);
+            assert_eq!(parse(&[a, b]).0, whole, "{name}: split at {i}");
+        }
+        if name.contains("flood") {
+            assert!(stats.flooded_nals > 0, "{name}: {stats:?}");
+        }
+        n += 1;
+    }
+    assert!(n >= 2, "no regression inputs in {}", dir.display());
+}

@@ -850,3 +850,123 @@ async fn detection_events_reach_the_owner() {
     );
     sim.shutdown().await;
 }
+
+/// A server of our own making that does the handshake, then sends `messages` as the
+/// camera's stream (each after its pause) and keeps the connection open: for inputs the
+/// simulator cannot produce.
+async fn hostile_server(serial: &'static str, messages: Vec<(String, Duration)>) -> String {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        let version = r#"{"type":"version","driverVersion":"3.8.0","serverVersion":"3.0.1","minSchemaVersion":0,"maxSchemaVersion":21}"#;
+        ws.send(Message::text(version)).await.unwrap();
+        while let Some(Ok(m)) = ws.next().await {
+            let Message::Text(t) = m else { continue };
+            let cmd: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+            let id = cmd["messageId"].clone();
+            let name = cmd["command"].as_str().unwrap_or_default().to_owned();
+            let result = match name.as_str() {
+                "start_listening" => {
+                    serde_json::json!({"state": {"driver": {"connected": true}, "devices": [serial]}})
+                }
+                "device.start_livestream" => serde_json::json!({"async": true}),
+                _ => serde_json::json!({}),
+            };
+            let reply = serde_json::json!({"type": "result", "messageId": id, "success": true, "result": result});
+            ws.send(Message::text(reply.to_string())).await.unwrap();
+            if name == "device.start_livestream" {
+                let started = format!(
+                    r#"{{"type":"event","event":{{"source":"device","event":"livestream started","serialNumber":"{serial}"}}}}"#
+                );
+                ws.send(Message::text(started)).await.unwrap();
+                for (m, pause) in &messages {
+                    tokio::time::sleep(*pause).await;
+                    if ws.send(Message::text(m.clone())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    url
+}
+
+fn video_event(serial: &str, bytes: &[u8]) -> String {
+    let data: Vec<String> = bytes.iter().map(u8::to_string).collect();
+    format!(
+        r#"{{"type":"event","event":{{"source":"device","event":"livestream video data","serialNumber":"{serial}","buffer":{{"type":"Buffer","data":[{}]}},"metadata":{{"videoCodec":"H264"}}}}}}"#,
+        data.join(",")
+    )
+}
+
+fn rss_mib() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: f64 = s
+        .lines()
+        .find(|l| l.starts_with("VmRSS"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib / 1024.0
+}
+
+/// A server that floods parameter sets (50 SPS per message, 4,000 messages, no picture) and
+/// then streams: memory stays bounded, the flood is counted, and every valid frame after it
+/// is decoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_parameter_sets_is_bounded_and_counted() {
+    let clip = Clip::load(&clip_path("h264_baseline_720p.h264")).unwrap();
+    let key = &clip.units[0].data;
+    // The clip's SPS: from the first start code to the next.
+    let sps_end = 4 + key[4..].windows(3).position(|w| w == [0, 0, 1]).unwrap();
+    let sps: Vec<u8> = key[..sps_end].to_vec();
+    let flood: Vec<u8> = sps.iter().copied().cycle().take(sps.len() * 50).collect();
+    let mut messages = vec![(video_event("T1", &flood), Duration::ZERO); 4000];
+    let valid = clip.units.len();
+    // The valid stream at its 30 fps, as a camera sends it.
+    messages.extend(
+        clip.units
+            .iter()
+            .map(|u| (video_event("T1", &u.data), Duration::from_millis(33))),
+    );
+    let url = hostile_server("T1", messages).await;
+    let before = rss_mib();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let decoder = eufy_hw::decode::DecoderConfig {
+        accel: vec![eufy_hw::decode::Accel::None],
+        ..Default::default()
+    };
+    let peak = Arc::new(std::sync::Mutex::new(0f64));
+    let p = peak.clone();
+    let run = tokio::spawn(eufy_hw::pipeline::run_headless(
+        SessionConfig::new(url, vec!["T1".into()]),
+        decoder,
+        stop_rx,
+        Duration::from_millis(100),
+        move |_, _, _| {
+            let mut p = p.lock().unwrap();
+            *p = p.max(rss_mib());
+        },
+    ));
+    // Until the valid frames are through (the last one is held until the next start code).
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let _ = stop_tx.send(true);
+    let totals = run.await.unwrap().unwrap();
+    let t = &totals["T1"];
+    let grew = peak.lock().unwrap().max(rss_mib()) - before;
+    assert!(grew < 64.0, "resident memory grew by {grew:.0} MiB");
+    assert!(
+        t.frames >= valid as u64 - 1,
+        "{} of {valid} frames decoded",
+        t.frames
+    );
+    assert!(
+        t.status.assembler.flooded_nals > 190_000,
+        "{:?}",
+        t.status.assembler
+    );
+}

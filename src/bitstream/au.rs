@@ -53,7 +53,18 @@ pub struct AssemblerStats {
     /// Times a message end turned out not to be an access-unit boundary (the unit emitted
     /// early was incomplete); early emission then pauses until framing proves itself again.
     pub framing_misses: u64,
+    /// NAL units dropped from a run of more than [`MAX_PREFIX_NALS`] parameter sets, SEI or
+    /// other non-picture units with no picture (a flood; its last few units are kept).
+    pub flooded_nals: u64,
 }
+
+/// Most NAL units held before a picture's first slice (a keyframe carries a handful:
+/// AUD, VPS, SPS, PPS, SEI). A longer run is a flood: it is cut back to the latest
+/// parameter sets, so memory stays bounded and the next picture is not buried in it.
+pub const MAX_PREFIX_NALS: usize = 64;
+
+/// The units of a flood kept when it is cut back: a keyframe's own VPS, SPS, PPS and SEI.
+const KEPT_AFTER_FLOOD: usize = 8;
 
 /// Messages in a row that must start exactly at an access unit before message ends are
 /// trusted as access-unit ends.
@@ -80,6 +91,10 @@ impl Default for AssemblerConfig {
 struct Current<T> {
     data: Vec<u8>,
     nal_count: usize,
+    /// Its bytes passed the size limit and were dropped; it is counted, not emitted.
+    oversized: bool,
+    /// Where each NAL unit before its first slice starts in `data`.
+    prefix: Vec<usize>,
     has_vcl: bool,
     keyframe: bool,
     ended: bool,
@@ -92,6 +107,8 @@ impl<T> Default for Current<T> {
         Self {
             data: Vec::new(),
             nal_count: 0,
+            oversized: false,
+            prefix: Vec::new(),
             has_vcl: false,
             keyframe: false,
             ended: false,
@@ -264,6 +281,20 @@ impl<T: Copy> AccessUnits<T> {
     }
 
     fn add(&mut self, codec: Codec, info: NalInfo, nal: Nal<T>) {
+        if !info.vcl && !self.cur.has_vcl && self.cur.prefix.len() >= MAX_PREFIX_NALS {
+            // A flood of parameter sets or SEI with no picture: keep only its last units
+            // (where a keyframe's own parameter sets are). Nothing is copied, so output
+            // never exceeds input, and the cut depends on NAL units alone, not on chunking.
+            let keep = self.cur.prefix.len() - KEPT_AFTER_FLOOD;
+            let from = self.cur.prefix[keep];
+            self.cur.data.drain(..from);
+            self.cur.prefix.drain(..keep);
+            for start in &mut self.cur.prefix {
+                *start -= from;
+            }
+            self.stats.flooded_nals += keep as u64;
+            self.cur.nal_count -= keep;
+        }
         if info.parameter_set {
             let mut annexb = vec![0, 0, 0, 1];
             annexb.extend_from_slice(&nal.data);
@@ -293,11 +324,17 @@ impl<T: Copy> AccessUnits<T> {
         self.cur.ended |= info.ends_au;
         self.cur.nal_count += 1;
         self.cur.at = Some(nal.at);
-        if self.cur.data.len() + nal.data.len() + 4 > self.config.max_access_unit {
+        if self.cur.oversized
+            || self.cur.data.len() + nal.data.len() + 4 > self.config.max_access_unit
+        {
             // Keep counting NAL units into this unit but drop its bytes.
-            self.cur.data.clear();
-            self.cur.nal_count = usize::MAX / 2;
+            self.cur.data = Vec::new();
+            self.cur.prefix = Vec::new();
+            self.cur.oversized = true;
             return;
+        }
+        if !self.cur.has_vcl {
+            self.cur.prefix.push(self.cur.data.len());
         }
         nal.write_annexb(&mut self.cur.data);
     }
@@ -307,7 +344,7 @@ impl<T: Copy> AccessUnits<T> {
         let (Some(at), Some(codec)) = (cur.at, self.codec) else {
             return;
         };
-        if cur.nal_count >= usize::MAX / 2 {
+        if cur.oversized {
             self.stats.oversized += 1;
             return;
         }
@@ -442,17 +479,67 @@ mod tests {
         asm.push_message(&annexb(&[P_SLICE2]), (), |au| out.push(au.data));
         asm.push_message(&annexb(&[P]), (), |au| out.push(au.data));
         assert_eq!(asm.stats().framing_misses, 1);
-        // The misframed slice went out alone; nothing was lost or duplicated.
-        let total: usize = out.iter().map(Vec::len).sum();
         asm.finish(|au| out.push(au.data));
-        assert!(total > 0);
+        // The misframed slice went out alone; nothing was lost or duplicated: the units
+        // together are the input, byte for byte, in order.
+        let input = [
+            annexb(&[SPS, PPS, IDR]),
+            annexb(&[P]),
+            annexb(&[P]),
+            annexb(&[P]),
+            annexb(&[P]),
+            annexb(&[P_SLICE2]),
+            annexb(&[P]),
+        ]
+        .concat();
+        assert_eq!(out.concat(), input);
+        assert_eq!(out.len(), 7);
     }
 
     #[test]
     fn parameter_sets_are_remembered() {
-        let (_, _) = split_access_units(&annexb(&[SPS, PPS, IDR]));
         let mut asm = AccessUnits::new(AssemblerConfig::default());
         asm.push(&annexb(&[SPS, PPS, IDR]), (), |_| {});
         assert_eq!(asm.parameter_sets(), annexb(&[SPS, PPS]));
+    }
+
+    /// A flood of parameter sets with no picture (50 per message, thousands of messages)
+    /// holds at most a few units, is counted, and buries nothing: the next pictures come out
+    /// as they were sent, each keyframe with its own parameter sets.
+    #[test]
+    fn a_flood_of_parameter_sets_stays_bounded() {
+        let mut asm = AccessUnits::new(AssemblerConfig {
+            wait_for_keyframe: true,
+            ..Default::default()
+        });
+        let flood = annexb(&[SPS; 50]);
+        let mut out = Vec::new();
+        let mut largest = 0;
+        for _ in 0..4000 {
+            asm.push_message(&flood, (), |au| out.push(au.data));
+            largest = largest.max(asm.cur.data.len());
+        }
+        assert!(out.is_empty());
+        assert!(
+            largest <= MAX_PREFIX_NALS * (SPS.len() + 4),
+            "{largest} bytes held"
+        );
+        assert!(asm.stats().flooded_nals >= 4000 * 50 - 2 * MAX_PREFIX_NALS as u64);
+        let stream = [
+            annexb(&[SPS, PPS, IDR]),
+            annexb(&[P]),
+            annexb(&[P]),
+            annexb(&[SPS, PPS, IDR]),
+            annexb(&[P]),
+        ];
+        for m in &stream {
+            asm.push(m, (), |au| out.push(au.data));
+        }
+        asm.finish(|au| out.push(au.data));
+        assert_eq!(out.len(), 5);
+        // The first keyframe carries the flood's last units (fewer than the limit) before
+        // its own.
+        assert!(out[0].ends_with(&stream[0]) && out[0].len() <= stream[0].len() + largest);
+        assert_eq!(out[1..], stream[1..]);
     }
 }
