@@ -103,11 +103,6 @@ impl Clip {
     pub fn fps(&self) -> Option<f64> {
         self.units.first().and_then(|u| u.info.fps)
     }
-
-    /// Total size in bytes.
-    pub fn byte_len(&self) -> usize {
-        self.units.iter().map(|u| u.data.len()).sum()
-    }
 }
 
 #[cfg(test)]

@@ -71,7 +71,14 @@ fn unpaced_report_is_consistent() {
     let r = run(&config(true, true, 2), |_, _| {}).unwrap();
     check(&r, 2);
     assert!(r.ratio.is_some());
-    assert!(r.gpu.contains("Vulkan") || !r.gpu.is_empty());
+    // The adapter is named with its backend and kind, e.g. "llvmpipe (…) (Vulkan, Cpu)".
+    assert!(
+        ["Vulkan", "Metal", "Dx12", "Gl"]
+            .iter()
+            .any(|b| r.gpu.contains(&format!("({b}, "))),
+        "{}",
+        r.gpu
+    );
 }
 
 #[test]

@@ -269,3 +269,109 @@ fn latest_frame_slot_keeps_the_newest() {
     assert_eq!(slot.replaced(), units.len() as u64 - 1);
     assert!(slot.take().is_none());
 }
+
+/// A decoder that falls behind drops units, and then every unit up to the next keyframe:
+/// the pictures after a missing one would decode damaged. Nothing between a drop and the
+/// next keyframe is decoded; from the keyframe on, everything is.
+#[test]
+fn a_drop_is_followed_by_a_resync_at_the_next_keyframe() {
+    let name = "h264_baseline_720p.h264";
+    let t0 = Instant::now();
+    // Each unit tagged with its index (as its arrival instant), to know which were decoded.
+    let aus: Vec<AccessUnit<Instant>> = units(name)
+        .into_iter()
+        .enumerate()
+        .map(|(i, au)| AccessUnit {
+            at: t0 + std::time::Duration::from_millis(i as u64),
+            ..au
+        })
+        .collect();
+    let index = |f: &Frame| f.received_at.duration_since(t0).as_millis() as usize;
+    // A consumer that takes nothing at first: the decoder blocks, its queue fills.
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let mut d = DecoderThread::spawn("resync", software(), FrameSink::Every(tx)).unwrap();
+    let first_burst = 14;
+    for au in &aus[..first_burst] {
+        d.try_push(au.clone());
+    }
+    let dropped_at = first_burst - usize::try_from(d.stats().dropped_behind).unwrap();
+    assert!(d.stats().dropped_behind > 0, "the queue never filled");
+    // The consumer catches up; the rest arrives at a pace the decoder keeps up with.
+    let mut frames: Vec<usize> = Vec::new();
+    let drain = |frames: &mut Vec<usize>| {
+        while let Ok(f) = rx.recv_timeout(std::time::Duration::from_millis(300)) {
+            frames.push(index(&f));
+        }
+    };
+    drain(&mut frames);
+    for au in &aus[first_burst..] {
+        d.try_push(au.clone());
+        drain(&mut frames);
+    }
+    let stats = d.finish().unwrap();
+    drain(&mut frames);
+    // The queue stayed full through the burst (a keyframe in it was dropped as well); the
+    // first keyframe pushed after it is where decoding starts again. The P units pushed
+    // between the burst and it are what a decoder without the resync would decode damaged.
+    let next_key = (first_burst..aus.len())
+        .find(|&i| aus[i].keyframe)
+        .expect("a keyframe after the burst");
+    assert!(
+        next_key > first_burst,
+        "no P unit between the burst and the keyframe"
+    );
+    let damaged: Vec<usize> = frames
+        .iter()
+        .copied()
+        .filter(|&i| i >= dropped_at && i < next_key)
+        .collect();
+    assert!(
+        damaged.is_empty(),
+        "decoded after a drop, before a keyframe: {damaged:?}"
+    );
+    // Before the drop and from the keyframe on: every unit decoded, no error.
+    let expected: Vec<usize> = (0..dropped_at).chain(next_key..aus.len()).collect();
+    assert_eq!(frames, expected);
+    assert_eq!(stats.errors, 0);
+    assert_eq!(stats.dropped_behind as usize, next_key - dropped_at);
+}
+
+/// Frames the decoder still holds at the end (B-frame reordering) are counted like the
+/// others: a 4:4:4 stream (a format the renderer does not take) has every one of its frames
+/// counted as unsupported, those drained at the end included.
+#[test]
+fn frames_drained_at_the_end_are_counted() {
+    let path = std::env::temp_dir().join(format!("eufy-444-{}.h264", std::process::id()));
+    let made = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=160x120:rate=15:duration=1")
+        .args([
+            "-c:v", "libx264", "-pix_fmt", "yuv444p", "-bf", "2", "-g", "15",
+        ])
+        .args(["-f", "h264"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let data = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    let now = Instant::now();
+    let aus: Vec<AccessUnit<Instant>> = split_access_units(&data)
+        .0
+        .into_iter()
+        .map(|au| AccessUnit {
+            codec: au.codec,
+            keyframe: au.keyframe,
+            data: au.data,
+            at: now,
+            nal_count: au.nal_count,
+            new_stream_info: au.new_stream_info,
+        })
+        .collect();
+    assert_eq!(aus.len(), 15);
+    let (frames, dec) = decode_all("yuv444", software(), &aus);
+    assert!(frames.is_empty());
+    let stats = dec.stats();
+    assert_eq!(stats.unsupported_frames, 15, "{stats:?}");
+    assert_eq!(stats.errors, 0);
+}

@@ -510,3 +510,50 @@ fn stopping_does_not_spin() {
         "{cpu:.2} s of CPU in {wall_ms:.0} ms: spinning while stopping"
     );
 }
+
+/// `r` pressed twice within a second makes two recordings: the second never truncates the
+/// first (names were whole seconds once).
+#[test]
+fn viewer_recordings_in_the_same_second_are_two_files() {
+    use eufy_hw::decode::{Accel, DecoderConfig, FrameSink, LatestFrame};
+    use eufy_hw::eufy::session::SessionEvent;
+    use eufy_hw::pipeline::{toggle_recording, Feed};
+    let clip = Clip::load(&common::clip_path("h264_baseline_720p.h264")).unwrap();
+    let dir = tmp("same-second");
+    std::fs::create_dir_all(&dir).unwrap();
+    let decoder = DecoderConfig {
+        accel: vec![Accel::None],
+        ..Default::default()
+    };
+    let mut feed = Feed::new(&["T1".to_owned()], decoder, |_| {
+        FrameSink::Latest(LatestFrame::new(|| {}))
+    });
+    let mut paths = Vec::new();
+    for round in 0..3 {
+        let (path, on) = toggle_recording(&feed.recordings, &feed.statuses, "T1", &dir).unwrap();
+        assert!(on);
+        // One keyframe's worth, then stop: within the same second every time.
+        for i in round * 10..round * 10 + 11 {
+            feed.on_event(SessionEvent::Video {
+                serial: "T1".into(),
+                data: clip.units[i % clip.units.len()].data.to_vec(),
+                received_at: std::time::Instant::now(),
+            });
+        }
+        let (same, on) = toggle_recording(&feed.recordings, &feed.statuses, "T1", &dir).unwrap();
+        assert!(!on && same == path);
+        paths.push(path);
+    }
+    let mut unique = paths.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 3, "{paths:?}");
+    for p in &paths {
+        assert!(
+            std::fs::metadata(p).unwrap().len() > 0,
+            "{} is empty",
+            p.display()
+        );
+    }
+    feed.finish().unwrap();
+}

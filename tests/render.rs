@@ -47,7 +47,7 @@ fn reference(frame: &Frame) -> Vec<u8> {
     let kg = 1.0 - kr - kb;
     let (w, h) = (frame.width as usize, frame.height as usize);
     let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-    let sample = |plane: usize, x: usize, y: usize, comp: usize| -> f64 {
+    let sample = |plane: usize, x: usize, y: usize| -> f64 {
         let interleaved = frame.layout == Layout::Nv12;
         let (p, k) = if interleaved && plane > 0 {
             (1, 2)
@@ -55,7 +55,6 @@ fn reference(frame: &Frame) -> Vec<u8> {
             (plane, 1)
         };
         let off = if interleaved && plane == 2 { 1 } else { 0 };
-        let _ = comp;
         f64::from(frame.plane(p)[y * frame.stride(p) + x * k + off])
     };
     let chroma = |plane: usize, x: usize, y: usize| -> f64 {
@@ -65,14 +64,14 @@ fn reference(frame: &Frame) -> Vec<u8> {
         let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
         let (x1, y1) = ((x0 + 1).min(cw - 1), (y0 + 1).min(ch - 1));
         let (ax, ay) = (fx - x0 as f64, fy - y0 as f64);
-        let top = sample(plane, x0, y0, 0) * (1.0 - ax) + sample(plane, x1, y0, 0) * ax;
-        let bot = sample(plane, x0, y1, 0) * (1.0 - ax) + sample(plane, x1, y1, 0) * ax;
+        let top = sample(plane, x0, y0) * (1.0 - ax) + sample(plane, x1, y0) * ax;
+        let bot = sample(plane, x0, y1) * (1.0 - ax) + sample(plane, x1, y1) * ax;
         top * (1.0 - ay) + bot * ay
     };
     let mut out = Vec::with_capacity(w * h * 4);
     for y in 0..h {
         for x in 0..w {
-            let (yy, cb, cr) = (sample(0, x, y, 0), chroma(1, x, y), chroma(2, x, y));
+            let (yy, cb, cr) = (sample(0, x, y), chroma(1, x, y), chroma(2, x, y));
             let (yn, cbn, crn) = match frame.colour.range {
                 Range::Limited => (
                     (yy - 16.0) / 219.0,

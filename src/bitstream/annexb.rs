@@ -4,7 +4,7 @@
 //! Start codes are `00 00 01` (3 bytes) or `00 00 00 01` (4 bytes); extra zero bytes before a
 //! start code are `trailing_zero_8bits` and are dropped. Bytes before the first start code
 //! are garbage and counted. Emulation-prevention bytes are left in place for the decoder.
-//! A NAL unit that grows past [`NalSplitter::max_nal_size`] is dropped and the scanner
+//! A NAL unit that grows past the scanner's size limit ([`NalSplitter::new`]) is dropped and the scanner
 //! resynchronises at the next start code, so memory stays bounded.
 
 /// One NAL unit as it appeared in the byte stream.
@@ -80,11 +80,6 @@ impl<T: Copy> NalSplitter<T> {
             max_nal_size,
             stats: SplitterStats::default(),
         }
-    }
-
-    /// The size limit for one NAL unit.
-    pub fn max_nal_size(&self) -> usize {
-        self.max_nal_size
     }
 
     /// What was dropped so far.

@@ -227,11 +227,6 @@ impl<T: Copy> AccessUnits<T> {
         }
     }
 
-    /// The codec detected so far.
-    pub fn codec(&self) -> Option<Codec> {
-        self.codec
-    }
-
     /// What the latest SPS says.
     pub fn stream_info(&self) -> Option<&StreamInfo> {
         self.info.as_ref()

@@ -6,6 +6,7 @@
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
+use std::mem::ManuallyDrop;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -81,24 +82,82 @@ pub fn hw_pixel_format(codec: &ffmpeg::Codec, kind: AVHWDeviceType) -> Option<AV
     None
 }
 
-/// What the `get_format` callback needs; lives at least as long as the codec context.
-pub struct FormatChoice {
+/// What the `get_format` callback needs; owned by the [`DecoderContext`] whose codec context
+/// points to it, and freed after that context.
+struct FormatChoice {
     hw: AVPixelFormat,
     refused: AtomicBool,
 }
 
-impl FormatChoice {
-    /// Prefer `hw`.
-    pub fn new(hw: AVPixelFormat) -> Box<FormatChoice> {
-        Box::new(FormatChoice {
-            hw,
+/// An opened decoder and, when it decodes in hardware, what its codec context points to:
+/// the `get_format` state and the device. The context is freed first, always — the order
+/// is this type's, so no code outside this module can break it by moving or reordering
+/// fields (scuffle-ffmpeg's pattern).
+pub struct DecoderContext {
+    ctx: ManuallyDrop<ffmpeg::decoder::Video>,
+    hw: Option<(Box<FormatChoice>, HwDevice)>,
+}
+
+impl DecoderContext {
+    /// A software decoder.
+    pub fn software(ctx: ffmpeg::decoder::Video) -> DecoderContext {
+        DecoderContext {
+            ctx: ManuallyDrop::new(ctx),
+            hw: None,
+        }
+    }
+
+    /// Opens `ctx` (not yet opened) to decode on `device`, preferring `hw_format`.
+    pub fn hardware(
+        mut ctx: ffmpeg::codec::Context,
+        device: HwDevice,
+        hw_format: AVPixelFormat,
+    ) -> Result<DecoderContext, ffmpeg::Error> {
+        // Boxed: the context keeps its address.
+        let choice = Box::new(FormatChoice {
+            hw: hw_format,
             refused: AtomicBool::new(false),
+        });
+        attach(&mut ctx, &device, &choice)?;
+        // On failure the context is freed inside this expression, while `choice` lives.
+        let opened = ctx.decoder().video()?;
+        Ok(DecoderContext {
+            ctx: ManuallyDrop::new(opened),
+            hw: Some((choice, device)),
         })
+    }
+
+    /// Whether it decodes in hardware.
+    pub fn is_hw(&self) -> bool {
+        self.hw.is_some()
     }
 
     /// Whether the decoder was not offered the hardware format (and went to software).
     pub fn refused(&self) -> bool {
-        self.refused.load(Ordering::Relaxed)
+        self.hw
+            .as_ref()
+            .is_some_and(|(c, _)| c.refused.load(Ordering::Relaxed))
+    }
+}
+
+impl std::ops::Deref for DecoderContext {
+    type Target = ffmpeg::decoder::Video;
+    fn deref(&self) -> &ffmpeg::decoder::Video {
+        &self.ctx
+    }
+}
+
+impl std::ops::DerefMut for DecoderContext {
+    fn deref_mut(&mut self) -> &mut ffmpeg::decoder::Video {
+        &mut self.ctx
+    }
+}
+
+impl Drop for DecoderContext {
+    fn drop(&mut self) {
+        // SAFETY: the context is dropped exactly once, here, and never used after; `hw`
+        // (the callback state and device it points to) is dropped after this body.
+        unsafe { ManuallyDrop::drop(&mut self.ctx) };
     }
 }
 
@@ -106,8 +165,8 @@ extern "C" fn get_format(ctx: *mut AVCodecContext, fmts: *const AVPixelFormat) -
     if ctx.is_null() || fmts.is_null() {
         return AVPixelFormat::AV_PIX_FMT_NONE;
     }
-    // SAFETY: FFmpeg passes the context it calls us for; `opaque` was set by `attach` to a
-    // FormatChoice that outlives the context.
+    // SAFETY: FFmpeg passes the context it calls us for; `opaque` was set by `attach` to the
+    // FormatChoice of the DecoderContext that owns this context and frees it first.
     let choice = unsafe { ((*ctx).opaque as *const FormatChoice).as_ref() };
     let mut software = AVPixelFormat::AV_PIX_FMT_NONE;
     for i in 0..512 {
@@ -135,7 +194,7 @@ extern "C" fn get_format(ctx: *mut AVCodecContext, fmts: *const AVPixelFormat) -
 }
 
 /// Sets the device and the format callback on a context that is not yet opened.
-pub fn attach(
+fn attach(
     ctx: &mut ffmpeg::codec::Context,
     device: &HwDevice,
     choice: &FormatChoice,
@@ -146,8 +205,9 @@ pub fn attach(
     if r.is_null() {
         return Err(ffmpeg::Error::from(-12)); // ENOMEM
     }
-    // SAFETY: the context is valid and not opened; it takes ownership of `r`, and `choice`
-    // outlives it (its owner drops the context first).
+    // SAFETY: the context is valid and not opened; it takes ownership of `r`; `choice` is
+    // boxed and outlives the context (DecoderContext frees the context first, and
+    // `hardware` keeps it alive while a failed open frees the context).
     unsafe {
         let c = ctx.as_mut_ptr();
         (*c).hw_device_ctx = r;

@@ -190,7 +190,8 @@ pub struct DecodeStats {
     pub corrupt_frames: u64,
     /// Frames in a pixel format the renderer does not take (dropped).
     pub unsupported_frames: u64,
-    /// Access units dropped because the decoder thread was behind.
+    /// Access units dropped because the decoder thread was behind, and those after them up
+    /// to the next keyframe (they would decode damaged).
     pub dropped_behind: u64,
     /// Times a hardware path was abandoned.
     pub fallbacks: u64,
@@ -224,9 +225,10 @@ pub struct Decoder {
 
 struct Active {
     codec: Codec,
-    // Field order matters: the context is dropped before the callback state and device.
-    ctx: ffmpeg::decoder::Video,
-    hw: Option<(Accel, Box<ffi::FormatChoice>, ffi::HwDevice)>,
+    /// The opened decoder, with its device when in hardware (`ffi` owns the freeing order).
+    ctx: ffi::DecoderContext,
+    /// The hardware path, when the decoder is on one.
+    accel: Option<Accel>,
     path: Arc<str>,
     frame: ffmpeg::frame::Video,
 }
@@ -268,11 +270,6 @@ impl Decoder {
     /// Counters and the current path.
     pub fn stats(&self) -> &DecodeStats {
         &self.stats
-    }
-
-    /// The path in use (`cuda`, `software (vaapi: …)`), once open.
-    pub fn path(&self) -> Option<&str> {
-        self.active.as_ref().map(|a| &*a.path)
     }
 
     fn candidates(&self) -> VecDeque<Accel> {
@@ -333,8 +330,8 @@ impl Decoder {
         self.stats.path = path.to_string();
         self.active = Some(Active {
             codec,
-            ctx,
-            hw: None,
+            ctx: ffi::DecoderContext::software(ctx),
+            accel: None,
             path,
             frame: ffmpeg::frame::Video::empty(),
         });
@@ -378,18 +375,12 @@ impl Decoder {
             .ok_or_else(|| format!("FFmpeg's {codec} decoder has no {accel} configuration"))?;
         let device = ffi::create_device(kind, self.config.device.as_deref())
             .map_err(|e| format!("cannot open the device ({e})"))?;
-        let choice = ffi::FormatChoice::new(hw_format);
-        let mut ctx = self.context(found);
-        ffi::attach(&mut ctx, &device, &choice)
-            .map_err(|e| format!("cannot attach the device ({e})"))?;
-        let ctx = ctx
-            .decoder()
-            .video()
-            .map_err(|e| format!("cannot open the decoder ({e})"))?;
+        let ctx = ffi::DecoderContext::hardware(self.context(found), device, hw_format)
+            .map_err(|e| format!("cannot open the decoder on the device ({e})"))?;
         Ok(Active {
             codec,
             ctx,
-            hw: Some((accel, choice, device)),
+            accel: Some(accel),
             path: accel.name().into(),
             frame: ffmpeg::frame::Video::empty(),
         })
@@ -422,7 +413,7 @@ impl Decoder {
         }
         self.last_at = Some(au.at);
         // Kept only where a fallback may need to re-feed it: software has nowhere to fall.
-        let on_hw_path = self.active.as_ref().is_some_and(|a| a.hw.is_some());
+        let on_hw_path = self.active.as_ref().is_some_and(|a| a.ctx.is_hw());
         if on_hw_path
             && self.gop.len() < MAX_GOP_UNITS
             && self.gop_bytes + au.data.len() <= MAX_GOP_BYTES
@@ -431,20 +422,16 @@ impl Decoder {
             self.gop.push(au.clone());
         }
         let ok = self.feed(au, Some(out));
-        let refused = self
-            .active
-            .as_ref()
-            .and_then(|a| a.hw.as_ref())
-            .is_some_and(|(_, c, _)| c.refused());
-        let on_hw = self.active.as_ref().is_some_and(|a| a.hw.is_some());
+        let refused = self.active.as_ref().is_some_and(|a| a.ctx.refused());
+        let on_hw = self.active.as_ref().is_some_and(|a| a.ctx.is_hw());
         if on_hw && (refused || !ok) {
             self.hw_failures += 1;
             if refused || self.hw_failures >= self.config.max_hw_failures {
                 let accel = self
                     .active
                     .as_ref()
-                    .and_then(|a| a.hw.as_ref())
-                    .map_or(Accel::None, |h| h.0);
+                    .and_then(|a| a.accel)
+                    .unwrap_or(Accel::None);
                 let reason = if refused {
                     "the decoder was not offered the hardware format (unsupported profile or size?)"
                         .to_owned()
@@ -516,58 +503,74 @@ impl Decoder {
                 self.stats.corrupt_frames += 1;
             }
             let Some(out) = out.as_mut() else { continue };
-            let picture = if ffi::is_hw_frame(&active.frame) {
-                match ffi::download(&active.frame) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        if let Some(held) = self.frame_warnings.allow() {
-                            tracing::warn!(stream = %self.stream, "hardware frame download failed: {e} ({held} more not logged)");
-                        }
-                        self.stats.errors += 1;
-                        ok = false;
-                        continue;
-                    }
-                }
-            } else {
-                std::mem::replace(&mut active.frame, ffmpeg::frame::Video::empty())
+            let mut counts = Counts {
+                stats: &mut self.stats,
+                warnings: &mut self.frame_warnings,
+                stream: &self.stream,
             };
-            match to_frame(picture, au.at, active.path.clone(), self.stream.clone()) {
-                Ok(frame) => {
-                    self.stats.frames_out += 1;
-                    out(frame);
-                }
-                Err(why) => {
-                    self.stats.unsupported_frames += 1;
-                    if let Some(held) = self.frame_warnings.allow() {
-                        tracing::warn!(stream = %self.stream, "frame dropped: {why} ({held} more not logged)");
-                    }
-                }
-            }
+            ok &= counts.deliver(active, au.at, out);
         }
         ok
     }
 
-    /// Drains the frames the decoder still holds (end of a clip; B-frame reordering).
+    /// Drains the frames the decoder still holds (end of a clip; B-frame reordering),
+    /// counted like the others.
     pub fn finish(&mut self, out: &mut impl FnMut(Frame)) {
         let Some(active) = self.active.as_mut() else {
             return;
         };
         let _ = active.ctx.send_eof();
+        let at = self.last_at.unwrap_or_else(Instant::now);
+        let mut counts = Counts {
+            stats: &mut self.stats,
+            warnings: &mut self.frame_warnings,
+            stream: &self.stream,
+        };
         while active.ctx.receive_frame(&mut active.frame).is_ok() {
-            let picture = if ffi::is_hw_frame(&active.frame) {
-                match ffi::download(&active.frame) {
-                    Ok(f) => f,
-                    Err(_) => continue,
+            counts.deliver(active, at, out);
+        }
+    }
+}
+
+/// Where a decoder counts and logs what happens to its frames.
+struct Counts<'a> {
+    stats: &'a mut DecodeStats,
+    warnings: &'a mut crate::throttle::Throttle,
+    stream: &'a Arc<str>,
+}
+
+impl Counts<'_> {
+    /// Hands the frame the decoder just returned (`active.frame`) to `out`: downloaded when
+    /// it is in GPU memory, as a [`Frame`]. A failed download counts as an error (returns
+    /// false), a format the renderer cannot take as an unsupported frame.
+    fn deliver(&mut self, active: &mut Active, at: Instant, out: &mut impl FnMut(Frame)) -> bool {
+        let picture = if ffi::is_hw_frame(&active.frame) {
+            match ffi::download(&active.frame) {
+                Ok(f) => f,
+                Err(e) => {
+                    if let Some(held) = self.warnings.allow() {
+                        tracing::warn!(stream = %self.stream, "hardware frame download failed: {e} ({held} more not logged)");
+                    }
+                    self.stats.errors += 1;
+                    return false;
                 }
-            } else {
-                std::mem::replace(&mut active.frame, ffmpeg::frame::Video::empty())
-            };
-            let at = self.last_at.unwrap_or_else(Instant::now);
-            if let Ok(frame) = to_frame(picture, at, active.path.clone(), self.stream.clone()) {
+            }
+        } else {
+            std::mem::replace(&mut active.frame, ffmpeg::frame::Video::empty())
+        };
+        match to_frame(picture, at, active.path.clone(), self.stream.clone()) {
+            Ok(frame) => {
                 self.stats.frames_out += 1;
                 out(frame);
             }
+            Err(why) => {
+                self.stats.unsupported_frames += 1;
+                if let Some(held) = self.warnings.allow() {
+                    tracing::warn!(stream = %self.stream, "frame dropped: {why} ({held} more not logged)");
+                }
+            }
         }
+        true
     }
 }
 
@@ -693,6 +696,8 @@ pub struct DecoderThread {
     handle: Option<JoinHandle<Result<(), DecodeError>>>,
     stats: Arc<Mutex<DecodeStats>>,
     behind: u64,
+    /// A unit was dropped: drop until the next keyframe.
+    resync: bool,
 }
 
 impl DecoderThread {
@@ -715,16 +720,26 @@ impl DecoderThread {
             handle: Some(handle),
             stats,
             behind: 0,
+            resync: false,
         })
     }
 
     /// Queues an access unit; when the decoder is 8 behind, drops it (display: a slow decoder
-    /// must not build latency; it resynchronises at the next keyframe).
+    /// must not build latency). After a drop every unit up to the next keyframe is dropped
+    /// too, counted the same way: the pictures after a missing one would decode damaged, so
+    /// the display keeps the last good picture until the decoder can start clean.
     pub fn try_push(&mut self, au: AccessUnit<Instant>) {
+        if self.resync && !au.keyframe {
+            self.behind += 1;
+            return;
+        }
         if let Some(tx) = &self.tx {
             match tx.try_send(au) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) => self.behind += 1,
+                Ok(()) => self.resync = false,
+                Err(TrySendError::Full(_)) => {
+                    self.behind += 1;
+                    self.resync = true;
+                }
                 Err(TrySendError::Disconnected(_)) => self.tx = None,
             }
         }

@@ -291,11 +291,6 @@ impl Renderer {
         }
     }
 
-    /// Number of tiles in the grid.
-    pub fn tile_count(&self) -> usize {
-        self.tiles.len()
-    }
-
     /// Sets the number of tiles (keeps the existing ones).
     pub fn set_tile_count(&mut self, gpu: &Gpu, n: usize) {
         while self.tiles.len() < n {
@@ -311,13 +306,6 @@ impl Renderer {
             });
         }
         self.tiles.truncate(n);
-    }
-
-    /// Forgets tile `i`'s picture (it shows its state card again).
-    pub fn clear_tile(&mut self, i: usize) {
-        if let Some(t) = self.tiles.get_mut(i) {
-            t.picture = None;
-        }
     }
 
     /// Uploads `frame` into tile `i`.
