@@ -39,24 +39,9 @@ pub enum Phase {
     /// Opening the connection.
     #[default]
     Connecting,
-    /// The server is still logging in to the Eufy cloud, or does not list the camera yet.
-    LoggingIn,
-    /// The start was sent; waiting for the camera.
-    Starting,
-    /// Its station streams another camera; its turn comes at about `next_at`.
-    Queued {
-        /// The station (a HomeBase) streaming one camera at a time.
-        station: String,
-        /// When its turn should come.
-        next_at: Option<Instant>,
-    },
-    /// Its stream ended or failed; restarting at `at`.
-    Restarting {
-        /// Why.
-        reason: String,
-        /// When.
-        at: Instant,
-    },
+    /// What the session says of it before its pictures come: the server logging in, the
+    /// start sent, its turn on a shared station, a restart.
+    Session(CameraState),
     /// Bytes are coming; no keyframe yet.
     WaitingForKeyframe,
     /// Access units go to the decoder.
@@ -72,19 +57,21 @@ impl Phase {
         let left = |t: Instant| t.saturating_duration_since(now).as_secs_f64().ceil();
         Some(match self {
             Phase::Connecting => "connecting...".to_owned(),
-            Phase::LoggingIn => "server is logging in...".to_owned(),
-            Phase::Starting => "starting the stream...".to_owned(),
-            Phase::Queued { station, next_at } => match next_at {
+            Phase::Session(CameraState::LoggingIn) => "server is logging in...".to_owned(),
+            Phase::Session(CameraState::Starting) => "starting the stream...".to_owned(),
+            Phase::Session(CameraState::Queued { station, next_at }) => match next_at {
                 Some(t) => format!(
                     "station {station}: streams one camera at a time, next in {:.0} s",
                     left(*t)
                 ),
                 None => format!("station {station}: streams one camera at a time, waiting"),
             },
-            Phase::Restarting { reason, at } => {
+            Phase::Session(CameraState::Restarting { reason, at }) => {
                 format!("restarting in {:.0} s: {reason}", left(*at))
             }
-            Phase::WaitingForKeyframe => "waiting for a keyframe...".to_owned(),
+            Phase::Session(CameraState::Streaming) | Phase::WaitingForKeyframe => {
+                "waiting for a keyframe...".to_owned()
+            }
             Phase::Live => return None,
             Phase::Offline(why) => format!("offline, reconnecting: {why}"),
         })
@@ -271,14 +258,9 @@ impl Feed {
             SessionEvent::State { serial, state } => {
                 self.status(&serial, |s| {
                     s.phase = match state {
-                        CameraState::LoggingIn => Phase::LoggingIn,
-                        CameraState::Starting => Phase::Starting,
                         CameraState::Streaming if s.phase == Phase::Live => Phase::Live,
                         CameraState::Streaming => Phase::WaitingForKeyframe,
-                        CameraState::Queued { station, next_at } => {
-                            Phase::Queued { station, next_at }
-                        }
-                        CameraState::Restarting { reason, at } => Phase::Restarting { reason, at },
+                        other => Phase::Session(other),
                     }
                 });
             }

@@ -119,9 +119,33 @@ pub(crate) struct Surface {
     skipped: crate::throttle::Throttle,
 }
 
+/// The monitor for fullscreen: the one asked for, else the primary, else the first.
+fn target_monitor(
+    event_loop: &ActiveEventLoop,
+    index: Option<usize>,
+) -> Option<winit::monitor::MonitorHandle> {
+    index
+        .and_then(|i| event_loop.available_monitors().nth(i))
+        .or_else(|| event_loop.primary_monitor())
+        .or_else(|| event_loop.available_monitors().next())
+}
+
 fn fullscreen_mode(event_loop: &ActiveEventLoop, monitor: Option<usize>) -> Fullscreen {
-    let monitor = monitor.and_then(|i| event_loop.available_monitors().nth(i));
-    Fullscreen::Borderless(monitor)
+    Fullscreen::Borderless(target_monitor(event_loop, monitor))
+}
+
+/// Fullscreen that fills the monitor with or without a window manager. The fullscreen
+/// request is a hint a window manager carries out; a kiosk started with `xinit` has none, and
+/// the window would stay at its first size in a corner. So the window is also placed and
+/// sized to the monitor itself, as mpv does; a window manager that honours the request
+/// does the same.
+fn cover_monitor(window: &Window, event_loop: &ActiveEventLoop, monitor: Option<usize>) {
+    window.set_fullscreen(Some(fullscreen_mode(event_loop, monitor)));
+    if let Some(m) = target_monitor(event_loop, monitor) {
+        window.set_outer_position(m.position());
+        let _ = window.request_inner_size(m.size());
+        tracing::debug!(size = ?m.size(), position = ?m.position(), "covering the monitor");
+    }
 }
 
 impl Surface {
@@ -140,6 +164,10 @@ impl Surface {
             .with_position(winit::dpi::PhysicalPosition::new(0, 0));
         if opts.fullscreen || opts.kiosk {
             attrs = attrs.with_fullscreen(Some(fullscreen_mode(event_loop, opts.monitor)));
+            // The monitor's own geometry from the start (see `cover_monitor`).
+            if let Some(m) = target_monitor(event_loop, opts.monitor) {
+                attrs = attrs.with_inner_size(m.size()).with_position(m.position());
+            }
         }
         if opts.kiosk {
             attrs = attrs.with_decorations(false);
@@ -149,6 +177,9 @@ impl Surface {
                 .create_window(attrs)
                 .map_err(|e| ViewError::Window(e.to_string()))?,
         );
+        if opts.fullscreen || opts.kiosk {
+            cover_monitor(&window, event_loop, opts.monitor);
+        }
         if opts.kiosk {
             window.set_cursor_visible(false);
         }
@@ -273,6 +304,11 @@ struct App {
     started: Instant,
     last_redraw: Instant,
     stop: watch::Sender<bool>,
+    /// Where the window was before `f` made it fullscreen.
+    windowed: Option<(
+        winit::dpi::PhysicalPosition<i32>,
+        winit::dpi::PhysicalSize<u32>,
+    )>,
 }
 
 /// Opens the window and runs until it is closed (or `duration` passes).
@@ -336,6 +372,7 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
         started: Instant::now(),
         last_redraw: Instant::now(),
         stop: stop_tx,
+        windowed: None,
     };
     let run = event_loop.run_app(&mut app);
     let _ = app.stop.send(true);
@@ -580,11 +617,24 @@ impl App {
             }
             Key::Character(c) if c == "f" && !self.config.window.kiosk => {
                 if let Some(s) = &self.surface {
-                    let next = match s.window.fullscreen() {
-                        Some(_) => None,
-                        None => Some(fullscreen_mode(event_loop, self.config.window.monitor)),
-                    };
-                    s.window.set_fullscreen(next);
+                    match (s.window.fullscreen(), self.windowed.take()) {
+                        (Some(_), back) => {
+                            s.window.set_fullscreen(None);
+                            // Back where it was (a window manager would do it; none may run).
+                            if let Some((position, size)) = back {
+                                s.window.set_outer_position(position);
+                                let _ = s.window.request_inner_size(size);
+                            }
+                        }
+                        (None, _) => {
+                            self.windowed = s
+                                .window
+                                .outer_position()
+                                .ok()
+                                .map(|p| (p, s.window.inner_size()));
+                            cover_monitor(&s.window, event_loop, self.config.window.monitor);
+                        }
+                    }
                 }
             }
             Key::Character(c) if c == "q" && !self.config.window.kiosk => event_loop.exit(),

@@ -17,9 +17,13 @@ use eufy_hw::frame::{Frame, Layout, Range};
 use md5::{Digest, Md5};
 
 fn units(name: &str) -> Vec<AccessUnit<Instant>> {
-    let data = std::fs::read(common::clip_path(name)).unwrap();
+    timed(&std::fs::read(common::clip_path(name)).unwrap())
+}
+
+/// The access units of Annex-B bytes, stamped now.
+fn timed(data: &[u8]) -> Vec<AccessUnit<Instant>> {
     let now = Instant::now();
-    split_access_units(&data)
+    split_access_units(data)
         .0
         .into_iter()
         .map(|au| AccessUnit {
@@ -355,19 +359,7 @@ fn frames_drained_at_the_end_are_counted() {
     assert!(made.success());
     let data = std::fs::read(&path).unwrap();
     std::fs::remove_file(&path).ok();
-    let now = Instant::now();
-    let aus: Vec<AccessUnit<Instant>> = split_access_units(&data)
-        .0
-        .into_iter()
-        .map(|au| AccessUnit {
-            codec: au.codec,
-            keyframe: au.keyframe,
-            data: au.data,
-            at: now,
-            nal_count: au.nal_count,
-            new_stream_info: au.new_stream_info,
-        })
-        .collect();
+    let aus = timed(&data);
     assert_eq!(aus.len(), 15);
     let (frames, dec) = decode_all("yuv444", software(), &aus);
     assert!(frames.is_empty());

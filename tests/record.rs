@@ -165,23 +165,28 @@ async fn several_cameras_need_a_serial_in_the_name() {
     assert!(err.contains("{serial}"), "{err}");
 }
 
-/// The viewer's `r`: a raw recording through the feed starts at the next keyframe and holds
-/// the access units as received until it is stopped.
-#[test]
-fn viewer_recording_starts_at_a_keyframe() {
+/// The viewer's feed of camera T1 (software decoding, newest frame kept).
+fn viewer_feed() -> eufy_hw::pipeline::Feed {
     use eufy_hw::decode::{Accel, DecoderConfig, FrameSink, LatestFrame};
-    use eufy_hw::eufy::session::SessionEvent;
-    use eufy_hw::pipeline::{toggle_recording, Feed};
-    let clip = Clip::load(&common::clip_path("h264_baseline_720p.h264")).unwrap();
-    let dir = tmp("viewer");
-    std::fs::create_dir_all(&dir).unwrap();
     let decoder = DecoderConfig {
         accel: vec![Accel::None],
         ..Default::default()
     };
-    let mut feed = Feed::new(&["T1".to_owned()], decoder, |_| {
+    eufy_hw::pipeline::Feed::new(&["T1".to_owned()], decoder, |_| {
         FrameSink::Latest(LatestFrame::new(|| {}))
-    });
+    })
+}
+
+/// The viewer's `r`: a raw recording through the feed starts at the next keyframe and holds
+/// the access units as received until it is stopped.
+#[test]
+fn viewer_recording_starts_at_a_keyframe() {
+    use eufy_hw::eufy::session::SessionEvent;
+    use eufy_hw::pipeline::toggle_recording;
+    let clip = Clip::load(&common::clip_path("h264_baseline_720p.h264")).unwrap();
+    let dir = tmp("viewer");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut feed = viewer_feed();
     let video = |i: usize| SessionEvent::Video {
         serial: "T1".into(),
         data: clip.units[i].data.to_vec(),
@@ -515,19 +520,12 @@ fn stopping_does_not_spin() {
 /// first (names were whole seconds once).
 #[test]
 fn viewer_recordings_in_the_same_second_are_two_files() {
-    use eufy_hw::decode::{Accel, DecoderConfig, FrameSink, LatestFrame};
     use eufy_hw::eufy::session::SessionEvent;
-    use eufy_hw::pipeline::{toggle_recording, Feed};
+    use eufy_hw::pipeline::toggle_recording;
     let clip = Clip::load(&common::clip_path("h264_baseline_720p.h264")).unwrap();
     let dir = tmp("same-second");
     std::fs::create_dir_all(&dir).unwrap();
-    let decoder = DecoderConfig {
-        accel: vec![Accel::None],
-        ..Default::default()
-    };
-    let mut feed = Feed::new(&["T1".to_owned()], decoder, |_| {
-        FrameSink::Latest(LatestFrame::new(|| {}))
-    });
+    let mut feed = viewer_feed();
     let mut paths = Vec::new();
     for round in 0..3 {
         let (path, on) = toggle_recording(&feed.recordings, &feed.statuses, "T1", &dir).unwrap();

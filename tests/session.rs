@@ -501,13 +501,10 @@ fn video_runs(events: &[SessionEvent]) -> Vec<(String, usize)> {
     runs
 }
 
-/// Two cameras behind one HomeBase, which streams one camera at a time: they take turns,
-/// each turn starting at a keyframe, and the station is never asked for both at once (a
-/// real one then leaves the first camera silent, with no error at all).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_cameras_on_one_station_take_turns() {
+/// Cameras A and B behind station HB, at 30 fps, streams starting 200 ms after the request.
+async fn one_station() -> Simulator {
     let clip = Arc::new(Clip::load(&clip_path("h264_baseline_720p.h264")).unwrap());
-    let sim = Simulator::start(SimConfig {
+    Simulator::start(SimConfig {
         cameras: vec![camera_as("A", &clip), camera_as("B", &clip)],
         stations: vec![("HB".into(), vec!["A".into(), "B".into()])],
         pacing: Pacing::Fps(30.0),
@@ -515,7 +512,15 @@ async fn two_cameras_on_one_station_take_turns() {
         ..SimConfig::default()
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// Two cameras behind one HomeBase, which streams one camera at a time: they take turns,
+/// each turn starting at a keyframe, and the station is never asked for both at once (a
+/// real one then leaves the first camera silent, with no error at all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_cameras_on_one_station_take_turns() {
+    let sim = one_station().await;
     let cfg = SessionConfig {
         station_dwell: Duration::from_millis(1500),
         restart_pause: Duration::from_millis(200),
@@ -561,16 +566,7 @@ async fn two_cameras_on_one_station_take_turns() {
 /// started at once): the first never sends anything, which the simulator reproduces.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_starts_on_one_station_leave_the_first_silent() {
-    let clip = Arc::new(Clip::load(&clip_path("h264_baseline_720p.h264")).unwrap());
-    let sim = Simulator::start(SimConfig {
-        cameras: vec![camera_as("A", &clip), camera_as("B", &clip)],
-        stations: vec![("HB".into(), vec!["A".into(), "B".into()])],
-        pacing: Pacing::Fps(30.0),
-        start_delay: Duration::from_millis(200),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = one_station().await;
     let mut c = common::Plain::handshake(&sim.url(), 21).await;
     for s in ["A", "B"] {
         let (r, _) = c

@@ -770,12 +770,10 @@ async fn a_station_streams_one_camera_the_newer_start_wins() {
     .await
     .unwrap();
     let mut c = Plain::handshake(&sim.url(), 21).await;
-    c.call("a", "device.start_livestream", json!({"serialNumber": "A"}))
-        .await;
+    c.start_livestream("A").await;
     let (_, m) = c.next_video(WAIT).await.unwrap();
     assert_eq!(m["event"]["serialNumber"], "A");
-    c.call("b", "device.start_livestream", json!({"serialNumber": "B"}))
-        .await;
+    c.start_livestream("B").await;
     until_event(&mut c, "livestream stopped", Some("A")).await;
     // From here on, B only.
     for _ in 0..20 {
@@ -805,13 +803,7 @@ async fn streams_end_by_themselves_at_the_cutoff() {
         "{ended:?}"
     );
     assert!(before.len() > 20, "{} events first", before.len());
-    let (r, _) = c
-        .call(
-            "again",
-            "device.start_livestream",
-            json!({"serialNumber": SERIAL}),
-        )
-        .await;
+    let (r, _) = c.start_livestream(SERIAL).await;
     assert_eq!(r["success"], true);
     c.next_video(WAIT).await.unwrap();
     sim.shutdown().await;
@@ -835,13 +827,7 @@ async fn the_server_logs_in_after_the_delay() {
     let (r, _) = c.call("l", "start_listening", json!({})).await;
     assert_eq!(r["result"]["state"]["driver"]["connected"], false, "{r}");
     assert_eq!(r["result"]["state"]["devices"], json!([]));
-    let (r, _) = c
-        .call(
-            "x",
-            "device.start_livestream",
-            json!({"serialNumber": SERIAL}),
-        )
-        .await;
+    let (r, _) = c.start_livestream(SERIAL).await;
     assert_eq!(r["errorCode"], "device_not_found");
     let (_, before) = until_event(&mut c, "device added", None).await;
     assert!(
@@ -853,13 +839,7 @@ async fn the_server_logs_in_after_the_delay() {
     let (r, _) = c.call("l2", "start_listening", json!({})).await;
     assert_eq!(r["result"]["state"]["driver"]["connected"], true);
     assert_eq!(r["result"]["state"]["devices"], json!([SERIAL]));
-    let (r, _) = c
-        .call(
-            "y",
-            "device.start_livestream",
-            json!({"serialNumber": SERIAL}),
-        )
-        .await;
+    let (r, _) = c.start_livestream(SERIAL).await;
     assert_eq!(r["success"], true);
     c.next_video(WAIT).await.unwrap();
     sim.shutdown().await;

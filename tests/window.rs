@@ -23,6 +23,12 @@ impl Drop for Xvfb {
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn xvfb() -> Xvfb {
+    xvfb_sized(1280, 720)
+}
+
+/// An X server whose one screen is `width` x `height`.
+fn xvfb_sized(width: u32, height: u32) -> Xvfb {
+    let screen = format!("{width}x{height}x24");
     for n in 90..140 {
         if std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
             || std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
@@ -31,7 +37,7 @@ fn xvfb() -> Xvfb {
         }
         let display = format!(":{n}");
         let mut child = Command::new("Xvfb")
-            .args([&display, "-screen", "0", "1280x720x24", "-nolisten", "tcp"])
+            .args([&display, "-screen", "0", &screen, "-nolisten", "tcp"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -124,14 +130,19 @@ fn stderr_of(child: &mut std::process::Child) -> String {
     err
 }
 
-/// Share of sampled pixels in the rectangle that are not dark.
-fn lit(px: &[u8], (x0, x1): (usize, usize), (y0, y1): (usize, usize)) -> f64 {
+/// Share of sampled pixels in the rectangle that are not dark (a 1280-wide screenshot).
+fn lit(px: &[u8], cols: (usize, usize), rows: (usize, usize)) -> f64 {
+    lit_in(px, 1280, cols, rows)
+}
+
+/// Share of sampled pixels in the rectangle of a `width`-wide screenshot that are not dark.
+fn lit_in(px: &[u8], width: usize, (x0, x1): (usize, usize), (y0, y1): (usize, usize)) -> f64 {
     let mut n = 0;
     let mut total = 0;
     for y in (y0..y1).step_by(4) {
         for x in (x0..x1).step_by(4) {
             total += 1;
-            let i = (y * 1280 + x) * 3;
+            let i = (y * width + x) * 3;
             if px[i..i + 3].iter().any(|&c| c > 40) {
                 n += 1;
             }
@@ -147,18 +158,14 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 }
 
 fn grab(display: &str) -> Vec<u8> {
+    grab_sized(display, 1280, 720)
+}
+
+fn grab_sized(display: &str, width: u32, height: u32) -> Vec<u8> {
     let out = Command::new("ffmpeg")
-        .args([
-            "-nostdin",
-            "-v",
-            "error",
-            "-f",
-            "x11grab",
-            "-video_size",
-            "1280x720",
-            "-i",
-            display,
-        ])
+        .args(["-nostdin", "-v", "error", "-f", "x11grab", "-video_size"])
+        .arg(format!("{width}x{height}"))
+        .args(["-i", display])
         .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .output()
         .unwrap();
@@ -308,6 +315,96 @@ fn kiosk_covers_the_screen_and_ignores_stray_keys() {
         Duration::from_secs(20),
         "at --duration in kiosk mode",
     );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A small window manager from Debian on `display` (matchbox: what kiosks run), until
+/// dropped.
+struct WindowManager(std::process::Child);
+
+impl Drop for WindowManager {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn window_manager(display: &str) -> WindowManager {
+    let child = Command::new("matchbox-window-manager")
+        .args(["-use_titlebar", "no"])
+        .env("DISPLAY", display)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("matchbox-window-manager (./dev.sh setup installs it)");
+    std::thread::sleep(Duration::from_millis(500));
+    WindowManager(child)
+}
+
+/// `--kiosk` and `--fullscreen` fill screens that differ from the default 1280x720 window,
+/// with no window manager (`xinit`, where nobody carries out a fullscreen request: the
+/// viewer places and sizes the window itself) and under a small one: the window's geometry
+/// is the screen's and the picture reaches its edges.
+#[test]
+fn fullscreen_fills_any_screen_with_or_without_a_window_manager() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    for (w, h, mode, wm) in [
+        (1920, 1080, "--kiosk", false),
+        (1024, 768, "--kiosk", false),
+        (1920, 1080, "--fullscreen", false),
+        (1024, 768, "--kiosk", true),
+        (1920, 1080, "--fullscreen", true),
+    ] {
+        let x = xvfb_sized(w, h);
+        let _wm = wm.then(|| window_manager(&x.1));
+        let dir = temp_dir("fill");
+        let mut demo = viewer(&x.1, &["demo", mode, "--duration", "8"], &dir);
+        let win = find_window(&x.1);
+        std::thread::sleep(Duration::from_secs(3));
+        let geometry = xdotool(&x.1, &["getwindowgeometry", &win]);
+        let case = format!(
+            "{w}x{h} {mode} {}",
+            if wm {
+                "with a window manager"
+            } else {
+                "without a window manager"
+            }
+        );
+        assert!(
+            geometry.contains(&format!("Geometry: {w}x{h}")),
+            "{case}: {geometry}"
+        );
+        assert!(geometry.contains("Position: 0,0"), "{case}: {geometry}");
+        // The 16:9 picture spans the screen's width (its height letterboxed on 4:3).
+        let px = grab_sized(&x.1, w, h);
+        let (wu, hu) = (w as usize, h as usize);
+        let picture_rows = (hu / 2 - hu / 8, hu / 2 + hu / 8);
+        let edge = lit_in(&px, wu, (wu - 24, wu - 4), picture_rows);
+        let across = lit_in(&px, wu, (4, wu - 4), picture_rows);
+        assert!(
+            edge > 0.9 && across > 0.9,
+            "{case}: right edge {edge:.2}, across {across:.2}"
+        );
+        ends_cleanly(&mut demo, Duration::from_secs(20), &case);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    // `f` in a window, with no window manager: the monitor's size, then back.
+    let x = xvfb_sized(1920, 1080);
+    let dir = temp_dir("toggle");
+    let mut demo = viewer(&x.1, &["demo", "--duration", "10"], &dir);
+    let win = find_window(&x.1);
+    std::thread::sleep(Duration::from_secs(2));
+    xdotool(&x.1, &["windowfocus", "--sync", &win]);
+    for expected in ["1920x1080", "1280x720"] {
+        xdotool(&x.1, &["key", "f"]);
+        std::thread::sleep(Duration::from_millis(800));
+        let geometry = xdotool(&x.1, &["getwindowgeometry", &win]);
+        assert!(
+            geometry.contains(&format!("Geometry: {expected}")),
+            "after f: {geometry}"
+        );
+    }
+    ends_cleanly(&mut demo, Duration::from_secs(20), "after f, f");
     std::fs::remove_dir_all(&dir).ok();
 }
 

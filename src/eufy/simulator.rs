@@ -1146,6 +1146,10 @@ fn spawn_stream(
         let nominal = interval.map_or(1.0 / 15.0, |iv| iv.as_secs_f64());
         let mut audio_sent = (first as f64 * nominal / audio_secs.max(1e-3)) as u64;
         loop {
+            let ended = Out::Ended {
+                serial: serial.to_string(),
+                run,
+            };
             // The real server holds frame k until frame k+1 arrives: the last is never sent.
             if !cfg.looping && k + hold >= n {
                 // What random cuts held back of the last unit goes out as it came, as the
@@ -1162,12 +1166,7 @@ fn spawn_stream(
                     }
                 }
                 tokio::time::sleep(cfg.end_timeout).await;
-                let _ = out
-                    .send(Out::Ended {
-                        serial: serial.to_string(),
-                        run,
-                    })
-                    .await;
+                let _ = out.send(ended).await;
                 return;
             }
             let due = interval.map(|iv| (t0 + iv.mul_f64((k + hold) as f64)).max(started_at));
@@ -1175,12 +1174,7 @@ fn spawn_stream(
             if let Some(cut_at) = cfg.cutoff.map(|c| started_at + c) {
                 if due.unwrap_or_else(Instant::now) >= cut_at {
                     tokio::time::sleep_until(cut_at).await;
-                    let _ = out
-                        .send(Out::Ended {
-                            serial: serial.to_string(),
-                            run,
-                        })
-                        .await;
+                    let _ = out.send(ended).await;
                     return;
                 }
             }

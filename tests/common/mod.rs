@@ -154,6 +154,17 @@ impl Plain {
         }
     }
 
+    /// `device.start_livestream` for `serial`: its result, and the events before it.
+    pub async fn start_livestream(&mut self, serial: &str) -> (Value, Vec<Value>) {
+        let id = format!("start-{serial}");
+        self.call(
+            &id,
+            "device.start_livestream",
+            serde_json::json!({ "serialNumber": serial }),
+        )
+        .await
+    }
+
     /// version, set_api_schema(schema), start_listening.
     pub async fn handshake(url: &str, schema: u32) -> Plain {
         let mut c = Plain::connect(url).await;
