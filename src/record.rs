@@ -328,49 +328,13 @@ pub async fn record(
         tokio::select! {
             ev = rx.recv() => {
                 let Some(ev) = ev else { break Ok(()) };
-                let mut units = Vec::new();
-                let serial = match ev {
-                    SessionEvent::Video { serial, data, received_at } => {
-                        if let Some(gap) = ingest.video(&serial, &data, received_at, |au| units.push(au)) {
-                            tracing::warn!(camera = %serial, "recording gap of {:.1} s", gap.as_secs_f64());
-                        }
-                        serial
+                match on_event(ev, &mut cams, &mut ingest, &config) {
+                    Ok(false) => {}
+                    Ok(true) => { let _ = inner_stop.send(true); }
+                    Err(e) => {
+                        let _ = inner_stop.send(true);
+                        break Err(e);
                     }
-                    SessionEvent::Ended { serial, .. } => {
-                        ingest.ended(&serial, |au| units.push(au));
-                        serial
-                    }
-                    SessionEvent::Reconnecting { .. } => {
-                        ingest.lost();
-                        continue;
-                    }
-                    SessionEvent::Camera(info) => {
-                        if let Some(cam) = cams.get_mut(&info.serial) {
-                            cam.name = info.name;
-                        }
-                        continue;
-                    }
-                    SessionEvent::Audio { serial, data, received_at } => {
-                        if let Some(cam) = cams.get_mut(&serial) {
-                            write_audio(cam, &data, received_at);
-                        }
-                        continue;
-                    }
-                    _ => continue,
-                };
-                let Some(cam) = cams.get_mut(&serial) else { continue };
-                let room = config.frames.map_or(usize::MAX, |n| n.saturating_sub(cam.rec.units) as usize);
-                units.truncate(room);
-                let failed = units
-                    .iter()
-                    .find_map(|au| write_unit(cam, &config.output, &ingest, au).err());
-                cam.rec.gaps = ingest.gaps(&serial).count;
-                if let Some(e) = failed {
-                    let _ = inner_stop.send(true);
-                    break Err(e);
-                }
-                if config.frames.is_some_and(|n| cams.values().all(|c| c.rec.units >= n)) {
-                    let _ = inner_stop.send(true);
                 }
             }
             _ = sleep_until_some(deadline) => {
@@ -396,6 +360,68 @@ pub async fn record(
     result
         .and(session_result.map_err(RecordError::from))
         .map(|()| out)
+}
+
+/// One session event: units assembled and written, audio muxed, names learnt. True when
+/// every camera has its `--frames`.
+fn on_event(
+    ev: SessionEvent,
+    cams: &mut HashMap<String, Camera>,
+    ingest: &mut Ingest,
+    config: &RecordConfig,
+) -> Result<bool, RecordError> {
+    let mut units = Vec::new();
+    let serial = match ev {
+        SessionEvent::Video {
+            serial,
+            data,
+            received_at,
+        } => {
+            if let Some(gap) = ingest.video(&serial, &data, received_at, |au| units.push(au)) {
+                tracing::warn!(camera = %serial, "recording gap of {:.1} s", gap.as_secs_f64());
+            }
+            serial
+        }
+        SessionEvent::Ended { serial, .. } => {
+            ingest.ended(&serial, |au| units.push(au));
+            serial
+        }
+        SessionEvent::Reconnecting { .. } => {
+            ingest.lost();
+            return Ok(false);
+        }
+        SessionEvent::Camera(info) => {
+            if let Some(cam) = cams.get_mut(&info.serial) {
+                cam.name = info.name;
+            }
+            return Ok(false);
+        }
+        SessionEvent::Audio {
+            serial,
+            data,
+            received_at,
+        } => {
+            if let Some(cam) = cams.get_mut(&serial) {
+                write_audio(cam, &data, received_at);
+            }
+            return Ok(false);
+        }
+        _ => return Ok(false),
+    };
+    let Some(cam) = cams.get_mut(&serial) else {
+        return Ok(false);
+    };
+    let room = config
+        .frames
+        .map_or(usize::MAX, |n| n.saturating_sub(cam.rec.units) as usize);
+    units.truncate(room);
+    for au in &units {
+        write_unit(cam, &config.output, ingest, au)?;
+    }
+    cam.rec.gaps = ingest.gaps(&serial).count;
+    Ok(config
+        .frames
+        .is_some_and(|n| cams.values().all(|c| c.rec.units >= n)))
 }
 
 /// Sleeps until `deadline`; never returns without one.

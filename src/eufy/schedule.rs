@@ -366,6 +366,19 @@ impl Scheduler {
 
     /// Applies every rule due at `now`: timeouts, turns, starts.
     pub fn poll(&mut self, now: Instant) {
+        self.expire(now);
+        self.hand_turns(now);
+        self.start_due(now);
+        // Cameras still waiting for the server say so (once).
+        for i in 0..self.cams.len() {
+            if self.cams[i].phase == Phase::Unlisted {
+                self.report(i, CameraState::LoggingIn);
+            }
+        }
+    }
+
+    /// Ends the streams past a deadline (start, first video, silence) or past their turn.
+    fn expire(&mut self, now: Instant) {
         let cfg = self.config.clone();
         let secs = |d: Duration| d.as_secs_f64();
         for i in 0..self.cams.len() {
@@ -404,7 +417,11 @@ impl Scheduler {
                 );
             }
         }
-        // Stations with nobody streaming or due: the camera that waited longest goes next.
+    }
+
+    /// Stations with nobody streaming or due: the camera that waited longest goes next,
+    /// after the pause; the others are told when their turn should come.
+    fn hand_turns(&mut self, now: Instant) {
         for i in 0..self.cams.len() {
             if self.cams[i].phase != Phase::Queued || self.station_taken(i) {
                 continue;
@@ -431,14 +448,16 @@ impl Scheduler {
                 let reason = self.cams[next].reason.clone();
                 self.report(next, CameraState::Restarting { reason, at });
             }
-            // The others wait for their turn.
             for k in 0..self.cams.len() {
                 if self.cams[k].phase == Phase::Queued && self.cams[k].station() == station {
                     self.report_queued(k, now);
                 }
             }
         }
-        // Due cameras start, unless their station is taken (then they queue).
+    }
+
+    /// Due cameras start, unless their station is taken (then they queue).
+    fn start_due(&mut self, now: Instant) {
         for i in 0..self.cams.len() {
             let Phase::Due(t) = self.cams[i].phase else {
                 continue;
@@ -458,12 +477,6 @@ impl Scheduler {
             let serial = c.serial.clone();
             self.out.push_back(Action::Start(serial));
             self.report(i, CameraState::Starting);
-        }
-        // Cameras still waiting for the server say so (once).
-        for i in 0..self.cams.len() {
-            if self.cams[i].phase == Phase::Unlisted {
-                self.report(i, CameraState::LoggingIn);
-            }
         }
     }
 

@@ -740,73 +740,17 @@ async fn serve(
                 }
             }
             Some(out) = out_rx.recv() => {
-                let text = match out {
-                    Out::Text(t) => t,
-                    Out::Ended { serial, run } => {
-                        let mut cams = lock(&st.cameras);
-                        if cams.get(&serial).is_some_and(|r| r.id == run) {
-                            cams.remove(&serial);
-                        }
-                        drop(cams);
-                        conn.streaming.remove(&serial);
-                        device_event(events::STOPPED, &serial)
-                    }
-                    Out::Audio { serial, bytes } => media_json(events::AUDIO_DATA, &serial, Array::Bytes(&bytes), r#"{"audioCodec":"AAC"}"#),
-                    Out::Video { serial, bytes, metadata, array } => {
-                        frames_sent += 1;
-                        let text = if corrupt_next {
-                            corrupt_next = false;
-                            video_json(&serial, &corrupt(&bytes), &metadata)
-                        } else if let Some(array) = &array {
-                            media_json(events::VIDEO_DATA, &serial, Array::Encoded(array), &metadata)
-                        } else {
-                            video_json(&serial, &bytes, &metadata)
-                        };
-                        if let Some(log) = &st.config.send_log {
-                            lock(log).entry(serial.to_string()).or_default().push(std::time::Instant::now());
-                        }
-                        text
-                    }
-                };
+                let text = out_text(&st, &mut conn, out, &mut frames_sent, &mut corrupt_next);
                 ws.send(Message::text(text)).await?;
                 // Faults due after this frame.
                 let due: Vec<Fault> = faults.iter().filter(|f| f.after_frames <= frames_sent).cloned().collect();
                 faults.retain(|f| f.after_frames > frames_sent);
                 for fault in due {
                     tracing::info!(conn = conn.id, frames_sent, ?fault.kind, "simulator injects fault");
-                    match fault.kind {
-                        FaultKind::Close => {
-                            stop_all(&st, &mut conn);
-                            return Ok(()); // drops the TCP stream: no close frame
-                        }
-                        FaultKind::Stall(d) => tokio::time::sleep(d).await,
-                        FaultKind::Garbage => {
-                            let serial = conn.streaming.iter().next().cloned().unwrap_or_default();
-                            let mut rng = SmallRng::seed_from_u64(frames_sent);
-                            let junk: Vec<u8> = (0..4096).map(|_| rng.random_range(2..=255u8)).collect();
-                            ws.send(Message::text(video_json(&serial, &junk, "{}"))).await?;
-                        }
-                        FaultKind::Corrupt => corrupt_next = true,
-                        FaultKind::BadJson => ws.send(Message::text("{\"type\":\"event\",\"event\":{\"source\":")).await?,
-                        FaultKind::BadBytes => {
-                            let serial = conn.streaming.iter().next().cloned().unwrap_or_default();
-                            let text = event(json!({"source":"device","event":events::VIDEO_DATA,"serialNumber":serial,
-                                "buffer":{"type":"Buffer","data":[0,0,1,256,1.5]},"metadata":{}}));
-                            ws.send(Message::text(text)).await?;
-                        }
-                        FaultKind::Stop => {
-                            let serials: Vec<String> = conn.streaming.iter().cloned().collect();
-                            stop_all(&st, &mut conn);
-                            for s in serials {
-                                ws.send(Message::text(device_event(events::STOPPED, &s))).await?;
-                            }
-                        }
-                        FaultKind::Restart => {
-                            stop_all(&st, &mut conn);
-                            ws.send(Message::text(event(json!({"source":"server","event":events::SHUTDOWN})))).await?;
-                            let _ = ws.close(None).await;
-                            return Ok(());
-                        }
+                    if fault.kind == FaultKind::Corrupt {
+                        corrupt_next = true;
+                    } else if !inject(&st, &mut conn, &mut ws, fault.kind, frames_sent).await? {
+                        return Ok(());
                     }
                 }
             }
@@ -814,6 +758,122 @@ async fn serve(
     };
     stop_all(&st, &mut conn);
     result
+}
+
+/// The text a connection's writer sends for `out`; counts video events and corrupts the one
+/// a fault asked for.
+fn out_text(
+    st: &Shared,
+    conn: &mut Conn,
+    out: Out,
+    frames_sent: &mut u64,
+    corrupt_next: &mut bool,
+) -> String {
+    match out {
+        Out::Text(t) => t,
+        Out::Ended { serial, run } => {
+            let mut cams = lock(&st.cameras);
+            if cams.get(&serial).is_some_and(|r| r.id == run) {
+                cams.remove(&serial);
+            }
+            drop(cams);
+            conn.streaming.remove(&serial);
+            device_event(events::STOPPED, &serial)
+        }
+        Out::Audio { serial, bytes } => media_json(
+            events::AUDIO_DATA,
+            &serial,
+            Array::Bytes(&bytes),
+            r#"{"audioCodec":"AAC"}"#,
+        ),
+        Out::Video {
+            serial,
+            bytes,
+            metadata,
+            array,
+        } => {
+            *frames_sent += 1;
+            let text = if *corrupt_next {
+                *corrupt_next = false;
+                video_json(&serial, &corrupt(&bytes), &metadata)
+            } else if let Some(array) = &array {
+                media_json(
+                    events::VIDEO_DATA,
+                    &serial,
+                    Array::Encoded(array),
+                    &metadata,
+                )
+            } else {
+                video_json(&serial, &bytes, &metadata)
+            };
+            if let Some(log) = &st.config.send_log {
+                lock(log)
+                    .entry(serial.to_string())
+                    .or_default()
+                    .push(std::time::Instant::now());
+            }
+            text
+        }
+    }
+}
+
+type ServerWs = tokio_tungstenite::WebSocketStream<TcpStream>;
+
+/// Injects a fault into a connection; false when the connection is to end (closed or
+/// dropped).
+async fn inject(
+    st: &Shared,
+    conn: &mut Conn,
+    ws: &mut ServerWs,
+    kind: FaultKind,
+    frames_sent: u64,
+) -> Result<bool, tokio_tungstenite::tungstenite::Error> {
+    let first_stream = || conn.streaming.iter().next().cloned().unwrap_or_default();
+    match kind {
+        FaultKind::Close => {
+            stop_all(st, conn);
+            return Ok(false); // the caller drops the TCP stream: no close frame
+        }
+        FaultKind::Stall(d) => tokio::time::sleep(d).await,
+        FaultKind::Garbage => {
+            let serial = first_stream();
+            let mut rng = SmallRng::seed_from_u64(frames_sent);
+            let junk: Vec<u8> = (0..4096).map(|_| rng.random_range(2..=255u8)).collect();
+            ws.send(Message::text(video_json(&serial, &junk, "{}")))
+                .await?;
+        }
+        FaultKind::Corrupt => {}
+        FaultKind::BadJson => {
+            ws.send(Message::text("{\"type\":\"event\",\"event\":{\"source\":"))
+                .await?
+        }
+        FaultKind::BadBytes => {
+            let serial = first_stream();
+            let text = event(
+                json!({"source":"device","event":events::VIDEO_DATA,"serialNumber":serial,
+                "buffer":{"type":"Buffer","data":[0,0,1,256,1.5]},"metadata":{}}),
+            );
+            ws.send(Message::text(text)).await?;
+        }
+        FaultKind::Stop => {
+            let serials: Vec<String> = conn.streaming.iter().cloned().collect();
+            stop_all(st, conn);
+            for s in serials {
+                ws.send(Message::text(device_event(events::STOPPED, &s)))
+                    .await?;
+            }
+        }
+        FaultKind::Restart => {
+            stop_all(st, conn);
+            ws.send(Message::text(event(
+                json!({"source":"server","event":events::SHUTDOWN}),
+            )))
+            .await?;
+            let _ = ws.close(None).await;
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Flips bytes in the second half of the last NAL unit, where slice data is.
@@ -971,8 +1031,42 @@ fn start_livestream(st: &Arc<Shared>, conn: &mut Conn, id: &Value, serial: &str)
     } else {
         t0
     };
-    // One stream per station: the newer start wins. A camera of the station still waiting
-    // for its own `livestream started` goes silent for good; one already streaming ends.
+    claim_station(st, &mut cams, serial, t0);
+    let run_id = st.next_id();
+    // An offline camera (or station) accepts the start and then sends nothing at all.
+    let offline = st.config.offline.iter().any(|s| s == serial);
+    let task = if offline {
+        tokio::spawn(async {})
+    } else {
+        spawn_stream(st, conn, &camera, run_id, t0, started_at, true)
+    };
+    let mut watchers = HashMap::new();
+    watchers.insert(
+        conn.id,
+        Watcher {
+            out: conn.out_tx.clone(),
+            task,
+        },
+    );
+    cams.insert(
+        serial.to_owned(),
+        Run {
+            id: run_id,
+            t0,
+            started_at,
+            silent: offline,
+            watchers,
+        },
+    );
+    conn.streaming.insert(serial.to_owned());
+    vec![result_ok(id, ok)]
+}
+
+/// One stream per station: a start of `serial` at `t0` takes its station. The newer start
+/// wins: a camera of the station still waiting for its own `livestream started` goes silent
+/// for good (no event, no video, no error, as real stations do), one already streaming ends
+/// with `livestream stopped`. A silenced run of `serial` itself is replaced.
+fn claim_station(st: &Shared, cams: &mut HashMap<String, Run>, serial: &str, t0: Instant) {
     let station = st.station(serial);
     let mut silenced = 0;
     for (other, run) in cams.iter_mut() {
@@ -1013,34 +1107,6 @@ fn start_livestream(st: &Arc<Shared>, conn: &mut Conn, id: &Value, serial: &str)
         stats.silenced += silenced;
         stats.peak_station_streams = stats.peak_station_streams.max(running);
     }
-    let run_id = st.next_id();
-    // An offline camera (or station) accepts the start and then sends nothing at all.
-    let offline = st.config.offline.iter().any(|s| s == serial);
-    let task = if offline {
-        tokio::spawn(async {})
-    } else {
-        spawn_stream(st, conn, &camera, run_id, t0, started_at, true)
-    };
-    let mut watchers = HashMap::new();
-    watchers.insert(
-        conn.id,
-        Watcher {
-            out: conn.out_tx.clone(),
-            task,
-        },
-    );
-    cams.insert(
-        serial.to_owned(),
-        Run {
-            id: run_id,
-            t0,
-            started_at,
-            silent: offline,
-            watchers,
-        },
-    );
-    conn.streaming.insert(serial.to_owned());
-    vec![result_ok(id, ok)]
 }
 
 fn stop_livestream(st: &Arc<Shared>, conn: &mut Conn, id: &Value, serial: &str) -> Vec<String> {
@@ -1086,6 +1152,95 @@ fn metadata_json(unit: &crate::clip::ClipUnit, fps: f64) -> Arc<str> {
     .into()
 }
 
+/// The random cuts of one stream ([`Chunking::Random`]): bytes in, chunks out, reproducible
+/// from the seed.
+struct RandomCuts {
+    rng: SmallRng,
+    max: usize,
+    pending: Vec<u8>,
+    next_cut: usize,
+}
+
+impl RandomCuts {
+    fn new(seed: u64, max: usize) -> RandomCuts {
+        RandomCuts {
+            rng: SmallRng::seed_from_u64(seed),
+            max: max.max(1),
+            pending: Vec::new(),
+            next_cut: 0,
+        }
+    }
+
+    /// Adds `bytes`; returns the chunks now cut (what is shorter than the next cut waits).
+    fn push(&mut self, bytes: &[u8]) -> Vec<Arc<[u8]>> {
+        self.pending.extend_from_slice(bytes);
+        let mut out = Vec::new();
+        loop {
+            if self.next_cut == 0 {
+                // Many small cuts (to split start codes) and some large ones.
+                self.next_cut = if self.rng.random_bool(0.25) {
+                    self.rng.random_range(1..=16.min(self.max))
+                } else {
+                    self.rng.random_range(1..=self.max)
+                };
+            }
+            if self.pending.len() < self.next_cut {
+                return out;
+            }
+            out.push(
+                self.pending
+                    .drain(..self.next_cut)
+                    .collect::<Vec<u8>>()
+                    .into(),
+            );
+            self.next_cut = 0;
+        }
+    }
+
+    /// What waits for the next cut, at the end of a stream.
+    fn rest(&mut self) -> Option<Arc<[u8]>> {
+        (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending).into())
+    }
+}
+
+/// A stream's audio: ADTS frames of 1024 samples (looped), each sent once the video clock
+/// passes its time.
+struct AudioClock {
+    frames: Arc<Vec<Arc<[u8]>>>,
+    secs: f64,
+    sent: u64,
+}
+
+impl AudioClock {
+    /// Audio for a stream joined at video frame `first` of `frame_secs` each.
+    fn new(frames: Arc<Vec<Arc<[u8]>>>, first: u64, frame_secs: f64) -> Option<AudioClock> {
+        let secs = frames
+            .first()
+            .and_then(|f| crate::bitstream::adts::parse_header(f))
+            .map(|h| 1024.0 / f64::from(h.sample_rate().max(1)))?;
+        Some(AudioClock {
+            frames,
+            secs,
+            sent: (first as f64 * frame_secs / secs.max(1e-3)) as u64,
+        })
+    }
+
+    /// The frames due by `video_time` seconds.
+    fn due(&mut self, video_time: f64) -> Vec<Arc<[u8]>> {
+        let mut out = Vec::new();
+        while (self.sent as f64 + 1.0) * self.secs <= video_time {
+            out.push(self.frames[(self.sent % self.frames.len() as u64) as usize].clone());
+            self.sent += 1;
+        }
+        out
+    }
+}
+
+/// One (connection, camera) stream's task, from `livestream started` to its end.
+///
+/// Long on purpose: it reads top to bottom as a camera behind the real server behaves
+/// (announce, hold a frame, pace, cut off, end), with the framing and audio pieces in
+/// [`RandomCuts`] and [`AudioClock`].
 #[allow(clippy::too_many_arguments)]
 fn spawn_stream(
     st: &Arc<Shared>,
@@ -1101,7 +1256,6 @@ fn spawn_stream(
     let serial: Arc<str> = camera.serial.as_str().into();
     let interval = st.interval(&clip);
     let cfg = st.config.clone();
-    let seed_conn = conn.id;
     let st = st.clone();
     // A joining client starts at the next frame the camera captures; the starter at frame 0.
     let first = match interval {
@@ -1110,14 +1264,34 @@ fn spawn_stream(
         }
         None => 0,
     };
+    let mut cuts = match cfg.chunking {
+        Chunking::Random { seed, max } => Some(RandomCuts::new(
+            seed ^ conn.id.wrapping_mul(0x9e37_79b9),
+            max,
+        )),
+        Chunking::AccessUnit => None,
+    };
+    let nominal = interval.map_or(1.0 / 15.0, |iv| iv.as_secs_f64());
+    let mut audio = cfg
+        .audio
+        .clone()
+        .filter(|a| !a.is_empty())
+        .and_then(|a| AudioClock::new(a, first, nominal));
     tokio::spawn(async move {
+        let video = |bytes: Arc<[u8]>, metadata: Arc<str>, array: Option<Arc<str>>| Out::Video {
+            serial: serial.clone(),
+            bytes,
+            metadata,
+            array,
+        };
+        let ended = || Out::Ended {
+            serial: serial.to_string(),
+            run,
+        };
         if announce {
             tokio::time::sleep_until(started_at).await;
-            if out
-                .send(Out::Text(device_event(events::STARTED, &serial)))
-                .await
-                .is_err()
-            {
+            let started = Out::Text(device_event(events::STARTED, &serial));
+            if out.send(started).await.is_err() {
                 return;
             }
         }
@@ -1128,45 +1302,19 @@ fn spawn_stream(
         let hold = u64::from(cfg.realistic);
         let mut k = first;
         let fps = interval.map_or(0.0, |iv| 1.0 / iv.as_secs_f64());
-        let mut rng = match cfg.chunking {
-            Chunking::Random { seed, .. } => Some(SmallRng::seed_from_u64(
-                seed ^ seed_conn.wrapping_mul(0x9e37_79b9),
-            )),
-            Chunking::AccessUnit => None,
-        };
-        let mut pending: Vec<u8> = Vec::new();
-        let mut next_cut = 0usize;
-        // Audio: frames of 1024 samples, sent when the video clock passes them.
-        let audio = cfg.audio.clone().filter(|a| !a.is_empty());
-        let audio_secs = audio
-            .as_ref()
-            .and_then(|a| a.first())
-            .and_then(|f| crate::bitstream::adts::parse_header(f))
-            .map_or(0.0, |h| 1024.0 / f64::from(h.sample_rate().max(1)));
-        let nominal = interval.map_or(1.0 / 15.0, |iv| iv.as_secs_f64());
-        let mut audio_sent = (first as f64 * nominal / audio_secs.max(1e-3)) as u64;
         loop {
-            let ended = Out::Ended {
-                serial: serial.to_string(),
-                run,
-            };
             // The real server holds frame k until frame k+1 arrives: the last is never sent.
             if !cfg.looping && k + hold >= n {
                 // What random cuts held back of the last unit goes out as it came, as the
                 // real server passes on whatever the camera sent.
-                if !pending.is_empty() {
-                    let msg = Out::Video {
-                        serial: serial.clone(),
-                        bytes: std::mem::take(&mut pending).into(),
-                        metadata: metadata_json(&clip.units[((k + n - 1) % n) as usize], fps),
-                        array: None,
-                    };
-                    if out.send(msg).await.is_err() {
+                if let Some(rest) = cuts.as_mut().and_then(RandomCuts::rest) {
+                    let metadata = metadata_json(&clip.units[((k + n - 1) % n) as usize], fps);
+                    if out.send(video(rest, metadata, None)).await.is_err() {
                         return;
                     }
                 }
                 tokio::time::sleep(cfg.end_timeout).await;
-                let _ = out.send(ended).await;
+                let _ = out.send(ended()).await;
                 return;
             }
             let due = interval.map(|iv| (t0 + iv.mul_f64((k + hold) as f64)).max(started_at));
@@ -1174,71 +1322,47 @@ fn spawn_stream(
             if let Some(cut_at) = cfg.cutoff.map(|c| started_at + c) {
                 if due.unwrap_or_else(Instant::now) >= cut_at {
                     tokio::time::sleep_until(cut_at).await;
-                    let _ = out.send(ended).await;
+                    let _ = out.send(ended()).await;
                     return;
                 }
             }
             if let Some(due) = due {
                 tokio::time::sleep_until(due).await;
             }
-            let unit = &clip.units[(k % n) as usize];
+            let index = (k % n) as usize;
+            let unit = &clip.units[index];
             let metadata = metadata_json(unit, fps);
             k += 1;
-            if let Some(frames) = audio.as_ref() {
-                let video_time = k as f64 * nominal;
-                while audio_secs > 0.0 && (audio_sent as f64 + 1.0) * audio_secs <= video_time {
-                    let bytes = frames[(audio_sent % frames.len() as u64) as usize].clone();
-                    audio_sent += 1;
-                    if out
-                        .send(Out::Audio {
-                            serial: serial.clone(),
-                            bytes,
-                        })
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            }
-            let Some(rng) = rng.as_mut() else {
-                let msg = Out::Video {
+            for bytes in audio
+                .as_mut()
+                .map(|a| a.due(k as f64 * nominal))
+                .unwrap_or_default()
+            {
+                let audio = Out::Audio {
                     serial: serial.clone(),
-                    bytes: unit.data.clone(),
-                    metadata,
-                    array: st.encoded_array(&clip, ((k - 1) % n) as usize),
+                    bytes,
                 };
-                if out.send(msg).await.is_err() {
+                if out.send(audio).await.is_err() {
                     return;
                 }
-                continue;
-            };
-            pending.extend_from_slice(&unit.data);
-            let max = match cfg.chunking {
-                Chunking::Random { max, .. } => max.max(1),
-                Chunking::AccessUnit => 1,
-            };
-            loop {
-                if next_cut == 0 {
-                    // Many small cuts (to split start codes) and some large ones.
-                    next_cut = if rng.random_bool(0.25) {
-                        rng.random_range(1..=16.min(max))
-                    } else {
-                        rng.random_range(1..=max)
-                    };
+            }
+            let chunks = match cuts.as_mut() {
+                Some(cuts) => cuts.push(&unit.data),
+                None => {
+                    let array = st.encoded_array(&clip, index);
+                    let msg = video(unit.data.clone(), metadata, array);
+                    if out.send(msg).await.is_err() {
+                        return;
+                    }
+                    continue;
                 }
-                if pending.len() < next_cut {
-                    break;
-                }
-                let chunk: Arc<[u8]> = pending.drain(..next_cut).collect::<Vec<u8>>().into();
-                next_cut = 0;
-                let msg = Out::Video {
-                    serial: serial.clone(),
-                    bytes: chunk,
-                    metadata: metadata.clone(),
-                    array: None,
-                };
-                if out.send(msg).await.is_err() {
+            };
+            for chunk in chunks {
+                if out
+                    .send(video(chunk, metadata.clone(), None))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

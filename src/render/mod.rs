@@ -183,6 +183,9 @@ fn uniform_entry(binding: u32, visibility: wgpu::ShaderStages) -> wgpu::BindGrou
 
 impl Renderer {
     /// A renderer on `gpu`.
+    ///
+    /// Long because wgpu's set-up is a sequence of descriptors (layouts, samplers, the font
+    /// atlas and its upload), each used once; split up, they would only be passed around.
     pub fn new(gpu: &Gpu) -> Renderer {
         let device = &gpu.device;
         let video_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {

@@ -1,0 +1,658 @@
+//! One round: the pipeline (simulator or live server → session → feed → decoders → render
+//! thread) measured, then the baseline (FFmpeg alone on the same access units).
+
+use std::collections::HashMap;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::bitstream::AccessUnit;
+use crate::clip::Clip;
+use crate::decode::{DecodeError, Decoder, DecoderConfig, FrameSink};
+use crate::eufy::session::{run_session, SessionConfig, SessionEvent};
+use crate::eufy::simulator::{Camera, Chunking, Pacing, SendLog, SimConfig, Simulator};
+use crate::frame::Frame;
+use crate::pipeline::{Feed, PipelineError};
+use crate::render::{Gpu, Offscreen, Renderer, TileState, TileView};
+
+use super::cpu::{cpu_parts, cpu_seconds, peak_rss_mib, thread_cpu_seconds};
+use super::report::{CpuParts, Percentiles, Report, Stages};
+use super::{one_thread_runtime, BenchConfig, BenchError, WARMUP_FRAMES};
+
+struct Shown {
+    stream: usize,
+    received: Instant,
+    decoded: Instant,
+    done: Instant,
+}
+
+/// One pipeline run, then the baseline.
+pub(super) fn run_round(
+    config: &BenchConfig,
+    progress: &(impl Fn(u64, u64) + Send + Sync),
+) -> Result<Report, BenchError> {
+    // The client's runtime, and the simulator's own (its CPU is the server's, not ours).
+    let runtime = one_thread_runtime("bench-io")?;
+    let sim_runtime = one_thread_runtime("bench-sim")?;
+    let clip_fps = config.fps.or(config.clip.fps()).unwrap_or(15.0);
+    let send_log: SendLog = Arc::new(Mutex::new(HashMap::new()));
+    let (sim, session) = source(config, &sim_runtime, clip_fps, &send_log)?;
+    let serials = session.serials.clone();
+    let measured = measure(config, &runtime, session, send_log, progress);
+    if let Some(sim) = sim {
+        sim_runtime.block_on(sim.shutdown());
+    }
+    report(config, clip_fps, serials.len(), measured?)
+}
+
+/// The round's report from what was measured, with the baseline run now.
+///
+/// Long because the report has many fields, each computed where it is filled in.
+fn report(
+    config: &BenchConfig,
+    clip_fps: f64,
+    streams: usize,
+    measured: Measured,
+) -> Result<Report, BenchError> {
+    let Measured {
+        render:
+            RenderOut {
+                shown,
+                target_at,
+                gpu: gpu_name,
+                threads,
+            },
+        feed:
+            FeedOut {
+                decoders,
+                assemble_ms,
+                network_ms,
+                events_in,
+                statuses,
+            },
+        started,
+        cpu,
+        threads0,
+    } = measured;
+    let seconds = target_at
+        .unwrap_or_else(Instant::now)
+        .duration_since(started)
+        .as_secs_f64();
+    let decoder_stats = decoders?;
+
+    // Baseline: the same decoders on the same access units, nothing around them.
+    let frames_per_stream = (shown.len() as u64 / streams as u64).max(1);
+    let (baseline_fps, baseline_decode_ms) = match config.live {
+        Some(_) => (None, Percentiles::default()),
+        None => {
+            let (fps, times) = baseline(&config.clip, &config.decoder, streams, frames_per_stream)?;
+            (Some(fps), Percentiles::of(&times))
+        }
+    };
+
+    let FrameTimes {
+        decode_ms,
+        render_ms,
+        e2e_ms,
+        timeline,
+        first_frame_ms,
+    } = frame_times(&shown, streams, started);
+    let shown_n = shown.len() as u64;
+    let fps = shown_n as f64 / seconds.max(1e-9);
+    let access_units: u64 = statuses.values().map(|s| s.access_units).sum();
+    let frames_decoded: u64 = decoder_stats.values().map(|d| d.frames_out).sum();
+    let dropped: u64 = decoder_stats
+        .values()
+        .map(|d| d.dropped_behind + d.dropped_before_keyframe + d.unsupported_frames + d.errors)
+        .sum::<u64>();
+    let mut paths: Vec<String> = decoder_stats.values().map(|d| d.path.clone()).collect();
+    paths.sort();
+    paths.dedup();
+    let info = config.clip.units.first().map(|u| u.info);
+    Ok(Report {
+        schema: 1,
+        clip: config.clip.name.clone(),
+        video: info.map_or_else(String::new, |i| {
+            format!("{} {} {}x{}", i.codec, i.profile_name(), i.width, i.height)
+        }),
+        streams,
+        mode: if config.unpaced {
+            "unpaced".into()
+        } else {
+            format!("paced at {clip_fps:.0} fps")
+        },
+        decoder_path: paths,
+        gpu: gpu_name,
+        events_in,
+        access_units,
+        frames_decoded,
+        frames_shown: shown_n,
+        frames_dropped: dropped,
+        seconds,
+        fps,
+        baseline_fps,
+        baseline_decode_ms,
+        ratio: baseline_fps.filter(|_| config.unpaced).map(|b| fps / b),
+        warmup_frames: WARMUP_FRAMES,
+        first_frame_ms,
+        cpu_ms_per_frame: cpu.map(|c| c * 1e3 / shown_n.max(1) as f64),
+        cpu_ms_per_frame_by_part: cpu_parts(&threads).per_frame_since(&threads0, shown_n),
+        peak_rss_mib: peak_rss_mib(),
+        rounds: Vec::new(),
+        gaps: statuses
+            .values()
+            .fold(crate::ingest::Gaps::default(), |a, s| crate::ingest::Gaps {
+                count: a.count + s.gaps.count,
+                last_secs: s.gaps.last_secs.max(a.last_secs),
+                longest_secs: a.longest_secs.max(s.gaps.longest_secs),
+                total_secs: a.total_secs + s.gaps.total_secs,
+            }),
+        latency_ms: Stages {
+            network: Percentiles::of(&network_ms),
+            assemble: Percentiles::of(&assemble_ms),
+            decode: Percentiles::of(&decode_ms),
+            render: Percentiles::of(&render_ms),
+            end_to_end: Percentiles::of(&e2e_ms),
+        },
+        timeline,
+    })
+}
+
+/// Per-frame stage latencies of the frames shown (each stream's first [`WARMUP_FRAMES`]
+/// left out), ms.
+struct FrameTimes {
+    decode_ms: Vec<f64>,
+    render_ms: Vec<f64>,
+    e2e_ms: Vec<f64>,
+    /// (seconds since the start, end-to-end ms) per frame, for the plot.
+    timeline: Vec<(f64, f64)>,
+    /// The slowest stream's first frame, ms after the start.
+    first_frame_ms: Option<f64>,
+}
+
+fn frame_times(shown: &[Shown], streams: usize, started: Instant) -> FrameTimes {
+    let mut decode_ms = Vec::new();
+    let mut render_ms = Vec::new();
+    let mut e2e_ms = Vec::new();
+    let mut timeline = Vec::new();
+    let mut per_stream = vec![0u64; streams];
+    let mut first = vec![None; streams];
+    for f in shown {
+        let k = per_stream.get_mut(f.stream).map(|k| {
+            *k += 1;
+            *k
+        });
+        if let (Some(1), Some(slot)) = (k, first.get_mut(f.stream)) {
+            *slot = Some(f.done.duration_since(started).as_secs_f64() * 1e3);
+        }
+        if k.is_none_or(|k| k <= WARMUP_FRAMES) {
+            continue;
+        }
+        decode_ms.push(f.decoded.duration_since(f.received).as_secs_f64() * 1e3);
+        render_ms.push(f.done.duration_since(f.decoded).as_secs_f64() * 1e3);
+        let e2e = f.done.duration_since(f.received).as_secs_f64() * 1e3;
+        e2e_ms.push(e2e);
+        timeline.push((f.done.duration_since(started).as_secs_f64(), e2e));
+    }
+    let first_frame_ms = first
+        .iter()
+        .copied()
+        .collect::<Option<Vec<f64>>>()
+        .and_then(|v| v.into_iter().reduce(f64::max));
+    FrameTimes {
+        decode_ms,
+        render_ms,
+        e2e_ms,
+        timeline,
+        first_frame_ms,
+    }
+}
+
+/// Where the round's streams come from: the simulator (on its own runtime: its CPU is the
+/// server's, not ours) or a live server.
+fn source(
+    config: &BenchConfig,
+    sim_runtime: &tokio::runtime::Runtime,
+    clip_fps: f64,
+    send_log: &SendLog,
+) -> Result<(Option<Simulator>, SessionConfig), BenchError> {
+    Ok(match &config.live {
+        Some((url, serials)) => (
+            None,
+            SessionConfig {
+                wait_server: Some(config.wait_server),
+                ..SessionConfig::new(url.clone(), serials.clone())
+            },
+        ),
+        None => {
+            let cameras: Vec<Camera> = (1..=config.streams.max(1))
+                .map(|i| Camera {
+                    serial: format!("BENCH{i:03}"),
+                    clip: config.clip.clone(),
+                })
+                .collect();
+            let serials = cameras.iter().map(|c| c.serial.clone()).collect();
+            let sim = sim_runtime
+                .block_on(Simulator::start(SimConfig {
+                    cameras,
+                    pacing: if config.unpaced {
+                        Pacing::Unpaced
+                    } else {
+                        Pacing::Fps(clip_fps)
+                    },
+                    realistic: false,
+                    chunking: if config.random_chunks {
+                        Chunking::Random {
+                            seed: 1,
+                            max: 65536,
+                        }
+                    } else {
+                        Chunking::AccessUnit
+                    },
+                    send_log: Some(send_log.clone()),
+                    cutoff: config.cutoff,
+                    ..SimConfig::default()
+                }))
+                .map_err(|e| BenchError::Setup(format!("cannot start the simulator: {e}")))?;
+            let url = sim.url();
+            let session = SessionConfig {
+                // Cut-offs are bridged as soon as the simulator allows.
+                restart_pause: Duration::from_millis(100),
+                ..SessionConfig::new(url, serials)
+            };
+            (Some(sim), session)
+        }
+    })
+}
+
+/// What the threads of a round measured.
+struct Measured {
+    render: RenderOut,
+    feed: FeedOut,
+    /// When the clients started (before connecting).
+    started: Instant,
+    /// Process CPU seconds over the run.
+    cpu: Option<f64>,
+    /// Each part's CPU seconds when the run started.
+    threads0: CpuParts,
+}
+
+/// Runs the pipeline until `config.frames` per stream were shown (or the time limit): the
+/// session on the client's runtime, the feed and the render loop on named threads.
+fn measure(
+    config: &BenchConfig,
+    runtime: &tokio::runtime::Runtime,
+    session: SessionConfig,
+    send_log: SendLog,
+    progress: &(impl Fn(u64, u64) + Send + Sync),
+) -> Result<Measured, BenchError> {
+    let serials = session.serials.clone();
+    let index: HashMap<String, usize> = serials
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, s)| (s, i))
+        .collect();
+    let target_frames = config.frames.max(1) * serials.len() as u64;
+    let size = config.target.unwrap_or_else(|| {
+        let (cols, rows) = crate::render::layout::grid(serials.len());
+        let (w, h) = config
+            .clip
+            .units
+            .first()
+            .map_or((1280, 720), |u| (u.info.width, u.info.height));
+        ((w * cols).min(1920), (h * rows).min(1080))
+    });
+
+    // Render thread: frames in, GPU work, timings out.
+    let (frame_tx, frame_rx) = sync_channel::<Frame>(4 * serials.len());
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let render_cfg = RenderConfig {
+        target: match (config.render, config.window) {
+            (false, _) => Target::None,
+            (true, false) => Target::Offscreen(size),
+            (true, true) => Target::Window,
+        },
+        tiles: serials.len(),
+    };
+    let idx = index.clone();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let cpu0 = cpu_seconds();
+    let threads0 = cpu_parts(&thread_cpu_seconds());
+    let started = Instant::now();
+
+    // A short queue: in unpaced runs, backpressure reaches the simulator instead of events
+    // piling up (which would only measure queueing).
+    let (tx, rx) = mpsc::channel::<SessionEvent>(8);
+    let session_task = runtime.spawn(run_session(session, tx, stop_rx));
+    let mut feed = Feed::new(&serials, config.decoder.clone(), move |_| {
+        FrameSink::Every(frame_tx.clone())
+    });
+    feed.lossless = true;
+    feed.assembly_ms = Some(HashMap::new());
+
+    let (render, feed) = std::thread::scope(|s| {
+        let named = |name: &str| std::thread::Builder::new().name(name.to_owned());
+        let renderer = named("bench-render")
+            .spawn_scoped(s, move || {
+                render_loop(render_cfg, frame_rx, &idx, target_frames, done_tx, progress)
+            })
+            .map_err(|e| BenchError::Setup(e.to_string()))?;
+        let feeder = named("bench-feed")
+            .spawn_scoped(s, move || feed_loop(feed, rx, &send_log))
+            .map_err(|e| BenchError::Setup(e.to_string()))?;
+        // Until enough frames were shown, or the time limit.
+        let limit = config.duration.unwrap_or(Duration::from_secs(3600));
+        let _ = done_rx.recv_timeout(limit);
+        let _ = stop_tx.send(true);
+        let feed_out = feeder.join();
+        let rendered = renderer.join();
+        match (rendered, feed_out) {
+            (Ok(r), Ok(f)) => r.map(|r| (r, f)),
+            _ => Err(BenchError::Setup("a benchmark thread panicked".into())),
+        }
+    })?;
+    let cpu = cpu_seconds().zip(cpu0).map(|(a, b)| a - b);
+    let _ = runtime.block_on(session_task);
+    Ok(Measured {
+        render,
+        feed,
+        started,
+        cpu,
+        threads0,
+    })
+}
+
+/// What the feed thread measured.
+struct FeedOut {
+    /// The decoders' final counters (or why one failed).
+    decoders: Result<HashMap<String, crate::decode::DecodeStats>, PipelineError>,
+    /// Received → access unit complete, ms.
+    assemble_ms: Vec<f64>,
+    /// Handed to the server's socket → parsed by the client, ms.
+    network_ms: Vec<f64>,
+    /// Video events received.
+    events_in: u64,
+    /// The cameras' statuses at the end.
+    statuses: HashMap<String, crate::pipeline::CameraStatus>,
+}
+
+/// Session events → assembler → decoders (blocking when a decoder is behind: every frame
+/// counts), timing assembly and the network stage.
+fn feed_loop(mut feed: Feed, mut rx: mpsc::Receiver<SessionEvent>, send_log: &SendLog) -> FeedOut {
+    let mut network = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut events = 0u64;
+    let mut last_check = Instant::now();
+    while let Some(ev) = rx.blocking_recv() {
+        if let SessionEvent::Video {
+            serial,
+            received_at,
+            ..
+        } = &ev
+        {
+            events += 1;
+            let k = seen.entry(serial.clone()).or_default();
+            let sent = send_log
+                .lock()
+                .ok()
+                .and_then(|l| l.get(serial).and_then(|v| v.get(*k)).copied());
+            if let Some(sent) = sent.filter(|_| *k as u64 >= WARMUP_FRAMES) {
+                network.push(received_at.saturating_duration_since(sent).as_secs_f64() * 1e3);
+            }
+            *k += 1;
+        }
+        feed.on_event(ev);
+        if last_check.elapsed() >= Duration::from_millis(100) {
+            last_check = Instant::now();
+            if feed.check().is_err() {
+                break;
+            }
+        }
+    }
+    let statuses = feed.statuses.lock().map(|s| s.clone()).unwrap_or_default();
+    // Like the other stages, without each camera's first units (start-up: until message
+    // boundaries are trusted, a unit completes only when the next one starts).
+    let assemble = feed
+        .assembly_ms
+        .take()
+        .unwrap_or_default()
+        .into_values()
+        .flat_map(|v| v.into_iter().skip(WARMUP_FRAMES as usize))
+        .collect();
+    FeedOut {
+        decoders: feed.finish(),
+        assemble_ms: assemble,
+        network_ms: network,
+        events_in: events,
+        statuses,
+    }
+}
+
+struct RenderOut {
+    shown: Vec<Shown>,
+    /// When the last frame of the target was finished.
+    target_at: Option<Instant>,
+    gpu: String,
+    /// Each thread's CPU seconds then (while every pipeline thread still runs).
+    threads: Vec<(String, f64)>,
+}
+
+/// Where the render thread draws.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// Nowhere (`--no-render`).
+    None,
+    /// An offscreen texture of this size.
+    Offscreen((u32, u32)),
+    /// A real window (`--window`).
+    Window,
+}
+
+struct RenderConfig {
+    target: Target,
+    tiles: usize,
+}
+
+/// The render thread's GPU state.
+enum Drawing {
+    None,
+    Offscreen(Gpu, Box<Renderer>, Offscreen),
+    Window(Box<crate::view::PumpedWindow>),
+}
+
+impl Drawing {
+    fn open(target: Target, tiles: usize) -> Result<Drawing, BenchError> {
+        Ok(match target {
+            Target::None => Drawing::None,
+            Target::Offscreen((w, h)) => {
+                let gpu = Gpu::headless()?;
+                let mut renderer = Renderer::new(&gpu);
+                renderer.set_tile_count(&gpu, tiles);
+                let offscreen = Offscreen::new(&gpu, w, h);
+                Drawing::Offscreen(gpu, Box::new(renderer), offscreen)
+            }
+            Target::Window => Drawing::Window(Box::new(crate::view::PumpedWindow::open(tiles)?)),
+        })
+    }
+
+    /// Uploads and draws `frame` into tile `stream`, waiting for the GPU to finish. False
+    /// when the window was closed.
+    fn draw(
+        &mut self,
+        stream: usize,
+        frame: &Frame,
+        views: &[TileView],
+    ) -> Result<bool, BenchError> {
+        match self {
+            Drawing::None => {}
+            Drawing::Offscreen(gpu, renderer, offscreen) => {
+                renderer.upload(gpu, stream, frame)?;
+                renderer.render(
+                    gpu,
+                    &offscreen.view,
+                    offscreen.format,
+                    offscreen.size,
+                    views,
+                );
+                Offscreen::wait(gpu);
+            }
+            Drawing::Window(w) => {
+                if !w.pump(Duration::ZERO) {
+                    return Ok(false);
+                }
+                if let Some(s) = w.surface() {
+                    s.renderer.upload(&s.gpu, stream, frame)?;
+                    s.draw(views);
+                    Offscreen::wait(&s.gpu);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    fn gpu_name(&mut self) -> String {
+        match self {
+            Drawing::None => String::new(),
+            Drawing::Offscreen(gpu, ..) => gpu.description.clone(),
+            Drawing::Window(w) => w
+                .surface()
+                .map(|s| format!("{} (window)", s.gpu.description))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+fn render_loop(
+    RenderConfig {
+        target: kind,
+        tiles,
+    }: RenderConfig,
+    frames: Receiver<Frame>,
+    index: &HashMap<String, usize>,
+    target: u64,
+    done: std::sync::mpsc::Sender<()>,
+    progress: &(impl Fn(u64, u64) + Sync),
+) -> Result<RenderOut, BenchError> {
+    let mut drawing = Drawing::open(kind, tiles)?;
+    let views: Vec<TileView> = (0..tiles)
+        .map(|i| TileView {
+            title: format!("{i}"),
+            state: TileState::Live,
+            lines: Vec::new(),
+        })
+        .collect();
+    let mut shown = Vec::new();
+    let mut target_at = None;
+    let mut threads = Vec::new();
+    // Each stream shows its share; a stream that has it drains until the others catch up.
+    let per_stream = target / tiles.max(1) as u64;
+    let mut counts = vec![0u64; tiles.max(1)];
+    while let Ok(frame) = frames.recv() {
+        let stream = index.get(&*frame.stream).copied().unwrap_or(0);
+        if target_at.is_some() || counts.get(stream).is_none_or(|&c| c >= per_stream) {
+            continue; // draining
+        }
+        if let Some(c) = counts.get_mut(stream) {
+            *c += 1;
+        }
+        if !drawing.draw(stream, &frame, &views)? {
+            // The window was closed: the run ends with what was shown.
+            tracing::warn!("the benchmark window was closed; stopping");
+            target_at = Some(Instant::now());
+            threads = thread_cpu_seconds();
+            let _ = done.send(());
+            continue;
+        }
+        shown.push(Shown {
+            stream,
+            received: frame.received_at,
+            decoded: frame.decoded_at,
+            done: Instant::now(),
+        });
+        let n = shown.len() as u64;
+        if n % 10 == 0 || n == target {
+            progress(n.min(target), target);
+        }
+        if counts.iter().all(|&c| c >= per_stream) {
+            target_at = Some(Instant::now());
+            threads = thread_cpu_seconds();
+            let _ = done.send(());
+        }
+    }
+    let gpu = drawing.gpu_name();
+    Ok(RenderOut {
+        shown,
+        target_at,
+        gpu,
+        threads,
+    })
+}
+
+/// FFmpeg alone: `streams` threads, each decoding the clip's access units from memory
+/// (looping) for `frames` frames with the same settings. Returns frames per second, and the
+/// time of each decode call (ms, after the first GOP).
+pub fn baseline(
+    clip: &Clip,
+    config: &DecoderConfig,
+    streams: usize,
+    frames: u64,
+) -> Result<(f64, Vec<f64>), DecodeError> {
+    let now = Instant::now();
+    let units: Vec<AccessUnit<Instant>> = clip
+        .units
+        .iter()
+        .map(|u| AccessUnit {
+            codec: u.info.codec,
+            keyframe: u.keyframe,
+            data: u.data.to_vec(),
+            at: now,
+            nal_count: 0,
+            new_stream_info: None,
+        })
+        .collect();
+    let started = Instant::now();
+    let results: Vec<Result<(u64, Vec<f64>), DecodeError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..streams.max(1))
+            .map(|i| {
+                let units = &units;
+                s.spawn(move || {
+                    let mut dec = Decoder::new(&format!("baseline{i}"), config.clone())?;
+                    let mut n = 0u64;
+                    let mut times = Vec::new();
+                    'outer: loop {
+                        for au in units {
+                            let t = Instant::now();
+                            dec.decode(au, &mut |_| n += 1)?;
+                            if n > WARMUP_FRAMES {
+                                times.push(t.elapsed().as_secs_f64() * 1e3);
+                            }
+                            if n >= frames {
+                                break 'outer;
+                            }
+                        }
+                    }
+                    Ok((n, times))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(DecodeError::Thread("baseline thread panicked".into())))
+            })
+            .collect()
+    });
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let mut total = 0;
+    let mut all = Vec::new();
+    for r in results {
+        let (n, t) = r?;
+        total += n;
+        all.extend(t);
+    }
+    Ok((total as f64 / secs, all))
+}
