@@ -176,6 +176,18 @@ enum Command {
     Bench(BenchArgs),
     /// Save what the cameras send: raw Annex-B (.h264/.h265, or - for stdout) or MP4/MKV.
     Record(RecordArgs),
+    /// List the cameras eufy-security-ws knows: serial, name, model, station.
+    Cameras(CamerasArgs),
+}
+
+#[derive(Args, Debug)]
+struct CamerasArgs {
+    /// eufy-security-ws URL.
+    #[arg(long, env = "EUFY_WS_URL", default_value = "ws://127.0.0.1:3000")]
+    url: String,
+    /// Give up when the server has not logged in after this many seconds.
+    #[arg(long, default_value_t = 60.0, value_parser = seconds)]
+    wait_server: f64,
 }
 
 #[derive(Args, Debug)]
@@ -479,6 +491,7 @@ fn main() -> Result<()> {
             Some(Command::Demo(args)) => demo(args).await,
             Some(Command::Bench(_)) => Ok(()),
             Some(Command::Record(args)) => record(args).await,
+            Some(Command::Cameras(args)) => cameras(args).await,
             None => live(cli.live).await,
         }
     })
@@ -679,11 +692,67 @@ async fn show(
     Ok(())
 }
 
-async fn live(args: LiveArgs) -> Result<()> {
-    if args.serials.is_empty() {
-        bail!("no camera given: pass --serial SERIAL (or set EUFY_SERIAL); to try without a camera run `eufy-hw demo`");
+async fn cameras(args: CamerasArgs) -> Result<()> {
+    let config = SessionConfig {
+        wait_server: Some(Duration::from_secs_f64(args.wait_server)),
+        reconnect: false,
+        ..SessionConfig::new(args.url.clone(), Vec::new())
+    };
+    let list = eufy_hw::eufy::session::list_cameras(&config)
+        .await
+        .with_context(|| format!("listing the cameras of {}", args.url))?;
+    if list.is_empty() {
+        eprintln!("eufy-security-ws at {} lists no camera", args.url);
+        return Ok(());
     }
-    let session = args.session.config(&args.url, &args.serials, None);
+    println!("{:<18} {:<24} {:<8} station", "serial", "name", "model");
+    for c in &list {
+        let station = c.station.as_deref().unwrap_or("-");
+        let shared = list
+            .iter()
+            .filter(|o| o.serial != c.serial && o.station.as_deref() == Some(station))
+            .count();
+        let note = if shared > 0 {
+            format!(" (shared with {shared} other camera(s): streams one at a time)")
+        } else {
+            String::new()
+        };
+        println!(
+            "{:<18} {:<24} {:<8} {station}{note}",
+            c.serial,
+            c.name.as_deref().unwrap_or("-"),
+            c.model.as_deref().unwrap_or("-"),
+        );
+    }
+    Ok(())
+}
+
+async fn live(args: LiveArgs) -> Result<()> {
+    let mut serials = args.serials.clone();
+    if serials.is_empty() {
+        // Every camera the server lists (waiting for its login, as the viewer does).
+        let config = SessionConfig {
+            wait_server: args.session.wait_server.map(Duration::from_secs_f64),
+            ..SessionConfig::new(args.url.clone(), Vec::new())
+        };
+        eprintln!(
+            "no --serial: showing every camera {} lists (`eufy-hw cameras` lists them)",
+            args.url
+        );
+        serials = eufy_hw::eufy::session::list_cameras(&config)
+            .await
+            .with_context(|| format!("listing the cameras of {}", args.url))?
+            .into_iter()
+            .map(|c| c.serial)
+            .collect();
+        if serials.is_empty() {
+            bail!(
+                "{} lists no camera; pass --serial SERIAL, or try `eufy-hw demo`",
+                args.url
+            );
+        }
+    }
+    let session = args.session.config(&args.url, &serials, None);
     show(session, args.decode.config(), &args.window, args.duration)
         .await
         .with_context(|| format!("streaming from {}", args.url))

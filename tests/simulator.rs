@@ -951,3 +951,106 @@ fn bad_numbers_are_refused_before_starting() {
     assert!(!err.contains("cannot connect"), "{err}");
     assert!(t0.elapsed() < Duration::from_secs(5));
 }
+
+/// `eufy-hw simulate` in its own process, its URL read from stdout.
+async fn simulate_process(args: &[&str]) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args(["simulate", "--port", "0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    (child, url)
+}
+
+/// `eufy-hw cameras` lists what the server knows once it has logged in: serials, names,
+/// stations (and which share one); `eufy-hw` with no `--serial` shows every camera listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cameras_lists_the_server_and_the_viewer_shows_them_all() {
+    let clip = clip_path("h264_baseline_720p.h264").display().to_string();
+    let (mut sim, url) = simulate_process(&[
+        "--camera",
+        &format!("T1={clip}"),
+        "--camera",
+        &format!("T2={clip}"),
+        "--camera",
+        &format!("T3={clip}"),
+        "--station",
+        "HB1=T1,T2",
+        "--name",
+        "T1=Front door",
+        "--login-delay",
+        "1.5",
+    ])
+    .await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args(["cameras", "--url", &url])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |serial: &str| {
+        text.lines()
+            .find(|l| l.starts_with(serial))
+            .unwrap_or_else(|| panic!("{serial} missing: {text}"))
+            .to_owned()
+    };
+    assert!(
+        line("T1").contains("Front door") && line("T1").contains("HB1"),
+        "{text}"
+    );
+    assert!(line("T1").contains("shared with 1"), "{text}");
+    assert!(
+        line("T2").contains("Camera 2") && line("T2").contains("HB1"),
+        "{text}"
+    );
+    assert!(
+        line("T3").contains("T3") && !line("T3").contains("shared"),
+        "{text}"
+    );
+    // The viewer with no --serial: every camera the server lists (headless here).
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args([
+            "--url",
+            &url,
+            "--headless",
+            "--duration",
+            "6",
+            "--station-dwell",
+            "2",
+        ])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (label, serial) in [("Front door", "T1"), ("Camera 2", "T2"), ("Camera 3", "T3")] {
+        let decoded = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with(&format!("{serial}:")))
+            .any(|l| !l.contains(" 0 decoded"));
+        assert!(decoded, "{label} ({serial}) shown: {text}");
+    }
+    sim.kill().await.ok();
+}

@@ -407,6 +407,50 @@ pub async fn run_session(
     }
 }
 
+/// The cameras the server at `config.url` lists, with their names, stations and models:
+/// connects, waits for the server to log in (up to `config.wait_server`; for ever when
+/// `None`), asks `device.get_properties` of each, and closes.
+pub async fn list_cameras(config: &SessionConfig) -> Result<Vec<DeviceInfo>, SessionError> {
+    let config = SessionConfig {
+        serials: Vec::new(),
+        ..config.clone()
+    };
+    let (tx, mut rx) = mpsc::channel(64);
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let mut memory = Memory {
+        begun: std::time::Instant::now(),
+        was_ready: false,
+        devices: HashMap::new(),
+    };
+    let mut delay = config.backoff_min;
+    let listed = loop {
+        let mut conn = Connection::new(&config, &tx, &mut memory);
+        let listed = conn.list().await;
+        conn.shutdown().await;
+        match listed {
+            // A server not up yet (at boot): tried again until `wait_server`.
+            Err(e) if e.is_transient() => {
+                if let Some(wait) = config.wait_server {
+                    if memory.begun.elapsed() + delay >= wait {
+                        break Err(SessionError::NotReady {
+                            url: config.url.clone(),
+                            secs: wait.as_secs_f64(),
+                            why: e.to_string(),
+                        });
+                    }
+                }
+                tracing::warn!("{e}; trying again in {:.1} s", delay.as_secs_f64());
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(config.backoff_max);
+            }
+            other => break other,
+        }
+    };
+    drop(tx);
+    let _ = drain.await;
+    listed
+}
+
 async fn wait_true(stop: &mut watch::Receiver<bool>) {
     while !*stop.borrow_and_update() {
         if stop.changed().await.is_err() {
@@ -489,6 +533,13 @@ impl<'a> Connection<'a> {
     }
 
     async fn run(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), SessionError> {
+        self.handshake().await?;
+        // 4. stream, as the schedule says.
+        self.stream(stop).await
+    }
+
+    /// Connects: the WebSocket, `version`, the schema, `start_listening`.
+    async fn handshake(&mut self) -> Result<(), SessionError> {
         let ws_config = WebSocketConfig::default()
             .max_message_size(Some(self.config.max_message))
             .max_frame_size(Some(self.config.max_message));
@@ -539,8 +590,49 @@ impl<'a> Connection<'a> {
                 devices: self.listed.clone(),
             })
             .await;
-        // 4. stream, as the schedule says.
-        self.stream(stop).await
+        Ok(())
+    }
+
+    /// Every camera the server lists, once it has logged in (waiting up to `wait_server`),
+    /// with what `device.get_properties` says of each.
+    async fn list(&mut self) -> Result<Vec<DeviceInfo>, SessionError> {
+        self.handshake().await?;
+        let mut refresh_at = Instant::now() + REFRESH_WHILE_LOGGING_IN;
+        while !self.server_ready {
+            if std::mem::take(&mut self.server_ready_pending) {
+                self.refresh_state().await?;
+                break;
+            }
+            if let Some(wait) = self.config.wait_server {
+                if self.memory.begun.elapsed() >= wait {
+                    return Err(self.not_ready(wait));
+                }
+            }
+            if Instant::now() >= refresh_at {
+                self.refresh_state().await?;
+                refresh_at = Instant::now() + REFRESH_WHILE_LOGGING_IN;
+                continue;
+            }
+            match self.read_until(refresh_at, "events while logging in").await {
+                Ok(ServerMessage::Event(ev)) => self.on_event(ev).await?,
+                Ok(_) | Err(SessionError::Timeout { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut out = Vec::new();
+        for serial in self.listed.clone() {
+            let args = json!({ "serialNumber": serial });
+            let info = match self.request("device.get_properties", args, &serial).await {
+                Ok(v) => DeviceInfo::from_json(v.get("properties").unwrap_or(&v), Some(&serial)),
+                Err(SessionError::Refused { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            out.push(info.unwrap_or(DeviceInfo {
+                serial,
+                ..DeviceInfo::default()
+            }));
+        }
+        Ok(out)
     }
 
     /// `start_listening`: the server's state. Learns whether it has logged in and which

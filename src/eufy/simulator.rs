@@ -740,7 +740,9 @@ async fn serve(
                 }
             }
             Some(out) = out_rx.recv() => {
-                let text = out_text(&st, &mut conn, out, &mut frames_sent, &mut corrupt_next);
+                let Some(text) = out_text(&st, &mut conn, out, &mut frames_sent, &mut corrupt_next) else {
+                    continue;
+                };
                 ws.send(Message::text(text)).await?;
                 // Faults due after this frame.
                 let due: Vec<Fault> = faults.iter().filter(|f| f.after_frames <= frames_sent).cloned().collect();
@@ -761,15 +763,21 @@ async fn serve(
 }
 
 /// The text a connection's writer sends for `out`; counts video events and corrupts the one
-/// a fault asked for.
+/// a fault asked for. `None` for media of a stream this connection no longer watches (queued
+/// before it was stopped).
 fn out_text(
     st: &Shared,
     conn: &mut Conn,
     out: Out,
     frames_sent: &mut u64,
     corrupt_next: &mut bool,
-) -> String {
-    match out {
+) -> Option<String> {
+    if let Out::Video { serial, .. } | Out::Audio { serial, .. } = &out {
+        if !conn.streaming.contains(&**serial) {
+            return None;
+        }
+    }
+    Some(match out {
         Out::Text(t) => t,
         Out::Ended { serial, run } => {
             let mut cams = lock(&st.cameras);
@@ -814,7 +822,7 @@ fn out_text(
             }
             text
         }
-    }
+    })
 }
 
 type ServerWs = tokio_tungstenite::WebSocketStream<TcpStream>;
