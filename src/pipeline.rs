@@ -352,13 +352,8 @@ impl Feed {
     }
 
     fn on_video(&mut self, serial: String, data: &[u8], received_at: Instant) {
-        if !self
-            .statuses
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&serial)
-        {
-            return;
+        if self.status(&serial, |_| ()).is_none() {
+            return; // not one of ours: no decoder for it
         }
         let mut units = Vec::new();
         let gap = self
@@ -391,15 +386,9 @@ impl Feed {
             .assembler(&serial)
             .map(|a| a.stats())
             .unwrap_or_default();
-        let flooded = self
-            .status(&serial, |s| stats.flooded_nals - s.assembler.flooded_nals)
-            .unwrap_or(0);
-        if flooded > 0 {
-            if let Some(held) = self.flood_warnings.allow() {
-                tracing::warn!(camera = %serial, "dropped {flooded} parameter sets or SEI sent without a picture (a flood; {held} more warnings not logged)");
-            }
-        }
-        self.status(&serial, |s| {
+        // One lock per message: the status update also says what the flood count grew by.
+        let flooded = self.status(&serial, |s| {
+            let flooded = stats.flooded_nals - s.assembler.flooded_nals;
             s.assembler = stats;
             s.bytes += data.len() as u64;
             s.access_units += n;
@@ -412,7 +401,13 @@ impl Feed {
                 s.info = info;
             }
             s.gaps = gaps;
+            flooded
         });
+        if flooded.is_some_and(|n| n > 0) {
+            if let Some(held) = self.flood_warnings.allow() {
+                tracing::warn!(camera = %serial, "dropped {} parameter sets or SEI sent without a picture (a flood; {held} more warnings not logged)", flooded.unwrap_or(0));
+            }
+        }
     }
 
     /// Refreshes the decoders' counters in the statuses (call a few times a second, not per

@@ -471,10 +471,14 @@ impl App {
                 }
                 if self.overlay {
                     let st = &self.stats[i];
-                    lines.push(match &s.name {
+                    let mut title = match &s.name {
                         Some(name) => format!("{name} ({serial})"),
                         None => serial.clone(),
-                    });
+                    };
+                    if let Some(station) = s.station.as_ref().filter(|st| *st != serial) {
+                        title.push_str(&format!(" via {station}"));
+                    }
+                    lines.push(title);
                     if let Some(info) = s.info {
                         lines.push(format!(
                             "{} {} {}x{}",

@@ -332,6 +332,9 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// How often the state is asked for again while the server logs in (events may be missed).
 const REFRESH_WHILE_LOGGING_IN: Duration = Duration::from_secs(5);
 
+/// The most serials kept from `device added` events (a home has a few dozen at most).
+const MAX_LISTED: usize = 1024;
+
 /// After the server finishes logging in, how long it may take to list every camera before a
 /// camera it does not list is an error (`device added` events follow the login).
 const LISTING_GRACE: Duration = Duration::from_secs(10);
@@ -973,7 +976,8 @@ impl<'a> Connection<'a> {
             }
             Event::Device { info, added } => {
                 if added {
-                    if !self.listed.contains(&info.serial) {
+                    // Bounded: a server announcing endless devices must not grow us.
+                    if !self.listed.contains(&info.serial) && self.listed.len() < MAX_LISTED {
                         self.listed.push(info.serial.clone());
                     }
                     self.schedule.on_listed(&info.serial, now);
@@ -1215,6 +1219,7 @@ fn known_devices(result: &Value) -> Vec<String> {
                         .or_else(|| d.get("serialNumber").and_then(Value::as_str))
                         .map(str::to_owned)
                 })
+                .take(MAX_LISTED)
                 .collect()
         })
         .unwrap_or_default()
