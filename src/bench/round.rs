@@ -17,8 +17,8 @@ use crate::frame::Frame;
 use crate::pipeline::{Feed, PipelineError};
 use crate::render::{Gpu, Offscreen, Renderer, TileState, TileView};
 
-use super::cpu::{cpu_parts, cpu_seconds, peak_rss_mib, thread_cpu_seconds};
-use super::report::{CpuParts, Percentiles, Report, Stages};
+use super::cpu::{cpu_parts_since, cpu_seconds, peak_rss_mib, thread_cpu_seconds, ThreadCpu};
+use super::report::{Percentiles, Report, Stages};
 use super::{one_thread_runtime, BenchConfig, BenchError, WARMUP_FRAMES};
 
 struct Shown {
@@ -138,7 +138,7 @@ fn report(
         warmup_frames: WARMUP_FRAMES,
         first_frame_ms,
         cpu_ms_per_frame: cpu.map(|c| c * 1e3 / shown_n.max(1) as f64),
-        cpu_ms_per_frame_by_part: cpu_parts(&threads).per_frame_since(&threads0, shown_n),
+        cpu_ms_per_frame_by_part: cpu_parts_since(&threads, &threads0, shown_n),
         peak_rss_mib: peak_rss_mib(),
         rounds: Vec::new(),
         gaps: statuses
@@ -276,7 +276,7 @@ struct Measured {
     /// Process CPU seconds over the run.
     cpu: Option<f64>,
     /// Each part's CPU seconds when the run started.
-    threads0: CpuParts,
+    threads0: Vec<ThreadCpu>,
 }
 
 /// Runs the pipeline until `config.frames` per stream were shown (or the time limit): the
@@ -320,7 +320,7 @@ fn measure(
     let idx = index.clone();
     let (stop_tx, stop_rx) = watch::channel(false);
     let cpu0 = cpu_seconds();
-    let threads0 = cpu_parts(&thread_cpu_seconds());
+    let threads0 = thread_cpu_seconds();
     let started = Instant::now();
 
     // A short queue: in unpaced runs, backpressure reaches the simulator instead of events
@@ -437,7 +437,7 @@ struct RenderOut {
     target_at: Option<Instant>,
     gpu: String,
     /// Each thread's CPU seconds then (while every pipeline thread still runs).
-    threads: Vec<(String, f64)>,
+    threads: Vec<ThreadCpu>,
 }
 
 /// Where the render thread draws.
