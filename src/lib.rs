@@ -23,6 +23,9 @@
 //! - [`pipeline`]: the per-camera pipeline (session → access units → decoder) and its
 //!   statuses, shared by the window, bench and headless runs.
 //! - [`timestamps`]: steady presentation times from arrival times (recordings).
+//! - [`wall`]: the wall file (TOML): cameras, pages, layouts, event focus, watchdog.
+//! - [`kiosk`]: what the wall shows now: page rotation, event focus, the frozen-picture
+//!   watchdog, which cameras to stream (pure, clocked by the caller).
 //! - [`throttle`]: warnings that could repeat every frame, logged at most once a minute.
 #![deny(missing_docs)]
 
@@ -33,9 +36,11 @@ pub mod decode;
 pub mod eufy;
 pub mod frame;
 pub mod ingest;
+pub mod kiosk;
 pub mod pipeline;
 pub mod record;
 pub mod render;
 pub mod throttle;
 pub mod timestamps;
 pub mod view;
+pub mod wall;

@@ -513,6 +513,8 @@ impl App {
                     }
                 }
                 TileView {
+                    slot: i,
+                    highlight: false,
                     title: s.label(serial).to_owned(),
                     state,
                     lines,

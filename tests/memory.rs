@@ -41,6 +41,8 @@ fn rendering_frames_does_not_grow_memory() {
     let target = Offscreen::new(&gpu, 1280, 360);
     let views: Vec<TileView> = (0..2)
         .map(|i| TileView {
+            slot: i,
+            highlight: false,
             title: format!("camera {i}"),
             state: TileState::Live,
             lines: vec!["fps 15".into()],

@@ -102,6 +102,8 @@ fn render_into(gpu: &Gpu, frame: &Frame, format: wgpu::TextureFormat) -> Vec<u8>
     r.set_tile_count(gpu, 1);
     r.upload(gpu, 0, frame).unwrap();
     let live = [TileView {
+        slot: 0,
+        highlight: false,
         title: "t".into(),
         state: TileState::Live,
         lines: vec![],
@@ -298,6 +300,8 @@ fn grid_and_letterbox_in_pixels() {
     r.upload(&gpu, 1, &solid(64, 128, 100)).unwrap();
     let tiles: Vec<TileView> = (0..2)
         .map(|i| TileView {
+            slot: i,
+            highlight: false,
             title: format!("t{i}"),
             state: TileState::Live,
             lines: vec![],
@@ -330,6 +334,8 @@ fn cards_dimmed_pictures_and_resolution_changes() {
     r.set_tile_count(&gpu, 1);
     let waiting = |text: &str| {
         [TileView {
+            slot: 0,
+            highlight: false,
             title: "T8410".into(),
             state: TileState::Waiting(text.into()),
             lines: vec![],
@@ -375,6 +381,8 @@ fn cards_dimmed_pictures_and_resolution_changes() {
     // Live again, at a new size: the picture at full level.
     r.upload(&gpu, 0, &solid(160, 90, 30)).unwrap();
     let live = [TileView {
+        slot: 0,
+        highlight: false,
         title: "T8410".into(),
         state: TileState::Live,
         lines: vec!["12.0 fps".into()],

@@ -539,6 +539,8 @@ fn render_loop(
     let mut drawing = Drawing::open(kind, tiles)?;
     let views: Vec<TileView> = (0..tiles)
         .map(|i| TileView {
+            slot: i,
+            highlight: false,
             title: format!("{i}"),
             state: TileState::Live,
             lines: Vec::new(),

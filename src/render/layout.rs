@@ -1,5 +1,6 @@
-//! Where each camera goes on the screen: a grid of cells, and the picture letterboxed in its
-//! cell with its aspect ratio kept. Pure integer geometry in target pixels.
+//! Where each camera goes on the screen: a [`Layout`] of cells (an automatic grid, a grid of
+//! a given shape, or one large tile with small ones), and the picture letterboxed in its cell
+//! with its aspect ratio kept. Pure integer geometry in target pixels.
 
 /// A rectangle in target pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +13,107 @@ pub struct Rect {
     pub w: u32,
     /// Height.
     pub h: u32,
+}
+
+/// How a page's tiles are arranged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// The smallest near-square grid that holds them: 1, 2×1, 2×2, 3×2, 3×3 …
+    #[default]
+    Auto,
+    /// A grid of this many columns and rows (tiles past `cols * rows` are not shown).
+    Grid {
+        /// Columns.
+        cols: u32,
+        /// Rows.
+        rows: u32,
+    },
+    /// The first tile large in the top-left corner, the others small along the right and
+    /// the bottom (1+5 on a 3×3 grid, 1+7 on 4×4 …).
+    Main,
+}
+
+impl std::str::FromStr for Layout {
+    type Err = String;
+
+    /// `grid` (or `auto`), `COLSxROWS` such as `3x2`, or `main`.
+    fn from_str(s: &str) -> Result<Layout, String> {
+        let bad = || format!("{s:?}: expected \"grid\", \"main\" or COLSxROWS such as \"3x2\"");
+        match s.trim() {
+            "grid" | "auto" => Ok(Layout::Auto),
+            "main" => Ok(Layout::Main),
+            shape => {
+                let (c, r) = shape.split_once(['x', 'X']).ok_or_else(bad)?;
+                let (cols, rows) = (
+                    c.parse::<u32>().map_err(|_| bad())?,
+                    r.parse::<u32>().map_err(|_| bad())?,
+                );
+                if !(1..=16).contains(&cols) || !(1..=16).contains(&rows) {
+                    return Err(format!("{s:?}: columns and rows are 1 to 16"));
+                }
+                Ok(Layout::Grid { cols, rows })
+            }
+        }
+    }
+}
+
+impl Layout {
+    /// How many tiles it shows at most (`None`: any number).
+    pub fn capacity(self) -> Option<usize> {
+        match self {
+            Layout::Grid { cols, rows } => Some((cols * rows) as usize),
+            Layout::Auto | Layout::Main => None,
+        }
+    }
+
+    /// The cells of `n` tiles in a `width` x `height` target, in tile order. Tiles that do
+    /// not fit get an empty rectangle.
+    pub fn cells(self, n: usize, width: u32, height: u32) -> Vec<Rect> {
+        let span = |c0: u32, c1: u32, r0: u32, r1: u32, cols: u32, rows: u32| {
+            let (x0, x1) = (width * c0 / cols, width * c1 / cols);
+            let (y0, y1) = (height * r0 / rows, height * r1 / rows);
+            Rect {
+                x: x0,
+                y: y0,
+                w: x1 - x0,
+                h: y1 - y0,
+            }
+        };
+        let empty = Rect {
+            x: 0,
+            y: 0,
+            w: 0,
+            h: 0,
+        };
+        match self {
+            Layout::Auto => (0..n).map(|i| cell(i, n, width, height)).collect(),
+            Layout::Grid { cols, rows } => (0..n)
+                .map(|i| {
+                    let i = i as u32;
+                    if i >= cols * rows {
+                        return empty;
+                    }
+                    let (c, r) = (i % cols, i / cols);
+                    span(c, c + 1, r, r + 1, cols, rows)
+                })
+                .collect(),
+            Layout::Main if n <= 1 => (0..n).map(|_| span(0, 1, 0, 1, 1, 1)).collect(),
+            Layout::Main => {
+                let s = (n as u32).div_ceil(2).max(3);
+                let mut out = vec![span(0, s - 1, 0, s - 1, s, s)];
+                // Down the right column, then along the bottom row.
+                let small = (0..s - 1)
+                    .map(|r| (s - 1, r))
+                    .chain((0..s).map(|c| (c, s - 1)));
+                out.extend(
+                    small
+                        .take(n - 1)
+                        .map(|(c, r)| span(c, c + 1, r, r + 1, s, s)),
+                );
+                out
+            }
+        }
+    }
 }
 
 /// Columns and rows for `n` tiles: 1, 2×1, 2×2, 3×2, 3×3 …
@@ -96,6 +198,102 @@ mod tests {
                 w: 960,
                 h: 1080
             }
+        );
+    }
+
+    #[test]
+    fn layouts_parse() {
+        assert_eq!("grid".parse(), Ok(Layout::Auto));
+        assert_eq!("main".parse(), Ok(Layout::Main));
+        assert_eq!("3x2".parse(), Ok(Layout::Grid { cols: 3, rows: 2 }));
+        for bad in ["", "3x", "0x2", "17x1", "big", "2x2x2"] {
+            assert!(bad.parse::<Layout>().is_err(), "{bad}");
+        }
+    }
+
+    /// No two cells overlap and every cell is inside the target.
+    fn disjoint(cells: &[Rect], w: u32, h: u32) {
+        for (i, a) in cells.iter().enumerate() {
+            assert!(a.x + a.w <= w && a.y + a.h <= h, "{a:?}");
+            for b in &cells[i + 1..] {
+                let apart =
+                    a.x + a.w <= b.x || b.x + b.w <= a.x || a.y + a.h <= b.y || b.y + b.h <= a.y;
+                assert!(apart || a.w == 0 || b.w == 0, "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn main_layout_has_one_large_tile() {
+        for n in 1..=12 {
+            let cells = Layout::Main.cells(n, 1920, 1080);
+            assert_eq!(cells.len(), n);
+            disjoint(&cells, 1920, 1080);
+            let big = cells[0].w * cells[0].h;
+            assert!(
+                cells[1..].iter().all(|c| c.w > 0 && c.w * c.h * 4 <= big),
+                "{n}: {cells:?}"
+            );
+        }
+        // 1+5: the large tile is two thirds of each side.
+        let c = Layout::Main.cells(6, 1920, 1080);
+        assert_eq!(
+            c[0],
+            Rect {
+                x: 0,
+                y: 0,
+                w: 1280,
+                h: 720
+            }
+        );
+        assert_eq!(
+            c[1],
+            Rect {
+                x: 1280,
+                y: 0,
+                w: 640,
+                h: 360
+            }
+        );
+        assert_eq!(
+            c[5],
+            Rect {
+                x: 1280,
+                y: 720,
+                w: 640,
+                h: 360
+            }
+        );
+        assert_eq!(
+            Layout::Main.cells(1, 100, 50)[0],
+            Rect {
+                x: 0,
+                y: 0,
+                w: 100,
+                h: 50
+            }
+        );
+    }
+
+    #[test]
+    fn fixed_grids_fill_row_by_row() {
+        let g = Layout::Grid { cols: 3, rows: 1 };
+        let cells = g.cells(4, 1200, 400);
+        disjoint(&cells, 1200, 400);
+        assert_eq!(
+            cells[2],
+            Rect {
+                x: 800,
+                y: 0,
+                w: 400,
+                h: 400
+            }
+        );
+        assert_eq!(cells[3].w, 0, "past the grid: not shown");
+        assert_eq!(g.capacity(), Some(3));
+        assert_eq!(
+            Layout::Auto.cells(3, 1001, 701),
+            (0..3).map(|i| cell(i, 3, 1001, 701)).collect::<Vec<_>>()
         );
     }
 

@@ -1,5 +1,10 @@
 //! wgpu rendering: decoded planes uploaded as textures, YUV→RGB in `shaders/yuv_to_rgb.wgsl`,
-//! a grid of letterboxed tiles with status cards, and a text overlay from an 8x8 bitmap font.
+//! letterboxed tiles in a [`layout::Layout`] with status cards, and a text overlay from an
+//! 8x8 bitmap font.
+//!
+//! Textures are kept per camera (a *slot*); what is drawn is a list of [`TileView`]s, each
+//! naming its slot, in layout order: a page of a camera wall shows some slots, and a hidden
+//! camera keeps its last picture for when its page comes back.
 //!
 //! The renderer draws into any `&wgpu::TextureView`: the window passes its surface view,
 //! benchmarks and tests an offscreen texture ([`Offscreen`]). Planes are written with
@@ -14,7 +19,8 @@ use std::collections::HashMap;
 use wgpu::util::DeviceExt;
 
 use crate::frame::{Frame, Layout};
-use layout::{cell, letterbox, Rect};
+pub use layout::Layout as TileLayout;
+use layout::{letterbox, Rect};
 
 /// Why rendering cannot start or go on.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +110,10 @@ pub enum TileState {
 /// Text and state of one tile for a frame of the display.
 #[derive(Debug, Clone)]
 pub struct TileView {
+    /// The texture slot (camera) whose picture this tile shows.
+    pub slot: usize,
+    /// Drawn with a coloured frame (the camera of an event, in `highlight` focus mode).
+    pub highlight: bool,
     /// Title (camera serial).
     pub title: String,
     /// State.
@@ -147,6 +157,9 @@ pub struct Renderer {
     screen: wgpu::Buffer,
     sampler: wgpu::Sampler,
     tiles: Vec<Tile>,
+    layout: layout::Layout,
+    /// Darkens the whole picture (0: none, 1: black), e.g. a night schedule.
+    shade: f32,
     has_16bit: bool,
 }
 
@@ -287,6 +300,8 @@ impl Renderer {
             screen,
             sampler,
             tiles: Vec::new(),
+            layout: layout::Layout::Auto,
+            shade: 0.0,
             has_16bit: gpu
                 .device
                 .features()
@@ -486,14 +501,25 @@ impl Renderer {
         }
     }
 
-    /// Where tile `i`'s picture goes in a `width` x `height` target (None: no picture).
-    pub fn picture_rect(&self, i: usize, width: u32, height: u32) -> Option<Rect> {
-        let (pw, ph) = self.tiles.get(i)?.picture?;
-        let r = letterbox(cell(i, self.tiles.len(), width, height), pw, ph);
+    /// How the tiles are arranged (default: an automatic grid).
+    pub fn set_layout(&mut self, layout: layout::Layout) {
+        self.layout = layout;
+    }
+
+    /// Darkens everything drawn (0: not at all, 1: black): a screen's night mode.
+    pub fn set_shade(&mut self, shade: f32) {
+        self.shade = shade.clamp(0.0, 1.0);
+    }
+
+    /// Where slot `slot`'s picture goes in `cell` (None: no picture).
+    pub fn picture_rect(&self, slot: usize, cell: Rect) -> Option<Rect> {
+        let (pw, ph) = self.tiles.get(slot)?.picture?;
+        let r = letterbox(cell, pw, ph);
         (r.w > 0 && r.h > 0).then_some(r)
     }
 
-    /// Draws every tile (picture or state card) and the overlay text into `view`.
+    /// Draws the tiles (picture or state card) in the layout's cells, and the overlay text,
+    /// into `view`.
     pub fn render(
         &mut self,
         gpu: &Gpu,
@@ -502,8 +528,8 @@ impl Renderer {
         (width, height): (u32, u32),
         tiles: &[TileView],
     ) {
-        let n = self.tiles.len().max(1);
-        let glyphs = overlay_glyphs(self, tiles, n, width, height);
+        let cells = self.layout.cells(tiles.len(), width, height);
+        let glyphs = overlay_glyphs(self, tiles, &cells, (width, height));
         gpu.queue.write_buffer(
             &self.screen,
             0,
@@ -542,9 +568,9 @@ impl Renderer {
                 pass.set_pipeline(p);
             }
             // Pictures that are not live are drawn too, and dimmed by the overlay.
-            for (i, tile) in self.tiles.iter().enumerate() {
-                let (Some(planes), Some(r)) = (&tile.planes, self.picture_rect(i, width, height))
-                else {
+            for (t, cell) in tiles.iter().zip(&cells) {
+                let planes = self.tiles.get(t.slot).and_then(|tile| tile.planes.as_ref());
+                let (Some(planes), Some(r)) = (planes, self.picture_rect(t.slot, *cell)) else {
                     continue;
                 };
                 pass.set_viewport(r.x as f32, r.y as f32, r.w as f32, r.h as f32, 0.0, 1.0);
@@ -663,16 +689,17 @@ fn push_box(out: &mut Vec<GlyphInstance>, r: [f32; 4], colour: [f32; 4]) {
 fn overlay_glyphs(
     renderer: &Renderer,
     tiles: &[TileView],
-    n: usize,
-    width: u32,
-    height: u32,
+    cells: &[Rect],
+    (width, height): (u32, u32),
 ) -> Vec<GlyphInstance> {
     let mut out = Vec::new();
     let scale = if height >= 1000 { 2.0 } else { 1.0 };
     let line = 10.0 * scale;
-    for (i, t) in tiles.iter().enumerate().take(n) {
-        let c = cell(i, n, width, height);
-        let picture = renderer.picture_rect(i, width, height).is_some();
+    for (t, &c) in tiles.iter().zip(cells) {
+        if c.w == 0 || c.h == 0 {
+            continue;
+        }
+        let picture = renderer.picture_rect(t.slot, c).is_some();
         let status = match &t.state {
             TileState::Live if picture => None,
             TileState::Live => Some("starting..."),
@@ -741,9 +768,28 @@ fn overlay_glyphs(
                 );
             }
         }
+        if t.highlight {
+            let (x, y, w, h) = (c.x as f32, c.y as f32, c.w as f32, c.h as f32);
+            let b = 4.0 * scale;
+            for r in [
+                [x, y, w, b],
+                [x, y + h - b, w, b],
+                [x, y, b, h],
+                [x + w - b, y, b, h],
+            ] {
+                push_box(&mut out, r, HIGHLIGHT);
+            }
+        }
+    }
+    if renderer.shade > 0.0 {
+        let (w, h) = (width as f32, height as f32);
+        push_box(&mut out, [0.0, 0.0, w, h], [0.0, 0.0, 0.0, renderer.shade]);
     }
     out
 }
+
+/// The frame around a highlighted tile.
+pub const HIGHLIGHT: [f32; 4] = [1.0, 0.25, 0.1, 1.0];
 
 /// An offscreen target with read-back, for benchmarks, tests and snapshots.
 pub struct Offscreen {

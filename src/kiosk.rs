@@ -1,0 +1,499 @@
+//! What a camera wall shows now, and which cameras it streams: page rotation, event focus
+//! and the frozen-picture watchdog. Pure and clocked by the caller, like
+//! [`crate::eufy::schedule`], so every rule is tested with made-up instants; the window
+//! ([`crate::view`]) feeds it events and frames and draws its [`Screen`].
+//!
+//! - **Pages** rotate every [`Wall::page_time`]; rotation pauses while an event holds the
+//!   screen and starts afresh after it.
+//! - **Focus.** A detection event of a kind in [`Focus::on`] brings its camera forward: alone
+//!   on the screen ([`FocusMode::Fill`]), or its page with its tile framed
+//!   ([`FocusMode::Highlight`]). Kinds earlier in the list beat later ones (a ring beats a
+//!   person beats motion); an active focus is not taken by an equal event elsewhere (no
+//!   flicker between two cameras); once its event ended, the camera stays for
+//!   [`Focus::hold`], and a new event of the same or a higher priority may take over. An event
+//!   whose end never arrives holds at most [`MAX_ACTIVE`].
+//! - **Streams.** Only cameras on the screen are streamed (battery cameras drain when
+//!   streamed), plus those marked `always_on`; a hidden camera's stream starts when its page
+//!   comes up or an event brings it forward.
+//! - **Watchdog.** A camera that should be showing pictures (its stream is live) but showed
+//!   none for [`Wall::watchdog`] is *frozen*: its tile says so over the dimmed last picture,
+//!   and its stream is restarted (at most once per limit).
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::eufy::protocol::DetectionKind;
+use crate::render::layout::Layout;
+use crate::wall::{Focus, FocusMode, Wall};
+
+/// Longest an event holds the screen when its end (state false) never arrives.
+pub const MAX_ACTIVE: Duration = Duration::from_secs(60);
+/// Events kept for the overlay.
+pub const RECENT_EVENTS: usize = 8;
+
+/// What to draw: cameras (indices into [`Wall::cameras`]) in layout order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Screen {
+    /// The cameras, in tile order.
+    pub cameras: Vec<usize>,
+    /// Their arrangement.
+    pub layout: Layout,
+    /// The camera whose tile is framed (highlight focus).
+    pub highlight: Option<usize>,
+    /// Why the screen shows this: "page 2 of 3", "ring at Front door".
+    pub caption: String,
+}
+
+#[derive(Debug, Clone)]
+struct Focused {
+    camera: usize,
+    kind: DetectionKind,
+    /// Its event is still on (no state-false yet).
+    active: bool,
+    /// When it lets go.
+    until: Instant,
+}
+
+/// One detection event, for the overlay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentEvent {
+    /// When it arrived.
+    pub at: Instant,
+    /// The camera.
+    pub camera: usize,
+    /// What.
+    pub kind: DetectionKind,
+    /// On (true) or ended (false).
+    pub state: bool,
+}
+
+/// The wall's state.
+#[derive(Debug)]
+pub struct Kiosk {
+    pages: Vec<(Vec<usize>, Layout)>,
+    page_time: Option<Duration>,
+    focus_rules: Focus,
+    always_on: Vec<usize>,
+    page: usize,
+    page_since: Instant,
+    focus: Option<Focused>,
+    recent: VecDeque<RecentEvent>,
+    watchdog: Watchdog,
+}
+
+impl Kiosk {
+    /// Starts on the first page at `now`.
+    pub fn new(wall: &Wall, now: Instant) -> Kiosk {
+        Kiosk {
+            pages: wall
+                .pages
+                .iter()
+                .map(|p| (p.cameras.clone(), p.layout))
+                .collect(),
+            page_time: wall.page_time.filter(|_| wall.pages.len() > 1),
+            focus_rules: wall.focus.clone(),
+            always_on: (0..wall.cameras.len())
+                .filter(|&i| wall.cameras[i].always_on)
+                .collect(),
+            page: 0,
+            page_since: now,
+            focus: None,
+            recent: VecDeque::new(),
+            watchdog: Watchdog::new(wall.watchdog, wall.cameras.len()),
+        }
+    }
+
+    /// The page shown (or under the focus), 0-based.
+    pub fn page(&self) -> usize {
+        self.page
+    }
+
+    /// The next page now (a key), restarting its time.
+    pub fn turn_page(&mut self, forward: bool, now: Instant) {
+        let n = self.pages.len();
+        self.page = if forward {
+            (self.page + 1) % n
+        } else {
+            (self.page + n - 1) % n
+        };
+        self.page_since = now;
+        self.focus = None;
+    }
+
+    /// A detection event from a camera.
+    pub fn on_detection(&mut self, camera: usize, kind: DetectionKind, state: bool, now: Instant) {
+        self.recent.push_back(RecentEvent {
+            at: now,
+            camera,
+            kind,
+            state,
+        });
+        while self.recent.len() > RECENT_EVENTS {
+            self.recent.pop_front();
+        }
+        let Some(rank) = self.focus_rules.on.iter().position(|k| *k == kind) else {
+            return;
+        };
+        let hold = self.focus_rules.hold;
+        if !state {
+            if let Some(f) = self
+                .focus
+                .as_mut()
+                .filter(|f| f.camera == camera && f.kind == kind)
+            {
+                f.active = false;
+                f.until = now + hold;
+            }
+            return;
+        }
+        let takes = match &self.focus {
+            None => true,
+            Some(f) if f.camera == camera => self.rank(f.kind) >= rank,
+            Some(f) if f.active => self.rank(f.kind) > rank,
+            Some(f) => self.rank(f.kind) >= rank,
+        };
+        if takes {
+            self.focus = Some(Focused {
+                camera,
+                kind,
+                active: true,
+                until: now + hold + MAX_ACTIVE,
+            });
+        }
+    }
+
+    fn rank(&self, kind: DetectionKind) -> usize {
+        self.focus_rules
+            .on
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Applies what is due at `now`: a focus let go, the next page.
+    pub fn poll(&mut self, now: Instant) {
+        if self.focus.as_ref().is_some_and(|f| now >= f.until) {
+            self.focus = None;
+            // The page comes back for a full turn.
+            self.page_since = now;
+        }
+        if self.focus.is_some() {
+            return;
+        }
+        if let Some(t) = self.page_time {
+            if now >= self.page_since + t {
+                let turns = (now - self.page_since).as_secs_f64() / t.as_secs_f64();
+                self.page = (self.page + turns as usize) % self.pages.len();
+                self.page_since = now;
+            }
+        }
+    }
+
+    /// When [`Kiosk::poll`] next has something to do.
+    pub fn next_wake(&self) -> Option<Instant> {
+        match &self.focus {
+            Some(f) => Some(f.until),
+            None => self.page_time.map(|t| self.page_since + t),
+        }
+    }
+
+    /// What to draw now.
+    pub fn screen(&self) -> Screen {
+        let (cameras, layout) = self.pages[self.page].clone();
+        let page_caption = if self.pages.len() > 1 {
+            format!("page {} of {}", self.page + 1, self.pages.len())
+        } else {
+            String::new()
+        };
+        let Some(f) = &self.focus else {
+            return Screen {
+                cameras,
+                layout,
+                highlight: None,
+                caption: page_caption,
+            };
+        };
+        let caption = format!(
+            "{}{}",
+            f.kind.word(),
+            if f.active { "" } else { " (ended)" }
+        );
+        // Highlight on the camera's own page where it has one; fill otherwise.
+        let home = self
+            .pages
+            .iter()
+            .position(|(cams, _)| cams.contains(&f.camera));
+        match (self.focus_rules.mode, home) {
+            (FocusMode::Highlight, Some(p)) => Screen {
+                cameras: self.pages[p].0.clone(),
+                layout: self.pages[p].1,
+                highlight: Some(f.camera),
+                caption,
+            },
+            _ => Screen {
+                cameras: vec![f.camera],
+                layout: Layout::Auto,
+                highlight: None,
+                caption,
+            },
+        }
+    }
+
+    /// The cameras to stream now: those on the screen and those always on, in order.
+    pub fn wanted(&self) -> Vec<usize> {
+        let mut w = self.screen().cameras;
+        w.extend(self.always_on.iter().copied());
+        w.sort_unstable();
+        w.dedup();
+        w
+    }
+
+    /// The last events, oldest first.
+    pub fn recent(&self) -> impl Iterator<Item = &RecentEvent> {
+        self.recent.iter()
+    }
+
+    /// The watchdog.
+    pub fn watchdog(&mut self) -> &mut Watchdog {
+        &mut self.watchdog
+    }
+}
+
+/// Per camera: how long since its tile last changed while its stream is live.
+#[derive(Debug)]
+pub struct Watchdog {
+    limit: Option<Duration>,
+    cams: Vec<Watch>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Watch {
+    /// Since when it should have shown a picture (the last picture, or when it went live).
+    since: Option<Instant>,
+    /// When it last fired for this stall.
+    fired: Option<Instant>,
+    fires: u64,
+}
+
+/// What the watchdog says of a camera.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Verdict {
+    /// Pictures are coming, or none is expected.
+    Fine,
+    /// No picture for this long: show it; the stream was already restarted for it.
+    Frozen(Duration),
+    /// No picture for this long: restart the stream now (and show it).
+    Restart(Duration),
+}
+
+impl Watchdog {
+    /// A watchdog for `cameras` cameras; `limit` None turns it off.
+    pub fn new(limit: Option<Duration>, cameras: usize) -> Watchdog {
+        Watchdog {
+            limit,
+            cams: vec![Watch::default(); cameras],
+        }
+    }
+
+    /// Camera `i` showed a new picture.
+    pub fn on_picture(&mut self, i: usize, now: Instant) {
+        if let Some(w) = self.cams.get_mut(i) {
+            w.since = Some(now);
+            w.fired = None;
+        }
+    }
+
+    /// Checks camera `i`: `live` is whether its stream is live (pictures are expected).
+    pub fn check(&mut self, i: usize, live: bool, now: Instant) -> Verdict {
+        let (Some(limit), Some(w)) = (self.limit, self.cams.get_mut(i)) else {
+            return Verdict::Fine;
+        };
+        if !live {
+            // Not expected: the clock starts again when the stream is live.
+            w.since = None;
+            w.fired = None;
+            return Verdict::Fine;
+        }
+        let since = *w.since.get_or_insert(now);
+        let age = now.saturating_duration_since(since);
+        if age < limit {
+            return Verdict::Fine;
+        }
+        match w.fired {
+            Some(t) if now < t + limit => Verdict::Frozen(age),
+            _ => {
+                w.fired = Some(now);
+                w.fires += 1;
+                Verdict::Restart(age)
+            }
+        }
+    }
+
+    /// How many times camera `i` was found frozen.
+    pub fn fires(&self, i: usize) -> u64 {
+        self.cams.get(i).map_or(0, |w| w.fires)
+    }
+
+    /// Frozen findings over all cameras.
+    pub fn total_fires(&self) -> u64 {
+        self.cams.iter().map(|w| w.fires).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wall::parse;
+
+    const WALL: &str = r#"
+page_seconds = 10
+[[camera]]
+serial = "A1"
+[[camera]]
+serial = "B2"
+[[camera]]
+serial = "C3"
+always_on = true
+[[camera]]
+serial = "D4"
+[[page]]
+cameras = ["A1", "B2"]
+[[page]]
+cameras = ["C3"]
+layout = "main"
+[focus]
+hold_seconds = 5
+"#;
+
+    fn secs(t0: Instant, s: f64) -> Instant {
+        t0 + Duration::from_secs_f64(s)
+    }
+
+    #[test]
+    fn pages_rotate_and_only_shown_cameras_stream() {
+        let w = parse(WALL, "w").unwrap();
+        let t0 = Instant::now();
+        let mut k = Kiosk::new(&w, t0);
+        assert_eq!(k.screen().cameras, vec![0, 1]);
+        // C3 is always on; D4 is on no page: never streamed without an event.
+        assert_eq!(k.wanted(), vec![0, 1, 2]);
+        assert_eq!(k.next_wake(), Some(secs(t0, 10.0)));
+        k.poll(secs(t0, 9.9));
+        assert_eq!(k.page(), 0);
+        k.poll(secs(t0, 10.0));
+        assert_eq!(k.page(), 1);
+        assert_eq!(k.screen().layout, Layout::Main);
+        assert_eq!(k.wanted(), vec![2]);
+        assert_eq!(k.screen().caption, "page 2 of 2");
+        // A late poll does not skip a page for the time lost.
+        k.poll(secs(t0, 25.0));
+        assert_eq!(k.page(), 0);
+        k.turn_page(false, secs(t0, 26.0));
+        assert_eq!(k.page(), 1);
+        assert_eq!(k.next_wake(), Some(secs(t0, 36.0)));
+    }
+
+    #[test]
+    fn a_ring_fills_the_screen_then_the_page_returns() {
+        let w = parse(WALL, "w").unwrap();
+        let t0 = Instant::now();
+        let mut k = Kiosk::new(&w, t0);
+        // D4, on no page, rings: it fills the screen and is streamed.
+        k.on_detection(3, DetectionKind::Ring, true, secs(t0, 2.0));
+        k.poll(secs(t0, 2.0));
+        assert_eq!(k.screen().cameras, vec![3]);
+        assert_eq!(k.wanted(), vec![2, 3]);
+        // No rotation while it holds.
+        k.poll(secs(t0, 12.0));
+        assert_eq!(k.screen().cameras, vec![3]);
+        k.on_detection(3, DetectionKind::Ring, false, secs(t0, 13.0));
+        k.poll(secs(t0, 17.9));
+        assert_eq!(k.screen().cameras, vec![3], "held 5 s after it ended");
+        k.poll(secs(t0, 18.0));
+        assert_eq!(k.screen().cameras, vec![0, 1], "the page is back");
+        assert_eq!(k.next_wake(), Some(secs(t0, 28.0)), "for a full turn");
+        assert_eq!(k.recent().count(), 2);
+    }
+
+    #[test]
+    fn priorities() {
+        let w = parse(WALL, "w").unwrap();
+        let t0 = Instant::now();
+        let mut k = Kiosk::new(&w, t0);
+        k.on_detection(0, DetectionKind::Motion, true, t0);
+        assert_eq!(k.screen().cameras, vec![0]);
+        // A person beats motion; a ring beats a person.
+        k.on_detection(1, DetectionKind::Person, true, secs(t0, 1.0));
+        assert_eq!(k.screen().cameras, vec![1]);
+        k.on_detection(3, DetectionKind::Ring, true, secs(t0, 2.0));
+        assert_eq!(k.screen().cameras, vec![3]);
+        // Lower ones do not take it, even once the ring ended (while it holds).
+        k.on_detection(1, DetectionKind::Person, true, secs(t0, 3.0));
+        k.on_detection(3, DetectionKind::Ring, false, secs(t0, 4.0));
+        k.on_detection(0, DetectionKind::Motion, true, secs(t0, 5.0));
+        assert_eq!(k.screen().cameras, vec![3]);
+        // A kind not listed never focuses.
+        k.poll(secs(t0, 9.0));
+        assert_eq!(k.screen().cameras, vec![0, 1]);
+        k.on_detection(0, DetectionKind::Pet, true, secs(t0, 10.0));
+        assert_eq!(k.screen().cameras, vec![0, 1]);
+        // An equal event elsewhere does not take an active focus; it does once it ended.
+        k.on_detection(0, DetectionKind::Person, true, secs(t0, 11.0));
+        k.on_detection(1, DetectionKind::Person, true, secs(t0, 12.0));
+        assert_eq!(k.screen().cameras, vec![0]);
+        k.on_detection(0, DetectionKind::Person, false, secs(t0, 13.0));
+        k.on_detection(1, DetectionKind::Person, true, secs(t0, 14.0));
+        assert_eq!(k.screen().cameras, vec![1]);
+        // An event that never ends lets go after MAX_ACTIVE and the hold.
+        k.poll(secs(t0, 14.0) + MAX_ACTIVE + Duration::from_secs(5));
+        assert_eq!(k.screen().cameras, vec![0, 1]);
+    }
+
+    #[test]
+    fn highlight_shows_the_cameras_page() {
+        let text = WALL.replace("hold_seconds = 5", "hold_seconds = 5\nmode = \"highlight\"");
+        let w = parse(&text, "w").unwrap();
+        let t0 = Instant::now();
+        let mut k = Kiosk::new(&w, t0);
+        k.on_detection(2, DetectionKind::Person, true, t0);
+        let s = k.screen();
+        assert_eq!((s.cameras, s.highlight), (vec![2], Some(2)));
+        assert_eq!(s.layout, Layout::Main);
+        // On no page: filled instead.
+        k.on_detection(3, DetectionKind::Ring, true, t0);
+        assert_eq!(k.screen().cameras, vec![3]);
+        assert_eq!(k.screen().highlight, None);
+    }
+
+    #[test]
+    fn watchdog_restarts_once_per_limit() {
+        let mut d = Watchdog::new(Some(Duration::from_secs(4)), 2);
+        let t0 = Instant::now();
+        assert_eq!(d.check(0, true, t0), Verdict::Fine);
+        d.on_picture(0, secs(t0, 1.0));
+        assert_eq!(d.check(0, true, secs(t0, 4.9)), Verdict::Fine);
+        assert_eq!(
+            d.check(0, true, secs(t0, 5.0)),
+            Verdict::Restart(Duration::from_secs(4))
+        );
+        assert_eq!(
+            d.check(0, true, secs(t0, 6.0)),
+            Verdict::Frozen(Duration::from_secs(5))
+        );
+        assert!(matches!(
+            d.check(0, true, secs(t0, 9.0)),
+            Verdict::Restart(_)
+        ));
+        assert_eq!(d.fires(0), 2);
+        // Not live (restarting, waiting for its turn): not frozen, and the clock restarts.
+        assert_eq!(d.check(0, false, secs(t0, 10.0)), Verdict::Fine);
+        assert_eq!(d.check(0, true, secs(t0, 11.0)), Verdict::Fine);
+        assert_eq!(d.check(0, true, secs(t0, 14.9)), Verdict::Fine);
+        d.on_picture(0, secs(t0, 14.9));
+        assert_eq!(d.check(0, true, secs(t0, 18.0)), Verdict::Fine);
+        assert_eq!(d.check(1, true, secs(t0, 18.0)), Verdict::Fine);
+        assert_eq!(d.total_fires(), 2);
+        let mut off = Watchdog::new(None, 1);
+        assert_eq!(off.check(0, true, secs(t0, 1e5)), Verdict::Fine);
+    }
+}

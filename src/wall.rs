@@ -1,0 +1,698 @@
+//! The wall file: a camera wall described once in TOML (`eufy-hw --config wall.toml`) — the
+//! server, the cameras and their names, pages and their layouts, how pages rotate, which
+//! events bring a camera forward, the frozen-picture watchdog, the screen.
+//!
+//! Parsing is pure ([`parse`]): text in, a checked [`Wall`] or an error that names the file,
+//! the line and what was expected. Unknown keys are errors (a typo must not be silently
+//! ignored on a screen nobody watches being set up). `packaging/wall.example.toml` is the
+//! documented example; a test parses it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::eufy::protocol::{DetectionKind, DeviceInfo};
+use crate::render::layout::Layout;
+
+/// Most cameras on one wall (one decoder thread each).
+pub const MAX_CAMERAS: usize = 64;
+
+/// A checked wall file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wall {
+    /// eufy-security-ws URL, when the file gives one.
+    pub url: Option<String>,
+    /// The cameras, in the file's order.
+    pub cameras: Vec<WallCamera>,
+    /// The pages (at least one); each names cameras by index into `cameras`.
+    pub pages: Vec<Page>,
+    /// How long each page shows when there are several (`None`: no rotation).
+    pub page_time: Option<Duration>,
+    /// A live tile with no new picture this long shows "no picture" and its stream is
+    /// restarted (`None`: off).
+    pub watchdog: Option<Duration>,
+    /// Event focus.
+    pub focus: Focus,
+    /// Keep the screen from blanking while the wall runs.
+    pub keep_awake: bool,
+    /// Show the stats overlay at start.
+    pub stats: bool,
+}
+
+/// One camera of the wall.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WallCamera {
+    /// Serial number.
+    pub serial: String,
+    /// Display name (the server's name when not given).
+    pub name: Option<String>,
+    /// Its sound may play when it is focused (playback is issue 13's; the setting is kept).
+    pub audio: bool,
+    /// Streamed even while its page is hidden (mains-powered cameras).
+    pub always_on: bool,
+}
+
+/// A page: some cameras in a layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// A name for logs and the overlay.
+    pub name: Option<String>,
+    /// Indices into [`Wall::cameras`], in tile order.
+    pub cameras: Vec<usize>,
+    /// How its tiles are arranged.
+    pub layout: Layout,
+}
+
+/// Which events bring a camera forward, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Focus {
+    /// The kinds that focus, highest priority first (a ring beats a person beats motion).
+    pub on: Vec<DetectionKind>,
+    /// Fill the screen with the camera, or highlight its tile.
+    pub mode: FocusMode,
+    /// How long the camera stays forward after the event's state goes false.
+    pub hold: Duration,
+}
+
+/// How an event brings a camera forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FocusMode {
+    /// The camera alone, full screen.
+    Fill,
+    /// Its page, with its tile framed.
+    Highlight,
+}
+
+impl Default for Focus {
+    fn default() -> Focus {
+        Focus {
+            on: vec![
+                DetectionKind::Ring,
+                DetectionKind::Person,
+                DetectionKind::Motion,
+            ],
+            mode: FocusMode::Fill,
+            hold: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Default seconds per page when a file has several pages and does not say.
+pub const DEFAULT_PAGE_SECONDS: f64 = 20.0;
+/// Default watchdog limit.
+pub const DEFAULT_WATCHDOG_SECONDS: f64 = 10.0;
+
+impl Wall {
+    /// The wall of `--serial` flags: one page of every camera in an automatic grid.
+    pub fn of_serials(serials: &[String]) -> Wall {
+        Wall {
+            url: None,
+            cameras: serials
+                .iter()
+                .map(|s| WallCamera {
+                    serial: s.clone(),
+                    name: None,
+                    audio: true,
+                    always_on: false,
+                })
+                .collect(),
+            pages: vec![Page {
+                name: None,
+                cameras: (0..serials.len()).collect(),
+                layout: Layout::Auto,
+            }],
+            page_time: None,
+            watchdog: Some(Duration::from_secs_f64(DEFAULT_WATCHDOG_SECONDS)),
+            focus: Focus::default(),
+            keep_awake: true,
+            stats: false,
+        }
+    }
+
+    /// The serials, in the file's order.
+    pub fn serials(&self) -> Vec<String> {
+        self.cameras.iter().map(|c| c.serial.clone()).collect()
+    }
+
+    /// One line per setting, for `eufy-hw check-config` and the log.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} camera(s), {} page(s)",
+            self.cameras.len(),
+            self.pages.len()
+        );
+        match self.page_time {
+            Some(t) if self.pages.len() > 1 => {
+                s.push_str(&format!(", each shown {:.0} s", t.as_secs_f64()))
+            }
+            _ => {}
+        }
+        for (i, p) in self.pages.iter().enumerate() {
+            let names: Vec<String> = p.cameras.iter().map(|&c| self.label(c)).collect();
+            s.push_str(&format!(
+                "\npage {}{}: {} in {}",
+                i + 1,
+                p.name
+                    .as_ref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default(),
+                names.join(", "),
+                match p.layout {
+                    Layout::Auto => "a grid".to_owned(),
+                    Layout::Main => "one large tile and small ones".to_owned(),
+                    Layout::Grid { cols, rows } => format!("a {cols}x{rows} grid"),
+                }
+            ));
+        }
+        let hidden: Vec<String> = (0..self.cameras.len())
+            .filter(|c| !self.pages.iter().any(|p| p.cameras.contains(c)))
+            .map(|c| self.label(c))
+            .collect();
+        if !hidden.is_empty() {
+            s.push_str(&format!(
+                "\non no page (shown only when an event brings them forward): {}",
+                hidden.join(", ")
+            ));
+        }
+        let always: Vec<String> = (0..self.cameras.len())
+            .filter(|&c| self.cameras[c].always_on)
+            .map(|c| self.label(c))
+            .collect();
+        if !always.is_empty() {
+            s.push_str(&format!(
+                "\nstreamed even when hidden: {}",
+                always.join(", ")
+            ));
+        }
+        if self.focus.on.is_empty() {
+            s.push_str("\nevent focus: off");
+        } else {
+            let kinds: Vec<&str> = self.focus.on.iter().map(|k| k.word()).collect();
+            s.push_str(&format!(
+                "\nevent focus: {} ({}, held {:.0} s after the event ends)",
+                kinds.join(" > "),
+                match self.focus.mode {
+                    FocusMode::Fill => "the camera fills the screen",
+                    FocusMode::Highlight => "its tile is framed",
+                },
+                self.focus.hold.as_secs_f64()
+            ));
+        }
+        match self.watchdog {
+            Some(w) => s.push_str(&format!(
+                "\nwatchdog: a tile with no new picture for {:.0} s is restarted",
+                w.as_secs_f64()
+            )),
+            None => s.push_str("\nwatchdog: off"),
+        }
+        s
+    }
+
+    /// A camera's name from the file, else its serial.
+    pub fn label(&self, camera: usize) -> String {
+        let c = &self.cameras[camera];
+        c.name.clone().unwrap_or_else(|| c.serial.clone())
+    }
+}
+
+/// Why a wall file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WallError {
+    /// The file could not be read.
+    #[error("{file}: {source}")]
+    Read {
+        /// The file.
+        file: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file says something wrong.
+    #[error("{file}:{line}: {message}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong and what is expected.
+        message: String,
+    },
+}
+
+/// Reads and checks a wall file.
+pub fn load(path: &Path) -> Result<Wall, WallError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| WallError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    parse(&text, &file)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWall {
+    url: Option<Spanned<String>>,
+    page_seconds: Option<Spanned<f64>>,
+    watchdog_seconds: Option<Spanned<f64>>,
+    stats: Option<bool>,
+    #[serde(default, rename = "camera")]
+    cameras: Vec<RawCamera>,
+    #[serde(default, rename = "page")]
+    pages: Vec<RawPage>,
+    focus: Option<RawFocus>,
+    screen: Option<RawScreen>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCamera {
+    serial: Spanned<String>,
+    name: Option<String>,
+    audio: Option<bool>,
+    always_on: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPage {
+    name: Option<String>,
+    cameras: Spanned<Vec<Spanned<String>>>,
+    layout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFocus {
+    on: Option<Vec<Spanned<String>>>,
+    mode: Option<Spanned<String>>,
+    hold_seconds: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScreen {
+    keep_awake: Option<bool>,
+}
+
+/// Checks wall-file text; `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> Result<Wall, WallError> {
+    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let err = |offset: usize, message: String| WallError::Invalid {
+        file: file.to_owned(),
+        line: line_of(offset),
+        message,
+    };
+    let raw: RawWall = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        err(offset, e.message().trim().to_owned())
+    })?;
+    let at = |s: &std::ops::Range<usize>| s.start;
+
+    let url = match raw.url {
+        Some(u) => {
+            let value = u.get_ref().trim();
+            if !(value.starts_with("ws://") || value.starts_with("wss://")) {
+                return Err(err(
+                    at(&u.span()),
+                    format!("url {value:?}: expected ws://host:port or wss://host:port"),
+                ));
+            }
+            Some(value.to_owned())
+        }
+        None => None,
+    };
+
+    if raw.cameras.is_empty() {
+        return Err(err(
+            0,
+            "no camera: add one [[camera]] table per camera, with serial = \"T8410…\" \
+             (`eufy-hw cameras --wall` writes a starting file)"
+                .into(),
+        ));
+    }
+    if raw.cameras.len() > MAX_CAMERAS {
+        return Err(err(
+            at(&raw.cameras[MAX_CAMERAS].serial.span()),
+            format!("at most {MAX_CAMERAS} cameras"),
+        ));
+    }
+    let mut cameras: Vec<WallCamera> = Vec::new();
+    for c in &raw.cameras {
+        let serial = c.serial.get_ref().trim();
+        let ok = !serial.is_empty()
+            && serial.len() <= 64
+            && serial.chars().all(|ch| ch.is_ascii_alphanumeric());
+        if !ok {
+            return Err(err(
+                at(&c.serial.span()),
+                format!(
+                    "serial {serial:?}: expected letters and digits, such as \"T8410P4223334EBE\""
+                ),
+            ));
+        }
+        if cameras.iter().any(|o| o.serial == serial) {
+            return Err(err(
+                at(&c.serial.span()),
+                format!("camera {serial} is listed twice"),
+            ));
+        }
+        let name = c
+            .name
+            .as_ref()
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        cameras.push(WallCamera {
+            serial: serial.to_owned(),
+            name,
+            audio: c.audio.unwrap_or(true),
+            always_on: c.always_on.unwrap_or(false),
+        });
+    }
+
+    let mut pages = Vec::new();
+    for (k, p) in raw.pages.iter().enumerate() {
+        let layout = match &p.layout {
+            Some(l) => l
+                .get_ref()
+                .parse::<Layout>()
+                .map_err(|m| err(at(&l.span()), format!("page {}: layout {m}", k + 1)))?,
+            None => Layout::Auto,
+        };
+        if p.cameras.get_ref().is_empty() {
+            return Err(err(
+                at(&p.cameras.span()),
+                format!("page {}: no camera", k + 1),
+            ));
+        }
+        let mut list = Vec::new();
+        for entry in p.cameras.get_ref() {
+            let want = entry.get_ref().trim();
+            let found = cameras
+                .iter()
+                .position(|c| c.serial == want)
+                .or_else(|| cameras.iter().position(|c| c.name.as_deref() == Some(want)));
+            let Some(i) = found else {
+                let known: Vec<&str> = cameras.iter().map(|c| c.serial.as_str()).collect();
+                return Err(err(
+                    at(&entry.span()),
+                    format!(
+                        "page {}: {want:?} is not the serial or name of a [[camera]] (serials: {})",
+                        k + 1,
+                        known.join(", ")
+                    ),
+                ));
+            };
+            if list.contains(&i) {
+                return Err(err(
+                    at(&entry.span()),
+                    format!("page {}: {want:?} is on it twice", k + 1),
+                ));
+            }
+            list.push(i);
+        }
+        if let Some(cap) = layout.capacity().filter(|&cap| list.len() > cap) {
+            return Err(err(
+                at(&p.cameras.span()),
+                format!(
+                    "page {}: {} cameras do not fit its {cap}-tile layout",
+                    k + 1,
+                    list.len()
+                ),
+            ));
+        }
+        pages.push(Page {
+            name: p.name.clone(),
+            cameras: list,
+            layout,
+        });
+    }
+    if pages.is_empty() {
+        pages.push(Page {
+            name: None,
+            cameras: (0..cameras.len()).collect(),
+            layout: Layout::Auto,
+        });
+    }
+
+    let seconds = |v: &Spanned<f64>, what: &str| -> Result<f64, WallError> {
+        let x = *v.get_ref();
+        if x.is_finite() && (0.0..=1e6).contains(&x) {
+            Ok(x)
+        } else {
+            Err(err(
+                at(&v.span()),
+                format!("{what} = {x}: expected seconds, 0 or more"),
+            ))
+        }
+    };
+    let page_time = match &raw.page_seconds {
+        Some(v) => Some(seconds(v, "page_seconds")?).filter(|&x| x > 0.0),
+        None => Some(DEFAULT_PAGE_SECONDS),
+    }
+    .filter(|_| pages.len() > 1)
+    .map(Duration::from_secs_f64);
+    let watchdog = match &raw.watchdog_seconds {
+        Some(v) => Some(seconds(v, "watchdog_seconds")?).filter(|&x| x > 0.0),
+        None => Some(DEFAULT_WATCHDOG_SECONDS),
+    }
+    .map(Duration::from_secs_f64);
+
+    let mut focus = Focus::default();
+    if let Some(f) = &raw.focus {
+        if let Some(on) = &f.on {
+            focus.on.clear();
+            for word in on {
+                let kind = word.get_ref().parse::<DetectionKind>().map_err(|_| {
+                    let kinds: Vec<&str> = DetectionKind::ALL.iter().map(|k| k.word()).collect();
+                    err(
+                        at(&word.span()),
+                        format!(
+                            "focus.on: {:?} is not an event; expected some of {}",
+                            word.get_ref(),
+                            kinds.join(", ")
+                        ),
+                    )
+                })?;
+                if focus.on.contains(&kind) {
+                    return Err(err(
+                        at(&word.span()),
+                        format!("focus.on: {} is listed twice", kind.word()),
+                    ));
+                }
+                focus.on.push(kind);
+            }
+        }
+        if let Some(m) = &f.mode {
+            focus.mode = match m.get_ref().trim() {
+                "fill" => FocusMode::Fill,
+                "highlight" => FocusMode::Highlight,
+                other => {
+                    return Err(err(
+                        at(&m.span()),
+                        format!("focus.mode {other:?}: expected \"fill\" or \"highlight\""),
+                    ))
+                }
+            };
+        }
+        if let Some(h) = &f.hold_seconds {
+            focus.hold = Duration::from_secs_f64(seconds(h, "focus.hold_seconds")?);
+        }
+    }
+
+    Ok(Wall {
+        url,
+        cameras,
+        pages,
+        page_time,
+        watchdog,
+        focus,
+        keep_awake: raw
+            .screen
+            .as_ref()
+            .and_then(|s| s.keep_awake)
+            .unwrap_or(true),
+        stats: raw.stats.unwrap_or(false),
+    })
+}
+
+/// Cameras per page in a starting wall file.
+const STARTER_PAGE: usize = 4;
+
+/// A starting wall file for the cameras a server lists (`eufy-hw cameras --wall`): every
+/// camera with its name, pages of up to four in a grid.
+pub fn starter(url: &str, cameras: &[DeviceInfo]) -> String {
+    let quote = |s: &str| {
+        let mut q = String::from("\"");
+        for ch in s.chars() {
+            match ch {
+                '"' => q.push_str("\\\""),
+                '\\' => q.push_str("\\\\"),
+                c if c.is_control() => {}
+                c => q.push(c),
+            }
+        }
+        q.push('"');
+        q
+    };
+    let mut s = String::from(
+        "# eufy-hw wall file: check with `eufy-hw check-config FILE`, run with\n\
+         # `eufy-hw --config FILE --kiosk`. Every key is described in\n\
+         # packaging/wall.example.toml.\n\n",
+    );
+    s.push_str(&format!("url = {}\n", quote(url)));
+    if cameras.len() > STARTER_PAGE {
+        s.push_str(&format!("page_seconds = {DEFAULT_PAGE_SECONDS:.0}\n"));
+    }
+    s.push_str(
+        "\n[focus]\non = [\"ring\", \"person\", \"motion\"]\nmode = \"fill\"\nhold_seconds = 15\n",
+    );
+    for c in cameras {
+        s.push_str(&format!("\n[[camera]]\nserial = {}\n", quote(&c.serial)));
+        if let Some(name) = &c.name {
+            s.push_str(&format!("name = {}\n", quote(name)));
+        }
+        if let Some(model) = &c.model {
+            s.push_str(&format!("# model {}\n", model.replace('\n', " ")));
+        }
+    }
+    for (k, chunk) in cameras.chunks(STARTER_PAGE).enumerate() {
+        let list: Vec<String> = chunk.iter().map(|c| quote(&c.serial)).collect();
+        s.push_str(&format!(
+            "\n[[page]]\nname = \"page {}\"\ncameras = [{}]\nlayout = \"grid\"\n",
+            k + 1,
+            list.join(", ")
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bad(text: &str) -> (usize, String) {
+        match parse(text, "w.toml") {
+            Err(WallError::Invalid { line, message, .. }) => (line, message),
+            other => panic!("accepted: {other:?}"),
+        }
+    }
+
+    const TWO_PAGES: &str = r#"
+url = "ws://10.0.0.2:3000"
+page_seconds = 12
+
+[[camera]]
+serial = "T8410P0000000001"
+name = "Front door"
+
+[[camera]]
+serial = "T8410P0000000002"
+always_on = true
+
+[[camera]]
+serial = "T8410P0000000003"
+
+[[page]]
+cameras = ["Front door", "T8410P0000000002"]
+layout = "2x1"
+
+[[page]]
+cameras = ["T8410P0000000003"]
+
+[focus]
+on = ["person", "ring"]
+mode = "highlight"
+hold_seconds = 5
+"#;
+
+    #[test]
+    fn a_wall_with_pages() {
+        let w = parse(TWO_PAGES, "w.toml").unwrap();
+        assert_eq!(w.url.as_deref(), Some("ws://10.0.0.2:3000"));
+        assert_eq!(w.pages.len(), 2);
+        assert_eq!(w.pages[0].cameras, vec![0, 1]);
+        assert_eq!(w.pages[0].layout, Layout::Grid { cols: 2, rows: 1 });
+        assert_eq!(w.pages[1].cameras, vec![2]);
+        assert_eq!(w.page_time, Some(Duration::from_secs(12)));
+        assert!(w.cameras[1].always_on && !w.cameras[0].always_on);
+        assert_eq!(w.focus.on, vec![DetectionKind::Person, DetectionKind::Ring]);
+        assert_eq!(w.focus.mode, FocusMode::Highlight);
+        assert_eq!(w.focus.hold, Duration::from_secs(5));
+        assert_eq!(w.label(0), "Front door");
+        assert_eq!(w.label(2), "T8410P0000000003");
+    }
+
+    #[test]
+    fn defaults() {
+        let w = parse(
+            "[[camera]]\nserial = \"A1\"\n[[camera]]\nserial = \"B2\"\n",
+            "w",
+        )
+        .unwrap();
+        assert_eq!(w.pages.len(), 1);
+        assert_eq!(w.pages[0].cameras, vec![0, 1]);
+        assert_eq!(w.page_time, None, "one page does not rotate");
+        assert_eq!(w.focus, Focus::default());
+        assert_eq!(w.watchdog, Some(Duration::from_secs(10)));
+        assert!(w.keep_awake);
+        assert_eq!(w, Wall::of_serials(&["A1".into(), "B2".into()]));
+    }
+
+    #[test]
+    fn errors_name_the_line_and_what_is_expected() {
+        let (line, m) =
+            bad("[[camera]]\nserial = \"A1\"\n\n[[page]]\ncameras = [\"A1\", \"B2\"]\n");
+        assert_eq!(line, 5, "{m}");
+        assert!(m.contains("\"B2\"") && m.contains("serials: A1"), "{m}");
+
+        let (line, m) = bad("[[camera]]\nserial = \"A1\"\ncolour = 3\n");
+        assert_eq!(line, 3, "{m}");
+        assert!(m.contains("colour"), "{m}");
+
+        let (line, m) =
+            bad("[[camera]]\nserial = \"A1\"\n[[page]]\ncameras = [\"A1\"]\nlayout = \"huge\"\n");
+        assert_eq!(line, 5, "{m}");
+        assert!(m.contains("COLSxROWS"), "{m}");
+
+        let (line, m) = bad("url = \"http://x\"\n[[camera]]\nserial = \"A1\"\n");
+        assert_eq!(line, 1);
+        assert!(m.contains("ws://"), "{m}");
+
+        let (line, m) =
+            bad("[[camera]]\nserial = \"A1\"\n[focus]\non = [\"ring\", \"doorbell\"]\n");
+        assert_eq!(line, 4);
+        assert!(m.contains("doorbell") && m.contains("person"), "{m}");
+
+        let (_, m) = bad("[[camera]]\nserial = \"A1\"\n[[camera]]\nserial = \"A1\"\n");
+        assert!(m.contains("twice"), "{m}");
+        let (_, m) = bad("page_seconds = 5\n");
+        assert!(m.contains("no camera"), "{m}");
+        let (line, m) = bad("[[camera]]\nserial = \"A1\"\nwatchdog_seconds = -1\n");
+        assert!(line >= 1 && m.contains("watchdog_seconds"), "{m}");
+        let (_, m) = bad("[[camera]]\nserial = \"A1\"\n[[camera]]\nserial = \"B1\"\n[[page]]\ncameras = [\"A1\", \"B1\"]\nlayout = \"1x1\"\n");
+        assert!(m.contains("do not fit"), "{m}");
+        let (line, m) = bad("[[camera]\nserial = 1\n");
+        assert_eq!(line, 1, "{m}");
+    }
+
+    #[test]
+    fn starter_files_parse() {
+        let cams: Vec<DeviceInfo> = (1..=6)
+            .map(|i| DeviceInfo {
+                serial: format!("T8410P000000000{i}"),
+                name: Some(format!("Cam \"{i}\"")),
+                model: Some("T8410".into()),
+                station: None,
+            })
+            .collect();
+        let text = starter("ws://127.0.0.1:3000", &cams);
+        let w = parse(&text, "starter").unwrap();
+        assert_eq!(w.cameras.len(), 6);
+        assert_eq!(w.pages.len(), 2);
+        assert_eq!(w.pages[1].cameras, vec![4, 5]);
+        assert_eq!(w.cameras[2].name.as_deref(), Some("Cam \"3\""));
+        assert_eq!(w.page_time, Some(Duration::from_secs(20)));
+    }
+}
