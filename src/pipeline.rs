@@ -59,6 +59,7 @@ impl Phase {
             Phase::Connecting => "connecting...".to_owned(),
             Phase::Session(CameraState::LoggingIn) => "server is logging in...".to_owned(),
             Phase::Session(CameraState::Starting) => "starting the stream...".to_owned(),
+            Phase::Session(CameraState::Idle) => "not streamed while hidden".to_owned(),
             Phase::Session(CameraState::Queued { station, next_at }) => match next_at {
                 Some(t) => format!(
                     "station {station}: streams one camera at a time, next in {:.0} s",

@@ -11,7 +11,10 @@ use common::clip_path;
 use eufy_hw::bitstream::{AccessUnits, AssemblerConfig};
 use eufy_hw::clip::Clip;
 use eufy_hw::eufy::protocol::DetectionKind;
-use eufy_hw::eufy::session::{run_session, CameraState, SessionConfig, SessionError, SessionEvent};
+use eufy_hw::eufy::session::{
+    run_session, run_session_with, CameraState, SessionConfig, SessionControl, SessionError,
+    SessionEvent,
+};
 use eufy_hw::eufy::simulator::{Camera, Chunking, Fault, FaultKind, Pacing, SimConfig, Simulator};
 use tokio::sync::{mpsc, watch};
 
@@ -965,4 +968,99 @@ async fn a_flood_of_parameter_sets_is_bounded_and_counted() {
         "{:?}",
         t.status.assembler
     );
+}
+
+/// The owner chooses which cameras stream (a wall's hidden pages are not streamed): only the
+/// wanted ones are started, a camera no longer wanted is stopped, and a camera wanted again
+/// starts; a frozen camera's restart stops and starts it alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_wanted_cameras_are_streamed() {
+    let clip = Arc::new(Clip::load(&clip_path("h264_baseline_720p.h264")).unwrap());
+    let cams: Vec<Camera> = ["A1", "B2", "C3"]
+        .iter()
+        .map(|s| Camera {
+            serial: (*s).into(),
+            clip: clip.clone(),
+        })
+        .collect();
+    let sim = Simulator::start(SimConfig {
+        cameras: cams,
+        pacing: Pacing::Fps(30.0),
+        realistic: false,
+        looping: true,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let serials: Vec<String> = ["A1", "B2", "C3"].iter().map(|s| s.to_string()).collect();
+    let config = SessionConfig {
+        serials: serials.clone(),
+        ..session_config(sim.url())
+    };
+    let (tx, mut rx) = mpsc::channel(1024);
+    let drain = tokio::spawn(async move {
+        let mut restarted = 0;
+        while let Some(ev) = rx.recv().await {
+            if let SessionEvent::Ended { serial, reason } = ev {
+                if serial == "B2" && reason.contains("froze") {
+                    restarted += 1;
+                }
+            }
+        }
+        restarted
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (ctl, ctl_rx) = mpsc::unbounded_channel();
+    ctl.send(SessionControl::Want(vec!["A1".into()])).unwrap();
+    let task = tokio::spawn(run_session_with(config, tx, stop_rx, ctl_rx));
+    let settle = |want: &'static [&'static str]| {
+        let sim = &sim;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(8);
+            loop {
+                let now = sim.streaming();
+                if now == want {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "streaming {now:?}, wanted {want:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    settle(&["A1"]).await;
+    // Stays so: the others are never started.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(sim.streaming(), vec!["A1"]);
+    assert_eq!(sim.stats().count("device.start_livestream"), 1);
+    ctl.send(SessionControl::Want(vec!["B2".into(), "C3".into()]))
+        .unwrap();
+    settle(&["B2", "C3"]).await;
+    let starts = sim.stats().count("device.start_livestream");
+    assert_eq!(starts, 3);
+    assert_eq!(sim.stats().count("device.stop_livestream"), 1);
+    // A restart of a frozen picture: B2 stopped and started again, C3 untouched.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ctl.send(SessionControl::Restart {
+        serial: "B2".into(),
+        reason: "its picture froze".into(),
+    })
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while sim.stats().count("device.start_livestream") < starts + 1 {
+        assert!(Instant::now() < deadline, "B2 was not restarted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    settle(&["B2", "C3"]).await;
+    assert_eq!(sim.stats().count("device.stop_livestream"), 2);
+    let _ = stop_tx.send(true);
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(drain.await.unwrap(), 1);
+    sim.shutdown().await;
 }

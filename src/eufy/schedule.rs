@@ -15,6 +15,10 @@
 //!   cameras drop the new stream); failures back off, doubling up to `backoff_max`.
 //! - While the server is still logging in, or does not list a camera yet, the camera waits
 //!   ([`CameraState::LoggingIn`]) until the server says it is there.
+//! - A camera the owner does not want now (on a page not shown: battery cameras drain when
+//!   streamed) is [`CameraState::Idle`]: stopped, and started again when it is wanted
+//!   ([`Scheduler::set_wanted`]). The owner may also restart a camera
+//!   ([`Scheduler::restart`]: its picture froze).
 //!
 //! The connection calls the `on_*` methods as messages arrive and [`Scheduler::poll`] when
 //! [`Scheduler::next_wake`] comes; both queue [`Action`]s it carries out with
@@ -56,6 +60,8 @@ pub enum CameraState {
         /// When its turn should come.
         next_at: Option<Instant>,
     },
+    /// Not wanted now (its page is hidden): not streamed.
+    Idle,
     /// Its stream ended or failed (why); restarting at `at`.
     Restarting {
         /// Why.
@@ -122,6 +128,8 @@ enum Phase {
     Streaming { last: Instant },
     /// Ended for good (restarts are off).
     Off,
+    /// Not wanted: not streamed until it is.
+    Idle,
 }
 
 #[derive(Debug)]
@@ -141,6 +149,8 @@ struct Cam {
     reason: String,
     /// The state last reported.
     reported: Option<CameraState>,
+    /// The owner wants it streamed.
+    wanted: bool,
 }
 
 impl Cam {
@@ -184,6 +194,7 @@ impl Scheduler {
                     ended_at: None,
                     reason: String::new(),
                     reported: None,
+                    wanted: true,
                 })
                 .collect(),
             server_ready: false,
@@ -215,19 +226,62 @@ impl Scheduler {
     /// The server finished logging in (or was never logging in): cameras may start.
     pub fn set_server_ready(&mut self, now: Instant) {
         self.server_ready = true;
-        for c in &mut self.cams {
-            if c.phase == Phase::Unlisted {
-                c.phase = Phase::Due(now);
-            }
+        for i in 0..self.cams.len() {
+            self.listed(i, now);
         }
     }
 
     /// The server lists this camera now (`device added`, or a state dump).
     pub fn on_listed(&mut self, serial: &str, now: Instant) {
         if let Some(i) = self.index(serial) {
-            if self.cams[i].phase == Phase::Unlisted {
+            self.listed(i, now);
+        }
+    }
+
+    fn listed(&mut self, i: usize, now: Instant) {
+        if self.cams[i].phase == Phase::Unlisted {
+            if self.cams[i].wanted {
+                self.cams[i].phase = Phase::Due(now);
+            } else {
+                self.cams[i].phase = Phase::Idle;
+                self.report(i, CameraState::Idle);
+            }
+        }
+    }
+
+    /// Whether the owner wants this camera streamed now. An unwanted camera is stopped (not
+    /// a failure) and waits; a wanted one starts as soon as its station is free.
+    pub fn set_wanted(&mut self, serial: &str, wanted: bool, now: Instant) {
+        let Some(i) = self.index(serial) else { return };
+        if self.cams[i].wanted == wanted {
+            return;
+        }
+        self.cams[i].wanted = wanted;
+        if wanted {
+            if self.cams[i].phase == Phase::Idle {
                 self.cams[i].phase = Phase::Due(now);
             }
+            return;
+        }
+        match self.cams[i].phase {
+            Phase::Unlisted | Phase::Off | Phase::Idle => {}
+            _ if self.cams[i].active() => {
+                self.end(i, now, "not shown".into(), true, false);
+            }
+            _ => {
+                self.cams[i].phase = Phase::Idle;
+                self.report(i, CameraState::Idle);
+            }
+        }
+    }
+
+    /// The owner found the camera's stream broken (no picture): stop it and start it again
+    /// (counted as a failure: repeated restarts back off). Only a streaming camera: one that
+    /// is starting has its own deadlines.
+    pub fn restart(&mut self, serial: &str, reason: &str, now: Instant) {
+        let Some(i) = self.index(serial) else { return };
+        if matches!(self.cams[i].phase, Phase::Streaming { .. }) {
+            self.end(i, now, reason.to_owned(), true, true);
         }
     }
 
@@ -359,7 +413,7 @@ impl Scheduler {
                         _ => silence,
                     })
                 }
-                Phase::Unlisted | Phase::Queued | Phase::Off => None,
+                Phase::Unlisted | Phase::Queued | Phase::Off | Phase::Idle => None,
             })
             .min()
     }
@@ -498,6 +552,12 @@ impl Scheduler {
         c.ended_at = Some(now);
         if failure {
             c.failures = c.failures.saturating_add(1);
+        }
+        if !c.wanted {
+            tracing::debug!(camera = %serial, "{reason}; idle until wanted");
+            c.phase = Phase::Idle;
+            self.report(i, CameraState::Idle);
+            return;
         }
         if !self.config.restarts {
             c.phase = Phase::Off;
@@ -873,5 +933,66 @@ mod tests {
         s.on_listed("A", secs(t0, 101.0));
         s.poll(secs(t0, 101.0));
         assert_eq!(starts(&s.take_actions()), ["A"]);
+    }
+
+    /// Hidden cameras are not streamed: never started while unwanted, stopped when they
+    /// become unwanted (not a failure: no backoff), started when wanted again; a camera
+    /// queued behind an unwanted one on its station gets the station.
+    #[test]
+    fn unwanted_cameras_are_not_streamed() {
+        let t0 = Instant::now();
+        let mut s = sched(&["A", "B", "C"]);
+        s.set_station("A", "H");
+        s.set_station("B", "H");
+        s.set_wanted("C", false, t0);
+        s.set_server_ready(t0);
+        s.poll(t0);
+        let a = s.take_actions();
+        assert_eq!(starts(&a), vec!["A"]);
+        assert_eq!(state_of(&a, "C"), Some(&CameraState::Idle));
+        assert!(s.on_video("A", secs(t0, 1.0)));
+        s.take_actions();
+        // A hidden: stopped at once, and B (queued on its station) goes next.
+        s.set_wanted("A", false, secs(t0, 2.0));
+        s.poll(secs(t0, 2.0));
+        let a = s.take_actions();
+        assert_eq!(stops(&a), vec!["A"]);
+        assert_eq!(state_of(&a, "A"), Some(&CameraState::Idle));
+        s.poll(secs(t0, 3.0));
+        assert_eq!(starts(&s.take_actions()), vec!["B"]);
+        assert!(
+            !s.on_video("A", secs(t0, 3.1)),
+            "A's late bytes are not ours"
+        );
+        // C wanted: starts now, with no backoff.
+        s.set_wanted("C", true, secs(t0, 4.0));
+        s.poll(secs(t0, 4.0));
+        assert_eq!(starts(&s.take_actions()), vec!["C"]);
+        // Never started while unwanted, however long.
+        s.poll(secs(t0, 100.0));
+        assert!(!starts(&s.take_actions()).contains(&"A"));
+    }
+
+    /// The owner's restart (a frozen picture) stops and starts the camera alone.
+    #[test]
+    fn the_owner_restarts_a_frozen_camera() {
+        let t0 = Instant::now();
+        let mut s = sched(&["A", "B"]);
+        s.set_server_ready(t0);
+        s.poll(t0);
+        s.take_actions();
+        assert!(s.on_video("A", t0) && s.on_video("B", t0));
+        s.take_actions();
+        s.restart("A", "no picture for 10 s", secs(t0, 1.0));
+        let a = s.take_actions();
+        assert_eq!(stops(&a), vec!["A"]);
+        assert!(
+            matches!(a.iter().find(|x| matches!(x, Action::Ended { .. })), Some(Action::Ended { serial, reason }) if serial == "A" && reason.contains("no picture"))
+        );
+        s.poll(secs(t0, 2.0));
+        assert_eq!(starts(&s.take_actions()), vec!["A"]);
+        // A camera not streaming (starting again) is left alone.
+        s.restart("A", "again", secs(t0, 2.5));
+        assert!(stops(&s.take_actions()).is_empty());
     }
 }

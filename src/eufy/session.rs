@@ -195,6 +195,25 @@ pub enum SessionEvent {
     },
 }
 
+/// What the owner of a running session may ask of it ([`run_session_with`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionControl {
+    /// Stream only these of the session's cameras; the others are stopped and wait (a wall's
+    /// hidden pages). Until the first `Want`, every camera is wanted.
+    Want(Vec<String>),
+    /// Stop a streaming camera and start it again (its picture froze).
+    Restart {
+        /// Camera.
+        serial: String,
+        /// Why, for the log and its tile.
+        reason: String,
+    },
+}
+
+/// The owner's end of [`SessionControl`]: unbounded, because the owner (the window's event
+/// loop) must never wait; it sends only on a change.
+pub type ControlReceiver = mpsc::UnboundedReceiver<SessionControl>;
+
 /// Why a session failed or a connection was lost.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -347,6 +366,8 @@ struct Memory {
     was_ready: bool,
     /// Names and stations learnt, by serial.
     devices: HashMap<String, DeviceInfo>,
+    /// The cameras the owner wants streamed (`None`: all).
+    wanted: Option<Vec<String>>,
 }
 
 /// Runs a session until `stop` turns true (then stops the streams cleanly and returns Ok),
@@ -354,19 +375,40 @@ struct Memory {
 pub async fn run_session(
     config: SessionConfig,
     events: mpsc::Sender<SessionEvent>,
+    stop: watch::Receiver<bool>,
+) -> Result<(), SessionError> {
+    run_controlled(config, events, stop, None).await
+}
+
+/// [`run_session`], with the owner choosing which cameras stream and restarting frozen ones
+/// while it runs.
+pub async fn run_session_with(
+    config: SessionConfig,
+    events: mpsc::Sender<SessionEvent>,
+    stop: watch::Receiver<bool>,
+    control: ControlReceiver,
+) -> Result<(), SessionError> {
+    run_controlled(config, events, stop, Some(control)).await
+}
+
+async fn run_controlled(
+    config: SessionConfig,
+    events: mpsc::Sender<SessionEvent>,
     mut stop: watch::Receiver<bool>,
+    mut control: Option<ControlReceiver>,
 ) -> Result<(), SessionError> {
     let mut delay = config.backoff_min;
     let mut memory = Memory {
         begun: std::time::Instant::now(),
         was_ready: false,
         devices: HashMap::new(),
+        wanted: None,
     };
     loop {
         let mut conn = Connection::new(&config, &events, &mut memory);
         let mut stop_during = stop.clone();
         let outcome = tokio::select! {
-            r = conn.run(&mut stop) => r,
+            r = conn.run(&mut stop, &mut control) => r,
             _ = wait_true(&mut stop_during) => Ok(()),
         };
         if *stop.borrow() {
@@ -424,6 +466,7 @@ pub async fn list_cameras(config: &SessionConfig) -> Result<Vec<DeviceInfo>, Ses
         begun: std::time::Instant::now(),
         was_ready: false,
         devices: HashMap::new(),
+        wanted: None,
     };
     let mut delay = config.backoff_min;
     let listed = loop {
@@ -452,6 +495,18 @@ pub async fn list_cameras(config: &SessionConfig) -> Result<Vec<DeviceInfo>, Ses
     drop(tx);
     let _ = drain.await;
     listed
+}
+
+/// The owner's next request; pending for ever when there is no owner (or it has gone).
+async fn next_control(control: &mut Option<ControlReceiver>) -> Option<SessionControl> {
+    let Some(rx) = control.as_mut() else {
+        return std::future::pending().await;
+    };
+    let next = rx.recv().await;
+    if next.is_none() {
+        *control = None;
+    }
+    next
 }
 
 async fn wait_true(stop: &mut watch::Receiver<bool>) {
@@ -535,10 +590,35 @@ impl<'a> Connection<'a> {
         }
     }
 
-    async fn run(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), SessionError> {
+    async fn run(
+        &mut self,
+        stop: &mut watch::Receiver<bool>,
+        control: &mut Option<ControlReceiver>,
+    ) -> Result<(), SessionError> {
         self.handshake().await?;
         // 4. stream, as the schedule says.
-        self.stream(stop).await
+        self.stream(stop, control).await
+    }
+
+    /// Carries out what the owner asked.
+    fn on_control(&mut self, c: SessionControl) {
+        let now = std::time::Instant::now();
+        match c {
+            SessionControl::Want(list) => {
+                self.apply_wanted(&list, now);
+                self.memory.wanted = Some(list);
+            }
+            SessionControl::Restart { serial, reason } => {
+                tracing::info!(camera = %serial, "{reason}: restarting its stream");
+                self.schedule.restart(&serial, &reason, now);
+            }
+        }
+    }
+
+    fn apply_wanted(&mut self, list: &[String], now: std::time::Instant) {
+        for serial in &self.config.serials {
+            self.schedule.set_wanted(serial, list.contains(serial), now);
+        }
     }
 
     /// Connects: the WebSocket, `version`, the schema, `start_listening`.
@@ -1081,7 +1161,14 @@ impl<'a> Connection<'a> {
 
     /// Streams until the connection is lost or `stop`: pings the server, watches for
     /// silence, and keeps the schedule.
-    async fn stream(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), SessionError> {
+    async fn stream(
+        &mut self,
+        stop: &mut watch::Receiver<bool>,
+        control: &mut Option<ControlReceiver>,
+    ) -> Result<(), SessionError> {
+        if let Some(list) = self.memory.wanted.clone() {
+            self.apply_wanted(&list, std::time::Instant::now());
+        }
         // Pongs are what proves a quiet connection alive: ping well within the silence limit.
         let ping_every = self.config.ping_interval.min(self.config.data_timeout / 2);
         let mut ping = tokio::time::interval(ping_every.max(Duration::from_millis(10)));
@@ -1107,6 +1194,10 @@ impl<'a> Connection<'a> {
                     self.refresh_state().await?;
                     refresh_at = Instant::now() + REFRESH_WHILE_LOGGING_IN;
                 }
+            }
+            // What the owner asked meanwhile, before anything starts.
+            while let Some(c) = control.as_mut().and_then(|rx| rx.try_recv().ok()) {
+                self.on_control(c);
             }
             self.schedule.poll(now.into_std());
             self.act().await?;
@@ -1141,6 +1232,7 @@ impl<'a> Connection<'a> {
                     }
                 }
                 _ = tokio::time::sleep_until(wake) => {}
+                Some(c) = next_control(control) => self.on_control(c),
                 _ = wait_true(stop) => return Ok(()),
             }
         }

@@ -384,6 +384,17 @@ impl Simulator {
             .count()
     }
 
+    /// The cameras streaming now (silenced ones not counted), sorted.
+    pub fn streaming(&self) -> Vec<String> {
+        let mut v: Vec<String> = lock(&self.state.cameras)
+            .iter()
+            .filter(|(_, r)| !r.silent)
+            .map(|(s, _)| s.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Stops listening and closes every connection.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
