@@ -110,7 +110,20 @@ impl Ingest {
 
     /// `serial`'s stream ended: what is pending is complete, so `emit` gets it; the next
     /// stream starts at a keyframe again.
-    pub fn ended(&mut self, serial: &str, mut emit: impl FnMut(AccessUnit<Instant>)) {
+    pub fn ended(&mut self, serial: &str, emit: impl FnMut(AccessUnit<Instant>)) {
+        self.finish(serial, true, emit);
+    }
+
+    /// `serial`'s stream was stopped on purpose (its page is hidden): as [`Ingest::ended`],
+    /// but the time until it streams again is no gap.
+    pub fn paused(&mut self, serial: &str, emit: impl FnMut(AccessUnit<Instant>)) {
+        self.finish(serial, false, emit);
+        if let Some(cam) = self.cams.get_mut(serial) {
+            cam.interrupted = None;
+        }
+    }
+
+    fn finish(&mut self, serial: &str, outage: bool, mut emit: impl FnMut(AccessUnit<Instant>)) {
         let Some(cam) = self.cams.get_mut(serial) else {
             return;
         };
@@ -119,7 +132,7 @@ impl Ingest {
             emit(au);
         });
         cam.assembler.reset();
-        if cam.interrupted.is_none() {
+        if outage && cam.interrupted.is_none() {
             cam.interrupted = cam.last_unit;
         }
     }
@@ -230,5 +243,23 @@ mod tests {
         ing.lost();
         assert_eq!(ing.gaps("B").count, 0);
         assert_eq!(n, 3);
+    }
+
+    /// A stream stopped because its page is hidden is flushed like one that ended, but the
+    /// time until its page comes back is no gap.
+    #[test]
+    fn a_hidden_camera_is_no_gap() {
+        let (key, p) = units();
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut ing = ingest();
+        let mut n = 0;
+        ing.video("A", &key, at(0), |_| n += 1);
+        ing.video("A", &p, at(1), |_| n += 1);
+        ing.paused("A", |_| n += 1);
+        assert_eq!(n, 2, "the pending P unit is flushed");
+        ing.video("A", &key, at(30), |_| n += 1);
+        assert_eq!(ing.video("A", &p, at(31), |_| n += 1), None);
+        assert_eq!(ing.gaps("A").count, 0);
     }
 }

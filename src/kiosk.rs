@@ -254,7 +254,12 @@ impl Kiosk {
     }
 
     /// The watchdog.
-    pub fn watchdog(&mut self) -> &mut Watchdog {
+    pub fn watchdog(&self) -> &Watchdog {
+        &self.watchdog
+    }
+
+    /// The watchdog, to feed it.
+    pub fn watchdog_mut(&mut self) -> &mut Watchdog {
         &mut self.watchdog
     }
 }

@@ -33,12 +33,15 @@ struct Cli {
 
 #[derive(Args, Debug)]
 struct LiveArgs {
-    /// eufy-security-ws URL.
-    #[arg(long, env = "EUFY_WS_URL", default_value = "ws://127.0.0.1:3000")]
-    url: String,
+    /// eufy-security-ws URL [default: the wall file's, else ws://127.0.0.1:3000].
+    #[arg(long, env = "EUFY_WS_URL")]
+    url: Option<String>,
     /// Camera serial number; repeat for several cameras (or EUFY_SERIAL, comma-separated).
+    /// With --config: only these of the wall's cameras.
     #[arg(long = "serial", env = "EUFY_SERIAL", value_delimiter = ',')]
     serials: Vec<String>,
+    #[command(flatten)]
+    wall: WallArgs,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long, value_parser = seconds)]
     duration: Option<f64>,
@@ -48,6 +51,121 @@ struct LiveArgs {
     decode: DecodeArgs,
     #[command(flatten)]
     window: WindowArgs,
+}
+
+/// The camera wall: a wall file, and flags that override it.
+#[derive(Args, Debug, Clone)]
+struct WallArgs {
+    /// Wall file (TOML): server, cameras and names, pages and layouts, event focus, watchdog.
+    /// Example: packaging/wall.example.toml; `eufy-hw check-config FILE` checks one.
+    #[arg(long, value_name = "FILE", env = "EUFY_WALL")]
+    config: Option<PathBuf>,
+    /// Seconds each page shows when the wall has several (0: no rotation).
+    #[arg(long, value_parser = seconds)]
+    page_seconds: Option<f64>,
+    /// A live tile with no new picture this many seconds says so and its stream is
+    /// restarted (0: off) [default: 10].
+    #[arg(long, value_parser = seconds)]
+    watchdog: Option<f64>,
+    /// Events that bring a camera forward, highest priority first, comma-separated (ring,
+    /// person, motion, pet, vehicle, sound, crying, package), or `none` [default:
+    /// ring,person,motion].
+    #[arg(long, value_delimiter = ',')]
+    focus: Option<Vec<String>>,
+    /// How an event brings its camera forward.
+    #[arg(long, value_enum)]
+    focus_mode: Option<FocusModeArg>,
+    /// Seconds a camera stays forward after its event ends [default: 15].
+    #[arg(long, value_parser = seconds)]
+    hold: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FocusModeArg {
+    /// The camera alone, full screen.
+    Fill,
+    /// Its page, with its tile framed.
+    Highlight,
+}
+
+impl WallArgs {
+    /// The wall: the file's (or one page of `serials`), with the flags applied; `serials`
+    /// given with a file keep only those cameras.
+    fn wall(&self, serials: &[String]) -> Result<eufy_hw::wall::Wall> {
+        use eufy_hw::wall::{self, FocusMode, Wall};
+        let mut w = match &self.config {
+            Some(path) => {
+                let w = wall::load(path)?;
+                if serials.is_empty() {
+                    w
+                } else {
+                    only(w, serials)?
+                }
+            }
+            None => Wall::of_serials(serials),
+        };
+        if let Some(s) = self.page_seconds {
+            w.page_time = Some(Duration::from_secs_f64(s)).filter(|_| s > 0.0 && w.pages.len() > 1);
+        }
+        if let Some(s) = self.watchdog {
+            w.watchdog = Some(Duration::from_secs_f64(s)).filter(|_| s > 0.0);
+        }
+        if let Some(kinds) = &self.focus {
+            w.focus.on.clear();
+            for k in kinds.iter().filter(|k| k.as_str() != "none") {
+                let kind = k
+                    .parse()
+                    .map_err(|e: String| anyhow::anyhow!("--focus: {e}"))?;
+                if !w.focus.on.contains(&kind) {
+                    w.focus.on.push(kind);
+                }
+            }
+        }
+        if let Some(m) = self.focus_mode {
+            w.focus.mode = match m {
+                FocusModeArg::Fill => FocusMode::Fill,
+                FocusModeArg::Highlight => FocusMode::Highlight,
+            };
+        }
+        if let Some(h) = self.hold {
+            w.focus.hold = Duration::from_secs_f64(h);
+        }
+        Ok(w)
+    }
+}
+
+/// The wall restricted to `serials` (each must be one of its cameras); pages keep those.
+fn only(w: eufy_hw::wall::Wall, serials: &[String]) -> Result<eufy_hw::wall::Wall> {
+    for s in serials {
+        if !w.cameras.iter().any(|c| &c.serial == s) {
+            bail!("--serial {s} is not a camera of the wall file");
+        }
+    }
+    let keep: Vec<usize> = (0..w.cameras.len())
+        .filter(|&i| serials.contains(&w.cameras[i].serial))
+        .collect();
+    let index = |old: usize| keep.iter().position(|&k| k == old);
+    let mut pages: Vec<eufy_hw::wall::Page> = w
+        .pages
+        .iter()
+        .map(|p| eufy_hw::wall::Page {
+            cameras: p.cameras.iter().filter_map(|&c| index(c)).collect(),
+            ..p.clone()
+        })
+        .filter(|p| !p.cameras.is_empty())
+        .collect();
+    if pages.is_empty() {
+        pages.push(eufy_hw::wall::Page {
+            name: None,
+            cameras: (0..keep.len()).collect(),
+            layout: Default::default(),
+        });
+    }
+    Ok(eufy_hw::wall::Wall {
+        cameras: keep.iter().map(|&i| w.cameras[i].clone()).collect(),
+        pages,
+        ..w
+    })
 }
 
 /// How the session treats stations, cut-offs and a server still logging in.
@@ -178,6 +296,14 @@ enum Command {
     Record(RecordArgs),
     /// List the cameras eufy-security-ws knows: serial, name, model, station.
     Cameras(CamerasArgs),
+    /// Check a wall file without connecting: say what it sets up, or what is wrong and where.
+    CheckConfig(CheckConfigArgs),
+}
+
+#[derive(Args, Debug)]
+struct CheckConfigArgs {
+    /// The wall file.
+    file: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -188,6 +314,9 @@ struct CamerasArgs {
     /// Give up when the server has not logged in after this many seconds.
     #[arg(long, default_value_t = 60.0, value_parser = seconds)]
     wait_server: f64,
+    /// Print a starting wall file for these cameras instead of the table.
+    #[arg(long)]
+    wall: bool,
 }
 
 #[derive(Args, Debug)]
@@ -361,9 +490,11 @@ struct DemoArgs {
     /// Clip to stream (default: the bundled one).
     #[arg(long)]
     file: Option<PathBuf>,
-    /// Number of simulated cameras.
+    /// Number of simulated cameras (with --config: the wall's cameras).
     #[arg(long, default_value_t = 1)]
     cameras: usize,
+    #[command(flatten)]
+    wall: WallArgs,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long, value_parser = seconds)]
     duration: Option<f64>,
@@ -492,6 +623,7 @@ fn main() -> Result<()> {
             Some(Command::Bench(_)) => Ok(()),
             Some(Command::Record(args)) => record(args).await,
             Some(Command::Cameras(args)) => cameras(args).await,
+            Some(Command::CheckConfig(args)) => check_config(&args),
             None => live(cli.live).await,
         }
     })
@@ -614,10 +746,18 @@ async fn demo(args: DemoArgs) -> Result<()> {
         Some(path) => Clip::load(path)?,
         None => Clip::demo(),
     });
-    let n = args.cameras.clamp(1, 64);
-    let cameras: Vec<Camera> = (1..=n)
-        .map(|i| Camera {
-            serial: format!("T8410P{i:010}"),
+    // With a wall file, its cameras; else --cameras numbered ones.
+    let serials: Vec<String> = match &args.wall.config {
+        Some(path) => eufy_hw::wall::load(path)?.serials(),
+        None => (1..=args.cameras.clamp(1, 64))
+            .map(|i| format!("T8410P{i:010}"))
+            .collect(),
+    };
+    let wall = args.wall.wall(&serials)?;
+    let cameras: Vec<Camera> = serials
+        .iter()
+        .map(|serial| Camera {
+            serial: serial.clone(),
             clip: clip.clone(),
         })
         .collect();
@@ -631,9 +771,32 @@ async fn demo(args: DemoArgs) -> Result<()> {
         .await
         .context("cannot start the simulator")?;
     eprintln!("simulator on {}; connecting as a client", sim.url());
-    let serials: Vec<String> = cameras.iter().map(|c| c.serial.clone()).collect();
     let session = args.session.config(&sim.url(), &serials, None);
-    let result = show(session, args.decode.config(), &args.window, args.duration).await;
+    let result = show(
+        session,
+        wall,
+        args.decode.config(),
+        &args.window,
+        args.duration,
+    )
+    .await;
+    // What the cameras were asked for, seen from the server (a wall streams only what it
+    // shows).
+    let stats = sim.stats();
+    let starts: Vec<String> = stats
+        .starts
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect();
+    eprintln!(
+        "simulator: streams started per camera: {}; at most {} at once",
+        if starts.is_empty() {
+            "none".to_owned()
+        } else {
+            starts.join(", ")
+        },
+        stats.peak_streams
+    );
     sim.shutdown().await;
     result
 }
@@ -641,14 +804,17 @@ async fn demo(args: DemoArgs) -> Result<()> {
 /// The window when there is a display (and no --headless); progress lines otherwise.
 async fn show(
     session: SessionConfig,
+    wall: eufy_hw::wall::Wall,
     decoder: DecoderConfig,
     window: &WindowArgs,
     duration: Option<f64>,
 ) -> Result<()> {
     if !window.headless {
         if eufy_hw::view::display_available() {
+            tracing::info!("wall: {}", wall.summary().replace('\n', "; "));
             let config = ViewConfig {
                 session,
+                wall,
                 decoder,
                 window: eufy_hw::view::WindowOptions {
                     fullscreen: window.fullscreen,
@@ -705,6 +871,10 @@ async fn cameras(args: CamerasArgs) -> Result<()> {
         eprintln!("eufy-security-ws at {} lists no camera", args.url);
         return Ok(());
     }
+    if args.wall {
+        print!("{}", eufy_hw::wall::starter(&args.url, &list));
+        return Ok(());
+    }
     println!("{:<18} {:<24} {:<8} station", "serial", "name", "model");
     for c in &list {
         let station = c.station.as_deref().unwrap_or("-");
@@ -728,34 +898,56 @@ async fn cameras(args: CamerasArgs) -> Result<()> {
 }
 
 async fn live(args: LiveArgs) -> Result<()> {
+    let file_url = match &args.wall.config {
+        Some(path) => eufy_hw::wall::load(path)?.url,
+        None => None,
+    };
+    let url = args
+        .url
+        .clone()
+        .or(file_url)
+        .unwrap_or_else(|| "ws://127.0.0.1:3000".to_owned());
     let mut serials = args.serials.clone();
-    if serials.is_empty() {
+    if serials.is_empty() && args.wall.config.is_none() {
         // Every camera the server lists (waiting for its login, as the viewer does).
         let config = SessionConfig {
             wait_server: args.session.wait_server.map(Duration::from_secs_f64),
-            ..SessionConfig::new(args.url.clone(), Vec::new())
+            ..SessionConfig::new(url.clone(), Vec::new())
         };
         eprintln!(
-            "no --serial: showing every camera {} lists (`eufy-hw cameras` lists them)",
-            args.url
+            "no --serial or --config: showing every camera {url} lists (`eufy-hw cameras` lists them, `eufy-hw cameras --wall` writes a wall file)"
         );
         serials = eufy_hw::eufy::session::list_cameras(&config)
             .await
-            .with_context(|| format!("listing the cameras of {}", args.url))?
+            .with_context(|| format!("listing the cameras of {url}"))?
             .into_iter()
             .map(|c| c.serial)
             .collect();
         if serials.is_empty() {
-            bail!(
-                "{} lists no camera; pass --serial SERIAL, or try `eufy-hw demo`",
-                args.url
-            );
+            bail!("{url} lists no camera; pass --serial SERIAL, or try `eufy-hw demo`");
         }
     }
-    let session = args.session.config(&args.url, &serials, None);
-    show(session, args.decode.config(), &args.window, args.duration)
-        .await
-        .with_context(|| format!("streaming from {}", args.url))
+    let wall = args.wall.wall(&serials)?;
+    let session = args.session.config(&url, &wall.serials(), None);
+    show(
+        session,
+        wall,
+        args.decode.config(),
+        &args.window,
+        args.duration,
+    )
+    .await
+    .with_context(|| format!("streaming from {url}"))
+}
+
+fn check_config(args: &CheckConfigArgs) -> Result<()> {
+    let wall = eufy_hw::wall::load(&args.file)?;
+    println!("{}: ok", args.file.display());
+    if let Some(url) = &wall.url {
+        println!("server: {url}");
+    }
+    println!("{}", wall.summary());
+    Ok(())
 }
 
 fn bench(args: &BenchArgs) -> Result<()> {

@@ -274,7 +274,11 @@ impl Feed {
             SessionEvent::Ended { serial, reason } => {
                 tracing::debug!(camera = %serial, "stream ended: {reason}");
                 let mut units = Vec::new();
-                self.ingest.ended(&serial, |au| units.push(au));
+                if reason == crate::eufy::schedule::NOT_SHOWN {
+                    self.ingest.paused(&serial, |au| units.push(au));
+                } else {
+                    self.ingest.ended(&serial, |au| units.push(au));
+                }
                 for au in units {
                     self.deliver(&serial, au);
                 }

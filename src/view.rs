@@ -6,8 +6,14 @@
 //! ([`LatestFrame`]) whose arrival wakes the event loop through an `EventLoopProxy`. Nothing
 //! renders when nothing changed; a slow screen drops frames instead of building latency.
 //!
+//! What is on screen is the [`Kiosk`]'s: the wall's current page in its layout, or the camera
+//! an event brought forward; the session streams only the cameras on screen (and those
+//! `always_on`), told through [`SessionControl::Want`]; a tile whose picture froze is
+//! restarted through [`SessionControl::Restart`].
+//!
 //! Keys: `f` fullscreen, `i` overlay, `s` PNG snapshot, `r` start/stop a raw recording of the
-//! selected tile (`1`-`9` select), `q`/Esc quit (not in kiosk mode).
+//! selected tile (`1`-`9` select), `n`/`p` (or →/←) next/previous page, `q`/Esc quit (not in
+//! kiosk mode).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,15 +27,20 @@ use winit::keyboard::{Key, NamedKey};
 use winit::window::{Fullscreen, Window, WindowId};
 
 use crate::decode::{DecoderConfig, FrameSink, LatestFrame};
-use crate::eufy::session::{run_session, SessionConfig};
+use crate::eufy::protocol::DetectionKind;
+use crate::eufy::session::{run_session_with, SessionConfig, SessionControl, SessionEvent};
+use crate::kiosk::{Kiosk, Screen, Verdict};
 use crate::pipeline::{toggle_recording, Feed, PipelineError, Recordings, Statuses};
 use crate::render::{Gpu, Offscreen, RenderError, Renderer, TileState, TileView};
+use crate::wall::Wall;
 
 /// How the viewer runs.
 #[derive(Debug, Clone)]
 pub struct ViewConfig {
-    /// The session (URL, serials, timeouts).
+    /// The session (URL, timeouts); its serials are the wall's.
     pub session: SessionConfig,
+    /// The cameras, pages, event focus and watchdog.
+    pub wall: Wall,
     /// The decoders.
     pub decoder: DecoderConfig,
     /// How the window opens and presents.
@@ -92,6 +103,11 @@ fn instance() -> wgpu::Instance {
 enum Wake {
     Frame,
     Status,
+    Detection {
+        serial: String,
+        kind: DetectionKind,
+        state: bool,
+    },
     Failed(String),
 }
 
@@ -292,6 +308,16 @@ struct App {
     config: ViewConfig,
     instance: wgpu::Instance,
     serials: Vec<String>,
+    /// Pages, focus, watchdog.
+    kiosk: Kiosk,
+    /// What was last drawn (a change redraws).
+    screen: Option<Screen>,
+    /// Asks the session which cameras to stream, and restarts.
+    control: mpsc::UnboundedSender<SessionControl>,
+    /// The cameras last asked for.
+    wanted: Vec<usize>,
+    /// The cameras whose picture is frozen now, and for how long.
+    frozen: HashMap<usize, Duration>,
     slots: Vec<Arc<LatestFrame>>,
     statuses: Statuses,
     recordings: Recordings,
@@ -318,6 +344,8 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
         .build()
         .map_err(|e| ViewError::NoDisplay(e.to_string()))?;
     let proxy = event_loop.create_proxy();
+    let mut config = config;
+    config.session.serials = config.wall.serials();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("eufy-io")
@@ -347,9 +375,31 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
     let statuses = feed.statuses.clone();
     let recordings = feed.recordings.clone();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let feed_task = runtime.spawn(run_feed(config.session.clone(), feed, stop_rx, proxy));
+    let (control, control_rx) = mpsc::unbounded_channel();
+    let now = Instant::now();
+    let kiosk = Kiosk::new(&config.wall, now);
+    let wanted = kiosk.wanted();
+    // Before the session starts: hidden cameras are never started.
+    let _ = control.send(SessionControl::Want(
+        wanted.iter().map(|&i| serials[i].clone()).collect(),
+    ));
+    let feed_task = runtime.spawn(run_feed(
+        config.session.clone(),
+        feed,
+        stop_rx,
+        control_rx,
+        proxy,
+    ));
+    if config.wall.keep_awake && (config.window.kiosk || config.window.fullscreen) {
+        keep_screen_awake();
+    }
     let mut app = App {
-        overlay: config.stats,
+        overlay: config.stats || config.wall.stats,
+        kiosk,
+        screen: None,
+        control,
+        wanted,
+        frozen: HashMap::new(),
         stats: serials
             .iter()
             .map(|_| TileStats {
@@ -390,20 +440,55 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
     }
 }
 
+/// Keeps the X screen from blanking while the wall runs: the screensaver and DPMS off with
+/// `xset` (x11-xserver-utils), as kiosk set-ups do. Best effort: without X or `xset` it says
+/// so in the log; on Wayland the compositor decides (see the README's kiosk section).
+fn keep_screen_awake() {
+    if std::env::var_os("DISPLAY").is_none() {
+        return;
+    }
+    let run = |args: &[&str]| {
+        std::process::Command::new("xset")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+    };
+    match run(&["s", "off", "s", "noblank"]) {
+        Ok(s) if s.success() => {
+            // Servers without the DPMS extension (Xvfb) refuse this part: nothing to do there.
+            let _ = run(&["-dpms"]);
+            tracing::info!("screen blanking off (xset s off -dpms)");
+        }
+        Ok(s) => tracing::warn!("xset could not turn screen blanking off ({s})"),
+        Err(e) => tracing::warn!(
+            "cannot run xset to keep the screen on ({e}); install x11-xserver-utils, or run `xset s off -dpms` in the X session"
+        ),
+    }
+}
+
 async fn run_feed(
     session: SessionConfig,
     mut feed: Feed,
     stop: watch::Receiver<bool>,
+    control: crate::eufy::session::ControlReceiver,
     proxy: EventLoopProxy<Wake>,
 ) -> Result<(), PipelineError> {
     let (tx, mut rx) = mpsc::channel(256);
-    let task = tokio::spawn(run_session(session, tx, stop));
+    let task = tokio::spawn(run_session_with(session, tx, stop, control));
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
                 Some(ev) => {
-                    let status_change = !matches!(ev, crate::eufy::session::SessionEvent::Video { .. });
+                    let status_change = !matches!(ev, SessionEvent::Video { .. });
+                    if let SessionEvent::Detection { serial, kind, state, .. } = &ev {
+                        let _ = proxy.send_event(Wake::Detection {
+                            serial: serial.clone(),
+                            kind: *kind,
+                            state: *state,
+                        });
+                    }
                     feed.on_event(ev);
                     if status_change {
                         let _ = proxy.send_event(Wake::Status);
@@ -444,7 +529,8 @@ impl App {
         )
     }
 
-    fn tile_views(&self) -> Vec<TileView> {
+    /// The tiles of `screen`: each camera's state card or picture, its overlay lines.
+    fn tile_views(&self, screen: &Screen) -> Vec<TileView> {
         let statuses = self
             .statuses
             .lock()
@@ -456,66 +542,39 @@ impl App {
             .map(|r| r.keys().cloned().collect())
             .unwrap_or_default();
         let now = Instant::now();
-        self.serials
+        screen
+            .cameras
             .iter()
             .enumerate()
-            .map(|(i, serial)| {
+            .map(|(k, &i)| {
+                let serial = &self.serials[i];
                 let s = statuses.get(serial).cloned().unwrap_or_default();
-                let state = match s.phase.describe(now) {
-                    None => TileState::Live,
-                    Some(text) => TileState::Waiting(text),
+                let state = match (s.phase.describe(now), self.frozen.get(&i)) {
+                    (None, Some(age)) => TileState::Waiting(format!(
+                        "no picture for {:.0} s: restarting",
+                        age.as_secs_f64()
+                    )),
+                    (None, None) => TileState::Live,
+                    (Some(text), _) => TileState::Waiting(text),
                 };
                 let mut lines = Vec::new();
                 if recording.contains(serial) {
                     lines.push("REC".to_owned());
                 }
                 if self.overlay {
-                    let st = &self.stats[i];
-                    let mut title = match &s.name {
-                        Some(name) => format!("{name} ({serial})"),
-                        None => serial.clone(),
-                    };
-                    if let Some(station) = s.station.as_ref().filter(|st| *st != serial) {
-                        title.push_str(&format!(" via {station}"));
+                    if k == 0 && !screen.caption.is_empty() {
+                        lines.push(screen.caption.clone());
                     }
-                    lines.push(title);
-                    if let Some(info) = s.info {
-                        lines.push(format!(
-                            "{} {} {}x{}",
-                            info.codec,
-                            info.profile_name(),
-                            info.width,
-                            info.height
-                        ));
-                    }
-                    lines.push(format!(
-                        "{:.1} fps  latency {:.1} ms",
-                        st.fps, st.latency_ms
-                    ));
-                    let d = &s.decoder;
-                    lines.push(format!("decoder: {}", d.path));
-                    lines.push(format!(
-                        "dropped: {} display, {} decoder, {} errors",
-                        self.slots[i].replaced(),
-                        d.dropped_behind + d.dropped_before_keyframe,
-                        d.errors
-                    ));
-                    if s.gaps.count > 0 {
-                        lines.push(format!(
-                            "gaps: {}, last {:.1} s, longest {:.1} s",
-                            s.gaps.count, s.gaps.last_secs, s.gaps.longest_secs
-                        ));
-                    }
-                    if let Some((at, kind, state)) = s.detections.back() {
-                        let ago = now.saturating_duration_since(*at).as_secs();
-                        let what = if *state { "" } else { " (ended)" };
-                        lines.push(format!("event: {kind}{what} {ago} s ago"));
-                    }
+                    self.overlay_lines(i, &s, now, &mut lines);
                 }
+                let title = match &self.config.wall.cameras[i].name {
+                    Some(name) => name.clone(),
+                    None => s.label(serial).to_owned(),
+                };
                 TileView {
                     slot: i,
-                    highlight: false,
-                    title: s.label(serial).to_owned(),
+                    highlight: screen.highlight == Some(i),
+                    title,
                     state,
                     lines,
                 }
@@ -523,15 +582,88 @@ impl App {
             .collect()
     }
 
+    /// The stats overlay of camera `i`.
+    fn overlay_lines(
+        &self,
+        i: usize,
+        s: &crate::pipeline::CameraStatus,
+        now: Instant,
+        lines: &mut Vec<String>,
+    ) {
+        let serial = &self.serials[i];
+        let st = &self.stats[i];
+        let name = self.config.wall.cameras[i]
+            .name
+            .as_ref()
+            .or(s.name.as_ref());
+        let mut title = match name {
+            Some(name) => format!("{name} ({serial})"),
+            None => serial.clone(),
+        };
+        if let Some(station) = s.station.as_ref().filter(|st| *st != serial) {
+            title.push_str(&format!(" via {station}"));
+        }
+        lines.push(title);
+        if let Some(info) = s.info {
+            lines.push(format!(
+                "{} {} {}x{}",
+                info.codec,
+                info.profile_name(),
+                info.width,
+                info.height
+            ));
+        }
+        lines.push(format!(
+            "{:.1} fps  latency {:.1} ms",
+            st.fps, st.latency_ms
+        ));
+        let d = &s.decoder;
+        lines.push(format!("decoder: {}", d.path));
+        lines.push(format!(
+            "dropped: {} display, {} decoder, {} errors",
+            self.slots[i].replaced(),
+            d.dropped_behind + d.dropped_before_keyframe,
+            d.errors
+        ));
+        if s.gaps.count > 0 {
+            lines.push(format!(
+                "gaps: {}, last {:.1} s, longest {:.1} s",
+                s.gaps.count, s.gaps.last_secs, s.gaps.longest_secs
+            ));
+        }
+        let frozen = self.kiosk_fires(i);
+        if frozen > 0 {
+            lines.push(format!("frozen: {frozen} time(s), restarted"));
+        }
+        // The wall's last events, newest first (any camera: what brought whom forward).
+        for e in self.kiosk.recent().collect::<Vec<_>>().iter().rev().take(3) {
+            let ago = now.saturating_duration_since(e.at).as_secs();
+            let what = if e.state { "" } else { " ended" };
+            lines.push(format!(
+                "event: {}{what} at {} {ago} s ago",
+                e.kind.word(),
+                self.config.wall.label(e.camera)
+            ));
+        }
+    }
+
+    fn kiosk_fires(&self, i: usize) -> u64 {
+        self.kiosk.watchdog().fires(i)
+    }
+
     fn redraw(&mut self) {
         self.last_redraw = Instant::now();
-        let views = self.tile_views();
+        let screen = self.kiosk.screen();
+        let views = self.tile_views(&screen);
         let Some(s) = self.surface.as_mut() else {
             return;
         };
+        s.renderer.set_layout(screen.layout);
         let mut arrivals = Vec::new();
-        for (i, slot) in self.slots.iter().enumerate() {
-            if let Some(frame) = slot.take() {
+        // Only what is on screen is uploaded; a hidden camera's newest frame waits in its
+        // mailbox for its page.
+        for &i in &screen.cameras {
+            if let Some(frame) = self.slots[i].take() {
                 match s.renderer.upload(&s.gpu, i, &frame) {
                     Ok(()) => arrivals.push((i, frame.received_at)),
                     Err(e) => {
@@ -542,11 +674,14 @@ impl App {
                 }
             }
         }
+        self.screen = Some(screen);
         if !s.draw(&views) {
             return;
         }
         let now = Instant::now();
         for (i, received) in arrivals {
+            self.kiosk.watchdog_mut().on_picture(i, now);
+            self.frozen.remove(&i);
             let st = &mut self.stats[i];
             st.shown += 1;
             st.latency_ms = now.duration_since(received).as_secs_f64() * 1e3;
@@ -559,11 +694,62 @@ impl App {
         }
     }
 
+    /// The wall's clock: pages, focus, which cameras stream, the watchdog. True when the
+    /// screen needs drawing again.
+    fn tend(&mut self, now: Instant) -> bool {
+        self.kiosk.poll(now);
+        let wanted = self.kiosk.wanted();
+        if wanted != self.wanted {
+            let serials: Vec<String> = wanted.iter().map(|&i| self.serials[i].clone()).collect();
+            tracing::debug!(?serials, "streaming");
+            let _ = self.control.send(SessionControl::Want(serials));
+            self.wanted = wanted;
+        }
+        let screen = self.kiosk.screen();
+        let live: Vec<bool> = {
+            let statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+            (0..self.serials.len())
+                .map(|i| {
+                    screen.cameras.contains(&i)
+                        && statuses
+                            .get(&self.serials[i])
+                            .is_some_and(|s| s.phase == crate::pipeline::Phase::Live)
+                })
+                .collect()
+        };
+        let mut changed = self.screen.as_ref() != Some(&screen);
+        for (i, &live) in live.iter().enumerate() {
+            let verdict = self.kiosk.watchdog_mut().check(i, live, now);
+            let was = self.frozen.contains_key(&i);
+            match verdict {
+                Verdict::Fine => {
+                    self.frozen.remove(&i);
+                }
+                Verdict::Frozen(age) => {
+                    self.frozen.insert(i, age);
+                }
+                Verdict::Restart(age) => {
+                    let reason = format!("no picture for {:.0} s", age.as_secs_f64());
+                    tracing::warn!(camera = %self.serials[i], "{reason}: restarting its stream");
+                    let _ = self.control.send(SessionControl::Restart {
+                        serial: self.serials[i].clone(),
+                        reason,
+                    });
+                    self.frozen.insert(i, age);
+                }
+            }
+            changed |= was != self.frozen.contains_key(&i);
+        }
+        changed
+    }
+
     fn snapshot(&mut self) {
-        let views = self.tile_views();
+        let screen = self.kiosk.screen();
+        let views = self.tile_views(&screen);
         let Some(s) = self.surface.as_mut() else {
             return;
         };
+        s.renderer.set_layout(screen.layout);
         let (w, h) = (s.config.width, s.config.height);
         let target = Offscreen::new(&s.gpu, w, h);
         s.renderer
@@ -643,10 +829,20 @@ impl App {
                     }
                 }
             }
+            Key::Character(c) if c == "n" => self.turn_page(true),
+            Key::Character(c) if c == "p" => self.turn_page(false),
+            Key::Named(NamedKey::ArrowRight) => self.turn_page(true),
+            Key::Named(NamedKey::ArrowLeft) => self.turn_page(false),
             Key::Character(c) if c == "q" && !self.config.window.kiosk => event_loop.exit(),
             Key::Named(NamedKey::Escape) if !self.config.window.kiosk => event_loop.exit(),
             _ => {}
         }
+    }
+
+    fn turn_page(&mut self, forward: bool) {
+        self.kiosk.turn_page(forward, Instant::now());
+        self.tend(Instant::now());
+        self.request_redraw();
     }
 
     fn request_redraw(&self) {
@@ -673,6 +869,19 @@ impl ApplicationHandler<Wake> for App {
     fn user_event(&mut self, event_loop: &ActiveEventLoop, event: Wake) {
         match event {
             Wake::Frame | Wake::Status => self.request_redraw(),
+            Wake::Detection {
+                serial,
+                kind,
+                state,
+            } => {
+                if let Some(i) = self.serials.iter().position(|s| *s == serial) {
+                    tracing::info!(camera = %serial, "{}{}", kind.word(), if state { "" } else { " ended" });
+                    let now = Instant::now();
+                    self.kiosk.on_detection(i, kind, state, now);
+                    self.tend(now);
+                    self.request_redraw();
+                }
+            }
             Wake::Failed(why) => {
                 tracing::error!("{why}");
                 if !self.config.window.kiosk {
@@ -714,8 +923,16 @@ impl ApplicationHandler<Wake> for App {
             }
         }
         // Frames and status changes wake us; the overlay's numbers, the countdowns on cards
-        // ("next in 6 s") and the duration need a slow tick besides.
-        let tick = Instant::now() + Duration::from_millis(500);
+        // ("next in 6 s"), the wall's pages and watchdog, and the duration need a slow tick
+        // besides.
+        let now = Instant::now();
+        if self.tend(now) {
+            self.request_redraw();
+        }
+        let mut tick = now + Duration::from_millis(500);
+        if let Some(t) = self.kiosk.next_wake() {
+            tick = tick.min(t.max(now + Duration::from_millis(10)));
+        }
         let waiting = || {
             self.statuses
                 .lock()

@@ -27,6 +27,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+/// Why a stream ended when its owner no longer wanted it (not an outage).
+pub const NOT_SHOWN: &str = "not shown";
+
 /// The timing rules.
 #[derive(Debug, Clone)]
 pub struct ScheduleConfig {
@@ -266,7 +269,7 @@ impl Scheduler {
         match self.cams[i].phase {
             Phase::Unlisted | Phase::Off | Phase::Idle => {}
             _ if self.cams[i].active() => {
-                self.end(i, now, "not shown".into(), true, false);
+                self.end(i, now, NOT_SHOWN.into(), true, false);
             }
             _ => {
                 self.cams[i].phase = Phase::Idle;

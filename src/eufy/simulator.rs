@@ -288,6 +288,10 @@ pub struct SimStats {
     pub peak_station_streams: u64,
     /// Detection events sent (each state change counts).
     pub detection_events: u64,
+    /// Streams started, by camera.
+    pub starts: std::collections::BTreeMap<String, u64>,
+    /// Streams running at once (all cameras, silenced ones not counted), at most.
+    pub peak_streams: u64,
 }
 
 impl SimStats {
@@ -1078,6 +1082,13 @@ fn start_livestream(st: &Arc<Shared>, conn: &mut Conn, id: &Value, serial: &str)
         },
     );
     conn.streaming.insert(serial.to_owned());
+    let running = cams.values().filter(|r| !r.silent).count() as u64;
+    drop(cams);
+    {
+        let mut stats = lock(&st.stats);
+        *stats.starts.entry(serial.to_owned()).or_default() += 1;
+        stats.peak_streams = stats.peak_streams.max(running);
+    }
     vec![result_ok(id, ok)]
 }
 

@@ -28,8 +28,9 @@ pub enum Layout {
         /// Rows.
         rows: u32,
     },
-    /// The first tile large in the top-left corner, the others small along the right and
-    /// the bottom (1+5 on a 3×3 grid, 1+7 on 4×4 …).
+    /// The first tile large, the others small: up to three stacked on the right of a tile
+    /// two thirds wide; more along the right and the bottom of one in the top-left corner
+    /// (1+5 on a 3×3 grid, 1+7 on 4×4 …).
     Main,
 }
 
@@ -98,6 +99,13 @@ impl Layout {
                 })
                 .collect(),
             Layout::Main if n <= 1 => (0..n).map(|_| span(0, 1, 0, 1, 1, 1)).collect(),
+            // Up to 3 small ones: the large tile two thirds wide, the others stacked right.
+            Layout::Main if n <= 4 => {
+                let k = n as u32 - 1;
+                let mut out = vec![span(0, 2, 0, 1, 3, 1)];
+                out.extend((0..k).map(|r| span(2, 3, r, r + 1, 3, k)));
+                out
+            }
             Layout::Main => {
                 let s = (n as u32).div_ceil(2).max(3);
                 let mut out = vec![span(0, s - 1, 0, s - 1, s, s)];
@@ -231,7 +239,7 @@ mod tests {
             disjoint(&cells, 1920, 1080);
             let big = cells[0].w * cells[0].h;
             assert!(
-                cells[1..].iter().all(|c| c.w > 0 && c.w * c.h * 4 <= big),
+                cells[1..].iter().all(|c| c.w > 0 && c.w * c.h * 2 <= big),
                 "{n}: {cells:?}"
             );
         }
