@@ -23,13 +23,15 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 #    at run time
 #  - xvfb, xauth: a virtual X display for window tests; xdotool: keys and resizes sent to
 #    the window in those tests; matchbox-window-manager: the small window manager kiosks
-#    run, for the fullscreen tests with a window manager
+#    run, for the fullscreen tests with a window manager; x11-xserver-utils: xset, with which
+#    the kiosk keeps the screen from blanking (and the tests read the screensaver settings)
+#  - systemd: systemd-analyze verifies the packaged unit files in the tests
 PKGS=(pkg-config clang libclang-dev
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
       libavfilter-dev libavdevice-dev ffmpeg
       mesa-vulkan-drivers libvulkan1
       libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libx11-xcb1
-      xvfb xauth xdotool matchbox-window-manager)
+      xvfb xauth xdotool matchbox-window-manager x11-xserver-utils systemd)
 
 setup() {
   local missing=()

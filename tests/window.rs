@@ -13,8 +13,35 @@ struct Xvfb(std::process::Child, String);
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        // SIGTERM lets Xvfb remove its lock file and socket (SIGKILL leaves them, and the
+        // display numbers run out over many runs).
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        if ended_within(&mut self.0, Duration::from_secs(3)).is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Whether display `n` is taken: a lock file naming a live process. A lock left by a killed
+/// server is removed with its socket.
+fn display_taken(n: u32) -> bool {
+    let lock = format!("/tmp/.X{n}-lock");
+    let socket = format!("/tmp/.X11-unix/X{n}");
+    let pid = std::fs::read_to_string(&lock)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    match pid {
+        Some(pid) if std::path::Path::new(&format!("/proc/{pid}")).exists() => true,
+        Some(_) => {
+            let _ = std::fs::remove_file(&lock);
+            let _ = std::fs::remove_file(&socket);
+            false
+        }
+        // No lock: a socket alone is someone else's (or stale); leave that number alone.
+        None => std::path::Path::new(&socket).exists() || std::path::Path::new(&lock).exists(),
     }
 }
 
@@ -30,9 +57,7 @@ fn xvfb() -> Xvfb {
 fn xvfb_sized(width: u32, height: u32) -> Xvfb {
     let screen = format!("{width}x{height}x24");
     for n in 90..140 {
-        if std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-            || std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        {
+        if display_taken(n) {
             continue;
         }
         let display = format!(":{n}");
@@ -113,13 +138,15 @@ fn ended_within(
     None
 }
 
-fn ends_cleanly(child: &mut std::process::Child, limit: Duration, when: &str) {
+/// Waits for a clean exit; returns what the viewer wrote to stderr.
+fn ends_cleanly(child: &mut std::process::Child, limit: Duration, when: &str) -> String {
     let status = ended_within(child, limit);
     let err = stderr_of(child);
     assert!(
         status.is_some_and(|s| s.success()),
         "the viewer did not end cleanly {when} ({status:?}): {err}"
     );
+    err
 }
 
 fn stderr_of(child: &mut std::process::Child) -> String {
@@ -290,9 +317,24 @@ fn kiosk_covers_the_screen_and_ignores_stray_keys() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let x = xvfb();
     let dir = temp_dir("kiosk");
+    let blanking = |display: &str| {
+        let q = Command::new("xset")
+            .arg("q")
+            .env("DISPLAY", display)
+            .output()
+            .expect("xset (./dev.sh setup installs x11-xserver-utils)");
+        let q = String::from_utf8_lossy(&q.stdout).into_owned();
+        // "  timeout:  600    cycle:  600"
+        q.split("timeout:")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next()?.parse::<u32>().ok())
+            .unwrap_or_else(|| panic!("no screensaver timeout in {q}"))
+    };
+    assert!(blanking(&x.1) > 0, "the X server blanks by default");
     let mut demo = viewer(&x.1, &["demo", "--kiosk", "--duration", "9"], &dir);
     let win = find_window(&x.1);
     std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(blanking(&x.1), 0, "the kiosk leaves screen blanking on");
     let geometry = xdotool(&x.1, &["getwindowgeometry", &win]);
     assert!(geometry.contains("1280x720"), "not fullscreen: {geometry}");
     xdotool(&x.1, &["windowfocus", "--sync", &win]);
@@ -485,6 +527,211 @@ fn cameras_of_one_station_take_turns_on_screen() {
     turns.dedup();
     assert!(turns.len() >= 3, "{seen:?}");
     ends_cleanly(&mut demo, Duration::from_secs(20), "at --duration");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// What a 1280x720 screenshot shows: 'F' one picture filling the screen, 'T' two pictures
+/// side by side (a 2x1 page of 640x360 pictures, letterboxed), '-' anything else (a card,
+/// a stream starting).
+fn layout_of(px: &[u8]) -> char {
+    let top = lit(px, (8, 1272), (20, 160));
+    let (l, r) = (
+        lit(px, (8, 632), (190, 530)),
+        lit(px, (648, 1272), (190, 530)),
+    );
+    if top > 0.9 && l > 0.9 && r > 0.9 {
+        'F'
+    } else if top < 0.05 && l > 0.9 && r > 0.9 {
+        'T'
+    } else {
+        '-'
+    }
+}
+
+/// Screenshots every `every` for `shots`, classified by [`layout_of`].
+fn layouts(display: &str, shots: usize, every: Duration) -> String {
+    (0..shots)
+        .map(|_| {
+            let c = layout_of(&grab(display));
+            std::thread::sleep(every);
+            c
+        })
+        .collect()
+}
+
+/// Runs of the same layout, ignoring '-': "TTT-FF-TT" → "TFT".
+fn runs(shots: &str) -> String {
+    let mut r: Vec<char> = shots.chars().filter(|c| *c != '-').collect();
+    r.dedup();
+    r.into_iter().collect()
+}
+
+/// "simulator: streams started per camera: A 2, B 1; at most 2 at once" from the demo.
+fn sim_starts(err: &str) -> (std::collections::HashMap<String, u32>, u32) {
+    let line = err
+        .lines()
+        .find_map(|l| l.strip_prefix("simulator: streams started per camera: "))
+        .unwrap_or_else(|| panic!("no simulator summary in {err}"));
+    let (list, most) = line.split_once("; at most ").unwrap();
+    let starts = list
+        .split(", ")
+        .filter_map(|e| {
+            let (s, n) = e.split_once(' ')?;
+            Some((s.to_owned(), n.parse().ok()?))
+        })
+        .collect();
+    (starts, most.split(' ').next().unwrap().parse().unwrap())
+}
+
+const CAM1: &str = "T8410P0000000001";
+const CAM3: &str = "T8410P0000000003";
+
+fn write_wall(dir: &std::path::Path, text: &str) -> String {
+    let path = dir.join("wall.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// A wall file with two pages: they take turns in their layouts, and only the cameras on
+/// the page shown are streamed (the simulator never ran all three at once, and the first
+/// page's cameras were started again when it came back).
+#[test]
+fn wall_pages_rotate_and_hidden_pages_are_not_streamed() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let x = xvfb();
+    let dir = temp_dir("pages");
+    let wall = write_wall(
+        &dir,
+        r#"
+page_seconds = 3.5
+[[camera]]
+serial = "T8410P0000000001"
+[[camera]]
+serial = "T8410P0000000002"
+[[camera]]
+serial = "T8410P0000000003"
+[[page]]
+cameras = ["T8410P0000000001", "T8410P0000000002"]
+layout = "2x1"
+[[page]]
+cameras = ["T8410P0000000003"]
+"#,
+    );
+    let mut demo = viewer(&x.1, &["demo", "--config", &wall, "--duration", "15"], &dir);
+    find_window(&x.1);
+    std::thread::sleep(Duration::from_millis(1500));
+    let shots = layouts(&x.1, 22, Duration::from_millis(450));
+    let err = ends_cleanly(&mut demo, Duration::from_secs(25), "with a wall file");
+    let turns = runs(&shots);
+    assert!(
+        turns.starts_with('T') && turns.len() >= 3,
+        "pages did not turn: {shots}"
+    );
+    let (starts, most) = sim_starts(&err);
+    assert!(
+        most <= 2,
+        "a hidden page was streamed: {most} streams at once"
+    );
+    assert!(starts.get(CAM3).copied().unwrap_or(0) >= 1, "{starts:?}");
+    assert!(
+        starts.get(CAM1).copied().unwrap_or(0) >= 2,
+        "the first page's camera was not stopped while hidden: {starts:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A doorbell ring on a camera that is on no page: its stream starts and it fills the
+/// screen, for the hold time after the ring ends; then the page comes back.
+#[test]
+fn a_ring_brings_its_camera_forward_then_the_page_returns() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let x = xvfb();
+    let dir = temp_dir("ring");
+    let wall = write_wall(
+        &dir,
+        r#"
+[[camera]]
+serial = "T8410P0000000001"
+[[camera]]
+serial = "T8410P0000000002"
+[[camera]]
+serial = "T8410P0000000003"
+name = "Doorbell"
+[[page]]
+cameras = ["T8410P0000000001", "T8410P0000000002"]
+layout = "2x1"
+[focus]
+on = ["ring"]
+hold_seconds = 2
+"#,
+    );
+    let mut demo = viewer(
+        &x.1,
+        &[
+            "demo",
+            "--config",
+            &wall,
+            "--event",
+            &format!("ring:{CAM3}@5"),
+            "--duration",
+            "14",
+        ],
+        &dir,
+    );
+    find_window(&x.1);
+    std::thread::sleep(Duration::from_millis(1500));
+    let shots = layouts(&x.1, 22, Duration::from_millis(400));
+    let err = ends_cleanly(&mut demo, Duration::from_secs(25), "after a ring");
+    assert_eq!(runs(&shots), "TFT", "{shots}");
+    let (starts, _) = sim_starts(&err);
+    assert_eq!(starts.get(CAM3), Some(&1), "{starts:?}");
+    assert!(err.contains("ring"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A stream that stalls (its connection quiet for 6 s, under the session's 10 s silence
+/// limit): past the watchdog's limit the tile shows its last picture dimmed with "no
+/// picture", the stream is restarted, and the picture comes back.
+#[test]
+fn a_frozen_tile_is_marked_and_restarted() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let x = xvfb();
+    let dir = temp_dir("frozen");
+    let mut demo = viewer(
+        &x.1,
+        &[
+            "demo",
+            "--fault",
+            "stall=6@45",
+            "--watchdog",
+            "1.5",
+            "--restart-pause",
+            "0.2",
+            "--duration",
+            "17",
+        ],
+        &dir,
+    );
+    find_window(&x.1);
+    std::thread::sleep(Duration::from_secs(2));
+    let mut means = Vec::new();
+    for _ in 0..26 {
+        let px = grab(&x.1);
+        means.push(mean(&px, (8, 1272), (8, 712)));
+        std::thread::sleep(Duration::from_millis(450));
+    }
+    let err = ends_cleanly(&mut demo, Duration::from_secs(25), "after a stall");
+    let bright = means.iter().copied().fold(0.0, f64::max);
+    let dim = means.iter().position(|&m| m < 0.6 * bright);
+    let back = means.iter().rposition(|&m| m > 0.85 * bright);
+    assert!(
+        matches!((dim, back), (Some(d), Some(b)) if b > d),
+        "no dimmed picture then the picture back: {means:.0?}"
+    );
+    assert!(
+        err.contains("no picture for") && err.contains("restarting its stream"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
