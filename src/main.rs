@@ -289,7 +289,7 @@ enum Command {
     /// Stand in for eufy-security-ws: serve Annex-B clips as camera livestreams.
     Simulate(SimulateArgs),
     /// The built-in simulator streaming the bundled clip into the viewer; no camera needed.
-    Demo(DemoArgs),
+    Demo(Box<DemoArgs>),
     /// Frames per second and per-stage latency of the whole pipeline, against FFmpeg alone.
     Bench(BenchArgs),
     /// Save what the cameras send: raw Annex-B (.h264/.h265, or - for stdout) or MP4/MKV.
@@ -619,7 +619,7 @@ fn main() -> Result<()> {
     rt.block_on(async move {
         match cli.command {
             Some(Command::Simulate(args)) => simulate(args).await,
-            Some(Command::Demo(args)) => demo(args).await,
+            Some(Command::Demo(args)) => demo(*args).await,
             Some(Command::Bench(_)) => Ok(()),
             Some(Command::Record(args)) => record(args).await,
             Some(Command::Cameras(args)) => cameras(args).await,
