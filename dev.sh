@@ -25,13 +25,15 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 #    the window in those tests; matchbox-window-manager: the small window manager kiosks
 #    run, for the fullscreen tests with a window manager; x11-xserver-utils: xset, with which
 #    the kiosk keeps the screen from blanking (and the tests read the screensaver settings)
-#  - systemd: systemd-analyze verifies the packaged unit files in the tests
+#  - systemd, xinit, cage, desktop-file-utils: the tests verify the boot files in packaging/
+#    (systemd-analyze verify, desktop-file-validate), run the X session script under xinit,
+#    and the kiosk under cage (Wayland, headless; cage needs xwayland)
 PKGS=(pkg-config clang libclang-dev
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
       libavfilter-dev libavdevice-dev ffmpeg
       mesa-vulkan-drivers libvulkan1
       libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libx11-xcb1
-      xvfb xauth xdotool matchbox-window-manager x11-xserver-utils systemd)
+      xvfb xauth xdotool matchbox-window-manager x11-xserver-utils systemd xinit cage xwayland desktop-file-utils)
 
 setup() {
   local missing=()

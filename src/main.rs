@@ -58,6 +58,7 @@ struct LiveArgs {
 struct WallArgs {
     /// Wall file (TOML): server, cameras and names, pages and layouts, event focus, watchdog.
     /// Example: packaging/wall.example.toml; `eufy-hw check-config FILE` checks one.
+    /// Without --config or --serial, ~/.config/eufy-hw/wall.toml is used when it exists.
     #[arg(long, value_name = "FILE", env = "EUFY_WALL")]
     config: Option<PathBuf>,
     /// Seconds each page shows when the wall has several (0: no rotation).
@@ -897,7 +898,23 @@ async fn cameras(args: CamerasArgs) -> Result<()> {
     Ok(())
 }
 
-async fn live(args: LiveArgs) -> Result<()> {
+/// `$XDG_CONFIG_HOME/eufy-hw/wall.toml` (or `~/.config/…`), when it exists.
+fn default_wall() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    let path = base.join("eufy-hw").join("wall.toml");
+    path.is_file().then_some(path)
+}
+
+async fn live(mut args: LiveArgs) -> Result<()> {
+    if args.wall.config.is_none() && args.serials.is_empty() {
+        args.wall.config = default_wall();
+        if let Some(path) = &args.wall.config {
+            eprintln!("wall file: {}", path.display());
+        }
+    }
     let file_url = match &args.wall.config {
         Some(path) => eufy_hw::wall::load(path)?.url,
         None => None,

@@ -135,6 +135,29 @@ pub(crate) struct Surface {
     skipped: crate::throttle::Throttle,
 }
 
+/// Which display server the window is on, for the log.
+fn display_server(event_loop: &ActiveEventLoop) -> &'static str {
+    #[cfg(all(
+        unix,
+        not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+    ))]
+    {
+        use winit::platform::wayland::ActiveEventLoopExtWayland;
+        if event_loop.is_wayland() {
+            return "Wayland";
+        }
+        "X11"
+    }
+    #[cfg(not(all(
+        unix,
+        not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+    )))]
+    {
+        let _ = event_loop;
+        "native"
+    }
+}
+
 /// The monitor for fullscreen: the one asked for, else the primary, else the first.
 fn target_monitor(
     event_loop: &ActiveEventLoop,
@@ -425,6 +448,9 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
         windowed: None,
     };
     let run = event_loop.run_app(&mut app);
+    let shown: u64 = app.stats.iter().map(|s| s.shown).sum();
+    let frozen = app.kiosk.watchdog().total_fires();
+    tracing::info!("{shown} frames shown; {frozen} frozen picture(s) restarted");
     let _ = app.stop.send(true);
     // Let the session stop its streams and close cleanly, but do not hang on it.
     let ended =
@@ -857,6 +883,7 @@ impl ApplicationHandler<Wake> for App {
         if self.surface.is_some() {
             return;
         }
+        tracing::info!("display server: {}", display_server(event_loop));
         match self.create_surface(event_loop) {
             Ok(s) => self.surface = Some(s),
             Err(e) => {

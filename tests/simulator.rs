@@ -1023,6 +1023,31 @@ async fn cameras_lists_the_server_and_the_viewer_shows_them_all() {
         line("T3").contains("T3") && !line("T3").contains("shared"),
         "{text}"
     );
+    // A starting wall file for them, which check-config accepts.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args(["cameras", "--url", &url, "--wall"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let wall = std::env::temp_dir().join(format!("eufy-starter-{}.toml", std::process::id()));
+    std::fs::write(&wall, &out.stdout).unwrap();
+    let check = tokio::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args(["check-config", &wall.display().to_string()])
+        .output()
+        .await
+        .unwrap();
+    let summary = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success() && summary.contains("3 camera(s)"),
+        "{summary}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        summary.contains("Front door") && summary.contains(&url),
+        "{summary}"
+    );
+    std::fs::remove_file(&wall).ok();
     // The viewer with no --serial: every camera the server lists (headless here).
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
         .args([

@@ -784,3 +784,125 @@ fn save_png(rgb: &[u8]) {
         .collect();
     eufy_hw::render::save_png(&path, 1280, 720, &rgba).unwrap();
 }
+
+/// A display number no X server uses now.
+fn free_display() -> u32 {
+    (90..140)
+        .find(|&n| !display_taken(n))
+        .expect("no free X display number")
+}
+
+/// The packaged X session (`packaging/eufy-hw-xsession`) as the kiosk unit runs it: xinit
+/// starts an X server (Xvfb here, 1600x900) and the script, which turns blanking off and
+/// runs eufy-hw; the picture covers the screen, and when eufy-hw ends the session ends (so
+/// the unit can start it again).
+#[test]
+fn the_packaged_x_session_runs_the_wall_under_xinit() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let n = free_display();
+    let display = format!(":{n}");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/eufy-hw-xsession");
+    let mut xinit = Command::new("xinit")
+        .arg(&script)
+        .args([
+            "--",
+            "/usr/bin/Xvfb",
+            &display,
+            "-screen",
+            "0",
+            "1600x900x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .env("EUFY_HW", env!("CARGO_BIN_EXE_eufy-hw"))
+        .env("EUFY_HW_ARGS", "demo --kiosk --duration 9")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xinit (./dev.sh setup installs it)");
+    find_window(&display);
+    std::thread::sleep(Duration::from_secs(3));
+    let px = grab_sized(&display, 1600, 900);
+    let covered = lit_in(&px, 1600, (4, 1596), (4, 896));
+    let q = Command::new("xset")
+        .arg("q")
+        .env("DISPLAY", &display)
+        .output()
+        .unwrap();
+    let q = String::from_utf8_lossy(&q.stdout).into_owned();
+    let status = ended_within(&mut xinit, Duration::from_secs(25));
+    let err = stderr_of(&mut xinit);
+    assert!(
+        covered > 0.9,
+        "the picture covers {covered:.2} of the screen: {err}"
+    );
+    assert!(q.contains("timeout:  0"), "blanking left on: {q}");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the X session did not end with eufy-hw ({status:?}): {err}"
+    );
+    let _ = std::fs::remove_file(format!("/tmp/.X{n}-lock"));
+}
+
+/// The Wayland kiosk: eufy-hw in the cage compositor (headless wlroots, as the
+/// packaging/eufy-hw-cage.service unit runs it on a screen): it runs on Wayland, shows
+/// frames, and ends cleanly. cage refuses to run as root, so as root it runs as `nobody`.
+#[test]
+fn the_kiosk_runs_under_cage_on_wayland() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let runtime = std::env::temp_dir().join(format!("eufy-cage-{}", std::process::id()));
+    std::fs::create_dir_all(&runtime).unwrap();
+    let mut cmd = if root {
+        let chown = Command::new("chown")
+            .arg("nobody")
+            .arg(&runtime)
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        let mut c = Command::new("runuser");
+        c.args(["-u", "nobody", "--", "env"]);
+        c
+    } else {
+        Command::new("env")
+    };
+    let out = cmd
+        .arg(format!("XDG_RUNTIME_DIR={}", runtime.display()))
+        .args([
+            "WLR_BACKENDS=headless",
+            "WLR_RENDERER=pixman",
+            "WLR_LIBINPUT_NO_DEVICES=1",
+            "HOME=/tmp",
+            "cage",
+            "-d",
+            "--",
+            env!("CARGO_BIN_EXE_eufy-hw"),
+            "demo",
+            "--kiosk",
+            "--duration",
+            "6",
+        ])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .current_dir("/tmp")
+        .output()
+        .expect("cage (./dev.sh setup installs it)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    std::fs::remove_dir_all(&runtime).ok();
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("display server: Wayland"), "{err}");
+    let shown: u64 = err
+        .lines()
+        .find_map(|l| {
+            l.split(" frames shown")
+                .next()?
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no frame count: {err}"));
+    assert!(shown > 20, "{shown} frames shown: {err}");
+}
