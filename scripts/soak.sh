@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Soak: the viewer for a long time, with the network failing on schedule, watching whether
-# memory, threads or file descriptors grow.
+# Soak: the camera wall for a long time, pages rotating, events bringing cameras forward,
+# the network failing on schedule, watching whether memory, CPU, threads or file descriptors
+# grow.
 #
 #   scripts/soak.sh [SECONDS] [OUT.csv]      (default 600 s, target/soak.csv)
 #
-# Runs `eufy-hw demo --cameras 4 --stats` under a private Xvfb (software Vulkan where there
-# is no GPU). Every connection of the simulator drops after 200 video events (the client
-# reconnects: ~13 s per cycle at 15 fps), and sends a corrupted unit and a garbage event
-# before that, so the decoders resynchronise and the session reconnects all through the
-# run. Every 10 s it records resident memory, threads and open files of the process.
-# Needs a release build (cargo build --release) and xvfb.
+# Runs `eufy-hw demo --config packaging/wall.example.toml --stats` (5 cameras on 2 pages,
+# one always on) under a private Xvfb (software Vulkan where there is no GPU): pages turn
+# every 10 s, a motion, person or ring event comes every 5 s (each brings a camera forward
+# for 3 s after it ends, streams starting and stopping), every connection of the simulator
+# drops after 200 video events (the client reconnects), and sends a corrupted unit and a
+# garbage event before that, so the decoders resynchronise and the session reconnects all
+# through the run. Every 10 s it records resident memory, CPU time, threads and open files
+# of the process. Needs a release build (cargo build --release) and xvfb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-600}
@@ -28,19 +31,22 @@ trap 'kill $xvfb 2>/dev/null || true' EXIT
 sleep 1
 
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
-DISPLAY=$display "$bin" demo --cameras 4 --stats --duration "$secs" \
+DISPLAY=$display "$bin" demo --config packaging/wall.example.toml --stats --duration "$secs" \
+  --page-seconds 10 --events-every 5 --hold 3 \
   --fault corrupt@50 --fault garbage@120 --fault close@200 \
-  --log warn 2>target/soak.log &
+  --log warn,eufy_hw=info 2>target/soak.log &
 pid=$!
 
-echo "seconds,rss_kib,threads,fds" >"$out"
+echo "seconds,rss_kib,cpu_ticks,threads,fds" >"$out"
 start=$(date +%s)
 while kill -0 "$pid" 2>/dev/null; do
   now=$(( $(date +%s) - start ))
   rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo "")
   threads=$(awk '/^Threads:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo "")
   fds=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)
-  [ -n "$rss" ] && echo "$now,$rss,$threads,$fds" >>"$out"
+  # utime + stime (fields 14 and 15), in clock ticks.
+  ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo "")
+  [ -n "$rss" ] && [ -n "$ticks" ] && echo "$now,$rss,$ticks,$threads,$fds" >>"$out"
   sleep 10
 done
 wait "$pid"
@@ -60,5 +66,12 @@ print(f"RSS median first third {first/1024:.1f} MiB, last third {last/1024:.1f} 
       f"({(last - first) / 1024:+.1f} MiB); threads {min(int(r['threads']) for r in rows)}.."
       f"{max(int(r['threads']) for r in rows)}, open files {min(int(r['fds']) for r in rows)}.."
       f"{max(int(r['fds']) for r in rows)} after the first 30 s")
+# CPU: share of one core over each 10 s sample, first third against last third.
+cpu = [(int(b["cpu_ticks"]) - int(a["cpu_ticks"])) / 100 / max(1, int(b["seconds"]) - int(a["seconds"]))
+       for a, b in zip(rows, rows[1:])]
+t = max(1, len(cpu) // 3)
+print(f"CPU median first third {statistics.median(cpu[:t]):.2f} of a core, "
+      f"last third {statistics.median(cpu[-t:]):.2f}")
 EOF
+grep -ho "[0-9]* frames shown; [0-9]* frozen picture(s) restarted" target/soak.log || true
 exit $status

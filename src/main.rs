@@ -374,6 +374,10 @@ struct BenchArgs {
     /// With --url: give up when the server is not ready after this many seconds.
     #[arg(long, default_value_t = 60.0, value_parser = seconds)]
     wait_server: f64,
+    /// A stream with no new picture this many seconds counts as frozen (the viewer's
+    /// watchdog limit).
+    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
+    watchdog: f64,
     /// Stop after decoding: no GPU upload and conversion.
     #[arg(long)]
     no_render: bool,
@@ -1003,6 +1007,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
         rounds: args.rounds.clamp(1, 100),
         cutoff: args.cutoff.map(Duration::from_secs_f64),
         wait_server: Duration::from_secs_f64(args.wait_server),
+        watchdog: Duration::from_secs_f64(args.watchdog),
     };
     let bar = if std::io::stdout().is_terminal() {
         let b = indicatif::ProgressBar::new(config.frames * config.streams as u64);

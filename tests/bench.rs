@@ -28,6 +28,7 @@ fn config(unpaced: bool, render: bool, streams: usize) -> BenchConfig {
         rounds: 1,
         cutoff: None,
         wait_server: std::time::Duration::from_secs(60),
+        watchdog: std::time::Duration::from_secs(10),
     }
 }
 
@@ -59,6 +60,12 @@ fn check(r: &Report, streams: usize) {
     // End to end covers decode and render.
     assert!(l.end_to_end.p50 >= l.decode.p50);
     assert!(r.fps > 0.0 && r.seconds > 0.0);
+    // Pictures kept coming: some wait between them, never the watchdog's limit.
+    assert!(
+        r.stills.longest_secs > 0.0 && r.stills.frozen == 0,
+        "{:?}",
+        r.stills
+    );
     // Every stream's first frame came after the start and within the run.
     let first = r.first_frame_ms.unwrap();
     assert!(first > 0.0 && first <= r.seconds * 1e3, "{first} ms");
@@ -177,4 +184,30 @@ fn command_writes_json_and_svg() {
     let svg = std::fs::read_to_string(&svg).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("end-to-end latency"));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Streams cut off (and restarted after bench's 100 ms pause): the pictures stand still
+/// across each gap, which the stills report measures, and counts as frozen past a limit
+/// shorter than the gap.
+#[test]
+fn cut_offs_show_as_stills() {
+    let mut c = config(false, false, 1);
+    c.fps = Some(30.0);
+    c.frames = 90;
+    c.cutoff = Some(std::time::Duration::from_millis(1200));
+    c.watchdog = std::time::Duration::from_millis(60);
+    let r = run(&c, |_, _| {}).unwrap();
+    assert!(r.gaps.count >= 1, "{:?}", r.gaps);
+    assert!(
+        r.stills.frozen >= 1 && r.stills.longest_secs >= 0.06,
+        "{:?} {:?}",
+        r.stills,
+        r.gaps
+    );
+    assert!(
+        r.stills.longest_secs + 0.05 >= r.gaps.longest_secs,
+        "{:?} {:?}",
+        r.stills,
+        r.gaps
+    );
 }

@@ -67,6 +67,8 @@ pub struct BenchConfig {
     pub cutoff: Option<Duration>,
     /// With `live`: how long to wait for a server still logging in.
     pub wait_server: Duration,
+    /// A stream with no new picture this long counts as frozen (the viewer's watchdog).
+    pub watchdog: Duration,
 }
 
 /// Why the benchmark could not run.

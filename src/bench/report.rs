@@ -107,10 +107,24 @@ pub struct Report {
     /// Interruptions of the pictures (cut-offs, station turns, reconnects), all streams:
     /// how many, the longest and the total.
     pub gaps: crate::ingest::Gaps,
+    /// The pictures' stillness: the longest time a stream went without a new picture, and
+    /// how often that reached the watchdog's limit (the viewer would restart the stream).
+    pub stills: Stills,
     /// Latency per stage.
     pub latency_ms: Stages,
     /// End-to-end latency of each shown frame, in order (for plots).
     pub timeline: Vec<(f64, f64)>,
+}
+
+/// How long pictures stood still, all streams (after each stream's first picture).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Stills {
+    /// The longest time between two pictures of one stream, s.
+    pub longest_secs: f64,
+    /// Times a stream went `limit_secs` or more without a new picture.
+    pub frozen: u64,
+    /// The watchdog's limit, s.
+    pub limit_secs: f64,
 }
 
 /// CPU ms per shown frame by part: where the pipeline's time goes besides decoding.
@@ -203,6 +217,11 @@ pub fn table(r: &Report) -> String {
             r.gaps.count, r.gaps.longest_secs, r.gaps.total_secs
         );
     }
+    let _ = writeln!(
+        s,
+        "stills      longest {:.2} s without a new picture; frozen {} time(s) (no picture for {:.0} s)",
+        r.stills.longest_secs, r.stills.frozen, r.stills.limit_secs
+    );
     if let Some(c) = r.cpu_ms_per_frame {
         let _ = write!(s, "cpu         {c:.2} ms per frame");
     }

@@ -18,7 +18,7 @@ use crate::pipeline::{Feed, PipelineError};
 use crate::render::{Gpu, Offscreen, Renderer, TileState, TileView};
 
 use super::cpu::{cpu_parts_since, cpu_seconds, peak_rss_mib, thread_cpu_seconds, ThreadCpu};
-use super::report::{Percentiles, Report, Stages};
+use super::report::{Percentiles, Report, Stages, Stills};
 use super::{one_thread_runtime, BenchConfig, BenchError, WARMUP_FRAMES};
 
 struct Shown {
@@ -26,6 +26,25 @@ struct Shown {
     received: Instant,
     decoded: Instant,
     done: Instant,
+}
+
+/// The longest wait between two pictures of a stream, and the waits of `limit` or more.
+fn stills(shown: &[Shown], limit: Duration) -> Stills {
+    let mut last: HashMap<usize, Instant> = HashMap::new();
+    let mut out = Stills {
+        limit_secs: limit.as_secs_f64(),
+        ..Stills::default()
+    };
+    for s in shown {
+        if let Some(prev) = last.insert(s.stream, s.done) {
+            let still = s.done.saturating_duration_since(prev);
+            out.longest_secs = out.longest_secs.max(still.as_secs_f64());
+            if still >= limit {
+                out.frozen += 1;
+            }
+        }
+    }
+    out
 }
 
 /// One pipeline run, then the baseline.
@@ -149,6 +168,7 @@ fn report(
                 longest_secs: a.longest_secs.max(s.gaps.longest_secs),
                 total_secs: a.total_secs + s.gaps.total_secs,
             }),
+        stills: stills(&shown, config.watchdog),
         latency_ms: Stages {
             network: Percentiles::of(&network_ms),
             assemble: Percentiles::of(&assemble_ms),
@@ -657,4 +677,29 @@ pub fn baseline(
         all.extend(t);
     }
     Ok((total as f64 / secs, all))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stills_are_per_stream() {
+        let t0 = Instant::now();
+        let at = |s: f64| t0 + Duration::from_secs_f64(s);
+        let shown = |stream, s| Shown {
+            stream,
+            received: at(s),
+            decoded: at(s),
+            done: at(s),
+        };
+        // Stream 0: 0, 1, 13 (a 12 s still); stream 1 interleaved every 0.5 s.
+        let mut list = vec![shown(0, 0.0), shown(0, 1.0), shown(0, 13.0)];
+        list.extend((0..26).map(|k| shown(1, k as f64 * 0.5)));
+        list.sort_by_key(|s| s.done);
+        let s = stills(&list, Duration::from_secs(10));
+        assert_eq!(s.frozen, 1);
+        assert!((s.longest_secs - 12.0).abs() < 1e-6, "{s:?}");
+        assert_eq!(stills(&list, Duration::from_secs(13)).frozen, 0);
+    }
 }
