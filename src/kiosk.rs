@@ -15,6 +15,8 @@
 //! - **Streams.** Only cameras on the screen are streamed (battery cameras drain when
 //!   streamed), plus those marked `always_on`; a hidden camera's stream starts when its page
 //!   comes up or an event brings it forward.
+//! - **Night.** In the wall's night hours ([`Wall::night`]) the screen is dimmed, or black
+//!   with nothing streamed but `always_on` cameras; an event in focus wakes it as by day.
 //! - **Watchdog.** A camera that should be showing pictures (its stream is live) but showed
 //!   none for [`Wall::watchdog`] is *frozen*: its tile says so over the dimmed last picture,
 //!   and its stream is restarted (at most once per limit).
@@ -24,7 +26,10 @@ use std::time::{Duration, Instant};
 
 use crate::eufy::protocol::DetectionKind;
 use crate::render::layout::Layout;
-use crate::wall::{Focus, FocusMode, Wall};
+use crate::wall::{Focus, FocusMode, Night, NightMode, Wall};
+
+/// How dark a dimmed night screen is (0: not at all, 1: black).
+pub const NIGHT_DIM: f32 = 0.7;
 
 /// Longest an event holds the screen when its end (state false) never arrives.
 pub const MAX_ACTIVE: Duration = Duration::from_secs(60);
@@ -40,8 +45,10 @@ pub struct Screen {
     pub layout: Layout,
     /// The camera whose tile is framed (highlight focus).
     pub highlight: Option<usize>,
-    /// Why the screen shows this: "page 2 of 3", "ring at Front door".
+    /// Why the screen shows this: "page 2 of 3", "ring".
     pub caption: String,
+    /// How dark the whole screen is (0: normal, 1: black): the night.
+    pub shade: f32,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +86,9 @@ pub struct Kiosk {
     focus: Option<Focused>,
     recent: VecDeque<RecentEvent>,
     watchdog: Watchdog,
+    night: Option<Night>,
+    /// Now within the night hours.
+    is_night: bool,
 }
 
 impl Kiosk {
@@ -100,7 +110,18 @@ impl Kiosk {
             focus: None,
             recent: VecDeque::new(),
             watchdog: Watchdog::new(wall.watchdog, wall.cameras.len()),
+            night: wall.night,
+            is_night: false,
         }
+    }
+
+    /// The local time of day, minutes after midnight (night hours).
+    pub fn set_time_of_day(&mut self, minute: u32) {
+        self.is_night = self.night.is_some_and(|n| n.contains(minute));
+    }
+
+    fn night_mode(&self) -> Option<NightMode> {
+        self.night.filter(|_| self.is_night).map(|n| n.mode)
     }
 
     /// The page shown (or under the focus), 0-based.
@@ -206,11 +227,21 @@ impl Kiosk {
             String::new()
         };
         let Some(f) = &self.focus else {
-            return Screen {
-                cameras,
-                layout,
-                highlight: None,
-                caption: page_caption,
+            return match self.night_mode() {
+                Some(NightMode::Blank) => Screen {
+                    cameras: Vec::new(),
+                    layout,
+                    highlight: None,
+                    caption: "night".into(),
+                    shade: 1.0,
+                },
+                night => Screen {
+                    cameras,
+                    layout,
+                    highlight: None,
+                    caption: page_caption,
+                    shade: if night.is_some() { NIGHT_DIM } else { 0.0 },
+                },
             };
         };
         let caption = format!(
@@ -229,12 +260,14 @@ impl Kiosk {
                 layout: self.pages[p].1,
                 highlight: Some(f.camera),
                 caption,
+                shade: 0.0,
             },
             _ => Screen {
                 cameras: vec![f.camera],
                 layout: Layout::Auto,
                 highlight: None,
                 caption,
+                shade: 0.0,
             },
         }
     }
@@ -468,6 +501,35 @@ hold_seconds = 5
         k.on_detection(3, DetectionKind::Ring, true, t0);
         assert_eq!(k.screen().cameras, vec![3]);
         assert_eq!(k.screen().highlight, None);
+    }
+
+    /// A blank night shows and streams nothing (but always-on cameras); a ring wakes it
+    /// for its camera; a dim night keeps the pages, darkened.
+    #[test]
+    fn nights() {
+        let text = format!("{WALL}\n[screen]\nnight = {{ from = \"22:00\", to = \"06:00\" }}\n");
+        let w = parse(&text, "w").unwrap();
+        let t0 = Instant::now();
+        let mut k = Kiosk::new(&w, t0);
+        k.set_time_of_day(21 * 60 + 59);
+        assert_eq!(k.screen().shade, 0.0);
+        k.set_time_of_day(23 * 60);
+        let s = k.screen();
+        assert_eq!((s.cameras.len(), s.shade), (0, 1.0));
+        assert_eq!(k.wanted(), vec![2], "only the always-on camera");
+        k.on_detection(0, DetectionKind::Ring, true, t0);
+        let s = k.screen();
+        assert_eq!((s.cameras, s.shade), (vec![0], 0.0));
+        assert_eq!(k.wanted(), vec![0, 2]);
+        k.poll(t0 + MAX_ACTIVE + Duration::from_secs(6));
+        assert_eq!(k.screen().shade, 1.0, "back to black");
+        k.set_time_of_day(6 * 60);
+        assert_eq!(k.screen().cameras, vec![0, 1], "morning");
+        let dim = parse(&text.replace("\" }", "\", mode = \"dim\" }"), "w").unwrap();
+        let mut k = Kiosk::new(&dim, t0);
+        k.set_time_of_day(0);
+        let s = k.screen();
+        assert_eq!((s.cameras, s.shade), (vec![0, 1], NIGHT_DIM));
     }
 
     #[test]

@@ -400,7 +400,8 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (control, control_rx) = mpsc::unbounded_channel();
     let now = Instant::now();
-    let kiosk = Kiosk::new(&config.wall, now);
+    let mut kiosk = Kiosk::new(&config.wall, now);
+    kiosk.set_time_of_day(local_minute());
     let wanted = kiosk.wanted();
     // Before the session starts: hidden cameras are never started.
     let _ = control.send(SessionControl::Want(
@@ -464,6 +465,13 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
         Ok(Ok(Err(e))) => Err(e.into()),
         _ => Ok(()),
     }
+}
+
+/// Minutes after local midnight (the wall's night hours; `TZ` is honoured).
+fn local_minute() -> u32 {
+    use chrono::Timelike;
+    let t = chrono::Local::now();
+    t.hour() * 60 + t.minute()
 }
 
 /// Keeps the X screen from blanking while the wall runs: the screensaver and DPMS off with
@@ -685,6 +693,7 @@ impl App {
             return;
         };
         s.renderer.set_layout(screen.layout);
+        s.renderer.set_shade(screen.shade);
         let mut arrivals = Vec::new();
         // Only what is on screen is uploaded; a hidden camera's newest frame waits in its
         // mailbox for its page.
@@ -723,6 +732,7 @@ impl App {
     /// The wall's clock: pages, focus, which cameras stream, the watchdog. True when the
     /// screen needs drawing again.
     fn tend(&mut self, now: Instant) -> bool {
+        self.kiosk.set_time_of_day(local_minute());
         self.kiosk.poll(now);
         let wanted = self.kiosk.wanted();
         if wanted != self.wanted {
@@ -776,6 +786,7 @@ impl App {
             return;
         };
         s.renderer.set_layout(screen.layout);
+        s.renderer.set_shade(screen.shade);
         let (w, h) = (s.config.width, s.config.height);
         let target = Offscreen::new(&s.gpu, w, h);
         s.renderer

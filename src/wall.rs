@@ -37,6 +37,8 @@ pub struct Wall {
     pub focus: Focus,
     /// Keep the screen from blanking while the wall runs.
     pub keep_awake: bool,
+    /// Hours when the screen is dimmed or blank (still woken by an event).
+    pub night: Option<Night>,
     /// Show the stats overlay at start.
     pub stats: bool,
 }
@@ -99,6 +101,44 @@ impl Default for Focus {
     }
 }
 
+/// A nightly time range (local time) when the screen dims or goes blank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Night {
+    /// Start, minutes after midnight.
+    pub from: u32,
+    /// End, minutes after midnight (before `from`: the range spans midnight).
+    pub to: u32,
+    /// Dim or blank.
+    pub mode: NightMode,
+}
+
+/// What the screen does at night.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NightMode {
+    /// Pictures darkened, pages still turning.
+    Dim,
+    /// Black, and no camera streamed (but those `always_on`) until an event.
+    Blank,
+}
+
+impl Night {
+    /// Whether `minute` (after midnight) is in the range.
+    pub fn contains(&self, minute: u32) -> bool {
+        if self.from <= self.to {
+            (self.from..self.to).contains(&minute)
+        } else {
+            minute >= self.from || minute < self.to
+        }
+    }
+}
+
+/// `HH:MM` (24 h) as minutes after midnight.
+fn clock_time(s: &str) -> Option<u32> {
+    let (h, m) = s.trim().split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60 && s.trim().len() <= 5).then_some(h * 60 + m)
+}
+
 /// Default seconds per page when a file has several pages and does not say.
 pub const DEFAULT_PAGE_SECONDS: f64 = 20.0;
 /// Default watchdog limit.
@@ -127,6 +167,7 @@ impl Wall {
             watchdog: Some(Duration::from_secs_f64(DEFAULT_WATCHDOG_SECONDS)),
             focus: Focus::default(),
             keep_awake: true,
+            night: None,
             stats: false,
         }
     }
@@ -198,6 +239,20 @@ impl Wall {
                     FocusMode::Highlight => "its tile is framed",
                 },
                 self.focus.hold.as_secs_f64()
+            ));
+        }
+        if let Some(n) = self.night {
+            s.push_str(&format!(
+                "\nat night, {:02}:{:02} to {:02}:{:02} (local time): {}",
+                n.from / 60,
+                n.from % 60,
+                n.to / 60,
+                n.to % 60,
+                match n.mode {
+                    NightMode::Blank =>
+                        "the screen is black and only always-on cameras stream, until an event",
+                    NightMode::Dim => "the screen is dimmed",
+                }
             ));
         }
         match self.watchdog {
@@ -294,6 +349,15 @@ struct RawFocus {
 #[serde(deny_unknown_fields)]
 struct RawScreen {
     keep_awake: Option<bool>,
+    night: Option<RawNight>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNight {
+    from: Spanned<String>,
+    to: Spanned<String>,
+    mode: Option<Spanned<String>>,
 }
 
 /// Checks wall-file text; `file` names it in errors.
@@ -501,6 +565,41 @@ pub fn parse(text: &str, file: &str) -> Result<Wall, WallError> {
         }
     }
 
+    let night = match raw.screen.as_ref().and_then(|s| s.night.as_ref()) {
+        None => None,
+        Some(n) => {
+            let time = |v: &Spanned<String>, what: &str| {
+                clock_time(v.get_ref()).ok_or_else(|| {
+                    err(
+                        at(&v.span()),
+                        format!(
+                            "screen.night.{what} {:?}: expected a time of day, HH:MM such as \"23:00\"",
+                            v.get_ref()
+                        ),
+                    )
+                })
+            };
+            let (from, to) = (time(&n.from, "from")?, time(&n.to, "to")?);
+            if from == to {
+                return Err(err(
+                    at(&n.to.span()),
+                    "screen.night: from and to are the same time".into(),
+                ));
+            }
+            let mode = match n.mode.as_ref().map(|m| (m.get_ref().trim(), m.span())) {
+                None | Some(("blank", _)) => NightMode::Blank,
+                Some(("dim", _)) => NightMode::Dim,
+                Some((other, span)) => {
+                    return Err(err(
+                        at(&span),
+                        format!("screen.night.mode {other:?}: expected \"blank\" or \"dim\""),
+                    ))
+                }
+            };
+            Some(Night { from, to, mode })
+        }
+    };
+
     Ok(Wall {
         url,
         cameras,
@@ -508,6 +607,7 @@ pub fn parse(text: &str, file: &str) -> Result<Wall, WallError> {
         page_time,
         watchdog,
         focus,
+        night,
         keep_awake: raw
             .screen
             .as_ref()
@@ -675,6 +775,37 @@ hold_seconds = 5
         assert!(m.contains("do not fit"), "{m}");
         let (line, m) = bad("[[camera]\nserial = 1\n");
         assert_eq!(line, 1, "{m}");
+    }
+
+    #[test]
+    fn night() {
+        let w = parse(
+            "[[camera]]\nserial = \"A1\"\n[screen]\nnight = { from = \"23:00\", to = \"06:30\", mode = \"dim\" }\n",
+            "w",
+        )
+        .unwrap();
+        let n = w.night.unwrap();
+        assert_eq!(
+            (n.from, n.to, n.mode),
+            (23 * 60, 6 * 60 + 30, NightMode::Dim)
+        );
+        assert!(n.contains(23 * 60) && n.contains(0) && n.contains(6 * 60 + 29));
+        assert!(!n.contains(6 * 60 + 30) && !n.contains(12 * 60) && !n.contains(22 * 60 + 59));
+        let day = Night {
+            from: 60,
+            to: 120,
+            mode: NightMode::Blank,
+        };
+        assert!(day.contains(60) && !day.contains(120) && !day.contains(0));
+        let (line, m) = bad(
+            "[[camera]]\nserial = \"A1\"\n[screen]\nnight = { from = \"25:00\", to = \"06:00\" }\n",
+        );
+        assert_eq!(line, 4);
+        assert!(m.contains("HH:MM"), "{m}");
+        let (_, m) = bad(
+            "[[camera]]\nserial = \"A1\"\n[screen]\nnight = { from = \"1:00\", to = \"1:00\" }\n",
+        );
+        assert!(m.contains("same"), "{m}");
     }
 
     #[test]

@@ -906,3 +906,70 @@ fn the_kiosk_runs_under_cage_on_wayland() {
         .unwrap_or_else(|| panic!("no frame count: {err}"));
     assert!(shown > 20, "{shown} frames shown: {err}");
 }
+
+/// A blank night (the wall's night hours, local time: `TZ=UTC` here, the hours around the
+/// test's own time): the screen is black and the camera not streamed, a ring wakes it for
+/// its camera, and after the hold it is black again.
+#[test]
+fn a_ring_wakes_a_blank_night_screen() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let x = xvfb();
+    let dir = temp_dir("night");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let minute = (now / 60 % 1440) as u32;
+    let hhmm = |m: u32| format!("{:02}:{:02}", m / 60 % 24, m % 60);
+    let wall = write_wall(
+        &dir,
+        &format!(
+            "[[camera]]\nserial = \"{CAM1}\"\n[focus]\nhold_seconds = 2\n[screen]\nnight = {{ from = \"{}\", to = \"{}\", mode = \"blank\" }}\n",
+            hhmm((minute + 1439) % 1440),
+            hhmm((minute + 30) % 1440)
+        ),
+    );
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args([
+            "demo",
+            "--config",
+            &wall,
+            "--event",
+            "ring@5",
+            "--duration",
+            "14",
+        ])
+        .current_dir(&dir)
+        .env("DISPLAY", &x.1)
+        .env("TZ", "UTC")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    find_window(&x.1);
+    std::thread::sleep(Duration::from_millis(1500));
+    let shots: String = (0..22)
+        .map(|_| {
+            let px = grab(&x.1);
+            let l = lit(&px, (8, 1272), (8, 712));
+            std::thread::sleep(Duration::from_millis(400));
+            if l < 0.01 {
+                'B'
+            } else if l > 0.9 {
+                'P'
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let err = ends_cleanly(&mut demo, Duration::from_secs(25), "at night");
+    assert_eq!(runs(&shots), "BPB", "{shots}");
+    let (starts, _) = sim_starts(&err);
+    assert_eq!(
+        starts.get(CAM1),
+        Some(&1),
+        "streamed only for the ring: {starts:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
