@@ -101,7 +101,8 @@ fn instance() -> wgpu::Instance {
 
 #[derive(Debug)]
 enum Wake {
-    Frame,
+    /// A new frame of camera (slot) `usize`.
+    Frame(usize),
     Status,
     Detection {
         serial: String,
@@ -378,10 +379,11 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
     let serials = config.session.serials.clone();
     let slots: Vec<Arc<LatestFrame>> = serials
         .iter()
-        .map(|_| {
+        .enumerate()
+        .map(|(i, _)| {
             let p = proxy.clone();
             LatestFrame::new(move || {
-                let _ = p.send_event(Wake::Frame);
+                let _ = p.send_event(Wake::Frame(i));
             })
         })
         .collect();
@@ -906,7 +908,13 @@ impl ApplicationHandler<Wake> for App {
 
     fn user_event(&mut self, event_loop: &ActiveEventLoop, event: Wake) {
         match event {
-            Wake::Frame | Wake::Status => self.request_redraw(),
+            // A hidden (always-on) camera's frame waits in its mailbox: no redraw for it.
+            Wake::Frame(i) => {
+                if self.screen.as_ref().is_none_or(|s| s.cameras.contains(&i)) {
+                    self.request_redraw();
+                }
+            }
+            Wake::Status => self.request_redraw(),
             Wake::Detection {
                 serial,
                 kind,

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The README's camera-wall screenshots: the example wall (packaging/wall.example.toml) with
+# simulated cameras on a 1280x720 Xvfb screen — its first page, its second page, and a ring
+# bringing "Back door" forward — into docs/. Needs a release build and xvfb, ffmpeg.
+#
+#   scripts/screenshots.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=target/release/eufy-hw
+[ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+display=""
+for n in $(seq 200 249); do
+  if [ ! -e "/tmp/.X11-unix/X$n" ] && [ ! -e "/tmp/.X$n-lock" ]; then display=":$n"; break; fi
+done
+[ -n "$display" ] || { echo "no free X display number" >&2; exit 1; }
+Xvfb "$display" -screen 0 1280x720x24 -nolisten tcp >/dev/null 2>&1 &
+xvfb=$!
+trap 'kill $xvfb 2>/dev/null || true' EXIT
+sleep 1
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
+mkdir -p docs
+# Pages turn every 7 s; a ring on the fifth camera (page 2) at 16 s, while page 1 shows.
+DISPLAY=$display "$bin" demo --config packaging/wall.example.toml --stats --page-seconds 7 \
+  --event ring:T8410P0000000005@16 --hold 5 --duration 24 --log warn &
+pid=$!
+shot() { sleep "$1"; ffmpeg -nostdin -v error -y -f x11grab -video_size 1280x720 -i "$display" -frames:v 1 "docs/$2"; }
+shot 5 wall-page1.png
+shot 6 wall-page2.png
+shot 7 wall-ring.png
+wait "$pid"
+ls -l docs/wall-*.png
