@@ -29,6 +29,7 @@
 //! - [`throttle`]: warnings that could repeat every frame, logged at most once a minute.
 #![deny(missing_docs)]
 
+pub mod audio;
 pub mod bench;
 pub mod bitstream;
 pub mod clip;

@@ -400,6 +400,7 @@ fn on_event(
             serial,
             data,
             received_at,
+            ..
         } => {
             if let Some(cam) = cams.get_mut(&serial) {
                 write_audio(cam, &data, received_at);

@@ -367,3 +367,45 @@ fn frames_drained_at_the_end_are_counted() {
     assert_eq!(stats.unsupported_frames, 15, "{stats:?}");
     assert_eq!(stats.errors, 0);
 }
+
+/// The cameras' AAC (ADTS frames, 16 kHz mono) decoded and resampled to a 48 kHz stereo
+/// device: as many samples as FFmpeg's own decode and resample of the file, and the same
+/// loudness.
+#[test]
+fn aac_decodes_like_ffmpeg() {
+    use eufy_hw::audio::decode::AacDecoder;
+    let path = common::clip_path("aac_16k_mono.aac");
+    let bytes = std::fs::read(&path).unwrap();
+    let frames = eufy_hw::bitstream::adts::split_frames(&bytes);
+    assert!(frames.len() > 20);
+    let mut d = AacDecoder::new(2, 48_000).unwrap();
+    let mut ours = Vec::new();
+    for f in &frames {
+        if let Some(pcm) = d.decode(f) {
+            assert_eq!((pcm.channels, pcm.rate), (2, 48_000));
+            ours.extend(pcm.samples);
+        }
+    }
+    assert_eq!(d.errors, 0);
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(&path)
+        .args(["-ar", "48000", "-ac", "2", "-f", "f32le", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let theirs: Vec<f32> = out
+        .stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let (a, b) = (ours.len() as f64, theirs.len() as f64);
+    assert!((a - b).abs() / b < 0.03, "{a} samples, FFmpeg {b}");
+    let rms = |v: &[f32]| (v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+    let (ra, rb) = (rms(&ours), rms(&theirs));
+    assert!(rb > 0.01, "the clip is not silent ({rb})");
+    assert!((ra - rb).abs() / rb < 0.05, "rms {ra} vs FFmpeg {rb}");
+    // Both channels carry the mono source.
+    let (l, r): (Vec<f32>, Vec<f32>) = ours.chunks_exact(2).map(|c| (c[0], c[1])).unzip();
+    assert!((rms(&l) - rms(&r)).abs() < 1e-6);
+}

@@ -143,12 +143,15 @@ pub enum SessionEvent {
         /// When the message was read from the socket.
         received_at: std::time::Instant,
     },
-    /// Audio bytes of a camera (usually one ADTS AAC frame); recorded, not played.
+    /// Audio bytes of a camera (usually one ADTS AAC frame).
     Audio {
         /// Camera serial.
         serial: String,
         /// The payload.
         data: Vec<u8>,
+        /// `metadata.audioCodec` as sent (`AAC`, `AAC_LC`, `AAC_ELD`, `NONE`, `UNKNOWN`;
+        /// empty when absent).
+        codec: String,
         /// When the message was read.
         received_at: std::time::Instant,
     },
@@ -1015,6 +1018,12 @@ impl<'a> Connection<'a> {
                     let _ = self
                         .events
                         .send(SessionEvent::Audio {
+                            codec: m
+                                .metadata
+                                .get("audioCodec")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_owned(),
                             serial: m.serial,
                             data: m.data,
                             received_at: now,
