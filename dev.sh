@@ -25,6 +25,9 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 #    the window in those tests; matchbox-window-manager: the small window manager kiosks
 #    run, for the fullscreen tests with a window manager; x11-xserver-utils: xset, with which
 #    the kiosk keeps the screen from blanking (and the tests read the screensaver settings)
+#  - libasound2-dev: cpal's ALSA backend (sound) links against it; pulseaudio,
+#    pulseaudio-utils: a real sound server with a null sink for the sound tests (parec
+#    captures what was played)
 #  - systemd, xinit, cage, desktop-file-utils: the tests verify the boot files in packaging/
 #    (systemd-analyze verify, desktop-file-validate), run the X session script under xinit,
 #    and the kiosk under cage (Wayland, headless; cage needs xwayland)
@@ -33,7 +36,8 @@ PKGS=(pkg-config clang libclang-dev
       libavfilter-dev libavdevice-dev ffmpeg
       mesa-vulkan-drivers libvulkan1
       libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libx11-xcb1
-      xvfb xauth xdotool matchbox-window-manager x11-xserver-utils systemd xinit cage xwayland desktop-file-utils)
+      xvfb xauth xdotool matchbox-window-manager x11-xserver-utils systemd xinit cage xwayland desktop-file-utils
+      libasound2-dev pulseaudio pulseaudio-utils)
 
 setup() {
   local missing=()

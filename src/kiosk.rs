@@ -218,6 +218,11 @@ impl Kiosk {
         }
     }
 
+    /// The camera an event brought forward, if any.
+    pub fn focused(&self) -> Option<usize> {
+        self.focus.as_ref().map(|f| f.camera)
+    }
+
     /// What to draw now.
     pub fn screen(&self) -> Screen {
         let (cameras, layout) = self.pages[self.page].clone();

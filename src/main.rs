@@ -248,6 +248,20 @@ struct WindowArgs {
     /// No window: decode and print progress.
     #[arg(long)]
     headless: bool,
+    /// No sound (default: the selected or focused camera's sound plays).
+    #[arg(long)]
+    no_audio: bool,
+    /// Sound volume, 0 to 1.
+    #[arg(long, default_value_t = 1.0, value_parser = volume)]
+    volume: f32,
+}
+
+/// A volume: 0 to 1.
+fn volume(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?}: the volume is a number from 0 to 1")),
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -830,6 +844,7 @@ async fn show(
                 stats: window.stats,
                 duration: duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
                 snapshot_dir: std::env::current_dir().unwrap_or_default(),
+                audio: (!window.no_audio).then_some(window.volume),
             };
             // winit wants the main thread: the runtime's worker threads carry on meanwhile.
             return tokio::task::block_in_place(|| eufy_hw::view::run(config)).context("viewer");

@@ -11,9 +11,12 @@
 //! `always_on`), told through [`SessionControl::Want`]; a tile whose picture froze is
 //! restarted through [`SessionControl::Restart`].
 //!
+//! Sound ([`crate::audio`]) is the focused camera's when its wall entry allows it, else the
+//! selected tile's; its delay follows that tile's picture latency.
+//!
 //! Keys: `f` fullscreen, `i` overlay, `s` PNG snapshot, `r` start/stop a raw recording of the
-//! selected tile (`1`-`9` select), `n`/`p` (or →/←) next/previous page, `q`/Esc quit (not in
-//! kiosk mode).
+//! selected tile (`1`-`9` select, also whose sound plays), `m` mute, `n`/`p` (or →/←)
+//! next/previous page, `q`/Esc quit (not in kiosk mode).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,6 +54,8 @@ pub struct ViewConfig {
     pub duration: Option<Duration>,
     /// Where `s` writes snapshots and `r` recordings.
     pub snapshot_dir: std::path::PathBuf,
+    /// Play sound at this volume (0 to 1); `None`: no sound.
+    pub audio: Option<f32>,
 }
 
 /// Why the viewer could not run.
@@ -320,6 +325,9 @@ impl Surface {
     }
 }
 
+/// Added to the picture's latency for the sound's delay: room for network jitter.
+const AUDIO_MARGIN_MS: f64 = 40.0;
+
 struct TileStats {
     upload_warnings: crate::throttle::Throttle,
     shown: u64,
@@ -342,6 +350,8 @@ struct App {
     wanted: Vec<usize>,
     /// The cameras whose picture is frozen now, and for how long.
     frozen: HashMap<usize, Duration>,
+    /// The sound output, when there is one.
+    audio: Option<crate::audio::AudioOut>,
     slots: Vec<Arc<LatestFrame>>,
     statuses: Statuses,
     recordings: Recordings,
@@ -401,6 +411,15 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
     let recordings = feed.recordings.clone();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (control, control_rx) = mpsc::unbounded_channel();
+    let audio = config
+        .audio
+        .and_then(|volume| match crate::audio::AudioOut::open(volume) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::warn!("no sound: {e}");
+                None
+            }
+        });
     let now = Instant::now();
     let mut kiosk = Kiosk::new(&config.wall, now);
     kiosk.set_time_of_day(local_minute());
@@ -414,6 +433,7 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
         feed,
         stop_rx,
         control_rx,
+        audio.as_ref().map(|a| a.feed()),
         proxy,
     ));
     if config.wall.keep_awake && (config.window.kiosk || config.window.fullscreen) {
@@ -426,6 +446,7 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
         control,
         wanted,
         frozen: HashMap::new(),
+        audio,
         stats: serials
             .iter()
             .map(|_| TileStats {
@@ -454,6 +475,20 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
     let shown: u64 = app.stats.iter().map(|s| s.shown).sum();
     let frozen = app.kiosk.watchdog().total_fires();
     tracing::info!("{shown} frames shown; {frozen} frozen picture(s) restarted");
+    if let Some(a) = &app.audio {
+        let r = a.report();
+        let b = &r.buffer;
+        tracing::info!(
+            "audio: {} frames in, {} played, {} dropped, {} underruns, {} chunks dropped, {} decode errors, {} of other codecs",
+            b.frames_in,
+            b.frames_played,
+            b.frames_dropped,
+            b.underruns,
+            r.dropped_chunks,
+            r.decode_errors,
+            r.unsupported
+        );
+    }
     let _ = app.stop.send(true);
     // Let the session stop its streams and close cleanly, but do not hang on it.
     let ended =
@@ -508,6 +543,7 @@ async fn run_feed(
     mut feed: Feed,
     stop: watch::Receiver<bool>,
     control: crate::eufy::session::ControlReceiver,
+    audio: Option<crate::audio::AudioFeed>,
     proxy: EventLoopProxy<Wake>,
 ) -> Result<(), PipelineError> {
     let (tx, mut rx) = mpsc::channel(256);
@@ -518,6 +554,9 @@ async fn run_feed(
             ev = rx.recv() => match ev {
                 Some(ev) => {
                     let status_change = !matches!(ev, SessionEvent::Video { .. });
+                    if let (Some(a), SessionEvent::Audio { serial, codec, data, received_at }) = (&audio, &ev) {
+                        a.push(serial, codec, data, *received_at);
+                    }
                     if let SessionEvent::Detection { serial, kind, state, .. } = &ev {
                         let _ = proxy.send_event(Wake::Detection {
                             serial: serial.clone(),
@@ -755,6 +794,7 @@ impl App {
                 })
                 .collect()
         };
+        self.tend_audio(&screen);
         let mut changed = self.screen.as_ref() != Some(&screen);
         for (i, &live) in live.iter().enumerate() {
             let verdict = self.kiosk.watchdog_mut().check(i, live, now);
@@ -840,10 +880,12 @@ impl App {
                     self.request_redraw();
                 }
             }
+            // The tiles on screen, in order.
             Key::Character(c) if c.len() == 1 && ("1"..="9").contains(&c.as_str()) => {
-                let i = c.as_bytes()[0] as usize - b'1' as usize;
-                if i < self.serials.len() {
+                let k = c.as_bytes()[0] as usize - b'1' as usize;
+                if let Some(&i) = self.kiosk.screen().cameras.get(k) {
                     self.selected = i;
+                    self.tend(Instant::now());
                 }
             }
             Key::Character(c) if c == "f" && !self.config.window.kiosk => {
@@ -868,6 +910,13 @@ impl App {
                     }
                 }
             }
+            Key::Character(c) if c == "m" => {
+                if let Some(a) = &self.audio {
+                    a.set_muted(!a.muted());
+                    tracing::info!("sound {}", if a.muted() { "muted" } else { "on" });
+                    self.request_redraw();
+                }
+            }
             Key::Character(c) if c == "n" => self.turn_page(true),
             Key::Character(c) if c == "p" => self.turn_page(false),
             Key::Named(NamedKey::ArrowRight) => self.turn_page(true),
@@ -875,6 +924,36 @@ impl App {
             Key::Character(c) if c == "q" && !self.config.window.kiosk => event_loop.exit(),
             Key::Named(NamedKey::Escape) if !self.config.window.kiosk => event_loop.exit(),
             _ => {}
+        }
+    }
+
+    /// Whose sound plays: the focused camera's when its wall entry allows, else the selected
+    /// tile's (the first tile's when the selected one is not on screen); none at a blank
+    /// night. The delay follows that tile's picture latency, plus a margin for jitter.
+    fn tend_audio(&self, screen: &Screen) {
+        let Some(audio) = &self.audio else { return };
+        let allowed = |i: usize| self.config.wall.cameras[i].audio;
+        let source = match self
+            .kiosk
+            .focused()
+            .filter(|&f| screen.cameras.contains(&f))
+        {
+            Some(f) => Some(f).filter(|&f| allowed(f)),
+            None => screen
+                .cameras
+                .iter()
+                .copied()
+                .find(|&c| c == self.selected)
+                .or_else(|| screen.cameras.first().copied())
+                .filter(|&c| allowed(c)),
+        };
+        audio.set_source(source.map(|i| self.serials[i].as_str()));
+        if let Some(i) = source {
+            let latency = self.stats[i].latency_ms;
+            if latency.is_finite() {
+                let ms = (latency + AUDIO_MARGIN_MS).clamp(AUDIO_MARGIN_MS, 250.0);
+                audio.set_delay(Duration::from_secs_f64(ms / 1e3));
+            }
         }
     }
 

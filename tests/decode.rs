@@ -401,7 +401,8 @@ fn aac_decodes_like_ffmpeg() {
         .collect();
     let (a, b) = (ours.len() as f64, theirs.len() as f64);
     assert!((a - b).abs() / b < 0.03, "{a} samples, FFmpeg {b}");
-    let rms = |v: &[f32]| (v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+    let rms =
+        |v: &[f32]| (v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
     let (ra, rb) = (rms(&ours), rms(&theirs));
     assert!(rb > 0.01, "the clip is not silent ({rb})");
     assert!((ra - rb).abs() / rb < 0.05, "rms {ra} vs FFmpeg {rb}");

@@ -973,3 +973,137 @@ fn a_ring_wakes_a_blank_night_screen() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A PulseAudio server in user space with a null sink, default for its clients, until
+/// dropped: what the viewer plays is captured from the sink's monitor with `parec`.
+struct SoundServer {
+    child: std::process::Child,
+    runtime: std::path::PathBuf,
+}
+
+impl Drop for SoundServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.runtime);
+    }
+}
+
+fn sound_server() -> SoundServer {
+    let runtime = std::env::temp_dir().join(format!("eufy-pulse-{}", std::process::id()));
+    std::fs::create_dir_all(&runtime).unwrap();
+    let child = Command::new("pulseaudio")
+        .args([
+            "-n",
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "--disallow-exit",
+            "-L",
+            "module-null-sink sink_name=eufy_test",
+            "-L",
+            "module-native-protocol-unix",
+        ])
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("HOME", &runtime)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pulseaudio (./dev.sh setup installs it)");
+    let server = SoundServer { child, runtime };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.runtime.join("pulse/native").exists() {
+        assert!(Instant::now() < deadline, "pulseaudio did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ok = Command::new("pactl")
+        .args(["set-default-sink", "eufy_test"])
+        .env("XDG_RUNTIME_DIR", &server.runtime)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    server
+}
+
+/// `secs` of what the sink plays, mono f32 at 48 kHz: (RMS, frequency by zero crossings).
+fn capture(server: &SoundServer, secs: f64) -> (f64, f64) {
+    let mut rec = Command::new("parec")
+        .args([
+            "-d",
+            "eufy_test.monitor",
+            "--raw",
+            "--format=float32le",
+            "--rate=48000",
+            "--channels=1",
+            "--latency-msec=20",
+        ])
+        .env("XDG_RUNTIME_DIR", &server.runtime)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("parec (./dev.sh setup installs pulseaudio-utils)");
+    let mut bytes = vec![0u8; (secs * 48_000.0) as usize * 4];
+    let read = std::io::Read::read_exact(rec.stdout.as_mut().unwrap(), &mut bytes);
+    let _ = rec.kill();
+    let _ = rec.wait();
+    read.expect("parec stopped early");
+    let s: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let rms = (s.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / s.len() as f64).sqrt();
+    let crossings = s.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
+    (rms, crossings as f64 / (s.len() as f64 / 48_000.0))
+}
+
+/// The camera's AAC (a 440 Hz tone, 16 kHz mono) plays through a real sound server: the
+/// tone is captured at its frequency; `m` mutes it and unmutes it.
+#[test]
+fn sound_plays_and_mutes() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let pulse = sound_server();
+    let x = xvfb();
+    let dir = temp_dir("sound");
+    let aac = common_clip("aac_16k_mono.aac");
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args(["demo", "--audio", &aac, "--duration", "14"])
+        .current_dir(&dir)
+        .env("DISPLAY", &x.1)
+        .env("XDG_RUNTIME_DIR", &pulse.runtime)
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("PULSE_SERVER")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let win = find_window(&x.1);
+    std::thread::sleep(Duration::from_secs(3));
+    let (rms, freq) = capture(&pulse, 2.0);
+    xdotool(&x.1, &["windowfocus", "--sync", &win]);
+    xdotool(&x.1, &["key", "m"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (muted, _) = capture(&pulse, 1.5);
+    xdotool(&x.1, &["key", "m"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (back, _) = capture(&pulse, 1.5);
+    let err = ends_cleanly(&mut demo, Duration::from_secs(25), "with sound");
+    assert!(rms > 0.02, "no sound captured (rms {rms:.4}): {err}");
+    assert!(
+        (freq - 440.0).abs() < 30.0,
+        "{freq:.0} Hz, not the clip's 440 Hz"
+    );
+    assert!(muted < 0.002, "still sound when muted (rms {muted:.4})");
+    assert!(back > 0.02, "no sound after unmuting (rms {back:.4})");
+    assert!(
+        err.contains("audio output: ") && err.contains("0 decode errors"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn common_clip(name: &str) -> String {
+    let dir = std::env::var("EUFY_CLIPS").unwrap_or_else(|_| "target/clips".into());
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(dir)
+        .join(name);
+    assert!(p.exists(), "missing clip {}", p.display());
+    p.display().to_string()
+}

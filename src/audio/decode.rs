@@ -71,6 +71,11 @@ impl AacDecoder {
         })
     }
 
+    /// The output's channels and rate.
+    pub fn output(&self) -> (u16, u32) {
+        (self.out_channels, self.out_rate)
+    }
+
     /// Decodes one ADTS frame; `None` when it yields nothing (a header, a corrupt frame:
     /// counted in `errors`).
     pub fn decode(&mut self, adts: &[u8]) -> Option<Pcm> {
@@ -93,7 +98,11 @@ impl AacDecoder {
         (!out.samples.is_empty()).then_some(out)
     }
 
-    fn convert(&mut self, frame: &ffmpeg::frame::Audio, out: &mut Vec<f32>) -> Result<(), ffmpeg::Error> {
+    fn convert(
+        &mut self,
+        frame: &ffmpeg::frame::Audio,
+        out: &mut Vec<f32>,
+    ) -> Result<(), ffmpeg::Error> {
         let rate = frame.rate();
         let layout = if frame.channel_layout().is_empty() {
             ChannelLayout::default(i32::from(frame.channels()))
@@ -117,7 +126,9 @@ impl AacDecoder {
             return Ok(());
         };
         // Room for the converted samples and what the resampler holds back.
-        let capacity = (frame.samples() as u64 * u64::from(self.out_rate)).div_ceil(u64::from(rate.max(1))) as usize + 256;
+        let capacity = (frame.samples() as u64 * u64::from(self.out_rate))
+            .div_ceil(u64::from(rate.max(1))) as usize
+            + 256;
         let mut converted = ffmpeg::frame::Audio::new(
             Sample::F32(Type::Packed),
             capacity,

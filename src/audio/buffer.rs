@@ -1,0 +1,385 @@
+//! The jitter buffer between the decoder and the sound device: pure, clocked by the caller.
+//!
+//! The protocol carries no timestamps, so audio is aligned the way the picture is: by
+//! arrival. A sample that arrived at `t` is *due* at the device at `t + delay`, where the
+//! owner sets `delay` to what the picture takes from arrival to the screen plus a margin for
+//! network jitter ([`JitterBuffer::set_delay`]). Samples play back to back; arrival only
+//! corrects them:
+//! - a chunk that arrives later than the queue's end would be due (the camera's audio had a
+//!   hole) starts at its own due time, with silence before it;
+//! - when the head of the queue is late at the device by more than [`MAX_LATE`], the late
+//!   part is dropped (audio never trails the picture by more than that);
+//! - when the head is early, silence is played until it is due (never ahead of the picture
+//!   by more than [`MAX_EARLY`]);
+//! - every stop (nothing to play) fades out and every resume fades in over [`FADE`]: no
+//!   clicks.
+//!
+//! Memory is bounded: at most [`MAX_QUEUED`] of audio is held; older samples are dropped.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Audio later than its due time by more than this is dropped (ITU-R BT.1359: sound more
+/// than 125 ms behind the picture is detectable; this keeps well inside).
+pub const MAX_LATE: Duration = Duration::from_millis(60);
+/// Audio earlier than its due time by more than this waits (BT.1359: 45 ms ahead).
+pub const MAX_EARLY: Duration = Duration::from_millis(20);
+/// Fade length at stops and resumes.
+pub const FADE: Duration = Duration::from_millis(5);
+/// Most audio held.
+pub const MAX_QUEUED: Duration = Duration::from_secs(2);
+
+/// What the buffer did, for the overlay and bench.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AudioStats {
+    /// Frames (one sample per channel) pushed in.
+    pub frames_in: u64,
+    /// Frames played.
+    pub frames_played: u64,
+    /// Frames dropped: late, or past the buffer's bound.
+    pub frames_dropped: u64,
+    /// Times the buffer ran dry while playing.
+    pub underruns: u64,
+    /// Silence inserted for holes in the camera's audio, frames.
+    pub frames_filled: u64,
+    /// How late the head was at the device when played, ms (negative: early), the last
+    /// few hundred callbacks.
+    pub lateness_ms: VecDeque<f64>,
+}
+
+/// Samples waiting for the device.
+#[derive(Debug)]
+pub struct JitterBuffer {
+    rate: u32,
+    channels: usize,
+    queue: VecDeque<f32>,
+    /// When the sample at the head of the queue is due at the device.
+    head_due: Option<Instant>,
+    delay: Duration,
+    volume: f32,
+    muted: bool,
+    /// The gain of the last frame written (fades ramp from it).
+    gain: f32,
+    /// The last frame written, for a fade-out after it.
+    last: Vec<f32>,
+    playing: bool,
+    stats: AudioStats,
+}
+
+const LATENESS_KEPT: usize = 512;
+
+impl JitterBuffer {
+    /// A buffer for `channels` interleaved samples at `rate`, samples due `delay` after they
+    /// arrived.
+    pub fn new(rate: u32, channels: u16, delay: Duration) -> JitterBuffer {
+        let channels = usize::from(channels.max(1));
+        JitterBuffer {
+            rate: rate.max(1),
+            channels,
+            queue: VecDeque::new(),
+            head_due: None,
+            delay,
+            volume: 1.0,
+            muted: false,
+            gain: 0.0,
+            last: vec![0.0; channels],
+            playing: false,
+            stats: AudioStats::default(),
+        }
+    }
+
+    fn frames(&self, d: Duration) -> usize {
+        (d.as_secs_f64() * f64::from(self.rate)).round() as usize
+    }
+
+    fn duration(&self, frames: usize) -> Duration {
+        Duration::from_secs_f64(frames as f64 / f64::from(self.rate))
+    }
+
+    /// Queued frames.
+    pub fn queued(&self) -> usize {
+        self.queue.len() / self.channels
+    }
+
+    /// Samples are due this long after they arrived.
+    pub fn set_delay(&mut self, delay: Duration) {
+        self.delay = delay;
+    }
+
+    /// The delay in use.
+    pub fn delay(&self) -> Duration {
+        self.delay
+    }
+
+    /// Output gain, 0 to 1 (more is clipped).
+    pub fn set_volume(&mut self, volume: f32) {
+        self.volume = volume.clamp(0.0, 1.0);
+    }
+
+    /// Mute (fades out; the queue keeps being consumed, so unmuting is in sync).
+    pub fn set_muted(&mut self, muted: bool) {
+        self.muted = muted;
+    }
+
+    /// Whether muted.
+    pub fn muted(&self) -> bool {
+        self.muted
+    }
+
+    /// Forgets what is queued (another camera's sound comes next).
+    pub fn clear(&mut self) {
+        self.queue.clear();
+        self.head_due = None;
+    }
+
+    /// What it did so far.
+    pub fn stats(&self) -> &AudioStats {
+        &self.stats
+    }
+
+    /// Interleaved samples that arrived at `arrived`.
+    pub fn push(&mut self, samples: &[f32], arrived: Instant) {
+        let frames = samples.len() / self.channels;
+        if frames == 0 {
+            return;
+        }
+        self.stats.frames_in += frames as u64;
+        let due = arrived + self.delay;
+        match self.head_due {
+            None => self.head_due = Some(due),
+            Some(head) => {
+                let tail = head + self.duration(self.queued());
+                // A hole in the camera's audio: silence until this chunk is due.
+                if due > tail + MAX_LATE {
+                    let hole = self.frames(due - tail);
+                    self.stats.frames_filled += hole as u64;
+                    self.queue
+                        .extend(std::iter::repeat_n(0.0, hole * self.channels));
+                }
+            }
+        }
+        self.queue.extend(&samples[..frames * self.channels]);
+        let max = self.frames(MAX_QUEUED);
+        if self.queued() > max {
+            let over = self.queued() - max;
+            self.drop_frames(over);
+        }
+    }
+
+    fn drop_frames(&mut self, n: usize) {
+        let n = n.min(self.queued());
+        self.queue.drain(..n * self.channels);
+        self.stats.frames_dropped += n as u64;
+        if let Some(h) = self.head_due.as_mut() {
+            *h += Duration::from_secs_f64(n as f64 / f64::from(self.rate));
+        }
+        if self.queue.is_empty() {
+            self.head_due = None;
+        }
+    }
+
+    /// Fills `out` (interleaved) with what is due at the device from `play_at` on.
+    pub fn pull(&mut self, out: &mut [f32], play_at: Instant) {
+        let n = out.len() / self.channels;
+        let fade = self.frames(FADE).max(1);
+        let mut k = 0;
+        // Late head: drop what is past due.
+        if let Some(head) = self.head_due {
+            if play_at > head + MAX_LATE {
+                let late = self.frames(play_at - head);
+                self.drop_frames(late);
+            }
+        }
+        let lateness = self.head_due.map(|h| {
+            if play_at >= h {
+                (play_at - h).as_secs_f64() * 1e3
+            } else {
+                -((h - play_at).as_secs_f64() * 1e3)
+            }
+        });
+        // Early head: silence until it is due.
+        let wait = match self.head_due {
+            Some(h) if h > play_at + MAX_EARLY => self.frames(h - play_at).min(n),
+            Some(_) => 0,
+            None => n,
+        };
+        let target = if self.muted { 0.0 } else { self.volume };
+        // Silence (or the wait), faded out from the last frame written.
+        while k < wait {
+            self.gain = (self.gain - 1.0 / fade as f32).max(0.0);
+            for c in 0..self.channels {
+                out[k * self.channels + c] = self.last[c] * self.gain;
+            }
+            k += 1;
+        }
+        if wait > 0 && self.playing && self.head_due.is_none() {
+            self.stats.underruns += 1;
+        }
+        self.playing = self.head_due.is_some() && wait < n;
+        if !self.playing {
+            self.head_due = self.head_due.map(|h| h.max(play_at));
+            return;
+        }
+        if let Some(l) = lateness {
+            self.stats.lateness_ms.push_back(l);
+            if self.stats.lateness_ms.len() > LATENESS_KEPT {
+                self.stats.lateness_ms.pop_front();
+            }
+        }
+        // Samples, fading towards the target gain.
+        let mut played = 0;
+        while k < n && !self.queue.is_empty() {
+            let step = 1.0 / fade as f32;
+            self.gain = if self.gain < target {
+                (self.gain + step).min(target)
+            } else {
+                (self.gain - step).max(target)
+            };
+            for c in 0..self.channels {
+                let s = self.queue.pop_front().unwrap_or(0.0);
+                self.last[c] = s;
+                out[k * self.channels + c] = (s * self.gain).clamp(-1.0, 1.0);
+            }
+            k += 1;
+            played += 1;
+        }
+        self.stats.frames_played += played as u64;
+        self.head_due = self
+            .head_due
+            .map(|h| h + self.duration(played))
+            .filter(|_| !self.queue.is_empty());
+        // Ran dry inside this buffer: fade out the rest.
+        if k < n {
+            self.stats.underruns += 1;
+            self.playing = false;
+            while k < n {
+                self.gain = (self.gain - 1.0 / fade as f32).max(0.0);
+                for c in 0..self.channels {
+                    out[k * self.channels + c] = self.last[c] * self.gain;
+                }
+                k += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RATE: u32 = 48_000;
+
+    fn ms(t0: Instant, m: f64) -> Instant {
+        t0 + Duration::from_secs_f64(m / 1e3)
+    }
+
+    /// 20 ms chunks of a constant level, mono.
+    fn chunk(level: f32) -> Vec<f32> {
+        vec![level; 960]
+    }
+
+    /// Largest jump between neighbouring output samples (a click).
+    fn max_step(v: &[f32]) -> f32 {
+        v.windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn steady_audio_plays_on_time_without_loss() {
+        let t0 = Instant::now();
+        let mut b = JitterBuffer::new(RATE, 1, Duration::from_millis(40));
+        let mut out = Vec::new();
+        // Chunks arrive every 20 ms; the device asks for 10 ms every 10 ms.
+        for i in 0..100 {
+            if i % 2 == 0 {
+                b.push(&chunk(0.5), ms(t0, i as f64 * 10.0));
+            }
+            let mut buf = vec![0.0; 480];
+            b.pull(&mut buf, ms(t0, i as f64 * 10.0 + 40.0));
+            out.extend(buf);
+        }
+        let s = b.stats();
+        assert_eq!(s.frames_dropped, 0, "{s:?}");
+        assert_eq!(s.underruns, 0, "{s:?}");
+        assert_eq!(s.frames_played, 48_000, "{s:?}");
+        // On time, within a sample.
+        assert!(s.lateness_ms.iter().all(|l| l.abs() < 0.1), "{s:?}");
+        // It fades in (no click), then holds the level.
+        assert!(max_step(&out) <= 0.5 / 239.0 + 1e-6, "{}", max_step(&out));
+        assert!((out[24_000] - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn early_audio_waits_and_late_audio_is_dropped() {
+        let t0 = Instant::now();
+        let mut b = JitterBuffer::new(RATE, 1, Duration::from_millis(100));
+        b.push(&chunk(0.5), t0);
+        // Asked 50 ms before it is due: 10 ms of silence.
+        let mut buf = vec![1.0; 480];
+        b.pull(&mut buf, ms(t0, 50.0));
+        assert!(buf.iter().all(|s| *s == 0.0));
+        assert_eq!(b.stats().frames_played, 0);
+        // Asked 150 ms after it was due: the whole chunk is late, dropped, and silence.
+        let mut b = JitterBuffer::new(RATE, 1, Duration::from_millis(100));
+        b.push(&chunk(0.5), t0);
+        b.push(&chunk(0.5), ms(t0, 20.0));
+        let mut buf = vec![1.0; 480];
+        b.pull(&mut buf, ms(t0, 100.0 + 30.0 + 70.0));
+        let s = b.stats();
+        assert!(s.frames_dropped >= 960, "{s:?}");
+        assert!(
+            s.lateness_ms
+                .iter()
+                .all(|l| *l < MAX_LATE.as_secs_f64() * 1e3),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn underruns_fade_and_holes_are_filled() {
+        let t0 = Instant::now();
+        let mut b = JitterBuffer::new(RATE, 1, Duration::from_millis(20));
+        b.push(&chunk(0.8), t0);
+        let mut out = Vec::new();
+        for i in 0..6 {
+            let mut buf = vec![0.0; 480];
+            b.pull(&mut buf, ms(t0, 20.0 + i as f64 * 10.0));
+            out.extend(buf);
+        }
+        assert_eq!(b.stats().underruns, 1, "{:?}", b.stats());
+        // Faded in and out: no step larger than a fade's.
+        assert!(max_step(&out) <= 0.8 / 239.0 + 1e-6, "{}", max_step(&out));
+        assert_eq!(*out.last().unwrap(), 0.0);
+        // A hole: the next chunk comes 200 ms after the last one ended; silence before it.
+        let mut b = JitterBuffer::new(RATE, 1, Duration::from_millis(20));
+        b.push(&chunk(0.8), t0);
+        b.push(&chunk(0.8), ms(t0, 220.0));
+        assert_eq!(b.stats().frames_filled, 9_600, "{:?}", b.stats());
+    }
+
+    #[test]
+    fn muting_fades_and_memory_is_bounded() {
+        let t0 = Instant::now();
+        let mut b = JitterBuffer::new(RATE, 2, Duration::ZERO);
+        for i in 0..200 {
+            b.push(&vec![0.5; 1920], ms(t0, i as f64 * 20.0 / 1000.0));
+        }
+        assert!(b.queued() <= 96_000, "{}", b.queued());
+        assert!(b.stats().frames_dropped > 0);
+        let mut b = JitterBuffer::new(RATE, 1, Duration::ZERO);
+        b.push(&vec![0.5; 48_000], t0);
+        let mut buf = vec![0.0; 4_800];
+        b.pull(&mut buf, t0);
+        b.set_muted(true);
+        let mut quiet = vec![0.0; 4_800];
+        b.pull(&mut quiet, ms(t0, 100.0));
+        assert!(max_step(&quiet) <= 0.5 / 239.0 + 1e-6);
+        assert!(quiet[1000..].iter().all(|s| *s == 0.0));
+        assert_eq!(
+            b.stats().frames_played,
+            9_600,
+            "consumed while muted: stays in sync"
+        );
+    }
+}
