@@ -10,8 +10,12 @@
 //! cut-off, its station's turn passing to another camera) its last unit is complete and
 //! written; after a restart or a reconnect the recording goes on from the next keyframe and
 //! the gap (one per outage, however many reconnects it took) is logged and counted. MP4/MKV
-//! carry the camera's AAC audio when its ADTS frames arrived before the first keyframe
-//! completed (the stream is set up then); raw output is video only.
+//! carry the camera's AAC audio: the container's streams are set up before anything is
+//! written, and the audio format is only known from the first ADTS header, so the first
+//! video units are held until audio arrives, for at most [`AUDIO_WAIT`] (a camera that sends
+//! no audio is recorded without). Audio that cannot be muxed (no audio stream, before the
+//! first keyframe, not ADTS) is counted as dropped, never as written. Raw output is video
+//! only.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -26,6 +30,12 @@ use crate::bitstream::{AccessUnit, AssemblerConfig, Codec};
 use crate::eufy::session::{run_session, SessionConfig, SessionError, SessionEvent};
 use crate::ingest::Ingest;
 use crate::timestamps::Smoother;
+
+/// Longest wait, from the first keyframe, for the camera's first audio frame before an
+/// MP4/MKV is set up without audio.
+pub const AUDIO_WAIT: Duration = Duration::from_millis(1500);
+/// Most video units held meanwhile.
+const MAX_HELD: usize = 240;
 
 /// Where and how to record.
 #[derive(Debug, Clone)]
@@ -83,7 +93,8 @@ pub struct Recorded {
     pub gaps: u64,
     /// AAC frames muxed (MP4/MKV only).
     pub audio_frames: u64,
-    /// Audio events that were not valid ADTS, or could not be muxed.
+    /// Audio events not written: not valid ADTS, before the first keyframe, or the file
+    /// has no audio stream (raw output, or audio that started after [`AUDIO_WAIT`]).
     pub audio_dropped: u64,
 }
 
@@ -187,10 +198,11 @@ impl Muxer {
         packet.write_interleaved(&mut self.out)
     }
 
-    /// Writes one ADTS frame's payload to the audio stream, timed like the video.
-    fn write_audio(&mut self, frame: &[u8], at: Instant) -> Result<(), ffmpeg::Error> {
+    /// Writes one ADTS frame's payload to the audio stream, timed like the video. False when
+    /// it was not written: no audio stream, or no video yet to align with.
+    fn write_audio(&mut self, frame: &[u8], at: Instant) -> Result<bool, ffmpeg::Error> {
         let (Some((index, smoother)), Some(origin)) = (self.audio.as_mut(), self.origin) else {
-            return Ok(()); // no audio stream, or no video yet: nothing to align with
+            return Ok(false);
         };
         let index = *index;
         let Some(h) = adts::parse_header(frame) else {
@@ -206,7 +218,7 @@ impl Muxer {
         packet.set_dts(Some(pts));
         let tb = self.out.stream(index).map_or(TIME_BASE, |s| s.time_base());
         packet.rescale_ts(TIME_BASE, tb);
-        packet.write_interleaved(&mut self.out)
+        packet.write_interleaved(&mut self.out).map(|()| true)
     }
 
     fn finish(&mut self) -> Result<(), ffmpeg::Error> {
@@ -221,6 +233,8 @@ struct Camera {
     name: Option<String>,
     /// The camera's audio format, from the first valid ADTS header seen.
     audio: Option<AdtsHeader>,
+    /// Video units held before an MP4/MKV is set up, waiting for the first audio frame.
+    held: Vec<AccessUnit<Instant>>,
 }
 
 /// Checks an output template before connecting: its extension, and that its folder exists.
@@ -306,6 +320,7 @@ pub async fn record(
                 rec,
                 name: None,
                 audio: None,
+                held: Vec::new(),
             };
             (s.clone(), cam)
         })
@@ -353,7 +368,7 @@ pub async fn record(
     let mut out = Vec::new();
     for s in &serials {
         if let Some(mut cam) = cams.remove(s) {
-            finish(&mut cam)?;
+            finish(&mut cam, &config.output, &ingest)?;
             out.push(cam.rec);
         }
     }
@@ -403,6 +418,11 @@ fn on_event(
             ..
         } => {
             if let Some(cam) = cams.get_mut(&serial) {
+                // The first audio frame sets up the file held for it.
+                if cam.audio.is_none() && adts::parse_header(&data).is_some() {
+                    cam.audio = adts::parse_header(&data);
+                    release_held(cam, &config.output, ingest)?;
+                }
                 write_audio(cam, &data, received_at);
             }
             return Ok(false);
@@ -412,17 +432,16 @@ fn on_event(
     let Some(cam) = cams.get_mut(&serial) else {
         return Ok(false);
     };
-    let room = config
-        .frames
-        .map_or(usize::MAX, |n| n.saturating_sub(cam.rec.units) as usize);
+    let room = config.frames.map_or(usize::MAX, |n| {
+        n.saturating_sub(cam.rec.units + cam.held.len() as u64) as usize
+    });
     units.truncate(room);
-    for au in &units {
-        write_unit(cam, &config.output, ingest, au)?;
-    }
+    write_units(cam, &config.output, ingest, &units)?;
     cam.rec.gaps = ingest.gaps(&serial).count;
-    Ok(config
-        .frames
-        .is_some_and(|n| cams.values().all(|c| c.rec.units >= n)))
+    Ok(config.frames.is_some_and(|n| {
+        cams.values()
+            .all(|c| c.rec.units + c.held.len() as u64 >= n)
+    }))
 }
 
 /// Sleeps until `deadline`; never returns without one.
@@ -434,20 +453,57 @@ async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
 }
 
 fn write_audio(cam: &mut Camera, data: &[u8], at: Instant) {
-    match adts::parse_header(data) {
-        Some(h) => {
-            cam.audio.get_or_insert(h);
-            if let Some(Sink::Muxer(m)) = cam.sink.as_mut() {
-                if let Err(e) = m.write_audio(data, at) {
-                    tracing::debug!(camera = %cam.rec.serial, "audio frame dropped: {e}");
-                    cam.rec.audio_dropped += 1;
-                } else {
-                    cam.rec.audio_frames += 1;
-                }
+    let Some(h) = adts::parse_header(data) else {
+        cam.rec.audio_dropped += 1;
+        return;
+    };
+    cam.audio.get_or_insert(h);
+    match cam.sink.as_mut() {
+        Some(Sink::Muxer(m)) => match m.write_audio(data, at) {
+            Ok(true) => cam.rec.audio_frames += 1,
+            Ok(false) => cam.rec.audio_dropped += 1,
+            Err(e) => {
+                tracing::debug!(camera = %cam.rec.serial, "audio frame dropped: {e}");
+                cam.rec.audio_dropped += 1;
             }
-        }
-        None => cam.rec.audio_dropped += 1,
+        },
+        _ => cam.rec.audio_dropped += 1,
     }
+}
+
+/// Video units for a file: written, or held while an MP4/MKV waits for the camera's first
+/// audio frame (its format sets up the audio stream).
+fn write_units(
+    cam: &mut Camera,
+    template: &str,
+    ingest: &Ingest,
+    units: &[AccessUnit<Instant>],
+) -> Result<(), RecordError> {
+    for au in units {
+        let waiting = cam.sink.is_none()
+            && cam.audio.is_none()
+            && !is_raw(template)
+            && cam.held.len() < MAX_HELD
+            && cam
+                .held
+                .first()
+                .is_none_or(|first| au.at.saturating_duration_since(first.at) < AUDIO_WAIT);
+        if waiting {
+            cam.held.push(au.clone());
+        } else {
+            release_held(cam, template, ingest)?;
+            write_unit(cam, template, ingest, au)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the held units (the file is set up with them).
+fn release_held(cam: &mut Camera, template: &str, ingest: &Ingest) -> Result<(), RecordError> {
+    for au in std::mem::take(&mut cam.held) {
+        write_unit(cam, template, ingest, &au)?;
+    }
+    Ok(())
 }
 
 fn write_unit(
@@ -510,7 +566,8 @@ fn write_unit(
     Ok(())
 }
 
-fn finish(cam: &mut Camera) -> Result<(), RecordError> {
+fn finish(cam: &mut Camera, template: &str, ingest: &Ingest) -> Result<(), RecordError> {
+    release_held(cam, template, ingest)?;
     match cam.sink.take() {
         Some(Sink::Raw(mut w)) => w.flush().map_err(|source| RecordError::Io {
             path: cam.rec.path.clone(),

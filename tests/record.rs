@@ -263,6 +263,61 @@ async fn mp4_carries_the_audio() {
     s.shutdown().await;
 }
 
+/// Audio that starts after the first keyframe (0.6 s later) still gets an audio stream: the
+/// first video units wait for it; every frame counted as written is in the file. Audio that
+/// starts after the wait (3 s later) is counted as dropped, not as written, and the video
+/// is recorded without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_audio_is_declared_or_counted_honestly() {
+    let clip = Arc::new(Clip::load(&common::clip_path("h264_baseline_720p.h264")).unwrap());
+    let aac = std::fs::read(common::clip_path("aac_16k_mono.aac")).unwrap();
+    let frames: Arc<Vec<Arc<[u8]>>> = Arc::new(
+        eufy_hw::bitstream::adts::split_frames(&aac)
+            .into_iter()
+            .map(Arc::from)
+            .collect(),
+    );
+    for (delay_ms, expect_audio) in [(600, true), (3000, false)] {
+        let s = Simulator::start(SimConfig {
+            cameras: vec![Camera {
+                serial: "T1".into(),
+                clip: clip.clone(),
+            }],
+            pacing: Pacing::Fps(30.0),
+            realistic: false,
+            audio: Some(frames.clone()),
+            audio_delay: std::time::Duration::from_millis(delay_ms),
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let out = tmp(&format!("late-{delay_ms}.mp4"));
+        let (_tx, stop) = watch::channel(false);
+        let config = RecordConfig {
+            session: SessionConfig::new(s.url(), vec!["T1".into()]),
+            output: out.display().to_string(),
+            duration: None,
+            frames: Some(120),
+        };
+        let r = record(config, stop).await.unwrap();
+        let probe = ffprobe(&out);
+        let lines: Vec<&str> = probe.lines().collect();
+        assert_eq!(lines[0], "h264,1280,720,120", "{probe}");
+        if expect_audio {
+            let audio: Vec<&str> = lines[1].split(',').collect();
+            assert_eq!(audio[0], "aac", "{probe}");
+            let in_file: u64 = audio.last().unwrap().parse().unwrap();
+            assert!(r[0].audio_frames >= 20, "{:?}", r[0]);
+            assert_eq!(in_file, r[0].audio_frames, "{probe} {:?}", r[0]);
+        } else {
+            assert_eq!(lines.len(), 1, "no audio stream expected: {probe}");
+            assert_eq!(r[0].audio_frames, 0, "{:?}", r[0]);
+            assert!(r[0].audio_dropped > 0, "{:?}", r[0]);
+        }
+        s.shutdown().await;
+    }
+}
+
 /// With arbitrary chunking the last access unit is only completed by the next start code,
 /// which never comes when the stream stops: it is complete when `livestream stopped`
 /// arrives, so the recording holds the whole clip, its last unit included.

@@ -179,6 +179,8 @@ pub struct SimConfig {
     /// ADTS AAC frames every camera sends as `livestream audio data`, interleaved with the
     /// video by time (looping).
     pub audio: Option<Arc<Vec<Arc<[u8]>>>>,
+    /// The audio starts this long after the video (some cameras' sound comes later).
+    pub audio_delay: Duration,
     /// Stations and the cameras behind them; a station streams one camera at a time. A
     /// camera in no station is its own.
     pub stations: Vec<(String, Vec<String>)>,
@@ -259,6 +261,7 @@ impl Default for SimConfig {
             server_version: "3.0.1".into(),
             send_log: None,
             audio: None,
+            audio_delay: Duration::ZERO,
             stations: Vec::new(),
             names: HashMap::new(),
             cutoff: None,
@@ -1239,11 +1242,19 @@ struct AudioClock {
     frames: Arc<Vec<Arc<[u8]>>>,
     secs: f64,
     sent: u64,
+    /// Video time at which the audio starts, s.
+    start: f64,
 }
 
 impl AudioClock {
-    /// Audio for a stream joined at video frame `first` of `frame_secs` each.
-    fn new(frames: Arc<Vec<Arc<[u8]>>>, first: u64, frame_secs: f64) -> Option<AudioClock> {
+    /// Audio for a stream joined at video frame `first` of `frame_secs` each, starting
+    /// `start` seconds into the video.
+    fn new(
+        frames: Arc<Vec<Arc<[u8]>>>,
+        first: u64,
+        frame_secs: f64,
+        start: f64,
+    ) -> Option<AudioClock> {
         let secs = frames
             .first()
             .and_then(|f| crate::bitstream::adts::parse_header(f))
@@ -1251,14 +1262,15 @@ impl AudioClock {
         Some(AudioClock {
             frames,
             secs,
-            sent: (first as f64 * frame_secs / secs.max(1e-3)) as u64,
+            sent: ((first as f64 * frame_secs - start).max(0.0) / secs.max(1e-3)) as u64,
+            start,
         })
     }
 
     /// The frames due by `video_time` seconds.
     fn due(&mut self, video_time: f64) -> Vec<Arc<[u8]>> {
         let mut out = Vec::new();
-        while (self.sent as f64 + 1.0) * self.secs <= video_time {
+        while self.start + (self.sent as f64 + 1.0) * self.secs <= video_time {
             out.push(self.frames[(self.sent % self.frames.len() as u64) as usize].clone());
             self.sent += 1;
         }
@@ -1306,7 +1318,7 @@ fn spawn_stream(
         .audio
         .clone()
         .filter(|a| !a.is_empty())
-        .and_then(|a| AudioClock::new(a, first, nominal));
+        .and_then(|a| AudioClock::new(a, first, nominal, cfg.audio_delay.as_secs_f64()));
     tokio::spawn(async move {
         let video = |bytes: Arc<[u8]>, metadata: Arc<str>, array: Option<Arc<str>>| Out::Video {
             serial: serial.clone(),
