@@ -64,4 +64,17 @@ if [ ! -s "$dir/aac_16k_mono.aac" ]; then
   mv "$dir/.aac.$$" "$dir/aac_16k_mono.aac"
   echo "  $dir/aac_16k_mono.aac"
 fi
+# The A/V sync pair: a white flash (one frame) and a 100 ms 1 kHz beep at every whole
+# second, 10 s, 15 fps 640x360 and 16 kHz mono AAC (the beep made 64 ms early: the AAC
+# encoder's 1024 samples of priming put it back on the second when decoded); `bench --file sync_flash.h264 --audio
+# sync_beep.aac` measures where the flash is drawn against where the beep reaches the device.
+clip sync_flash.h264 "color=c=0x202020:size=640x360:rate=15:duration=10,drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='lt(mod(t\,1)\,0.05)'" \
+  -c:v libx264 -preset veryfast -tune zerolatency -x264-params keyint=15:min-keyint=15:scenecut=0 -pix_fmt yuv420p
+if [ ! -s "$dir/sync_beep.aac" ]; then
+  ffmpeg -nostdin -loglevel error -y -f lavfi \
+    -i "aevalsrc='if(lt(mod(t+0.064\,1)\,0.1)\,0.5*sin(2*PI*1000*t)\,0)':s=16000:d=10" \
+    -c:a aac -b:a 48k -ac 1 -f adts "$dir/.beep.$$"
+  mv "$dir/.beep.$$" "$dir/sync_beep.aac"
+  echo "  $dir/sync_beep.aac"
+fi
 echo "clips ready in $dir"

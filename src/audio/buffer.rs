@@ -1,7 +1,9 @@
 //! The jitter buffer between the decoder and the sound device: pure, clocked by the caller.
 //!
 //! The protocol carries no timestamps, so audio is aligned the way the picture is: by
-//! arrival. A sample that arrived at `t` is *due* at the device at `t + delay`, where the
+//! arrival. A camera sends an audio frame once it has captured it, so a chunk's first
+//! sample is taken to have arrived one chunk's length before the chunk did; a sample that
+//! arrived at `t` is *due* at the device at `t + delay`, where the
 //! owner sets `delay` to what the picture takes from arrival to the screen plus a margin for
 //! network jitter ([`JitterBuffer::set_delay`]). Samples play back to back; arrival only
 //! corrects them:
@@ -45,7 +47,20 @@ pub struct AudioStats {
     /// How late the head was at the device when played, ms (negative: early), the last
     /// few hundred callbacks.
     pub lateness_ms: VecDeque<f64>,
+    /// From a chunk's arrival to its first sample at the device, ms (the last few
+    /// thousand chunks).
+    pub latency_ms: VecDeque<f64>,
+    /// When a sound started after at least [`QUIET`] of silence, at the device (the last
+    /// few thousand): a beep's onset, for A/V measurements.
+    pub onsets: VecDeque<Instant>,
 }
+
+/// Silence before a sound counts as an onset.
+pub const QUIET: Duration = Duration::from_millis(100);
+/// Level over which a sample is sound, not silence.
+const ONSET_LEVEL: f32 = 0.05;
+/// Latencies and onsets kept.
+const KEPT: usize = 4096;
 
 /// Samples waiting for the device.
 #[derive(Debug)]
@@ -64,6 +79,14 @@ pub struct JitterBuffer {
     last: Vec<f32>,
     playing: bool,
     stats: AudioStats,
+    /// Absolute index of the frame at the head of the queue.
+    consumed: u64,
+    /// Absolute index past the queue's tail.
+    pushed: u64,
+    /// Chunk starts (absolute frame index) and their arrivals, for the latency.
+    marks: VecDeque<(u64, Instant)>,
+    /// Quiet frames played in a row (onset detection).
+    quiet: u64,
 }
 
 const LATENESS_KEPT: usize = 512;
@@ -85,6 +108,10 @@ impl JitterBuffer {
             last: vec![0.0; channels],
             playing: false,
             stats: AudioStats::default(),
+            consumed: 0,
+            pushed: 0,
+            marks: VecDeque::new(),
+            quiet: u64::MAX / 2,
         }
     }
 
@@ -128,7 +155,9 @@ impl JitterBuffer {
 
     /// Forgets what is queued (another camera's sound comes next).
     pub fn clear(&mut self) {
+        self.consumed = self.pushed;
         self.queue.clear();
+        self.marks.clear();
         self.head_due = None;
     }
 
@@ -144,7 +173,10 @@ impl JitterBuffer {
             return;
         }
         self.stats.frames_in += frames as u64;
-        let due = arrived + self.delay;
+        // Its first sample was captured a chunk's length before it arrived.
+        let due = (arrived + self.delay)
+            .checked_sub(self.duration(frames))
+            .unwrap_or(arrived);
         match self.head_due {
             None => self.head_due = Some(due),
             Some(head) => {
@@ -155,10 +187,13 @@ impl JitterBuffer {
                     self.stats.frames_filled += hole as u64;
                     self.queue
                         .extend(std::iter::repeat_n(0.0, hole * self.channels));
+                    self.pushed += hole as u64;
                 }
             }
         }
+        push_kept(&mut self.marks, (self.pushed, arrived));
         self.queue.extend(&samples[..frames * self.channels]);
+        self.pushed += frames as u64;
         let max = self.frames(MAX_QUEUED);
         if self.queued() > max {
             let over = self.queued() - max;
@@ -170,6 +205,10 @@ impl JitterBuffer {
         let n = n.min(self.queued());
         self.queue.drain(..n * self.channels);
         self.stats.frames_dropped += n as u64;
+        self.consumed += n as u64;
+        while self.marks.front().is_some_and(|m| m.0 < self.consumed) {
+            self.marks.pop_front();
+        }
         if let Some(h) = self.head_due.as_mut() {
             *h += Duration::from_secs_f64(n as f64 / f64::from(self.rate));
         }
@@ -228,7 +267,29 @@ impl JitterBuffer {
         }
         // Samples, fading towards the target gain.
         let mut played = 0;
+        let at = |j: usize| play_at + Duration::from_secs_f64(j as f64 / f64::from(self.rate));
         while k < n && !self.queue.is_empty() {
+            // A chunk's first sample: its latency from arrival.
+            if self.marks.front().is_some_and(|m| m.0 <= self.consumed) {
+                if let Some((_, arrived)) = self.marks.pop_front() {
+                    let l = at(k).saturating_duration_since(arrived).as_secs_f64() * 1e3;
+                    push_kept(&mut self.stats.latency_ms, l);
+                }
+            }
+            let loud = self
+                .queue
+                .iter()
+                .take(self.channels)
+                .any(|s| s.abs() > ONSET_LEVEL);
+            if loud {
+                if self.quiet >= self.frames(QUIET) as u64 {
+                    push_kept(&mut self.stats.onsets, at(k));
+                }
+                self.quiet = 0;
+            } else {
+                self.quiet += 1;
+            }
+            self.consumed += 1;
             let step = 1.0 / fade as f32;
             self.gain = if self.gain < target {
                 (self.gain + step).min(target)
@@ -260,6 +321,13 @@ impl JitterBuffer {
                 k += 1;
             }
         }
+    }
+}
+
+fn push_kept<T>(q: &mut VecDeque<T>, v: T) {
+    q.push_back(v);
+    if q.len() > KEPT {
+        q.pop_front();
     }
 }
 
@@ -296,11 +364,16 @@ mod tests {
                 b.push(&chunk(0.5), ms(t0, i as f64 * 10.0));
             }
             let mut buf = vec![0.0; 480];
-            b.pull(&mut buf, ms(t0, i as f64 * 10.0 + 40.0));
+            // Due 40 ms after arrival, less the chunk's 20 ms (captured before it was sent).
+            b.pull(&mut buf, ms(t0, i as f64 * 10.0 + 20.0));
             out.extend(buf);
         }
         let s = b.stats();
         assert_eq!(s.frames_dropped, 0, "{s:?}");
+        // Each chunk's first sample reached the device 20 ms after the chunk arrived.
+        assert_eq!(s.latency_ms.len(), 50, "{s:?}");
+        assert!(s.latency_ms.iter().all(|l| (l - 20.0).abs() < 0.1), "{s:?}");
+        assert!(s.onsets.len() == 1, "one onset, at the start: {:?}", s.onsets);
         assert_eq!(s.underruns, 0, "{s:?}");
         assert_eq!(s.frames_played, 48_000, "{s:?}");
         // On time, within a sample.
@@ -308,6 +381,30 @@ mod tests {
         // It fades in (no click), then holds the level.
         assert!(max_step(&out) <= 0.5 / 239.0 + 1e-6, "{}", max_step(&out));
         assert!((out[24_000] - 0.5).abs() < 1e-6);
+    }
+
+    /// Beeps: an onset where a sound starts after 100 ms of silence, at its time at the
+    /// device.
+    #[test]
+    fn onsets_are_timed_at_the_device() {
+        let t0 = Instant::now();
+        let mut b = JitterBuffer::new(RATE, 1, Duration::from_millis(30));
+        // 1 s of audio: silence, then a beep at 0.5 s for 0.1 s, in 20 ms chunks.
+        for c in 0..50 {
+            let v: Vec<f32> = (0..960)
+                .map(|i| {
+                    let t = (c * 960 + i) as f64 / 48_000.0;
+                    if (0.5..0.6).contains(&t) { 0.5 } else { 0.0 }
+                })
+                .collect();
+            b.push(&v, ms(t0, (c + 1) as f64 * 20.0));
+        }
+        let mut out = vec![0.0; 48_000];
+        b.pull(&mut out, ms(t0, 30.0));
+        let s = b.stats();
+        assert_eq!(s.onsets.len(), 1, "{s:?}");
+        let at = s.onsets[0].duration_since(t0).as_secs_f64() * 1e3;
+        assert!((at - 530.0).abs() < 0.1, "{at}");
     }
 
     #[test]
@@ -367,7 +464,7 @@ mod tests {
         }
         assert!(b.queued() <= 96_000, "{}", b.queued());
         assert!(b.stats().frames_dropped > 0);
-        let mut b = JitterBuffer::new(RATE, 1, Duration::ZERO);
+        let mut b = JitterBuffer::new(RATE, 1, Duration::from_secs(1));
         b.push(&vec![0.5; 48_000], t0);
         let mut buf = vec![0.0; 4_800];
         b.pull(&mut buf, t0);
