@@ -228,6 +228,33 @@ impl Frame {
         self.data.stride(i)
     }
 
+    /// Mean luma, 0 to 255, from every 8th sample of every 8th row (A/V sync measurements:
+    /// a white flash).
+    pub fn luma_mean(&self) -> f64 {
+        let (mut sum, mut n) = (0u64, 0u64);
+        let wide = self.layout.sample_bytes() == 2;
+        for row in self.rows(0).step_by(8) {
+            if wide {
+                for s in row.chunks_exact(2).step_by(8) {
+                    let v = u16::from_le_bytes([s[0], s[1]]);
+                    // P010 keeps 10 bits high, I420P10 low.
+                    let v8 = match self.layout {
+                        Layout::P010 => v >> 8,
+                        _ => v >> 2,
+                    };
+                    sum += u64::from(v8);
+                    n += 1;
+                }
+            } else {
+                for &v in row.iter().step_by(8) {
+                    sum += u64::from(v);
+                    n += 1;
+                }
+            }
+        }
+        sum as f64 / n.max(1) as f64
+    }
+
     /// The visible rows of plane `i`, without padding.
     pub fn rows(&self, i: usize) -> impl Iterator<Item = &[u8]> {
         let (_, h) = self.layout.plane_size(i, self.width, self.height);

@@ -388,6 +388,11 @@ struct BenchArgs {
     /// With --url: give up when the server is not ready after this many seconds.
     #[arg(long, default_value_t = 60.0, value_parser = seconds)]
     wait_server: f64,
+    /// ADTS AAC file the simulated cameras also send; the first stream's sound plays on the
+    /// default device and is measured (with target/clips/sync_flash.h264 and sync_beep.aac:
+    /// the A/V offset).
+    #[arg(long, value_name = "FILE.aac")]
+    audio: Option<PathBuf>,
     /// A stream with no new picture this many seconds counts as frozen (the viewer's
     /// watchdog limit).
     #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
@@ -537,24 +542,7 @@ enum ChunkingArg {
 
 impl StreamArgs {
     fn sim_config(&self, cameras: Vec<Camera>, bind: SocketAddr) -> Result<SimConfig> {
-        let audio = match &self.audio {
-            None => None,
-            Some(path) => {
-                let bytes =
-                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-                let frames: Vec<Arc<[u8]>> = eufy_hw::bitstream::adts::split_frames(&bytes)
-                    .into_iter()
-                    .map(Arc::from)
-                    .collect();
-                if frames.is_empty() {
-                    bail!(
-                        "{}: no ADTS AAC frames (raw .aac with ADTS headers expected)",
-                        path.display()
-                    );
-                }
-                Some(Arc::new(frames))
-            }
-        };
+        let audio = self.audio.as_deref().map(load_adts).transpose()?;
         let mut stations = Vec::new();
         for spec in &self.stations {
             let (station, list) = spec
@@ -665,6 +653,22 @@ fn stop_signal(duration: Option<f64>) -> watch::Receiver<bool> {
         let _ = tx.send(true);
     });
     rx
+}
+
+/// The ADTS AAC frames of a file (`--audio`).
+fn load_adts(path: &std::path::Path) -> Result<Arc<Vec<Arc<[u8]>>>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let frames: Vec<Arc<[u8]>> = eufy_hw::bitstream::adts::split_frames(&bytes)
+        .into_iter()
+        .map(Arc::from)
+        .collect();
+    if frames.is_empty() {
+        bail!(
+            "{}: no ADTS AAC frames (raw .aac with ADTS headers expected)",
+            path.display()
+        );
+    }
+    Ok(Arc::new(frames))
 }
 
 fn parse_camera(spec: &str) -> Result<Camera> {
@@ -1023,6 +1027,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
         cutoff: args.cutoff.map(Duration::from_secs_f64),
         wait_server: Duration::from_secs_f64(args.wait_server),
         watchdog: Duration::from_secs_f64(args.watchdog),
+        audio: args.audio.as_deref().map(load_adts).transpose()?,
     };
     let bar = if std::io::stdout().is_terminal() {
         let b = indicatif::ProgressBar::new(config.frames * config.streams as u64);

@@ -29,6 +29,7 @@ fn config(unpaced: bool, render: bool, streams: usize) -> BenchConfig {
         cutoff: None,
         wait_server: std::time::Duration::from_secs(60),
         watchdog: std::time::Duration::from_secs(10),
+        audio: None,
     }
 }
 

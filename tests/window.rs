@@ -1107,3 +1107,48 @@ fn common_clip(name: &str) -> String {
     assert!(p.exists(), "missing clip {}", p.display());
     p.display().to_string()
 }
+
+/// `bench --audio` with the sync clips (a white flash and a 1 kHz beep at each second):
+/// the first stream's sound plays through a real sound server; each beep's time at the
+/// device is paired with the flash's time on screen. The figures are printed (the README
+/// quotes them); the test asserts what broken sync would break: every beep and flash found
+/// and paired, and the offset of the same order as the frames' own lengths, not seconds.
+#[test]
+fn bench_measures_sound_against_the_picture() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let pulse = sound_server();
+    let dir = temp_dir("avsync");
+    let json = dir.join("r.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args(["bench", "--file", &common_clip("sync_flash.h264")])
+        .args(["--audio", &common_clip("sync_beep.aac")])
+        .args(["--frames", "140", "--accel", "none", "--json"])
+        .arg(&json)
+        .env("XDG_RUNTIME_DIR", &pulse.runtime)
+        .env_remove("DISPLAY")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let a = &v["audio"];
+    let n = |k: &str| a[k].as_u64().unwrap();
+    assert!(n("frames_played") > 44_100 * 5, "{a}");
+    assert!(n("flashes") >= 8 && n("beeps") >= 7, "{a}");
+    let offset = &a["av_offset_ms"];
+    assert_eq!(
+        offset["count"].as_u64(),
+        Some(n("beeps")),
+        "every beep near a flash: {a}"
+    );
+    let p50 = offset["p50"].as_f64().unwrap();
+    assert!((-100.0..250.0).contains(&p50), "A/V offset {p50} ms: {a}");
+    let latency = a["latency_ms"]["p50"].as_f64().unwrap();
+    assert!(latency > 0.0 && latency < 500.0, "{a}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -7,8 +7,13 @@
 //! owner sets `delay` to what the picture takes from arrival to the screen plus a margin for
 //! network jitter ([`JitterBuffer::set_delay`]). Samples play back to back; arrival only
 //! corrects them:
-//! - a chunk that arrives later than the queue's end would be due (the camera's audio had a
-//!   hole) starts at its own due time, with silence before it;
+//! - a chunk is never due sooner than a *lead* after it arrived: twice the measured jitter
+//!   of arrivals (against the chunks' own lengths) plus 10 ms (15 to 150 ms), plus the
+//!   device's buffer (the most one pull asks for); where the sync target is sooner than
+//!   that, sound trails the picture rather than stutter;
+//! - a chunk that arrives much later than the queue's end would be due (by more than
+//!   [`HOLE`]: the camera's audio had a hole) starts at its own due time, with silence
+//!   before it;
 //! - when the head of the queue is late at the device by more than [`MAX_LATE`], the late
 //!   part is dropped (audio never trails the picture by more than that);
 //! - when the head is early, silence is played until it is due (never ahead of the picture
@@ -26,6 +31,8 @@ use std::time::{Duration, Instant};
 pub const MAX_LATE: Duration = Duration::from_millis(60);
 /// Audio earlier than its due time by more than this waits (BT.1359: 45 ms ahead).
 pub const MAX_EARLY: Duration = Duration::from_millis(20);
+/// A chunk due this much after the queue's end marks a hole in the camera's audio.
+pub const HOLE: Duration = Duration::from_millis(150);
 /// Fade length at stops and resumes.
 pub const FADE: Duration = Duration::from_millis(5);
 /// Most audio held.
@@ -87,6 +94,12 @@ pub struct JitterBuffer {
     marks: VecDeque<(u64, Instant)>,
     /// Quiet frames played in a row (onset detection).
     quiet: u64,
+    /// The last chunk's arrival and length, for the jitter.
+    last_chunk: Option<(Instant, Duration)>,
+    /// Smoothed deviation of arrival intervals from the chunks' lengths, s.
+    jitter: f64,
+    /// The device's buffer: the most one pull asked for, s.
+    pull_len: f64,
 }
 
 const LATENESS_KEPT: usize = 512;
@@ -112,7 +125,16 @@ impl JitterBuffer {
             pushed: 0,
             marks: VecDeque::new(),
             quiet: u64::MAX / 2,
+            last_chunk: None,
+            jitter: 0.0,
+            pull_len: 0.0,
         }
+    }
+
+    /// The least time a chunk waits after it arrived: room for the measured jitter, and for
+    /// one device buffer (a pull takes that much at once).
+    pub fn lead(&self) -> Duration {
+        Duration::from_secs_f64((2.0 * self.jitter + 0.010).clamp(0.015, 0.150) + self.pull_len)
     }
 
     fn frames(&self, d: Duration) -> usize {
@@ -173,16 +195,29 @@ impl JitterBuffer {
             return;
         }
         self.stats.frames_in += frames as u64;
-        // Its first sample was captured a chunk's length before it arrived.
-        let due = (arrived + self.delay)
-            .checked_sub(self.duration(frames))
+        let length = self.duration(frames);
+        let since_last_ms = self.last_chunk.map_or(0.0, |(l, _)| {
+            arrived.saturating_duration_since(l).as_secs_f64() * 1e3
+        });
+        if let Some((last, last_len)) = self.last_chunk {
+            let interval = arrived.saturating_duration_since(last).as_secs_f64();
+            // A burst (the frames buffered while a stream starts) is not jitter: capped.
+            let deviation = (interval - last_len.as_secs_f64()).abs().min(0.04);
+            self.jitter = 0.95 * self.jitter + 0.05 * deviation;
+        }
+        self.last_chunk = Some((arrived, length));
+        // Its first sample was captured a chunk's length before it arrived; it is never due
+        // sooner than the lead after it arrived.
+        let synced = (arrived + self.delay)
+            .checked_sub(length)
             .unwrap_or(arrived);
+        let due = synced.max(arrived + self.lead());
         match self.head_due {
             None => self.head_due = Some(due),
             Some(head) => {
                 let tail = head + self.duration(self.queued());
                 // A hole in the camera's audio: silence until this chunk is due.
-                if due > tail + MAX_LATE {
+                if due > tail + HOLE {
                     let hole = self.frames(due - tail);
                     self.stats.frames_filled += hole as u64;
                     self.queue
@@ -191,6 +226,14 @@ impl JitterBuffer {
                 }
             }
         }
+        tracing::trace!(
+            frames,
+            since_last_ms,
+            lead_ms = self.lead().as_secs_f64() * 1e3,
+            due_in_ms = due.saturating_duration_since(arrived).as_secs_f64() * 1e3,
+            queued = self.queued(),
+            "push"
+        );
         push_kept(&mut self.marks, (self.pushed, arrived));
         self.queue.extend(&samples[..frames * self.channels]);
         self.pushed += frames as u64;
@@ -220,12 +263,18 @@ impl JitterBuffer {
     /// Fills `out` (interleaved) with what is due at the device from `play_at` on.
     pub fn pull(&mut self, out: &mut [f32], play_at: Instant) {
         let n = out.len() / self.channels;
+        self.pull_len = self.pull_len.max(n as f64 / f64::from(self.rate)).min(0.2);
         let fade = self.frames(FADE).max(1);
         let mut k = 0;
         // Late head: drop what is past due.
         if let Some(head) = self.head_due {
             if play_at > head + MAX_LATE {
                 let late = self.frames(play_at - head);
+                tracing::trace!(
+                    late_ms = (play_at - head).as_secs_f64() * 1e3,
+                    queued = self.queued(),
+                    "late: dropping"
+                );
                 self.drop_frames(late);
             }
         }
@@ -311,6 +360,7 @@ impl JitterBuffer {
             .filter(|_| !self.queue.is_empty());
         // Ran dry inside this buffer: fade out the rest.
         if k < n {
+            tracing::trace!(missing = n - k, "underrun");
             self.stats.underruns += 1;
             self.playing = false;
             while k < n {
@@ -364,20 +414,26 @@ mod tests {
                 b.push(&chunk(0.5), ms(t0, i as f64 * 10.0));
             }
             let mut buf = vec![0.0; 480];
-            // Due 40 ms after arrival, less the chunk's 20 ms (captured before it was sent).
-            b.pull(&mut buf, ms(t0, i as f64 * 10.0 + 20.0));
+            // Due 40 ms after arrival less the chunk's 20 ms (captured before it was sent),
+            // but never sooner than the lead: 20 ms, and the 10 ms a pull takes.
+            b.pull(&mut buf, ms(t0, i as f64 * 10.0 + 30.0));
             out.extend(buf);
         }
         let s = b.stats();
         assert_eq!(s.frames_dropped, 0, "{s:?}");
-        // Each chunk's first sample reached the device 20 ms after the chunk arrived.
+        // Each chunk's first sample reached the device 30 ms after the chunk arrived.
         assert_eq!(s.latency_ms.len(), 50, "{s:?}");
-        assert!(s.latency_ms.iter().all(|l| (l - 20.0).abs() < 0.1), "{s:?}");
-        assert!(s.onsets.len() == 1, "one onset, at the start: {:?}", s.onsets);
+        assert!(s.latency_ms.iter().all(|l| (l - 30.0).abs() < 0.1), "{s:?}");
+        assert!(
+            s.onsets.len() == 1,
+            "one onset, at the start: {:?}",
+            s.onsets
+        );
         assert_eq!(s.underruns, 0, "{s:?}");
         assert_eq!(s.frames_played, 48_000, "{s:?}");
         // On time, within a sample.
-        assert!(s.lateness_ms.iter().all(|l| l.abs() < 0.1), "{s:?}");
+        // (The first two pulls, before the buffer knew a pull's length, 10 ms late.)
+        assert!(s.lateness_ms.iter().skip(2).all(|l| l.abs() < 0.1), "{s:?}");
         // It fades in (no click), then holds the level.
         assert!(max_step(&out) <= 0.5 / 239.0 + 1e-6, "{}", max_step(&out));
         assert!((out[24_000] - 0.5).abs() < 1e-6);
@@ -394,7 +450,11 @@ mod tests {
             let v: Vec<f32> = (0..960)
                 .map(|i| {
                     let t = (c * 960 + i) as f64 / 48_000.0;
-                    if (0.5..0.6).contains(&t) { 0.5 } else { 0.0 }
+                    if (0.5..0.6).contains(&t) {
+                        0.5
+                    } else {
+                        0.0
+                    }
                 })
                 .collect();
             b.push(&v, ms(t0, (c + 1) as f64 * 20.0));
@@ -452,6 +512,8 @@ mod tests {
         let mut b = JitterBuffer::new(RATE, 1, Duration::from_millis(20));
         b.push(&chunk(0.8), t0);
         b.push(&chunk(0.8), ms(t0, 220.0));
+        // The first is due at 15 ms (the lead), so the queue ends at 35 ms; the second is due
+        // 15 ms after its arrival (a burst's jitter is capped), at 235 ms: 200 ms of silence.
         assert_eq!(b.stats().frames_filled, 9_600, "{:?}", b.stats());
     }
 

@@ -40,6 +40,9 @@ pub enum AudioError {
     Decode(#[from] decode::AudioDecodeError),
 }
 
+/// Most a sound server is taken to hold beyond the current buffer.
+const MAX_DEVICE_AHEAD: Duration = Duration::from_millis(100);
+
 /// The device buffer asked for, ms.
 const BUFFER_MS: u32 = 20;
 
@@ -117,6 +120,17 @@ pub struct AudioReport {
     pub decode_errors: u64,
 }
 
+/// Sets the sound's delay from any thread.
+#[derive(Clone)]
+pub struct AudioTuner(Shared<JitterBuffer>);
+
+impl AudioTuner {
+    /// See [`AudioOut::set_delay`].
+    pub fn set_delay(&self, delay: Duration) {
+        lock(&self.0).set_delay(delay);
+    }
+}
+
 /// The sound output: a device stream, its buffer and the decode thread.
 pub struct AudioOut {
     feed: AudioFeed,
@@ -177,6 +191,8 @@ impl AudioOut {
         }
         let cb_buffer = buffer.clone();
         let mut first = true;
+        // When the previous buffer ends at the device: buffers play back to back.
+        let mut next: Option<Instant> = None;
         let stream = device
             .build_output_stream::<f32, _, _>(
                 config,
@@ -188,6 +204,13 @@ impl AudioOut {
                         out.len() as f64 / f64::from(channels) / f64::from(rate),
                     );
                     let ahead = ts.playback.saturating_duration_since(ts.callback).max(own);
+                    let now = Instant::now();
+                    // A host that asks for several buffers at once plays them in turn; never
+                    // trust that further ahead than a device buffer could hold.
+                    let play_at = next
+                        .unwrap_or(now)
+                        .clamp(now + ahead, now + ahead + MAX_DEVICE_AHEAD);
+                    next = Some(play_at + own);
                     if std::mem::take(&mut first) {
                         tracing::debug!(
                             frames = out.len(),
@@ -195,7 +218,13 @@ impl AudioOut {
                             ahead.as_secs_f64() * 1e3
                         );
                     }
-                    lock(&cb_buffer).pull(out, Instant::now() + ahead);
+                    tracing::trace!(
+                        len = out.len(),
+                        ahead_ms = ahead.as_secs_f64() * 1e3,
+                        lead_ms = play_at.saturating_duration_since(now).as_secs_f64() * 1e3,
+                        "callback"
+                    );
+                    lock(&cb_buffer).pull(out, play_at);
                 },
                 |e| tracing::warn!("audio output: {e}"),
                 None,
@@ -247,6 +276,11 @@ impl AudioOut {
     /// and a margin for jitter).
     pub fn set_delay(&self, delay: Duration) {
         lock(&self.buffer).set_delay(delay);
+    }
+
+    /// A handle that sets the delay from another thread (the bench's render loop).
+    pub fn tuner(&self) -> AudioTuner {
+        AudioTuner(self.buffer.clone())
     }
 
     /// What it did so far.

@@ -29,7 +29,7 @@ use crate::decode::{DecodeError, DecoderConfig};
 use crate::pipeline::PipelineError;
 use crate::render::RenderError;
 
-pub use report::{plot, table, CpuParts, Percentiles, Report, Round, Stages};
+pub use report::{plot, table, AudioBench, CpuParts, Percentiles, Report, Round, Stages};
 pub use round::baseline;
 
 /// What to measure.
@@ -69,6 +69,9 @@ pub struct BenchConfig {
     pub wait_server: Duration,
     /// A stream with no new picture this long counts as frozen (the viewer's watchdog).
     pub watchdog: Duration,
+    /// ADTS AAC frames the simulated cameras send; the first stream's are played on the
+    /// default sound device and measured (latency, A/V offset with a flash-and-beep clip).
+    pub audio: Option<Arc<Vec<Arc<[u8]>>>>,
 }
 
 /// Why the benchmark could not run.

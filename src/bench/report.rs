@@ -110,10 +110,38 @@ pub struct Report {
     /// The pictures' stillness: the longest time a stream went without a new picture, and
     /// how often that reached the watchdog's limit (the viewer would restart the stream).
     pub stills: Stills,
+    /// The sound, when `--audio` was given.
+    pub audio: Option<AudioBench>,
     /// Latency per stage.
     pub latency_ms: Stages,
     /// End-to-end latency of each shown frame, in order (for plots).
     pub timeline: Vec<(f64, f64)>,
+}
+
+/// The first stream's sound, played on a real device.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct AudioBench {
+    /// The output device.
+    pub device: String,
+    /// Frames (one sample per channel) decoded and queued.
+    pub frames_in: u64,
+    /// Frames played.
+    pub frames_played: u64,
+    /// Frames dropped (late, or over the buffer's bound).
+    pub frames_dropped: u64,
+    /// Times the buffer ran dry.
+    pub underruns: u64,
+    /// The delay used at the end (the picture's latency and a margin), ms.
+    pub delay_ms: f64,
+    /// A chunk's arrival → its first sample at the device, ms.
+    pub latency_ms: Percentiles,
+    /// Beep at the device − flash on screen, ms (positive: sound behind the picture), for
+    /// each beep with a flash within 0.5 s; a clip without flashes and beeps has none.
+    pub av_offset_ms: Percentiles,
+    /// Sound onsets (beeps) heard, and flashes shown.
+    pub beeps: u64,
+    /// Flashes (a frame much brighter than the one before) shown.
+    pub flashes: u64,
 }
 
 /// How long pictures stood still, all streams (after each stream's first picture).
@@ -216,6 +244,27 @@ pub fn table(r: &Report) -> String {
             "gaps        {} (streams cut off or restarted): longest {:.2} s, {:.2} s in all",
             r.gaps.count, r.gaps.longest_secs, r.gaps.total_secs
         );
+    }
+    if let Some(a) = &r.audio {
+        let _ = writeln!(
+            s,
+            "audio       {}: {} frames in, {} played, {} dropped, {} underruns; delay {:.0} ms",
+            a.device, a.frames_in, a.frames_played, a.frames_dropped, a.underruns, a.delay_ms
+        );
+        let l = &a.latency_ms;
+        let _ = writeln!(
+            s,
+            "            arrival → device p50 {:.1} p95 {:.1} p99 {:.1} ms",
+            l.p50, l.p95, l.p99
+        );
+        let o = &a.av_offset_ms;
+        if o.count > 0 {
+            let _ = writeln!(
+                s,
+                "            A/V offset (sound − picture) p50 {:+.1} p95 {:+.1} p99 {:+.1} ms over {} beeps ({} flashes)",
+                o.p50, o.p95, o.p99, o.count, a.flashes
+            );
+        }
     }
     let _ = writeln!(
         s,

@@ -18,7 +18,7 @@ use crate::pipeline::{Feed, PipelineError};
 use crate::render::{Gpu, Offscreen, Renderer, TileState, TileView};
 
 use super::cpu::{cpu_parts_since, cpu_seconds, peak_rss_mib, thread_cpu_seconds, ThreadCpu};
-use super::report::{Percentiles, Report, Stages, Stills};
+use super::report::{AudioBench, Percentiles, Report, Stages, Stills};
 use super::{one_thread_runtime, BenchConfig, BenchError, WARMUP_FRAMES};
 
 struct Shown {
@@ -26,6 +26,45 @@ struct Shown {
     received: Instant,
     decoded: Instant,
     done: Instant,
+}
+
+/// What the bench adds to the picture's latency for the sound (the viewer's margin).
+const AUDIO_MARGIN_MS: f64 = 40.0;
+
+/// The sound's report: counters, arrival → device latency, and each beep's offset from the
+/// nearest flash (within 0.5 s).
+fn audio_bench(r: &crate::audio::AudioReport, flashes: &[Instant]) -> AudioBench {
+    let b = &r.buffer;
+    let offsets: Vec<f64> = b
+        .onsets
+        .iter()
+        .filter_map(|&beep| {
+            flashes
+                .iter()
+                .map(|&f| {
+                    if beep >= f {
+                        (beep - f).as_secs_f64() * 1e3
+                    } else {
+                        -((f - beep).as_secs_f64() * 1e3)
+                    }
+                })
+                .min_by(|a, b| a.abs().total_cmp(&b.abs()))
+                .filter(|o| o.abs() <= 500.0)
+        })
+        .collect();
+    let latency: Vec<f64> = b.latency_ms.iter().copied().collect();
+    AudioBench {
+        device: r.device.clone(),
+        frames_in: b.frames_in,
+        frames_played: b.frames_played,
+        frames_dropped: b.frames_dropped,
+        underruns: b.underruns,
+        delay_ms: r.delay.as_secs_f64() * 1e3,
+        latency_ms: Percentiles::of(&latency),
+        av_offset_ms: Percentiles::of(&offsets),
+        beeps: b.onsets.len() as u64,
+        flashes: flashes.len() as u64,
+    }
 }
 
 /// The longest wait between two pictures of a stream, and the waits of `limit` or more.
@@ -79,6 +118,7 @@ fn report(
         render:
             RenderOut {
                 shown,
+                flashes,
                 target_at,
                 gpu: gpu_name,
                 threads,
@@ -91,6 +131,7 @@ fn report(
                 events_in,
                 statuses,
             },
+        audio,
         started,
         cpu,
         threads0,
@@ -169,6 +210,7 @@ fn report(
                 total_secs: a.total_secs + s.gaps.total_secs,
             }),
         stills: stills(&shown, config.watchdog),
+        audio: audio.map(|a| audio_bench(&a, &flashes)),
         latency_ms: Stages {
             network: Percentiles::of(&network_ms),
             assemble: Percentiles::of(&assemble_ms),
@@ -273,6 +315,7 @@ fn source(
                     },
                     send_log: Some(send_log.clone()),
                     cutoff: config.cutoff,
+                    audio: config.audio.clone(),
                     ..SimConfig::default()
                 }))
                 .map_err(|e| BenchError::Setup(format!("cannot start the simulator: {e}")))?;
@@ -291,6 +334,8 @@ fn source(
 struct Measured {
     render: RenderOut,
     feed: FeedOut,
+    /// The sound's counters, when it played.
+    audio: Option<crate::audio::AudioReport>,
     /// When the clients started (before connecting).
     started: Instant,
     /// Process CPU seconds over the run.
@@ -343,6 +388,19 @@ fn measure(
     let threads0 = thread_cpu_seconds();
     let started = Instant::now();
 
+    // The first stream's sound on the default device.
+    let audio = match &config.audio {
+        None => None,
+        Some(_) => {
+            let out = crate::audio::AudioOut::open(1.0)
+                .map_err(|e| BenchError::Setup(format!("--audio: {e}")))?;
+            out.set_source(serials.first().map(String::as_str));
+            Some(out)
+        }
+    };
+    let audio_feed = audio.as_ref().map(|a| a.feed());
+    let tuner = audio.as_ref().map(|a| a.tuner());
+
     // A short queue: in unpaced runs, backpressure reaches the simulator instead of events
     // piling up (which would only measure queueing).
     let (tx, rx) = mpsc::channel::<SessionEvent>(8);
@@ -357,11 +415,19 @@ fn measure(
         let named = |name: &str| std::thread::Builder::new().name(name.to_owned());
         let renderer = named("bench-render")
             .spawn_scoped(s, move || {
-                render_loop(render_cfg, frame_rx, &idx, target_frames, done_tx, progress)
+                render_loop(
+                    render_cfg,
+                    frame_rx,
+                    &idx,
+                    target_frames,
+                    done_tx,
+                    progress,
+                    tuner,
+                )
             })
             .map_err(|e| BenchError::Setup(e.to_string()))?;
         let feeder = named("bench-feed")
-            .spawn_scoped(s, move || feed_loop(feed, rx, &send_log))
+            .spawn_scoped(s, move || feed_loop(feed, rx, &send_log, audio_feed))
             .map_err(|e| BenchError::Setup(e.to_string()))?;
         // Until enough frames were shown, or the time limit.
         let limit = config.duration.unwrap_or(Duration::from_secs(3600));
@@ -379,6 +445,7 @@ fn measure(
     Ok(Measured {
         render,
         feed,
+        audio: audio.as_ref().map(|a| a.report()),
         started,
         cpu,
         threads0,
@@ -401,12 +468,29 @@ struct FeedOut {
 
 /// Session events → assembler → decoders (blocking when a decoder is behind: every frame
 /// counts), timing assembly and the network stage.
-fn feed_loop(mut feed: Feed, mut rx: mpsc::Receiver<SessionEvent>, send_log: &SendLog) -> FeedOut {
+fn feed_loop(
+    mut feed: Feed,
+    mut rx: mpsc::Receiver<SessionEvent>,
+    send_log: &SendLog,
+    audio: Option<crate::audio::AudioFeed>,
+) -> FeedOut {
     let mut network = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut events = 0u64;
     let mut last_check = Instant::now();
     while let Some(ev) = rx.blocking_recv() {
+        if let (
+            Some(a),
+            SessionEvent::Audio {
+                serial,
+                codec,
+                data,
+                received_at,
+            },
+        ) = (&audio, &ev)
+        {
+            a.push(serial, codec, data, *received_at);
+        }
         if let SessionEvent::Video {
             serial,
             received_at,
@@ -453,6 +537,9 @@ fn feed_loop(mut feed: Feed, mut rx: mpsc::Receiver<SessionEvent>, send_log: &Se
 
 struct RenderOut {
     shown: Vec<Shown>,
+    /// When a flash (a frame much brighter than the one before) of the first stream was
+    /// finished.
+    flashes: Vec<Instant>,
     /// When the last frame of the target was finished.
     target_at: Option<Instant>,
     gpu: String,
@@ -555,7 +642,10 @@ fn render_loop(
     target: u64,
     done: std::sync::mpsc::Sender<()>,
     progress: &(impl Fn(u64, u64) + Sync),
+    tuner: Option<crate::audio::AudioTuner>,
 ) -> Result<RenderOut, BenchError> {
+    let mut flashes = Vec::new();
+    let mut last_luma = f64::NAN;
     let mut drawing = Drawing::open(kind, tiles)?;
     let views: Vec<TileView> = (0..tiles)
         .map(|i| TileView {
@@ -588,12 +678,35 @@ fn render_loop(
             let _ = done.send(());
             continue;
         }
+        let done_at = Instant::now();
+        if stream == 0 && tuner.is_some() {
+            let luma = frame.luma_mean();
+            if luma > 128.0 && luma > last_luma + 64.0 {
+                flashes.push(done_at);
+            }
+            last_luma = luma;
+        }
         shown.push(Shown {
             stream,
             received: frame.received_at,
             decoded: frame.decoded_at,
-            done: Instant::now(),
+            done: done_at,
         });
+        // The sound follows the picture: its delay is the first stream's recent latency
+        // from arrival to the screen, plus the viewer's margin.
+        if let (Some(t), 0) = (&tuner, shown.len() % 15) {
+            let mut recent: Vec<f64> = shown
+                .iter()
+                .rev()
+                .filter(|s| s.stream == 0)
+                .take(30)
+                .map(|s| s.done.duration_since(s.received).as_secs_f64() * 1e3)
+                .collect();
+            recent.sort_by(f64::total_cmp);
+            if let Some(m) = recent.get(recent.len() / 2) {
+                t.set_delay(Duration::from_secs_f64((m + AUDIO_MARGIN_MS) / 1e3));
+            }
+        }
         let n = shown.len() as u64;
         if n % 10 == 0 || n == target {
             progress(n.min(target), target);
@@ -607,6 +720,7 @@ fn render_loop(
     let gpu = drawing.gpu_name();
     Ok(RenderOut {
         shown,
+        flashes,
         target_at,
         gpu,
         threads,

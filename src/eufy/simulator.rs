@@ -1267,6 +1267,11 @@ impl AudioClock {
         })
     }
 
+    /// The video time (s) when the next frame is due: when its last sample was captured.
+    fn next_at(&self) -> f64 {
+        self.start + (self.sent as f64 + 1.0) * self.secs
+    }
+
     /// The frames due by `video_time` seconds.
     fn due(&mut self, video_time: f64) -> Vec<Arc<[u8]>> {
         let mut out = Vec::new();
@@ -1369,15 +1374,36 @@ fn spawn_stream(
                 }
             }
             if let Some(due) = due {
+                // Audio frames go out at their own times, between the video frames (a
+                // camera sends each once captured).
+                while let Some(a) = audio.as_mut() {
+                    let at = t0 + Duration::from_secs_f64(a.next_at());
+                    if at >= due {
+                        break;
+                    }
+                    tokio::time::sleep_until(at.max(started_at)).await;
+                    for bytes in a.due(a.next_at()) {
+                        let msg = Out::Audio {
+                            serial: serial.clone(),
+                            bytes,
+                        };
+                        if out.send(msg).await.is_err() {
+                            return;
+                        }
+                    }
+                }
                 tokio::time::sleep_until(due).await;
             }
             let index = (k % n) as usize;
             let unit = &clip.units[index];
             let metadata = metadata_json(unit, fps);
+            // The audio captured by this frame's time (paced runs sent it already, at its
+            // own times).
+            let video_time = k as f64 * nominal;
             k += 1;
             for bytes in audio
                 .as_mut()
-                .map(|a| a.due(k as f64 * nominal))
+                .map(|a| a.due(video_time))
                 .unwrap_or_default()
             {
                 let audio = Out::Audio {
