@@ -481,6 +481,10 @@ struct StreamArgs {
     /// ADTS AAC file every camera also sends as `livestream audio data` (looped).
     #[arg(long, value_name = "FILE.aac")]
     audio: Option<PathBuf>,
+    /// `metadata.audioCodec` sent with --audio (the real server: AAC, AAC_LC, AAC_ELD, NONE,
+    /// UNKNOWN).
+    #[arg(long, default_value = "AAC")]
+    audio_codec: String,
     /// A station (HomeBase) and the cameras behind it, which it streams one at a time (the
     /// newer start wins; two at once leave the older silent); repeatable.
     #[arg(long = "station", value_name = "STATION=SERIAL,SERIAL")]
@@ -580,6 +584,7 @@ impl StreamArgs {
             events_every: self.events_every.map(Duration::from_secs_f64),
             offline: self.offline.clone(),
             audio,
+            audio_codec: self.audio_codec.clone(),
             bind,
             cameras,
             pacing: match (self.unpaced, self.fps) {

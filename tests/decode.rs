@@ -406,6 +406,26 @@ fn aac_decodes_like_ffmpeg() {
     let (ra, rb) = (rms(&ours), rms(&theirs));
     assert!(rb > 0.01, "the clip is not silent ({rb})");
     assert!((ra - rb).abs() / rb < 0.05, "rms {ra} vs FFmpeg {rb}");
+    // The same frames without their headers, after a 2-byte AudioSpecificConfig (as some
+    // cameras are said to send them): the same samples.
+    let asc = eufy_hw::bitstream::adts::parse_header(frames[0])
+        .unwrap()
+        .audio_specific_config();
+    let mut raw = AacDecoder::new(2, 48_000).unwrap();
+    assert_eq!(raw.decode_any(&asc), None);
+    let mut from_raw = Vec::new();
+    for f in &frames {
+        let h = eufy_hw::bitstream::adts::parse_header(f).unwrap();
+        if let Some(pcm) = raw.decode_any(&f[h.header_len..h.frame_len]) {
+            from_raw.extend(pcm.samples);
+        }
+    }
+    assert_eq!(raw.errors, 0);
+    assert!(from_raw == ours, "raw AAC decodes differently");
+    // Raw frames with no config before them are counted, not decoded.
+    let mut lost = AacDecoder::new(2, 48_000).unwrap();
+    assert_eq!(lost.decode_any(&frames[3][7..]), None);
+    assert_eq!(lost.errors, 1);
     // Both channels carry the mono source.
     let (l, r): (Vec<f32>, Vec<f32>) = ours.chunks_exact(2).map(|c| (c[0], c[1])).unzip();
     assert!((rms(&l) - rms(&r)).abs() < 1e-6);

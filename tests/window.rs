@@ -1099,6 +1099,49 @@ fn sound_plays_and_mutes() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A camera whose audio is a codec other than AAC: one warning, no sound, and the picture
+/// as always.
+#[test]
+fn an_unsupported_audio_codec_is_skipped_without_disturbing_the_picture() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let pulse = sound_server();
+    let x = xvfb();
+    let dir = temp_dir("eld");
+    let aac = common_clip("aac_16k_mono.aac");
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args(["demo", "--audio", &aac, "--audio-codec", "AAC_ELD"])
+        .args(["--duration", "8"])
+        .current_dir(&dir)
+        .env("DISPLAY", &x.1)
+        .env("XDG_RUNTIME_DIR", &pulse.runtime)
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    find_window(&x.1);
+    std::thread::sleep(Duration::from_secs(3));
+    let (rms, _) = capture(&pulse, 1.5);
+    let px = grab(&x.1);
+    let err = ends_cleanly(
+        &mut demo,
+        Duration::from_secs(20),
+        "with an unsupported codec",
+    );
+    assert!(
+        rms < 0.002,
+        "sound from an unsupported codec (rms {rms:.4})"
+    );
+    assert_eq!(
+        err.matches("is not supported (only AAC)").count(),
+        1,
+        "{err}"
+    );
+    let picture = lit(&px, (8, 1272), (8, 712));
+    assert!(picture > 0.9, "the picture ({picture:.2})");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 fn common_clip(name: &str) -> String {
     let dir = std::env::var("EUFY_CLIPS").unwrap_or_else(|_| "target/clips".into());
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -50,6 +50,8 @@ pub struct AacDecoder {
     out_rate: u32,
     /// Frames that failed to decode (corrupt, truncated).
     pub errors: u64,
+    /// The AudioSpecificConfig a camera sent before raw (header-less) frames.
+    raw_config: Option<crate::bitstream::adts::AdtsHeader>,
 }
 
 impl AacDecoder {
@@ -68,12 +70,36 @@ impl AacDecoder {
             out_channels: channels.clamp(1, 8),
             out_rate: rate.clamp(8_000, 192_000),
             errors: 0,
+            raw_config: None,
         })
     }
 
     /// The output's channels and rate.
     pub fn output(&self) -> (u16, u32) {
         (self.out_channels, self.out_rate)
+    }
+
+    /// Decodes what a camera sent: an ADTS frame; or a 2-byte AudioSpecificConfig (kept:
+    /// `None`) and then raw AAC frames, which get the ADTS header it describes. Anything
+    /// else is counted in `errors`.
+    pub fn decode_any(&mut self, chunk: &[u8]) -> Option<Pcm> {
+        use crate::bitstream::adts;
+        if adts::parse_header(chunk).is_some() {
+            return self.decode(chunk);
+        }
+        if chunk.len() == 2 {
+            if let Some(c) = adts::from_audio_specific_config(chunk) {
+                self.raw_config = Some(c);
+                return None;
+            }
+        }
+        match self.raw_config.and_then(|c| adts::wrap(&c, chunk)) {
+            Some(framed) => self.decode(&framed),
+            None => {
+                self.errors += 1;
+                None
+            }
+        }
     }
 
     /// Decodes one ADTS frame; `None` when it yields nothing (a header, a corrupt frame:

@@ -330,7 +330,7 @@ fn decode_loop(
             current = Some(chunk.serial.clone());
         }
         let before = decoder.errors;
-        if let Some(pcm) = decoder.decode(&chunk.data) {
+        if let Some(pcm) = decoder.decode_any(&chunk.data) {
             lock(buffer).push(&pcm.samples, chunk.at);
         }
         if decoder.errors > before {

@@ -38,6 +38,46 @@ impl AdtsHeader {
     }
 }
 
+/// An AudioSpecificConfig (2 bytes: object type, frequency index, channels) as the header
+/// its raw frames would need; `None` if it is not one ADTS can carry (object types 1-4,
+/// a listed rate, 1-7 channels).
+pub fn from_audio_specific_config(asc: &[u8]) -> Option<AdtsHeader> {
+    let [a, b] = *asc else { return None };
+    let object_type = a >> 3;
+    let frequency_index = ((a & 7) << 1) | (b >> 7);
+    let channels = (b >> 3) & 0xf;
+    ((1..=4).contains(&object_type) && frequency_index <= 12 && (1..=7).contains(&channels))
+        .then_some(AdtsHeader {
+            object_type,
+            frequency_index,
+            channels,
+            header_len: 7,
+            frame_len: 7,
+        })
+}
+
+/// A raw AAC frame with the 7-byte ADTS header of `config` in front; `None` when it is too
+/// long for ADTS (13 bits of length).
+pub fn wrap(config: &AdtsHeader, raw: &[u8]) -> Option<Vec<u8>> {
+    let len = raw.len() + 7;
+    if len >= 1 << 13 {
+        return None;
+    }
+    let profile = config.object_type.saturating_sub(1) & 3;
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(&[
+        0xff,
+        0xf1, // MPEG-4, layer 0, no CRC
+        (profile << 6) | (config.frequency_index << 2) | (config.channels >> 2),
+        ((config.channels & 3) << 6) | (len >> 11) as u8,
+        (len >> 3) as u8,
+        (((len & 7) << 5) as u8) | 0x1f,
+        0xfc,
+    ]);
+    out.extend_from_slice(raw);
+    Some(out)
+}
+
 /// Parses the header at the start of `data`; `None` if it is not a valid ADTS header.
 pub fn parse_header(data: &[u8]) -> Option<AdtsHeader> {
     let h = data.get(..7)?;
@@ -118,5 +158,32 @@ mod tests {
                 assert_eq!(f.len(), h.frame_len);
             }
         }
+    }
+
+    /// A raw frame wrapped with the header of its AudioSpecificConfig equals the ADTS frame
+    /// it came from.
+    #[test]
+    fn wrap_round_trips() {
+        let frame: Vec<u8> = {
+            let h = [0xff, 0xf1, 0x60, 0x40, 0x00, 0x00, 0xfc];
+            // 16 kHz (index 8), mono, AAC LC, 20 bytes of payload: length 27.
+            let mut f = h.to_vec();
+            f[3] = 0x40;
+            f[4] = (27 >> 3) as u8;
+            f[5] = (((27 & 7) << 5) as u8) | 0x1f;
+            f.extend(1..=20u8);
+            f
+        };
+        let h = parse_header(&frame).unwrap();
+        assert_eq!(
+            (h.object_type, h.sample_rate(), h.channels, h.frame_len),
+            (2, 16_000, 1, 27)
+        );
+        let asc = h.audio_specific_config();
+        let c = from_audio_specific_config(&asc).unwrap();
+        assert_eq!(wrap(&c, &frame[7..]).unwrap(), frame);
+        assert!(from_audio_specific_config(&[0, 0]).is_none());
+        assert!(from_audio_specific_config(&[1, 2, 3]).is_none());
+        assert!(wrap(&c, &vec![0; 9000]).is_none());
     }
 }

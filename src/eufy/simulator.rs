@@ -181,6 +181,9 @@ pub struct SimConfig {
     pub audio: Option<Arc<Vec<Arc<[u8]>>>>,
     /// The audio starts this long after the video (some cameras' sound comes later).
     pub audio_delay: Duration,
+    /// `metadata.audioCodec` of the audio events (the real server: `AAC`, `AAC_LC`,
+    /// `AAC_ELD`, `NONE`, `UNKNOWN`).
+    pub audio_codec: String,
     /// Stations and the cameras behind them; a station streams one camera at a time. A
     /// camera in no station is its own.
     pub stations: Vec<(String, Vec<String>)>,
@@ -262,6 +265,7 @@ impl Default for SimConfig {
             send_log: None,
             audio: None,
             audio_delay: Duration::ZERO,
+            audio_codec: "AAC".into(),
             stations: Vec::new(),
             names: HashMap::new(),
             cutoff: None,
@@ -810,7 +814,7 @@ fn out_text(
             events::AUDIO_DATA,
             &serial,
             Array::Bytes(&bytes),
-            r#"{"audioCodec":"AAC"}"#,
+            &format!(r#"{{"audioCodec":{}}}"#, json!(st.config.audio_codec)),
         ),
         Out::Video {
             serial,
