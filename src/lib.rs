@@ -17,6 +17,7 @@
 //! - [`frame`]: the plain frame type between decoder and renderer.
 //! - [`render`]: wgpu plane upload, YUV→RGB shader, grid, overlay, offscreen read-back.
 //! - [`view`]: the winit window: grid, fullscreen kiosk, keys, overlay.
+//! - [`audio`]: sound: AAC decoding, a jitter buffer aligned with the picture, cpal output.
 //! - [`bench`]: whole-pipeline frames per second and per-stage latency against FFmpeg alone.
 //! - [`record`]: raw Annex-B or MP4/MKV recordings from the same session.
 //! - [`ingest`]: session video events → each camera's access units, flushes and gaps.

@@ -706,6 +706,19 @@ impl App {
                 s.gaps.count, s.gaps.last_secs, s.gaps.longest_secs
             ));
         }
+        if let Some(a) = &self.audio {
+            let r = a.report();
+            if r.source.as_deref() == Some(serial.as_str()) {
+                let b = &r.buffer;
+                lines.push(format!(
+                    "sound: {}, delay {:.0} ms, {} underruns, {} dropped",
+                    if r.muted { "muted (m)" } else { "on" },
+                    r.delay.as_secs_f64() * 1e3,
+                    b.underruns,
+                    b.frames_dropped
+                ));
+            }
+        }
         let frozen = self.kiosk_fires(i);
         if frozen > 0 {
             lines.push(format!("frozen: {frozen} time(s), restarted"));
