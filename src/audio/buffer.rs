@@ -415,15 +415,15 @@ mod tests {
             }
             let mut buf = vec![0.0; 480];
             // Due 40 ms after arrival less the chunk's 20 ms (captured before it was sent),
-            // but never sooner than the lead: 20 ms, and the 10 ms a pull takes.
-            b.pull(&mut buf, ms(t0, i as f64 * 10.0 + 30.0));
+            // but never sooner than the lead: 15 ms, and the 10 ms a pull takes.
+            b.pull(&mut buf, ms(t0, i as f64 * 10.0 + 25.0));
             out.extend(buf);
         }
         let s = b.stats();
         assert_eq!(s.frames_dropped, 0, "{s:?}");
-        // Each chunk's first sample reached the device 30 ms after the chunk arrived.
+        // Each chunk's first sample reached the device 25 ms after the chunk arrived.
         assert_eq!(s.latency_ms.len(), 50, "{s:?}");
-        assert!(s.latency_ms.iter().all(|l| (l - 30.0).abs() < 0.1), "{s:?}");
+        assert!(s.latency_ms.iter().all(|l| (l - 25.0).abs() < 0.1), "{s:?}");
         assert!(
             s.onsets.len() == 1,
             "one onset, at the start: {:?}",
@@ -432,7 +432,7 @@ mod tests {
         assert_eq!(s.underruns, 0, "{s:?}");
         assert_eq!(s.frames_played, 48_000, "{s:?}");
         // On time, within a sample.
-        // (The first two pulls, before the buffer knew a pull's length, 10 ms late.)
+        // (The first two pulls, before the buffer knew a pull's length, 5 ms late.)
         assert!(s.lateness_ms.iter().skip(2).all(|l| l.abs() < 0.1), "{s:?}");
         // It fades in (no click), then holds the level.
         assert!(max_step(&out) <= 0.5 / 239.0 + 1e-6, "{}", max_step(&out));
