@@ -313,6 +313,36 @@ enum Command {
     Cameras(CamerasArgs),
     /// Check a wall file without connecting: say what it sets up, or what is wrong and where.
     CheckConfig(CheckConfigArgs),
+    /// Push cameras to an RTSP server (go2rtc, MediaMTX) for every other viewer: video as it
+    /// arrives (no re-encoding), AAC audio, reconnecting both sides.
+    Publish(PublishArgs),
+}
+
+#[derive(Args, Debug)]
+struct PublishArgs {
+    /// eufy-security-ws URL.
+    #[arg(long, env = "EUFY_WS_URL", default_value = "ws://127.0.0.1:3000")]
+    url: String,
+    /// Camera serial; repeat for several (then put {serial} or {name} in --to).
+    #[arg(
+        long = "serial",
+        env = "EUFY_SERIAL",
+        value_delimiter = ',',
+        required = true
+    )]
+    serials: Vec<String>,
+    /// The RTSP URL to push to, e.g. rtsp://127.0.0.1:8554/{serial}; {serial} and {name}
+    /// are replaced by each camera's.
+    #[arg(long)]
+    to: String,
+    /// Stop after this many seconds (default: until Ctrl-C or SIGTERM).
+    #[arg(long, value_parser = seconds)]
+    duration: Option<f64>,
+    /// Stop after this many access units per camera.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    frames: Option<u64>,
+    #[command(flatten)]
+    session: SessionArgs,
 }
 
 #[derive(Args, Debug)]
@@ -636,6 +666,7 @@ fn main() -> Result<()> {
             Some(Command::Record(args)) => record(args).await,
             Some(Command::Cameras(args)) => cameras(args).await,
             Some(Command::CheckConfig(args)) => check_config(&args),
+            Some(Command::Publish(args)) => publish(args).await,
             None => live(cli.live).await,
         }
     })
@@ -653,6 +684,7 @@ fn stop_signal(duration: Option<f64>) -> watch::Receiver<bool> {
         };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => eprintln!("stopping (Ctrl-C)"),
+            _ = sigterm() => eprintln!("stopping (SIGTERM)"),
             _ = timer => {}
         }
         let _ = tx.send(true);
@@ -674,6 +706,20 @@ fn load_adts(path: &std::path::Path) -> Result<Arc<Vec<Arc<[u8]>>>> {
         );
     }
     Ok(Arc::new(frames))
+}
+
+/// SIGTERM (what go2rtc's `exec:`, MediaMTX's `runOnDemand` and systemd send); never on
+/// other systems.
+async fn sigterm() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut s) = signal(SignalKind::terminate()) {
+            s.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
 }
 
 fn parse_camera(spec: &str) -> Result<Camera> {
@@ -1064,6 +1110,30 @@ fn bench(args: &BenchArgs) -> Result<()> {
         eufy_hw::bench::plot(&report, path)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+async fn publish(args: PublishArgs) -> Result<()> {
+    if !eufy_hw::record::is_rtsp(&args.to) {
+        bail!("--to {:?}: expected rtsp://host:port/path", args.to);
+    }
+    let config = eufy_hw::record::RecordConfig {
+        // Waits for the server for ever, as a service started on demand should.
+        session: args.session.config(&args.url, &args.serials, None),
+        output: args.to.clone(),
+        duration: args.duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
+        frames: args.frames,
+    };
+    let stop = stop_signal(None);
+    let published = eufy_hw::record::record(config, stop)
+        .await
+        .with_context(|| format!("publishing from {}", args.url))?;
+    for r in published {
+        eprintln!(
+            "{}: {} access units pushed to {}, {} AAC frames, {} reconnect(s) to the server, {} unit(s) skipped meanwhile, {} gap(s) from the camera",
+            r.serial, r.units, r.path, r.audio_frames, r.reconnects, r.skipped, r.gaps
+        );
     }
     Ok(())
 }

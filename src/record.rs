@@ -1,5 +1,9 @@
 //! `eufy-hw record`: what the cameras send, saved as raw Annex-B (a file or stdout) or
-//! remuxed into MP4/MKV without re-encoding, from the same session the viewer uses.
+//! remuxed into MP4/MKV without re-encoding, from the same session the viewer uses; and
+//! `eufy-hw publish`: the same, pushed to an RTSP server (go2rtc, MediaMTX) with FFmpeg's
+//! RTSP muxer (ANNOUNCE/RECORD over TCP, packets sent as they come). A server that fails or
+//! restarts is tried again with backoff, from the next keyframe, while the camera's side
+//! keeps streaming.
 //!
 //! Raw output is the access units exactly as received, from the first keyframe (parameter
 //! sets included, as the camera sends them with each keyframe). MP4 is fragmented (a
@@ -96,6 +100,11 @@ pub struct Recorded {
     /// Audio events not written: not valid ADTS, before the first keyframe, or the file
     /// has no audio stream (raw output, or audio that started after [`AUDIO_WAIT`]).
     pub audio_dropped: u64,
+    /// RTSP: units not sent while the server was away (until the next keyframe after it
+    /// is back).
+    pub skipped: u64,
+    /// RTSP: times the connection to the server failed and was made again.
+    pub reconnects: u64,
 }
 
 enum Sink {
@@ -110,6 +119,8 @@ struct Muxer {
     video: Smoother,
     /// The audio stream's index and times, when the camera sends AAC.
     audio: Option<(usize, Smoother)>,
+    /// Pushed to an RTSP server: packets go out as they come (no interleaving delay).
+    live: bool,
 }
 
 /// The clock packets are stamped in before the muxer rescales them (RTP's video clock).
@@ -136,7 +147,15 @@ impl Muxer {
         ffmpeg::init()?;
         ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Error);
         let info = au.new_stream_info.ok_or(ffmpeg::Error::InvalidData)?;
-        let mut out = ffmpeg::format::output(&path)?;
+        let live = is_rtsp(path);
+        if live {
+            ffmpeg::format::network::init();
+        }
+        let mut out = if live {
+            crate::decode::ffi::output_nofile(path, "rtsp")?
+        } else {
+            ffmpeg::format::output(&path)?
+        };
         out.add_stream(None::<ffmpeg::Codec>)?
             .set_time_base(TIME_BASE);
         crate::decode::ffi::describe_video_stream(
@@ -162,6 +181,12 @@ impl Muxer {
         if path.ends_with(".mp4") || path.ends_with(".mov") {
             opts.set("movflags", "frag_keyframe+empty_moov+default_base_moof");
         }
+        if live {
+            // ANNOUNCE/RECORD over TCP (what go2rtc and MediaMTX take), and a bounded wait
+            // for a server that does not answer (µs).
+            opts.set("rtsp_transport", "tcp");
+            opts.set("timeout", "5000000");
+        }
         out.write_header_with(opts)?;
         let frame = Smoother::frame_interval(info.fps);
         Ok(Muxer {
@@ -172,7 +197,17 @@ impl Muxer {
                 let secs = 1024.0 / f64::from(h.sample_rate().max(1));
                 (1, Smoother::new(Duration::from_secs_f64(secs)))
             }),
+            live,
         })
+    }
+
+    /// Writes a packet: at once when pushing to a server, interleaved into a file.
+    fn put(&mut self, packet: &mut ffmpeg::Packet) -> Result<(), ffmpeg::Error> {
+        if self.live {
+            packet.write(&mut self.out).map(|_| ())
+        } else {
+            packet.write_interleaved(&mut self.out)
+        }
     }
 
     fn write(&mut self, au: &AccessUnit<Instant>) -> Result<(), ffmpeg::Error> {
@@ -195,7 +230,7 @@ impl Muxer {
         }
         let tb = self.out.stream(0).map_or(TIME_BASE, |s| s.time_base());
         packet.rescale_ts(TIME_BASE, tb);
-        packet.write_interleaved(&mut self.out)
+        self.put(&mut packet)
     }
 
     /// Writes one ADTS frame's payload to the audio stream, timed like the video. False when
@@ -218,7 +253,7 @@ impl Muxer {
         packet.set_dts(Some(pts));
         let tb = self.out.stream(index).map_or(TIME_BASE, |s| s.time_base());
         packet.rescale_ts(TIME_BASE, tb);
-        packet.write_interleaved(&mut self.out).map(|()| true)
+        self.put(&mut packet).map(|()| true)
     }
 
     fn finish(&mut self) -> Result<(), ffmpeg::Error> {
@@ -235,6 +270,10 @@ struct Camera {
     audio: Option<AdtsHeader>,
     /// Video units held before an MP4/MKV is set up, waiting for the first audio frame.
     held: Vec<AccessUnit<Instant>>,
+    /// Pushing to an RTSP server that failed: not before this instant, at a keyframe.
+    retry_at: Option<Instant>,
+    /// The next wait after a failure (doubles, 30 s at most).
+    backoff: Duration,
 }
 
 /// Checks an output template before connecting: its extension, and that its folder exists.
@@ -252,6 +291,9 @@ fn check_output(template: &str, several: bool) -> Result<(), RecordError> {
         return Err(RecordError::Usage(
             "several cameras need {serial} or {name} in --output".into(),
         ));
+    }
+    if is_rtsp(template) {
+        return Ok(());
     }
     if !(is_raw(template)
         || template.ends_with(".mp4")
@@ -294,6 +336,11 @@ fn output_path(template: &str, serial: &str, name: Option<&str>) -> String {
         .replace("{name}", &safe)
 }
 
+/// An RTSP server to push to (`eufy-hw publish`).
+pub fn is_rtsp(path: &str) -> bool {
+    path.starts_with("rtsp://") || path.starts_with("rtsps://")
+}
+
 fn is_raw(path: &str) -> bool {
     path == "-"
         || [".h264", ".h265", ".264", ".265", ".hevc"]
@@ -321,6 +368,8 @@ pub async fn record(
                 name: None,
                 audio: None,
                 held: Vec::new(),
+                retry_at: None,
+                backoff: RTSP_BACKOFF_MIN,
             };
             (s.clone(), cam)
         })
@@ -506,7 +555,55 @@ fn release_held(cam: &mut Camera, template: &str, ingest: &Ingest) -> Result<(),
     Ok(())
 }
 
+/// First wait before pushing again to an RTSP server that failed.
+const RTSP_BACKOFF_MIN: Duration = Duration::from_millis(500);
+
 fn write_unit(
+    cam: &mut Camera,
+    template: &str,
+    ingest: &Ingest,
+    au: &AccessUnit<Instant>,
+) -> Result<(), RecordError> {
+    if !is_rtsp(template) {
+        return write_unit_once(cam, template, ingest, au);
+    }
+    // The server's side fails and comes back on its own: a failure drops the connection,
+    // the next try waits (backing off) and starts at a keyframe.
+    if cam.sink.is_none() && (!au.keyframe || cam.retry_at.is_some_and(|t| Instant::now() < t)) {
+        cam.rec.skipped += 1;
+        return Ok(());
+    }
+    let fresh = cam.sink.is_none();
+    match write_unit_once(cam, template, ingest, au) {
+        Ok(()) => {
+            if fresh && cam.retry_at.is_some() {
+                tracing::info!(camera = %cam.rec.serial, "pushing to {} again", cam.rec.path);
+            }
+            cam.retry_at = None;
+            cam.backoff = RTSP_BACKOFF_MIN;
+            Ok(())
+        }
+        Err(e) => {
+            cam.sink = None;
+            cam.rec.reconnects += 1;
+            let hint = if fresh {
+                " (is the server up, and does it take pushes for this path? go2rtc drops a push for a stream its configuration does not declare)"
+            } else {
+                ""
+            };
+            tracing::warn!(
+                camera = %cam.rec.serial,
+                "{e}{hint}; trying again in {:.1} s, from a keyframe",
+                cam.backoff.as_secs_f64()
+            );
+            cam.retry_at = Some(Instant::now() + cam.backoff);
+            cam.backoff = (cam.backoff * 2).min(Duration::from_secs(30));
+            Ok(())
+        }
+    }
+}
+
+fn write_unit_once(
     cam: &mut Camera,
     template: &str,
     ingest: &Ingest,

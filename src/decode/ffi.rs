@@ -326,3 +326,31 @@ fn extradata_copy(data: &[u8]) -> Result<*mut u8, ffmpeg::Error> {
     unsafe { ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len()) };
     Ok(buf)
 }
+
+/// An output context for a format that makes its own connection (RTSP: `AVFMT_NOFILE`).
+/// ffmpeg-next's `output_as` would also open `url` as a file, which fails ("Protocol not
+/// found") for `rtsp://`; the muxer connects when the header is written.
+pub fn output_nofile(
+    url: &str,
+    format: &str,
+) -> Result<ffmpeg::format::context::Output, ffmpeg::Error> {
+    use std::ffi::CString;
+    let url = CString::new(url).map_err(|_| ffmpeg::Error::InvalidData)?;
+    let format = CString::new(format).map_err(|_| ffmpeg::Error::InvalidData)?;
+    let mut ps = std::ptr::null_mut();
+    // SAFETY: `ps` is an out-pointer for a new context; both strings outlive the call.
+    let r = unsafe {
+        ffmpeg::ffi::avformat_alloc_output_context2(
+            &mut ps,
+            std::ptr::null_mut(),
+            format.as_ptr(),
+            url.as_ptr(),
+        )
+    };
+    if r < 0 || ps.is_null() {
+        return Err(ffmpeg::Error::from(r.min(-1)));
+    }
+    // SAFETY: `ps` is a valid output context we own, with no I/O context (`pb` is null);
+    // `Output` frees it on drop, and `avio_close(NULL)` there does nothing.
+    Ok(unsafe { ffmpeg::format::context::Output::wrap(ps) })
+}
