@@ -28,6 +28,9 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 #  - libasound2-dev: cpal's ALSA backend (sound) links against it; pulseaudio,
 #    pulseaudio-utils: a real sound server with a null sink for the sound tests (parec
 #    captures what was played)
+#  - gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad:
+#    GStreamer's RTSP server (scripts/rtsp-server.py), the real RTSP server the --source tests
+#    read from
 #  - systemd, xinit, cage, desktop-file-utils: the tests verify the boot files in packaging/
 #    (systemd-analyze verify, desktop-file-validate), run the X session script under xinit,
 #    and the kiosk under cage (Wayland, headless; cage needs xwayland)
@@ -37,7 +40,8 @@ PKGS=(pkg-config clang libclang-dev
       mesa-vulkan-drivers libvulkan1
       libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libx11-xcb1
       xvfb xauth xdotool matchbox-window-manager x11-xserver-utils systemd xinit cage xwayland desktop-file-utils
-      libasound2-dev pulseaudio pulseaudio-utils)
+      libasound2-dev pulseaudio pulseaudio-utils
+      gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 
 setup() {
   local missing=()

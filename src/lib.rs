@@ -42,6 +42,7 @@ pub mod kiosk;
 pub mod pipeline;
 pub mod record;
 pub mod render;
+pub mod source;
 pub mod throttle;
 pub mod timestamps;
 pub mod view;

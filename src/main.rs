@@ -40,6 +40,10 @@ struct LiveArgs {
     /// With --config: only these of the wall's cameras.
     #[arg(long = "serial", env = "EUFY_SERIAL", value_delimiter = ',')]
     serials: Vec<String>,
+    /// An RTSP stream to show as a camera (a go2rtc/MediaMTX restream, a camera's own
+    /// RTSP); repeatable, with or without --serial.
+    #[arg(long = "source", value_name = "rtsp://…")]
+    sources: Vec<String>,
     #[command(flatten)]
     wall: WallArgs,
     /// Stop after this many seconds (default: run until Ctrl-C).
@@ -883,6 +887,21 @@ async fn show(
     window: &WindowArgs,
     duration: Option<f64>,
 ) -> Result<()> {
+    show_with(session, wall, Vec::new(), decoder, window, duration).await
+}
+
+/// [`show`], with RTSP streams among the cameras.
+async fn show_with(
+    session: SessionConfig,
+    wall: eufy_hw::wall::Wall,
+    sources: Vec<eufy_hw::source::RtspSource>,
+    decoder: DecoderConfig,
+    window: &WindowArgs,
+    duration: Option<f64>,
+) -> Result<()> {
+    if !sources.is_empty() && (window.headless || !eufy_hw::view::display_available()) {
+        bail!("--source is shown in the window only: there is no display (or --headless)");
+    }
     if !window.headless {
         if eufy_hw::view::display_available() {
             tracing::info!("wall: {}", wall.summary().replace('\n', "; "));
@@ -900,6 +919,7 @@ async fn show(
                 duration: duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
                 snapshot_dir: std::env::current_dir().unwrap_or_default(),
                 audio: (!window.no_audio).then_some(window.volume),
+                sources,
             };
             // winit wants the main thread: the runtime's worker threads carry on meanwhile.
             return tokio::task::block_in_place(|| eufy_hw::view::run(config)).context("viewer");
@@ -999,7 +1019,7 @@ async fn live(mut args: LiveArgs) -> Result<()> {
         .or(file_url)
         .unwrap_or_else(|| "ws://127.0.0.1:3000".to_owned());
     let mut serials = args.serials.clone();
-    if serials.is_empty() && args.wall.config.is_none() {
+    if serials.is_empty() && args.wall.config.is_none() && args.sources.is_empty() {
         // Every camera the server lists (waiting for its login, as the viewer does).
         let config = SessionConfig {
             wait_server: args.session.wait_server.map(Duration::from_secs_f64),
@@ -1018,17 +1038,40 @@ async fn live(mut args: LiveArgs) -> Result<()> {
             bail!("{url} lists no camera; pass --serial SERIAL, or try `eufy-hw demo`");
         }
     }
-    let wall = args.wall.wall(&serials)?;
-    let session = args.session.config(&url, &wall.serials(), None);
-    show(
-        session,
-        wall,
-        args.decode.config(),
-        &args.window,
-        args.duration,
-    )
-    .await
-    .with_context(|| format!("streaming from {url}"))
+    let mut sources = Vec::new();
+    for (i, u) in args.sources.iter().enumerate() {
+        if !eufy_hw::record::is_rtsp(u) {
+            bail!("--source {u:?}: expected rtsp://host:port/path");
+        }
+        sources.push(eufy_hw::source::RtspSource {
+            url: u.clone(),
+            label: format!("RTSP{}", i + 1),
+        });
+    }
+    let mut wall = args.wall.wall(&serials)?;
+    let first_source = wall.cameras.len();
+    for s in &sources {
+        wall.cameras.push(eufy_hw::wall::WallCamera {
+            serial: s.label.clone(),
+            name: Some(s.display_url()),
+            audio: false,
+            always_on: true,
+        });
+    }
+    // The sources join the first page.
+    if let Some(page) = wall.pages.first_mut() {
+        page.cameras.extend(first_source..wall.cameras.len());
+    }
+    let serials: Vec<String> = wall
+        .serials()
+        .into_iter()
+        .filter(|s| !sources.iter().any(|r| &r.label == s))
+        .collect();
+    let session = args.session.config(&url, &serials, None);
+    let (decoder, window) = (args.decode.config(), &args.window);
+    show_with(session, wall, sources, decoder, window, args.duration)
+        .await
+        .with_context(|| format!("streaming from {url}"))
 }
 
 fn check_config(args: &CheckConfigArgs) -> Result<()> {

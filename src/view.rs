@@ -56,6 +56,8 @@ pub struct ViewConfig {
     pub snapshot_dir: std::path::PathBuf,
     /// Play sound at this volume (0 to 1); `None`: no sound.
     pub audio: Option<f32>,
+    /// RTSP streams shown as cameras (their labels are among the wall's cameras).
+    pub sources: Vec<crate::source::RtspSource>,
 }
 
 /// Why the viewer could not run.
@@ -379,14 +381,20 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
         .map_err(|e| ViewError::NoDisplay(e.to_string()))?;
     let proxy = event_loop.create_proxy();
     let mut config = config;
-    config.session.serials = config.wall.serials();
+    let source_labels: Vec<String> = config.sources.iter().map(|s| s.label.clone()).collect();
+    config.session.serials = config
+        .wall
+        .serials()
+        .into_iter()
+        .filter(|s| !source_labels.contains(s))
+        .collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("eufy-io")
         .enable_all()
         .build()
         .map_err(ViewError::Runtime)?;
-    let serials = config.session.serials.clone();
+    let serials = config.wall.serials();
     let slots: Vec<Arc<LatestFrame>> = serials
         .iter()
         .enumerate()
@@ -430,6 +438,7 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
     ));
     let feed_task = runtime.spawn(run_feed(
         config.session.clone(),
+        config.sources.clone(),
         feed,
         stop_rx,
         control_rx,
@@ -538,8 +547,10 @@ fn keep_screen_awake() {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_feed(
     session: SessionConfig,
+    sources: Vec<crate::source::RtspSource>,
     mut feed: Feed,
     stop: watch::Receiver<bool>,
     control: crate::eufy::session::ControlReceiver,
@@ -547,7 +558,32 @@ async fn run_feed(
     proxy: EventLoopProxy<Wake>,
 ) -> Result<(), PipelineError> {
     let (tx, mut rx) = mpsc::channel(256);
-    let task = tokio::spawn(run_session_with(session, tx, stop, control));
+    // RTSP sources on their own threads, stopped with the session.
+    let stop_sources = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for s in sources {
+        if let Err(e) = crate::source::spawn(s, tx.clone(), stop_sources.clone()) {
+            tracing::error!("cannot start an RTSP reader: {e}");
+        }
+    }
+    {
+        let flag = stop_sources.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            while !*stop.borrow_and_update() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+    // No eufy-security-ws camera (only RTSP sources): no session.
+    let task = if session.serials.is_empty() {
+        drop(tx);
+        tokio::spawn(async { Ok(()) })
+    } else {
+        tokio::spawn(run_session_with(session, tx, stop, control))
+    };
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {

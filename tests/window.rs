@@ -785,6 +785,13 @@ fn save_png(rgb: &[u8]) {
     eufy_hw::render::save_png(&path, 1280, 720, &rgba).unwrap();
 }
 
+/// "N frames shown" from the viewer's last log line.
+fn frames_shown(err: &str) -> Option<u64> {
+    err.lines()
+        .filter_map(|l| l.split_once(" frames shown"))
+        .find_map(|(before, _)| before.rsplit(' ').next()?.parse().ok())
+}
+
 /// A display number no X server uses now.
 fn free_display() -> u32 {
     (90..140)
@@ -893,17 +900,7 @@ fn the_kiosk_runs_under_cage_on_wayland() {
     std::fs::remove_dir_all(&runtime).ok();
     assert!(out.status.success(), "{err}");
     assert!(err.contains("display server: Wayland"), "{err}");
-    let shown: u64 = err
-        .lines()
-        .find_map(|l| {
-            l.split(" frames shown")
-                .next()?
-                .rsplit(' ')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no frame count: {err}"));
+    let shown: u64 = frames_shown(&err).unwrap_or_else(|| panic!("no frame count: {err}"));
     assert!(shown > 20, "{shown} frames shown: {err}");
 }
 
@@ -1193,5 +1190,62 @@ fn bench_measures_sound_against_the_picture() {
     assert!((-100.0..250.0).contains(&p50), "A/V offset {p50} ms: {a}");
     let latency = a["latency_ms"]["p50"].as_f64().unwrap();
     assert!(latency > 0.0 && latency < 500.0, "{a}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A real RTSP server: GStreamer's (scripts/rtsp-server.py) serving `clip` looped at its
+/// frame rate on `port` at `/test`, until dropped.
+struct RtspServer(std::process::Child);
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn rtsp_server(port: u16, clip: &str) -> RtspServer {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/rtsp-server.py");
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(script)
+        .args([&port.to_string(), "/test", clip])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 with GStreamer's RTSP server (./dev.sh setup installs it)");
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "ready", "the RTSP server did not start");
+    RtspServer(child)
+}
+
+/// `eufy-hw --source rtsp://…` shows an RTSP stream (here from GStreamer's RTSP server) in
+/// the window through the same access units → decoder → GPU path, with no eufy-security-ws.
+#[test]
+fn an_rtsp_source_is_shown() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = rtsp_server(port, &common_clip("h264_baseline_720p.h264"));
+    let x = xvfb();
+    let dir = temp_dir("source");
+    let url = format!("rtsp://127.0.0.1:{port}/test");
+    let mut viewer = viewer(
+        &x.1,
+        &["--source", &url, "--no-audio", "--duration", "8"],
+        &dir,
+    );
+    find_window(&x.1);
+    std::thread::sleep(Duration::from_secs(4));
+    let px = grab(&x.1);
+    let err = ends_cleanly(&mut viewer, Duration::from_secs(20), "with an RTSP source");
+    let picture = lit(&px, (8, 1272), (8, 712));
+    assert!(picture > 0.9, "the RTSP picture ({picture:.2}): {err}");
+    let shown = frames_shown(&err).unwrap_or(0);
+    assert!(shown > 60, "{shown} frames shown: {err}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -354,3 +354,17 @@ pub fn output_nofile(
     // `Output` frees it on drop, and `avio_close(NULL)` there does nothing.
     Ok(unsafe { ffmpeg::format::context::Output::wrap(ps) })
 }
+
+/// A stream's codec extradata (for RTSP video: the parameter sets from the SDP, Annex-B).
+pub fn stream_extradata(stream: &ffmpeg::format::stream::Stream) -> Vec<u8> {
+    // SAFETY: the stream belongs to an open input context; `codecpar` is valid for its life,
+    // and `extradata` holds `extradata_size` bytes when not null.
+    unsafe {
+        let par = (*stream.as_ptr()).codecpar;
+        if par.is_null() || (*par).extradata.is_null() || (*par).extradata_size <= 0 {
+            return Vec::new();
+        }
+        let len = usize::try_from((*par).extradata_size).unwrap_or(0);
+        std::slice::from_raw_parts((*par).extradata, len).to_vec()
+    }
+}
