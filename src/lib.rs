@@ -15,6 +15,7 @@
 //! - [`clip`]: Annex-B clip files read into access units with their frame rate.
 //! - [`decode`]: FFmpeg decoding on a named thread per stream.
 //! - [`frame`]: the plain frame type between decoder and renderer.
+//! - [`source`]: RTSP streams read as cameras (`--source`).
 //! - [`render`]: wgpu plane upload, YUV→RGB shader, grid, overlay, offscreen read-back.
 //! - [`view`]: the winit window: grid, fullscreen kiosk, keys, overlay.
 //! - [`audio`]: sound: AAC decoding, a jitter buffer aligned with the picture, cpal output.
