@@ -6,6 +6,8 @@
 //! quit.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -112,11 +114,23 @@ fn xdotool(display: &str, args: &[&str]) -> String {
 }
 
 fn viewer(display: &str, args: &[&str], dir: &std::path::Path) -> std::process::Child {
+    viewer_with(display, args, dir, &[])
+}
+
+/// [`viewer`], with these environment variables set too.
+fn viewer_with(
+    display: &str,
+    args: &[&str],
+    dir: &std::path::Path,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
         .args(args)
         .current_dir(dir)
         .env("DISPLAY", display)
         .env_remove("WAYLAND_DISPLAY")
+        .env_remove("PULSE_SERVER")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -926,8 +940,9 @@ fn a_ring_wakes_a_blank_night_screen() {
             hhmm((minute + 30) % 1440)
         ),
     );
-    let mut demo = Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
-        .args([
+    let mut demo = viewer_with(
+        &x.1,
+        &[
             "demo",
             "--config",
             &wall,
@@ -935,15 +950,10 @@ fn a_ring_wakes_a_blank_night_screen() {
             "ring@5",
             "--duration",
             "14",
-        ])
-        .current_dir(&dir)
-        .env("DISPLAY", &x.1)
-        .env("TZ", "UTC")
-        .env_remove("WAYLAND_DISPLAY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+        &dir,
+        &[("TZ", "UTC".as_ref())],
+    );
     find_window(&x.1);
     std::thread::sleep(Duration::from_millis(1500));
     let shots: String = (0..22)
@@ -1060,17 +1070,12 @@ fn sound_plays_and_mutes() {
     let x = xvfb();
     let dir = temp_dir("sound");
     let aac = common_clip("aac_16k_mono.aac");
-    let mut demo = Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
-        .args(["demo", "--audio", &aac, "--duration", "14"])
-        .current_dir(&dir)
-        .env("DISPLAY", &x.1)
-        .env("XDG_RUNTIME_DIR", &pulse.runtime)
-        .env_remove("WAYLAND_DISPLAY")
-        .env_remove("PULSE_SERVER")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut demo = viewer_with(
+        &x.1,
+        &["demo", "--audio", &aac, "--duration", "14"],
+        &dir,
+        &[("XDG_RUNTIME_DIR", pulse.runtime.as_os_str())],
+    );
     let win = find_window(&x.1);
     std::thread::sleep(Duration::from_secs(3));
     let (rms, freq) = capture(&pulse, 2.0);
@@ -1105,17 +1110,20 @@ fn an_unsupported_audio_codec_is_skipped_without_disturbing_the_picture() {
     let x = xvfb();
     let dir = temp_dir("eld");
     let aac = common_clip("aac_16k_mono.aac");
-    let mut demo = Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
-        .args(["demo", "--audio", &aac, "--audio-codec", "AAC_ELD"])
-        .args(["--duration", "8"])
-        .current_dir(&dir)
-        .env("DISPLAY", &x.1)
-        .env("XDG_RUNTIME_DIR", &pulse.runtime)
-        .env_remove("WAYLAND_DISPLAY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut demo = viewer_with(
+        &x.1,
+        &[
+            "demo",
+            "--audio",
+            &aac,
+            "--audio-codec",
+            "AAC_ELD",
+            "--duration",
+            "8",
+        ],
+        &dir,
+        &[("XDG_RUNTIME_DIR", pulse.runtime.as_os_str())],
+    );
     find_window(&x.1);
     std::thread::sleep(Duration::from_secs(3));
     let (rms, _) = capture(&pulse, 1.5);
