@@ -449,6 +449,10 @@ struct BenchArgs {
     /// Camera serial for --url; repeatable.
     #[arg(long = "serial")]
     serials: Vec<String>,
+    /// Measure RTSP streams instead (a go2rtc/MediaMTX restream, a published eufy-hw
+    /// stream); repeatable.
+    #[arg(long = "source", value_name = "rtsp://…", conflicts_with = "url")]
+    sources: Vec<String>,
     /// Write the report as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -1122,7 +1126,11 @@ fn bench(args: &BenchArgs) -> Result<()> {
         wait_server: Duration::from_secs_f64(args.wait_server),
         watchdog: Duration::from_secs_f64(args.watchdog),
         audio: args.audio.as_deref().map(load_adts).transpose()?,
+        sources: args.sources.clone(),
     };
+    if let Some(bad) = config.sources.iter().find(|u| !eufy_hw::record::is_rtsp(u)) {
+        bail!("--source {bad:?}: expected rtsp://host:port/path");
+    }
     let bar = if std::io::stdout().is_terminal() {
         let b = indicatif::ProgressBar::new(config.frames * config.streams as u64);
         if config.rounds > 1 {

@@ -30,6 +30,7 @@ fn config(unpaced: bool, render: bool, streams: usize) -> BenchConfig {
         wait_server: std::time::Duration::from_secs(60),
         watchdog: std::time::Duration::from_secs(10),
         audio: None,
+        sources: Vec::new(),
     }
 }
 

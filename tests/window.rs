@@ -1257,3 +1257,47 @@ fn an_rtsp_source_is_shown() {
     assert!(shown > 60, "{shown} frames shown: {err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `bench --source rtsp://…` measures an RTSP stream through the same pipeline, and says
+/// what the stream carried (not the bundled clip's description).
+#[test]
+fn bench_measures_an_rtsp_source() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = rtsp_server(port, &common_clip("h264_baseline_720p.h264"));
+    let dir = temp_dir("bench-source");
+    let json = dir.join("r.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args([
+            "bench",
+            "--source",
+            &format!("rtsp://127.0.0.1:{port}/test"),
+        ])
+        .args(["--frames", "60", "--no-render", "--accel", "none", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["frames_shown"].as_u64(), Some(60), "{v}");
+    assert!(
+        v["video"].as_str().unwrap().contains("1280x720"),
+        "{}",
+        v["video"]
+    );
+    assert!(
+        v["clip"].as_str().unwrap().starts_with("RTSP: "),
+        "{}",
+        v["clip"]
+    );
+    assert!(v["baseline_fps"].is_null(), "no baseline for a live stream");
+    std::fs::remove_dir_all(&dir).ok();
+}

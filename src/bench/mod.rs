@@ -59,6 +59,8 @@ pub struct BenchConfig {
     pub random_chunks: bool,
     /// Measure a live server (URL, serials) instead of the simulator; no baseline.
     pub live: Option<(String, Vec<String>)>,
+    /// Measure RTSP streams (`rtsp://…`) instead; no baseline.
+    pub sources: Vec<String>,
     /// Pipeline-then-baseline rounds; the report is the round with the median ratio (the
     /// median fps for paced runs), with every round listed.
     pub rounds: usize,

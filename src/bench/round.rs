@@ -144,9 +144,10 @@ fn report(
 
     // Baseline: the same decoders on the same access units, nothing around them.
     let frames_per_stream = (shown.len() as u64 / streams as u64).max(1);
-    let (baseline_fps, baseline_decode_ms) = match config.live {
-        Some(_) => (None, Percentiles::default()),
-        None => {
+    let measured_live = config.live.is_some() || !config.sources.is_empty();
+    let (baseline_fps, baseline_decode_ms) = match measured_live {
+        true => (None, Percentiles::default()),
+        false => {
             let (fps, times) = baseline(&config.clip, &config.decoder, streams, frames_per_stream)?;
             (Some(fps), Percentiles::of(&times))
         }
@@ -170,15 +171,27 @@ fn report(
     let mut paths: Vec<String> = decoder_stats.values().map(|d| d.path.clone()).collect();
     paths.sort();
     paths.dedup();
-    let info = config.clip.units.first().map(|u| u.info);
+    // What was measured: the clip, or what the live streams carried.
+    let info = if measured_live {
+        statuses.values().find_map(|s| s.info)
+    } else {
+        config.clip.units.first().map(|u| u.info)
+    };
+    let clip = match (&config.live, config.sources.is_empty()) {
+        (Some((url, _)), _) => format!("live: {url}"),
+        (None, false) => format!("RTSP: {}", config.sources.join(", ")),
+        (None, true) => config.clip.name.clone(),
+    };
     Ok(Report {
         schema: 1,
-        clip: config.clip.name.clone(),
+        clip,
         video: info.map_or_else(String::new, |i| {
             format!("{} {} {}x{}", i.codec, i.profile_name(), i.width, i.height)
         }),
         streams,
-        mode: if config.unpaced {
+        mode: if measured_live {
+            "as the streams come".into()
+        } else if config.unpaced {
             "unpaced".into()
         } else {
             format!("paced at {clip_fps:.0} fps")
@@ -280,6 +293,12 @@ fn source(
     clip_fps: f64,
     send_log: &SendLog,
 ) -> Result<(Option<Simulator>, SessionConfig), BenchError> {
+    if !config.sources.is_empty() {
+        let labels = (1..=config.sources.len())
+            .map(|i| format!("RTSP{i}"))
+            .collect();
+        return Ok((None, SessionConfig::new("", labels)));
+    }
     Ok(match &config.live {
         Some((url, serials)) => (
             None,
@@ -404,7 +423,31 @@ fn measure(
     // A short queue: in unpaced runs, backpressure reaches the simulator instead of events
     // piling up (which would only measure queueing).
     let (tx, rx) = mpsc::channel::<SessionEvent>(8);
-    let session_task = runtime.spawn(run_session(session, tx, stop_rx));
+    let session_task = if config.sources.is_empty() {
+        runtime.spawn(run_session(session, tx, stop_rx))
+    } else {
+        // RTSP streams on their own threads instead of a session; they stop with it.
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for (url, label) in config.sources.iter().zip(&serials) {
+            let source = crate::source::RtspSource {
+                url: url.clone(),
+                label: label.clone(),
+            };
+            crate::source::spawn(source, tx.clone(), flag.clone())
+                .map_err(|e| BenchError::Setup(e.to_string()))?;
+        }
+        drop(tx);
+        let mut stop = stop_rx;
+        runtime.spawn(async move {
+            while !*stop.borrow_and_update() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        })
+    };
     let mut feed = Feed::new(&serials, config.decoder.clone(), move |_| {
         FrameSink::Every(frame_tx.clone())
     });
