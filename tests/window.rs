@@ -1229,7 +1229,9 @@ fn rtsp_server(port: u16, clip: &str) -> RtspServer {
 }
 
 /// `eufy-hw --source rtsp://…` shows an RTSP stream (here from GStreamer's RTSP server) in
-/// the window through the same access units → decoder → GPU path, with no eufy-security-ws.
+/// the window through the same access units → decoder → GPU path, with no eufy-security-ws;
+/// started before the server is up, it says so on the tile and shows the picture once the
+/// server comes.
 #[test]
 fn an_rtsp_source_is_shown() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -1238,21 +1240,33 @@ fn an_rtsp_source_is_shown() {
         .local_addr()
         .unwrap()
         .port();
-    let _server = rtsp_server(port, &common_clip("h264_baseline_720p.h264"));
     let x = xvfb();
     let dir = temp_dir("source");
     let url = format!("rtsp://127.0.0.1:{port}/test");
     let mut viewer = viewer(
         &x.1,
-        &["--source", &url, "--no-audio", "--duration", "8"],
+        &["--source", &url, "--no-audio", "--duration", "12"],
         &dir,
     );
     find_window(&x.1);
-    std::thread::sleep(Duration::from_secs(4));
+    std::thread::sleep(Duration::from_secs(2));
+    // The tile's card (dark grey, with text), not a picture.
+    let before = mean(&grab(&x.1), (8, 1272), (8, 712));
+    let _server = rtsp_server(port, &common_clip("h264_baseline_720p.h264"));
+    std::thread::sleep(Duration::from_secs(6));
     let px = grab(&x.1);
     let err = ends_cleanly(&mut viewer, Duration::from_secs(20), "with an RTSP source");
+    assert!(
+        before < 60.0,
+        "a picture before the server was up (mean {before:.0})"
+    );
+    assert!(err.contains("opening again in"), "{err}");
     let picture = lit(&px, (8, 1272), (8, 712));
-    assert!(picture > 0.9, "the RTSP picture ({picture:.2}): {err}");
+    let bright = mean(&px, (8, 1272), (8, 712));
+    assert!(
+        picture > 0.9 && bright > 2.0 * before,
+        "the RTSP picture ({picture:.2}, mean {bright:.0} against {before:.0} before): {err}"
+    );
     let shown = frames_shown(&err).unwrap_or(0);
     assert!(shown > 60, "{shown} frames shown: {err}");
     std::fs::remove_dir_all(&dir).ok();
