@@ -854,14 +854,10 @@ async fn demo(args: DemoArgs) -> Result<()> {
         .context("cannot start the simulator")?;
     eprintln!("simulator on {}; connecting as a client", sim.url());
     let session = args.session.config(&sim.url(), &serials, None);
-    let result = show(
-        session,
-        wall,
-        args.decode.config(),
-        &args.window,
-        args.duration,
-    )
-    .await;
+    // Simulated cameras send sound only with --audio: no sound device is opened otherwise.
+    let mut window = args.window.clone();
+    window.no_audio |= args.stream.audio.is_none();
+    let result = show(session, wall, args.decode.config(), &window, args.duration).await;
     // What the cameras were asked for, seen from the server (a wall streams only what it
     // shows).
     let stats = sim.stats();
