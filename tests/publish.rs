@@ -258,3 +258,50 @@ async fn sigterm_stops_the_livestream() {
     );
     s.shutdown().await;
 }
+
+/// The camera's stream cut off twice mid-publish (battery cameras end theirs every few
+/// minutes): the session restarts it and the push goes on, every unit reaching the server
+/// in one continuous stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_cut_off_mid_stream_goes_on() {
+    let s = Simulator::start(SimConfig {
+        cameras: vec![Camera {
+            serial: "T1".into(),
+            clip: Arc::new(Clip::load(&common::clip_path("h264_baseline_720p.h264")).unwrap()),
+        }],
+        pacing: Pacing::Fps(30.0),
+        realistic: false,
+        cutoff: Some(Duration::from_millis(1200)),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let url = format!("rtsp://127.0.0.1:{}/live", free_port());
+    let file = tmp("cutoff.mkv");
+    let server = rtsp_server(&url, &file, None);
+    let (_tx, stop) = watch::channel(false);
+    let r = record(
+        RecordConfig {
+            session: SessionConfig {
+                restart_pause: Duration::from_millis(200),
+                ..SessionConfig::new(s.url(), vec!["T1".into()])
+            },
+            output: url.clone(),
+            duration: None,
+            frames: Some(90),
+        },
+        stop,
+    )
+    .await
+    .unwrap();
+    let err = finished(server, Duration::from_secs(10));
+    assert!(r[0].gaps >= 2, "{:?}", r[0]);
+    assert_eq!(
+        r[0].reconnects, 0,
+        "the server's side never failed: {:?}",
+        r[0]
+    );
+    let streams = probe(&file);
+    assert_eq!(streams[0], "h264,1280,720,90", "{streams:?} {err}");
+    s.shutdown().await;
+}
