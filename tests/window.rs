@@ -806,6 +806,15 @@ fn frames_shown(err: &str) -> Option<u64> {
         .find_map(|(before, _)| before.rsplit(' ').next()?.parse().ok())
 }
 
+/// A TCP port free now on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A display number no X server uses now.
 fn free_display() -> u32 {
     (90..140)
@@ -1248,11 +1257,7 @@ fn rtsp_server(port: u16, clip: &str) -> RtspServer {
 #[test]
 fn an_rtsp_source_is_shown() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let x = xvfb();
     let dir = temp_dir("source");
     let url = format!("rtsp://127.0.0.1:{port}/test");
@@ -1290,11 +1295,7 @@ fn an_rtsp_source_is_shown() {
 #[test]
 fn bench_measures_an_rtsp_source() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let _server = rtsp_server(port, &common_clip("h264_baseline_720p.h264"));
     let dir = temp_dir("bench-source");
     let json = dir.join("r.json");
