@@ -115,6 +115,11 @@ impl Kiosk {
         }
     }
 
+    /// Whether the wall has night hours (only then does the time of day matter).
+    pub fn has_night(&self) -> bool {
+        self.night.is_some()
+    }
+
     /// The local time of day, minutes after midnight (night hours).
     pub fn set_time_of_day(&mut self, minute: u32) {
         self.is_night = self.night.is_some_and(|n| n.contains(minute));
@@ -279,7 +284,12 @@ impl Kiosk {
 
     /// The cameras to stream now: those on the screen and those always on, in order.
     pub fn wanted(&self) -> Vec<usize> {
-        let mut w = self.screen().cameras;
+        self.wanted_on(&self.screen())
+    }
+
+    /// [`Kiosk::wanted`], with the screen already at hand.
+    pub fn wanted_on(&self, screen: &Screen) -> Vec<usize> {
+        let mut w = screen.cameras.clone();
         w.extend(self.always_on.iter().copied());
         w.sort_unstable();
         w.dedup();

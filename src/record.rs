@@ -468,9 +468,11 @@ fn on_event(
         } => {
             if let Some(cam) = cams.get_mut(&serial) {
                 // The first audio frame sets up the file held for it.
-                if cam.audio.is_none() && adts::parse_header(&data).is_some() {
+                if cam.audio.is_none() {
                     cam.audio = adts::parse_header(&data);
-                    release_held(cam, &config.output, ingest)?;
+                    if cam.audio.is_some() {
+                        release_held(cam, &config.output, ingest)?;
+                    }
                 }
                 write_audio(cam, &data, received_at);
             }

@@ -327,9 +327,6 @@ impl Surface {
     }
 }
 
-/// Added to the picture's latency for the sound's delay: room for network jitter.
-const AUDIO_MARGIN_MS: f64 = 40.0;
-
 struct TileStats {
     upload_warnings: crate::throttle::Throttle,
     shown: u64,
@@ -352,6 +349,8 @@ struct App {
     wanted: Vec<usize>,
     /// The cameras whose picture is frozen now, and for how long.
     frozen: HashMap<usize, Duration>,
+    /// When the local time of day was last read (night hours).
+    clock_checked: Instant,
     /// The sound output, when there is one.
     audio: Option<crate::audio::AudioOut>,
     slots: Vec<Arc<LatestFrame>>,
@@ -455,6 +454,7 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
         control,
         wanted,
         frozen: HashMap::new(),
+        clock_checked: now,
         audio,
         stats: serials
             .iter()
@@ -755,7 +755,7 @@ impl App {
                 ));
             }
         }
-        let frozen = self.kiosk_fires(i);
+        let frozen = self.kiosk.watchdog().fires(i);
         if frozen > 0 {
             lines.push(format!("frozen: {frozen} time(s), restarted"));
         }
@@ -769,10 +769,6 @@ impl App {
                 self.config.wall.label(e.camera)
             ));
         }
-    }
-
-    fn kiosk_fires(&self, i: usize) -> u64 {
-        self.kiosk.watchdog().fires(i)
     }
 
     fn redraw(&mut self) {
@@ -822,16 +818,20 @@ impl App {
     /// The wall's clock: pages, focus, which cameras stream, the watchdog. True when the
     /// screen needs drawing again.
     fn tend(&mut self, now: Instant) -> bool {
-        self.kiosk.set_time_of_day(local_minute());
+        // The local time (a zone lookup) only matters with night hours, and once a second.
+        if self.kiosk.has_night() && now >= self.clock_checked + Duration::from_secs(1) {
+            self.kiosk.set_time_of_day(local_minute());
+            self.clock_checked = now;
+        }
         self.kiosk.poll(now);
-        let wanted = self.kiosk.wanted();
+        let screen = self.kiosk.screen();
+        let wanted = self.kiosk.wanted_on(&screen);
         if wanted != self.wanted {
             let serials: Vec<String> = wanted.iter().map(|&i| self.serials[i].clone()).collect();
             tracing::debug!(?serials, "streaming");
             let _ = self.control.send(SessionControl::Want(serials));
             self.wanted = wanted;
         }
-        let screen = self.kiosk.screen();
         let live: Vec<bool> = {
             let statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
             (0..self.serials.len())
@@ -1000,8 +1000,7 @@ impl App {
         if let Some(i) = source {
             let latency = self.stats[i].latency_ms;
             if latency.is_finite() {
-                let ms = (latency + AUDIO_MARGIN_MS).clamp(AUDIO_MARGIN_MS, 250.0);
-                audio.set_delay(Duration::from_secs_f64(ms / 1e3));
+                audio.set_delay(crate::audio::delay_for_picture(latency));
             }
         }
     }

@@ -196,11 +196,9 @@ impl JitterBuffer {
         }
         self.stats.frames_in += frames as u64;
         let length = self.duration(frames);
-        let since_last_ms = self.last_chunk.map_or(0.0, |(l, _)| {
-            arrived.saturating_duration_since(l).as_secs_f64() * 1e3
-        });
         if let Some((last, last_len)) = self.last_chunk {
             let interval = arrived.saturating_duration_since(last).as_secs_f64();
+            tracing::trace!(interval_ms = interval * 1e3, "chunk interval");
             // A burst (the frames buffered while a stream starts) is not jitter: capped.
             let deviation = (interval - last_len.as_secs_f64()).abs().min(0.04);
             self.jitter = 0.95 * self.jitter + 0.05 * deviation;
@@ -228,7 +226,6 @@ impl JitterBuffer {
         }
         tracing::trace!(
             frames,
-            since_last_ms,
             lead_ms = self.lead().as_secs_f64() * 1e3,
             due_in_ms = due.saturating_duration_since(arrived).as_secs_f64() * 1e3,
             queued = self.queued(),

@@ -46,6 +46,15 @@ const MAX_DEVICE_AHEAD: Duration = Duration::from_millis(100);
 /// The device buffer asked for, ms.
 const BUFFER_MS: u32 = 20;
 
+/// Added to the picture's latency for the sound's delay: room for network jitter.
+pub const MARGIN_MS: f64 = 40.0;
+
+/// The sound's delay for a picture that takes `latency_ms` from arrival to the screen: that
+/// plus [`MARGIN_MS`], at most 250 ms (the viewer and bench use the same rule).
+pub fn delay_for_picture(latency_ms: f64) -> Duration {
+    Duration::from_secs_f64((latency_ms + MARGIN_MS).clamp(MARGIN_MS, 250.0) / 1e3)
+}
+
 /// The delay before the window has measured the picture's latency.
 pub const DEFAULT_DELAY: Duration = Duration::from_millis(60);
 

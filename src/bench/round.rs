@@ -28,9 +28,6 @@ struct Shown {
     done: Instant,
 }
 
-/// What the bench adds to the picture's latency for the sound (the viewer's margin).
-const AUDIO_MARGIN_MS: f64 = 40.0;
-
 /// The sound's report: counters, arrival → device latency, and each beep's offset from the
 /// nearest flash (within 0.5 s).
 fn audio_bench(r: &crate::audio::AudioReport, flashes: &[Instant]) -> AudioBench {
@@ -735,8 +732,8 @@ fn render_loop(
             decoded: frame.decoded_at,
             done: done_at,
         });
-        // The sound follows the picture: its delay is the first stream's recent latency
-        // from arrival to the screen, plus the viewer's margin.
+        // The sound follows the picture: its delay comes from the first stream's recent
+        // latency from arrival to the screen, by the viewer's rule.
         if let (Some(t), 0) = (&tuner, shown.len() % 15) {
             let mut recent: Vec<f64> = shown
                 .iter()
@@ -747,7 +744,7 @@ fn render_loop(
                 .collect();
             recent.sort_by(f64::total_cmp);
             if let Some(m) = recent.get(recent.len() / 2) {
-                t.set_delay(Duration::from_secs_f64((m + AUDIO_MARGIN_MS) / 1e3));
+                t.set_delay(crate::audio::delay_for_picture(*m));
             }
         }
         let n = shown.len() as u64;

@@ -326,6 +326,7 @@ impl Simulator {
         let began = Instant::now();
         let state = Arc::new(Shared {
             logged_in_at: began + config.login_delay.unwrap_or_default(),
+            audio_metadata: json!({ "audioCodec": config.audio_codec }).to_string(),
             config,
             cameras: Mutex::new(HashMap::new()),
             stats: Mutex::new(SimStats::default()),
@@ -516,6 +517,8 @@ struct Shared {
     /// Access units already encoded as JSON arrays, by clip and index (see
     /// [`Shared::encoded_array`]).
     encoded: Mutex<EncodedCache>,
+    /// The `metadata` of audio events, made once.
+    audio_metadata: String,
 }
 
 /// Encoding a unit's bytes as decimal text is the server's main cost; a real server runs on
@@ -814,7 +817,7 @@ fn out_text(
             events::AUDIO_DATA,
             &serial,
             Array::Bytes(&bytes),
-            &format!(r#"{{"audioCodec":{}}}"#, json!(st.config.audio_codec)),
+            &st.audio_metadata,
         ),
         Out::Video {
             serial,
