@@ -746,6 +746,10 @@ fn a_frozen_tile_is_marked_and_restarted() {
         err.contains("no picture for") && err.contains("restarting its stream"),
         "{err}"
     );
+    // Restarted for real: the simulator was asked for the stream again (the stall alone
+    // would end by itself, and the picture come back, without any restart).
+    let (starts, _) = sim_starts(&err);
+    assert!(starts.get(CAM1).copied().unwrap_or(0) >= 2, "{starts:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
