@@ -453,6 +453,16 @@ struct BenchArgs {
     /// stream); repeatable.
     #[arg(long = "source", value_name = "rtsp://…", conflicts_with = "url")]
     sources: Vec<String>,
+    /// Publish the simulated cameras to this RTSP server (as `eufy-hw publish --to`,
+    /// `{serial}` replaced) and read them back from the --source URLs (one camera per
+    /// --source): the latency publishing adds, arrival at eufy-hw → decoded by the reader.
+    #[arg(
+        long,
+        value_name = "rtsp://…",
+        requires = "sources",
+        conflicts_with = "url"
+    )]
+    publish: Option<String>,
     /// Write the report as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -1106,7 +1116,12 @@ fn bench(args: &BenchArgs) -> Result<()> {
     };
     let config = eufy_hw::bench::BenchConfig {
         clip,
-        streams: args.streams.clamp(1, 64),
+        // --publish: one simulated camera per stream read back.
+        streams: match args.publish {
+            Some(_) => args.sources.len(),
+            None => args.streams,
+        }
+        .clamp(1, 64),
         decoder: args.decode.config(),
         unpaced: args.unpaced,
         fps: args.fps,
@@ -1123,9 +1138,15 @@ fn bench(args: &BenchArgs) -> Result<()> {
         watchdog: Duration::from_secs_f64(args.watchdog),
         audio: args.audio.as_deref().map(load_adts).transpose()?,
         sources: args.sources.clone(),
+        publish: args.publish.clone(),
     };
-    if let Some(bad) = config.sources.iter().find(|u| !eufy_hw::record::is_rtsp(u)) {
-        bail!("--source {bad:?}: expected rtsp://host:port/path");
+    if let Some(bad) = config
+        .sources
+        .iter()
+        .chain(&config.publish)
+        .find(|u| !eufy_hw::record::is_rtsp(u))
+    {
+        bail!("{bad:?}: expected rtsp://host:port/path");
     }
     let bar = if std::io::stdout().is_terminal() {
         let b = indicatif::ProgressBar::new(config.frames * config.streams as u64);

@@ -93,6 +93,9 @@ fn read(
     // default analysis reads 5 s first.
     opts.set("analyzeduration", "500000");
     opts.set("probesize", "500000");
+    // What it reads while analysing is not handed over later in a burst (a second behind
+    // live before it caught up); the parameter sets are in the SDP anyway.
+    opts.set("fflags", "nobuffer");
     let mut input = ffmpeg::format::input_with_dictionary(&source.url, opts)
         .map_err(|e| format!("cannot open: {e}"))?;
     let stream = input

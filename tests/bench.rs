@@ -2,6 +2,8 @@
 //! percentiles ordered, JSON schema), and the command writes its JSON and SVG.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use eufy_hw::bench::{run, BenchConfig, Percentiles, Report};
@@ -31,6 +33,7 @@ fn config(unpaced: bool, render: bool, streams: usize) -> BenchConfig {
         watchdog: std::time::Duration::from_secs(10),
         audio: None,
         sources: Vec::new(),
+        publish: None,
     }
 }
 
@@ -212,4 +215,42 @@ fn cut_offs_show_as_stills() {
         r.stills,
         r.gaps
     );
+}
+
+/// `--publish`: the simulated camera pushed through `eufy-hw publish`'s pipeline to a
+/// restreaming RTSP server and read back from it, H.264 and H.265. Every frame the reader
+/// showed (after its warm-up) is paired with the unit pushed that carried its last slice,
+/// and timed from that unit's arrival; the reader saw the camera's own codec and size.
+#[test]
+fn publishing_latency_is_measured_through_a_server() {
+    for (clip, codec, video) in [
+        (None, "h264", "H.264"),
+        (Some("h265_main_1080p.h265"), "h265", "H.265 Main 1920x1080"),
+    ] {
+        let port = common::free_port();
+        let _relay = common::rtsp_relay(port, codec);
+        let mut c = config(false, false, 1);
+        if let Some(name) = clip {
+            c.clip = Arc::new(Clip::load(&common::clip_path(name)).unwrap());
+        }
+        c.fps = Some(15.0);
+        c.sources = vec![format!("rtsp://127.0.0.1:{port}/out")];
+        c.publish = Some(format!("rtsp://127.0.0.1:{port}/in"));
+        let r = run(&c, |_, _| {}).unwrap();
+        assert_eq!(r.frames_shown, 40, "{codec}");
+        assert!(r.video.starts_with(video), "{codec}: {}", r.video);
+        let p = r.publish.as_ref().unwrap();
+        assert!(p.units_pushed >= 40, "{codec}: {p:?}");
+        assert_eq!(
+            p.frames_paired,
+            40 - eufy_hw::bench::WARMUP_FRAMES,
+            "{codec}: every frame shown paired with a unit pushed: {p:?}"
+        );
+        for l in [&p.to_reader_ms, &p.to_decoded_ms, &p.to_shown_ms] {
+            assert!(ordered(l) && l.p50 > 0.0, "{codec}: {p:?}");
+        }
+        assert!(p.to_reader_ms.p50 <= p.to_decoded_ms.p50, "{codec}: {p:?}");
+        assert!(p.to_decoded_ms.p50 <= p.to_shown_ms.p50, "{codec}: {p:?}");
+        assert!(eufy_hw::bench::table(&r).contains("arrival → reader decoded"));
+    }
 }

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+use common::free_port;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -810,15 +811,6 @@ fn frames_shown(err: &str) -> Option<u64> {
         .find_map(|(before, _)| before.rsplit(' ').next()?.parse().ok())
 }
 
-/// A TCP port free now on loopback.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A display number no X server uses now.
 fn free_display() -> u32 {
     (90..140)
@@ -1229,31 +1221,6 @@ fn bench_measures_sound_against_the_picture() {
 
 /// A real RTSP server: GStreamer's (scripts/rtsp-server.py) serving `clip` looped at its
 /// frame rate on `port` at `/test`, until dropped.
-struct RtspServer(std::process::Child);
-
-impl Drop for RtspServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn rtsp_server(port: u16, clip: &str) -> RtspServer {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/rtsp-server.py");
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(script)
-        .args([&port.to_string(), "/test", clip])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 with GStreamer's RTSP server (./dev.sh setup installs it)");
-    let mut line = String::new();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-    assert_eq!(line.trim(), "ready", "the RTSP server did not start");
-    RtspServer(child)
-}
-
 /// `eufy-hw --source rtsp://…` shows an RTSP stream (here from GStreamer's RTSP server) in
 /// the window through the same access units → decoder → GPU path, with no eufy-security-ws;
 /// started before the server is up, it says so on the tile and shows the picture once the
@@ -1274,7 +1241,7 @@ fn an_rtsp_source_is_shown() {
     std::thread::sleep(Duration::from_secs(2));
     // The tile's card (dark grey, with text), not a picture.
     let before = mean(&grab(&x.1), (8, 1272), (8, 712));
-    let _server = rtsp_server(port, &common_clip("h264_baseline_720p.h264"));
+    let _server = common::rtsp_server(port, &common_clip("h264_baseline_720p.h264"));
     std::thread::sleep(Duration::from_secs(6));
     let px = grab(&x.1);
     let err = ends_cleanly(&mut viewer, Duration::from_secs(20), "with an RTSP source");
@@ -1294,13 +1261,85 @@ fn an_rtsp_source_is_shown() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The published stream end to end: the simulator → `eufy-hw publish` → a restreaming
+/// RTSP server (GStreamer's, as go2rtc/MediaMTX would be) → `eufy-hw --source` in a window.
+/// The picture is the camera's, and the frames keep coming.
+#[test]
+fn a_published_stream_is_shown_from_the_server() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let port = free_port();
+    let _relay = common::rtsp_relay(port, "h264");
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args(["simulate", "--port", "0", "--camera"])
+        .arg(format!("T1={}", common_clip("h264_baseline_720p.h264")))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(sim.stdout.take().unwrap()),
+        &mut url,
+    )
+    .unwrap();
+    let x = xvfb();
+    let dir = temp_dir("published");
+    let mut viewer = viewer(
+        &x.1,
+        &[
+            "--source",
+            &format!("rtsp://127.0.0.1:{port}/out"),
+            "--no-audio",
+            "--duration",
+            "12",
+        ],
+        &dir,
+    );
+    find_window(&x.1);
+    std::thread::sleep(Duration::from_secs(2));
+    // The tile's card (dark grey, with text): nothing is published yet.
+    let before = mean(&grab(&x.1), (8, 1272), (8, 712));
+    let mut publish = Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args(["publish", "--url", url.trim(), "--serial", "T1", "--to"])
+        .arg(format!("rtsp://127.0.0.1:{port}/in"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(8));
+    let px = grab(&x.1);
+    let err = ends_cleanly(
+        &mut viewer,
+        Duration::from_secs(20),
+        "with a published stream",
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &publish.id().to_string()])
+        .status();
+    let published = ended_within(&mut publish, Duration::from_secs(10));
+    let publish_err = stderr_of(&mut publish);
+    let _ = sim.kill();
+    let _ = sim.wait();
+    assert!(published.is_some_and(|s| s.success()), "{publish_err}");
+    // The clip's picture (testsrc: bright and busy), not the dark card of a tile waiting.
+    let picture = lit(&px, (8, 1272), (8, 712));
+    let bright = mean(&px, (8, 1272), (8, 712));
+    assert!(
+        picture > 0.9 && bright > 2.0 * before,
+        "the published picture ({picture:.2}, mean {bright:.0} against {before:.0} before): {err}"
+    );
+    let shown = frames_shown(&err).unwrap_or(0);
+    assert!(shown > 60, "{shown} frames shown: {err}\n{publish_err}");
+    assert!(publish_err.contains("access units pushed"), "{publish_err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// `bench --source rtsp://…` measures an RTSP stream through the same pipeline, and says
 /// what the stream carried (not the bundled clip's description).
 #[test]
 fn bench_measures_an_rtsp_source() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let port = free_port();
-    let _server = rtsp_server(port, &common_clip("h264_baseline_720p.h264"));
+    let _server = common::rtsp_server(port, &common_clip("h264_baseline_720p.h264"));
     let dir = temp_dir("bench-source");
     let json = dir.join("r.json");
     let out = Command::new(env!("CARGO_BIN_EXE_eufy-hw"))

@@ -64,6 +64,8 @@ pub(super) fn cpu_parts_since(now: &[ThreadCpu], before: &[ThreadCpu], frames: u
             &mut p.decoder
         } else if name == "bench-sim" {
             &mut p.simulator
+        } else if name == "bench-publish" {
+            &mut p.publisher
         } else if name == "bench-io" || name == "bench-feed" {
             &mut p.client
         } else {

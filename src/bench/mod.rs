@@ -29,7 +29,9 @@ use crate::decode::{DecodeError, DecoderConfig};
 use crate::pipeline::PipelineError;
 use crate::render::RenderError;
 
-pub use report::{plot, table, AudioBench, CpuParts, Percentiles, Report, Round, Stages};
+pub use report::{
+    plot, table, AudioBench, CpuParts, Percentiles, PublishBench, Report, Round, Stages,
+};
 pub use round::baseline;
 
 /// What to measure.
@@ -61,6 +63,10 @@ pub struct BenchConfig {
     pub live: Option<(String, Vec<String>)>,
     /// Measure RTSP streams (`rtsp://…`) instead; no baseline.
     pub sources: Vec<String>,
+    /// With `sources`: publish the simulated cameras to this RTSP URL (`{serial}` and
+    /// `{name}` replaced) as `eufy-hw publish` does, and read them back from `sources`
+    /// (the server's read URLs): the latency publishing adds.
+    pub publish: Option<String>,
     /// Pipeline-then-baseline rounds; the report is the round with the median ratio (the
     /// median fps for paced runs), with every round listed.
     pub rounds: usize,

@@ -112,6 +112,8 @@ pub struct Report {
     pub stills: Stills,
     /// The sound, when `--audio` was given.
     pub audio: Option<AudioBench>,
+    /// `--publish`: the latency publishing adds, through the RTSP server and back.
+    pub publish: Option<PublishBench>,
     /// Latency per stage.
     pub latency_ms: Stages,
     /// End-to-end latency of each shown frame, in order (for plots).
@@ -144,6 +146,26 @@ pub struct AudioBench {
     pub flashes: u64,
 }
 
+/// The simulated cameras published (`eufy-hw publish`'s pipeline) to an RTSP server and
+/// read back from it (`--source`): each frame the reader showed, paired with the unit
+/// pushed by its last slice, timed from when that unit arrived at eufy-hw.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct PublishBench {
+    /// Where the cameras were pushed.
+    pub to: String,
+    /// Units pushed.
+    pub units_pushed: u64,
+    /// Frames shown by the reader and paired with a pushed unit (after its warm-up).
+    pub frames_paired: u64,
+    /// Arrival at the publisher → the reader has the packet from the server, ms.
+    pub to_reader_ms: Percentiles,
+    /// Arrival → decoded by the reader, ms: the latency a viewer of the restream sees,
+    /// before its own display.
+    pub to_decoded_ms: Percentiles,
+    /// Arrival → converted and finished on the reader's GPU, ms.
+    pub to_shown_ms: Percentiles,
+}
+
 /// How long pictures stood still, all streams (after each stream's first picture).
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct Stills {
@@ -165,6 +187,9 @@ pub struct CpuParts {
     pub client: f64,
     /// FFmpeg, its own threads included (`decode-*`).
     pub decoder: f64,
+    /// `--publish`: eufy-hw's publisher, its session and FFmpeg's RTSP muxer
+    /// (`bench-publish`).
+    pub publisher: f64,
     /// Everything else: upload and draw (`bench-render`), the GPU driver's threads
     /// (llvmpipe renders on the CPU), start-up.
     pub other: f64,
@@ -279,12 +304,35 @@ pub fn table(r: &Report) -> String {
     }
     let _ = writeln!(s);
     let p = &r.cpu_ms_per_frame_by_part;
-    if p.decoder + p.client + p.simulator + p.other > 0.0 {
+    if p.decoder + p.client + p.simulator + p.publisher + p.other > 0.0 {
+        let publisher = if r.publish.is_some() {
+            format!(", publisher {:.2}", p.publisher)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "cpu parts   decoder {:.2}, client {:.2}, simulator {:.2}, other {:.2} ms per frame",
+            "cpu parts   decoder {:.2}, client {:.2}, simulator {:.2}{publisher}, other {:.2} ms per frame",
             p.decoder, p.client, p.simulator, p.other
         );
+    }
+    if let Some(b) = &r.publish {
+        let _ = writeln!(
+            s,
+            "publish     {} units pushed to {}, {} frames of them shown by the reader",
+            b.units_pushed, b.to, b.frames_paired
+        );
+        for (name, p) in [
+            ("            arrival → reader received", &b.to_reader_ms),
+            ("            arrival → reader decoded ", &b.to_decoded_ms),
+            ("            arrival → reader shown   ", &b.to_shown_ms),
+        ] {
+            let _ = writeln!(
+                s,
+                "{name} p50 {:.1} p95 {:.1} p99 {:.1} ms",
+                p.p50, p.p95, p.p99
+            );
+        }
     }
     let _ = writeln!(
         s,

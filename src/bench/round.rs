@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::bitstream::annexb::{fnv1a, last_nal};
 use crate::bitstream::AccessUnit;
 use crate::clip::Clip;
 use crate::decode::{DecodeError, Decoder, DecoderConfig, FrameSink};
@@ -15,10 +16,11 @@ use crate::eufy::session::{run_session, SessionConfig, SessionEvent};
 use crate::eufy::simulator::{Camera, Chunking, Pacing, SendLog, SimConfig, Simulator};
 use crate::frame::Frame;
 use crate::pipeline::{Feed, PipelineError};
+use crate::record::Written;
 use crate::render::{Gpu, Offscreen, Renderer, TileState, TileView};
 
 use super::cpu::{cpu_parts_since, cpu_seconds, peak_rss_mib, thread_cpu_seconds, ThreadCpu};
-use super::report::{AudioBench, Percentiles, Report, Stages, Stills};
+use super::report::{AudioBench, Percentiles, PublishBench, Report, Stages, Stills};
 use super::{one_thread_runtime, BenchConfig, BenchError, WARMUP_FRAMES};
 
 struct Shown {
@@ -94,12 +96,109 @@ pub(super) fn run_round(
     let clip_fps = config.fps.or(config.clip.fps()).unwrap_or(15.0);
     let send_log: SendLog = Arc::new(Mutex::new(HashMap::new()));
     let (sim, session) = source(config, &sim_runtime, clip_fps, &send_log)?;
+    // --publish: the simulated cameras go to the RTSP server through the publisher; what is
+    // measured reads them back from it.
+    let (session, publisher) = match &config.publish {
+        None => (session, None),
+        Some(to) => {
+            let publisher = Publisher::start(to, session)?;
+            let labels = (1..=config.sources.len())
+                .map(|i| format!("RTSP{i}"))
+                .collect();
+            (SessionConfig::new("", labels), Some(publisher))
+        }
+    };
     let serials = session.serials.clone();
     let measured = measure(config, &runtime, session, send_log, progress);
+    let published = publisher.map(Publisher::stop).transpose();
     if let Some(sim) = sim {
         sim_runtime.block_on(sim.shutdown());
     }
-    report(config, clip_fps, serials.len(), measured?)
+    report(config, clip_fps, serials.len(), measured?, published?)
+}
+
+/// Pairs each frame the reader showed (its warm-up left out) with the unit pushed that
+/// carried the same last slice, the latest one to arrive before the reader had it (a
+/// looping clip repeats its slices).
+fn publish_bench(
+    to: &str,
+    (units, written): (u64, Vec<Written>),
+    shown: &[Shown],
+    keys: &HashMap<Instant, u64>,
+) -> PublishBench {
+    let mut arrivals: HashMap<u64, Vec<Instant>> = HashMap::new();
+    for w in &written {
+        arrivals.entry(w.key).or_default().push(w.arrived);
+    }
+    let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64() * 1e3;
+    let (mut reader, mut decoded, mut done) = (Vec::new(), Vec::new(), Vec::new());
+    let mut seen: HashMap<usize, u64> = HashMap::new();
+    for f in shown {
+        let n = seen.entry(f.stream).or_default();
+        *n += 1;
+        if *n <= WARMUP_FRAMES {
+            continue;
+        }
+        let arrived = keys
+            .get(&f.received)
+            .and_then(|k| arrivals.get(k))
+            .and_then(|a| a.iter().copied().filter(|&t| t <= f.received).max());
+        if let Some(a) = arrived {
+            reader.push(ms(a, f.received));
+            decoded.push(ms(a, f.decoded));
+            done.push(ms(a, f.done));
+        }
+    }
+    PublishBench {
+        to: to.to_owned(),
+        units_pushed: units,
+        frames_paired: reader.len() as u64,
+        to_reader_ms: Percentiles::of(&reader),
+        to_decoded_ms: Percentiles::of(&decoded),
+        to_shown_ms: Percentiles::of(&done),
+    }
+}
+
+/// `eufy-hw publish`'s pipeline on its own runtime (`bench-publish`), telling what it
+/// pushed.
+struct Publisher {
+    runtime: tokio::runtime::Runtime,
+    task: tokio::task::JoinHandle<Result<Vec<crate::record::Recorded>, crate::record::RecordError>>,
+    stop: watch::Sender<bool>,
+    written: Receiver<Written>,
+}
+
+impl Publisher {
+    fn start(to: &str, session: SessionConfig) -> Result<Publisher, BenchError> {
+        let runtime = one_thread_runtime("bench-publish")?;
+        let (stop, stop_rx) = watch::channel(false);
+        let (tx, written) = std::sync::mpsc::channel();
+        let config = crate::record::RecordConfig {
+            session,
+            output: to.to_owned(),
+            duration: None,
+            frames: None,
+        };
+        let task = runtime.spawn(crate::record::record_with(config, stop_rx, Some(tx)));
+        Ok(Publisher {
+            runtime,
+            task,
+            stop,
+            written,
+        })
+    }
+
+    /// Stops it: the units it pushed, and each one's name and arrival.
+    fn stop(self) -> Result<(u64, Vec<Written>), BenchError> {
+        let _ = self.stop.send(true);
+        let recorded = self
+            .runtime
+            .block_on(self.task)
+            .map_err(|e| BenchError::Setup(format!("the publisher failed: {e}")))?
+            .map_err(|e| BenchError::Setup(format!("publishing: {e}")))?;
+        let units = recorded.iter().map(|r| r.units).sum();
+        Ok((units, self.written.try_iter().collect()))
+    }
 }
 
 /// The round's report from what was measured, with the baseline run now.
@@ -110,6 +209,7 @@ fn report(
     clip_fps: f64,
     streams: usize,
     measured: Measured,
+    published: Option<(u64, Vec<Written>)>,
 ) -> Result<Report, BenchError> {
     let Measured {
         render:
@@ -127,6 +227,7 @@ fn report(
                 network_ms,
                 events_in,
                 statuses,
+                keys,
             },
         audio,
         started,
@@ -221,6 +322,11 @@ fn report(
             }),
         stills: stills(&shown, config.watchdog),
         audio: audio.map(|a| audio_bench(&a, &flashes)),
+        publish: config
+            .publish
+            .as_deref()
+            .zip(published)
+            .map(|(to, p)| publish_bench(to, p, &shown, &keys)),
         latency_ms: Stages {
             network: Percentiles::of(&network_ms),
             assemble: Percentiles::of(&assemble_ms),
@@ -290,7 +396,7 @@ fn source(
     clip_fps: f64,
     send_log: &SendLog,
 ) -> Result<(Option<Simulator>, SessionConfig), BenchError> {
-    if !config.sources.is_empty() {
+    if !config.sources.is_empty() && config.publish.is_none() {
         let labels = (1..=config.sources.len())
             .map(|i| format!("RTSP{i}"))
             .collect();
@@ -451,6 +557,7 @@ fn measure(
     feed.lossless = true;
     feed.assembly_ms = Some(HashMap::new());
 
+    let name_units = config.publish.is_some();
     let (render, feed) = std::thread::scope(|s| {
         let named = |name: &str| std::thread::Builder::new().name(name.to_owned());
         let renderer = named("bench-render")
@@ -467,7 +574,9 @@ fn measure(
             })
             .map_err(|e| BenchError::Setup(e.to_string()))?;
         let feeder = named("bench-feed")
-            .spawn_scoped(s, move || feed_loop(feed, rx, &send_log, audio_feed))
+            .spawn_scoped(s, move || {
+                feed_loop(feed, rx, &send_log, audio_feed, name_units)
+            })
             .map_err(|e| BenchError::Setup(e.to_string()))?;
         // Until enough frames were shown, or the time limit.
         let limit = config.duration.unwrap_or(Duration::from_secs(3600));
@@ -504,6 +613,8 @@ struct FeedOut {
     events_in: u64,
     /// The cameras' statuses at the end.
     statuses: HashMap<String, crate::pipeline::CameraStatus>,
+    /// `--publish`: each video event's arrival → its last slice's name.
+    keys: HashMap<Instant, u64>,
 }
 
 /// Session events → assembler → decoders (blocking when a decoder is behind: every frame
@@ -513,8 +624,10 @@ fn feed_loop(
     mut rx: mpsc::Receiver<SessionEvent>,
     send_log: &SendLog,
     audio: Option<crate::audio::AudioFeed>,
+    name_units: bool,
 ) -> FeedOut {
     let mut network = Vec::new();
+    let mut keys = HashMap::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut events = 0u64;
     let mut last_check = Instant::now();
@@ -534,10 +647,13 @@ fn feed_loop(
         if let SessionEvent::Video {
             serial,
             received_at,
-            ..
+            data,
         } = &ev
         {
             events += 1;
+            if name_units {
+                keys.insert(*received_at, fnv1a(last_nal(data)));
+            }
             let k = seen.entry(serial.clone()).or_default();
             let sent = send_log
                 .lock()
@@ -572,6 +688,7 @@ fn feed_loop(
         network_ms: network,
         events_in: events,
         statuses,
+        keys,
     }
 }
 

@@ -29,6 +29,27 @@ impl<T> Nal<T> {
     }
 }
 
+/// The last NAL unit of an Annex-B buffer (without start code or trailing zeros): in an
+/// access unit, its last slice. Relays (RTP payloading, a restreaming server, a demuxer)
+/// carry a slice's bytes unchanged while they rewrite what is around it, so this names
+/// the same picture on both sides of one (the publishing benchmark pairs them with it).
+pub fn last_nal(data: &[u8]) -> &[u8] {
+    let start = data
+        .windows(3)
+        .rposition(|w| w == [0, 0, 1])
+        .map_or(0, |i| i + 3);
+    let tail = &data[start..];
+    let end = tail.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    &tail[..end]
+}
+
+/// A 64-bit FNV-1a hash of `data`: a cheap name for a NAL unit (not for security).
+pub fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// Counters of what the scanner dropped.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SplitterStats {
@@ -195,6 +216,20 @@ impl<T: Copy> NalSplitter<T> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_last_nal_is_found_whatever_the_start_codes() {
+        let au = [
+            0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 1, 0x65, 9, 8, 7, 0, 0,
+        ];
+        assert_eq!(last_nal(&au), &[0x65, 9, 8, 7]);
+        // The same slice after other NAL units and a 4-byte start code: the same name.
+        let relayed = [0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x65, 9, 8, 7];
+        assert_eq!(fnv1a(last_nal(&au)), fnv1a(last_nal(&relayed)));
+        assert_ne!(fnv1a(last_nal(&au)), fnv1a(&[0x65, 9, 8, 6]));
+        assert_eq!(last_nal(&[]), &[] as &[u8]);
+        assert_eq!(last_nal(&[0, 0, 1]), &[] as &[u8]);
+    }
+
     use super::*;
 
     fn split_all(chunks: &[&[u8]]) -> (Vec<(u8, Vec<u8>)>, SplitterStats) {

@@ -201,3 +201,53 @@ impl Plain {
         }
     }
 }
+
+/// A real RTSP server the test started (GStreamer's, through python3-gi), stopped when
+/// dropped.
+pub struct RtspServer(std::process::Child);
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn gst_script(script: &str, args: &[&str]) -> RtspServer {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
+    let mut child = std::process::Command::new("/usr/bin/python3")
+        .arg(script)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 with GStreamer's RTSP server (./dev.sh setup installs it)");
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "ready", "the RTSP server did not start");
+    RtspServer(child)
+}
+
+/// GStreamer's RTSP server serving `clip` (raw H.264, looped) at rtsp://127.0.0.1:PORT/test.
+pub fn rtsp_server(port: u16, clip: &str) -> RtspServer {
+    gst_script(
+        "scripts/rtsp-server.py",
+        &[&port.to_string(), "/test", clip],
+    )
+}
+
+/// A restreaming server (GStreamer's, standing in for go2rtc/MediaMTX): a push of `codec`
+/// (`h264` or `h265`) to rtsp://127.0.0.1:PORT/in is served at rtsp://127.0.0.1:PORT/out.
+pub fn rtsp_relay(port: u16, codec: &str) -> RtspServer {
+    gst_script("scripts/rtsp-relay.py", &[&port.to_string(), codec])
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
