@@ -249,6 +249,10 @@ struct WindowArgs {
     /// Wait for vertical blank (Fifo) instead of the lowest-latency present mode.
     #[arg(long)]
     vsync: bool,
+    /// Colour conversion: `gpu` (the WGSL shader), `cpu` (libswscale at the tile's size,
+    /// copied to the screen), `auto` (cpu where the GPU adapter is the CPU, e.g. llvmpipe).
+    #[arg(long, default_value = "auto", value_name = "gpu|cpu|auto")]
+    colour: eufy_hw::render::ColourChoice,
     /// No window: decode and print progress.
     #[arg(long)]
     headless: bool,
@@ -463,6 +467,10 @@ struct BenchArgs {
         conflicts_with = "url"
     )]
     publish: Option<String>,
+    /// Colour conversion: `gpu` (the WGSL shader), `cpu` (libswscale at the tile's size),
+    /// `auto` (cpu on a CPU adapter such as llvmpipe).
+    #[arg(long, default_value = "auto", value_name = "gpu|cpu|auto")]
+    colour: eufy_hw::render::ColourChoice,
     /// Write the report as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -924,6 +932,7 @@ async fn show_with(
                     kiosk: window.kiosk,
                     monitor: window.monitor,
                     vsync: window.vsync,
+                    colour: window.colour,
                 },
                 stats: window.stats,
                 duration: duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
@@ -1139,6 +1148,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
         audio: args.audio.as_deref().map(load_adts).transpose()?,
         sources: args.sources.clone(),
         publish: args.publish.clone(),
+        colour: args.colour,
     };
     if let Some(bad) = config
         .sources

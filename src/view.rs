@@ -130,6 +130,8 @@ pub struct WindowOptions {
     pub monitor: Option<usize>,
     /// Wait for vertical blank (Fifo); otherwise Mailbox or Immediate where available.
     pub vsync: bool,
+    /// The colour path (`Auto`: libswscale on a CPU adapter, the shader on a GPU).
+    pub colour: crate::render::ColourChoice,
 }
 
 /// A window with its configured wgpu surface, GPU and renderer.
@@ -141,6 +143,8 @@ pub(crate) struct Surface {
     pub(crate) renderer: Renderer,
     /// Frames with no image to draw into: a screen that sleeps must not fill the log.
     skipped: crate::throttle::Throttle,
+    /// The display's refresh interval: new pictures are drawn at most this often.
+    pub(crate) refresh: Duration,
 }
 
 /// Which display server the window is on, for the log.
@@ -251,8 +255,11 @@ impl Surface {
                 .unwrap_or(wgpu::PresentMode::Fifo)
         };
         let size = window.inner_size();
+        // The CPU colour path copies pictures into the surface's images.
+        let usage =
+            wgpu::TextureUsages::RENDER_ATTACHMENT | (caps.usages & wgpu::TextureUsages::COPY_DST);
         let config = wgpu::SurfaceConfiguration {
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+            usage,
             format,
             width: size.width.max(1),
             height: size.height.max(1),
@@ -272,8 +279,18 @@ impl Surface {
             "window surface configured on {}",
             gpu.description
         );
-        let mut renderer = Renderer::new(&gpu);
+        let mut renderer = Renderer::with_colour(&gpu, opts.colour);
         renderer.set_tile_count(&gpu, tiles);
+        tracing::info!("colour conversion: {}", renderer.colour_path());
+        // Drawing more often than the display refreshes shows nothing more (several
+        // cameras' frames arrive between two refreshes); 60 Hz when the monitor does not say.
+        let refresh = window
+            .current_monitor()
+            .and_then(|m| m.refresh_rate_millihertz())
+            .filter(|&mhz| mhz >= 1000)
+            .map_or(Duration::from_micros(16_667), |mhz| {
+                Duration::from_secs_f64(1000.0 / f64::from(mhz))
+            });
         Ok(Surface {
             window,
             surface,
@@ -281,6 +298,7 @@ impl Surface {
             gpu,
             renderer,
             skipped: Default::default(),
+            refresh,
         })
     }
 
@@ -310,14 +328,7 @@ impl Surface {
                 return false;
             }
         };
-        let view = texture.texture.create_view(&Default::default());
-        self.renderer.render(
-            &self.gpu,
-            &view,
-            self.config.format,
-            (self.config.width, self.config.height),
-            views,
-        );
+        self.renderer.render(&self.gpu, &texture.texture, views);
         self.window.pre_present_notify();
         texture.present();
         // Lets wgpu reclaim what finished frames used (the uploads' staging buffers, the
@@ -364,6 +375,8 @@ struct App {
     error: Option<ViewError>,
     started: Instant,
     last_redraw: Instant,
+    /// A new picture came less than a refresh after the last draw: drawn then.
+    redraw_due: Option<Instant>,
     stop: watch::Sender<bool>,
     /// Where the window was before `f` made it fullscreen.
     windowed: Option<(
@@ -477,6 +490,7 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
         error: None,
         started: Instant::now(),
         last_redraw: Instant::now(),
+        redraw_due: None,
         stop: stop_tx,
         windowed: None,
     };
@@ -730,6 +744,9 @@ impl App {
         ));
         let d = &s.decoder;
         lines.push(format!("decoder: {}", d.path));
+        if let Some(surface) = &self.surface {
+            lines.push(format!("colour: {}", surface.renderer.colour_path()));
+        }
         lines.push(format!(
             "dropped: {} display, {} decoder, {} errors",
             self.slots[i].replaced(),
@@ -773,6 +790,7 @@ impl App {
 
     fn redraw(&mut self) {
         self.last_redraw = Instant::now();
+        self.redraw_due = None;
         let screen = self.kiosk.screen();
         let views = self.tile_views(&screen);
         let Some(s) = self.surface.as_mut() else {
@@ -880,8 +898,7 @@ impl App {
         s.renderer.set_shade(screen.shade);
         let (w, h) = (s.config.width, s.config.height);
         let target = Offscreen::new(&s.gpu, w, h);
-        s.renderer
-            .render(&s.gpu, &target.view, target.format, (w, h), &views);
+        s.renderer.render(&s.gpu, &target.texture, &views);
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
@@ -1038,7 +1055,7 @@ impl ApplicationHandler<Wake> for App {
             // A hidden (always-on) camera's frame waits in its mailbox: no redraw for it.
             Wake::Frame(i) => {
                 if self.screen.as_ref().is_none_or(|s| s.cameras.contains(&i)) {
-                    self.request_redraw();
+                    self.redraw_for_picture();
                 }
             }
             Wake::Status => self.request_redraw(),
@@ -1106,6 +1123,14 @@ impl ApplicationHandler<Wake> for App {
         if let Some(t) = self.kiosk.next_wake() {
             tick = tick.min(t.max(now + Duration::from_millis(10)));
         }
+        if let Some(due) = self.redraw_due {
+            if due <= now {
+                self.redraw_due = None;
+                self.request_redraw();
+            } else {
+                tick = tick.min(due);
+            }
+        }
         let waiting = || {
             self.statuses
                 .lock()
@@ -1123,6 +1148,20 @@ impl ApplicationHandler<Wake> for App {
 }
 
 impl App {
+    /// A new picture is drawn at the next refresh: now, or one refresh after the last draw.
+    fn redraw_for_picture(&mut self) {
+        let refresh = self
+            .surface
+            .as_ref()
+            .map_or(Duration::ZERO, |s| s.refresh);
+        let next = self.last_redraw + refresh;
+        if Instant::now() >= next {
+            self.request_redraw();
+        } else if self.redraw_due.is_none() {
+            self.redraw_due = Some(next);
+        }
+    }
+
     fn request_redraw_if_idle(&self) {
         if self.last_redraw.elapsed() >= Duration::from_millis(500) {
             self.request_redraw();
@@ -1140,6 +1179,7 @@ pub(crate) struct PumpedWindow {
 struct PumpedHandler {
     instance: wgpu::Instance,
     tiles: usize,
+    colour: crate::render::ColourChoice,
     surface: Option<Surface>,
     error: Option<ViewError>,
     closed: bool,
@@ -1150,7 +1190,10 @@ impl ApplicationHandler for PumpedHandler {
         if self.surface.is_some() || self.error.is_some() {
             return;
         }
-        let opts = WindowOptions::default();
+        let opts = WindowOptions {
+            colour: self.colour,
+            ..WindowOptions::default()
+        };
         match Surface::open(
             event_loop,
             &self.instance,
@@ -1178,7 +1221,10 @@ impl ApplicationHandler for PumpedHandler {
 
 impl PumpedWindow {
     /// Opens the window from this thread (any thread on Linux and Windows).
-    pub(crate) fn open(tiles: usize) -> Result<PumpedWindow, ViewError> {
+    pub(crate) fn open(
+        tiles: usize,
+        colour: crate::render::ColourChoice,
+    ) -> Result<PumpedWindow, ViewError> {
         require_display()?;
         if cfg!(target_os = "macos") {
             // winit panics there when an event loop is made off the main thread.
@@ -1209,6 +1255,7 @@ impl PumpedWindow {
             handler: PumpedHandler {
                 instance: instance(),
                 tiles,
+                colour,
                 surface: None,
                 error: None,
                 closed: false,

@@ -34,6 +34,7 @@ fn config(unpaced: bool, render: bool, streams: usize) -> BenchConfig {
         audio: None,
         sources: Vec::new(),
         publish: None,
+        colour: Default::default(),
     }
 }
 

@@ -63,6 +63,8 @@ pub struct BenchConfig {
     pub live: Option<(String, Vec<String>)>,
     /// Measure RTSP streams (`rtsp://…`) instead; no baseline.
     pub sources: Vec<String>,
+    /// The colour path (`Auto`: by the adapter).
+    pub colour: crate::render::ColourChoice,
     /// With `sources`: publish the simulated cameras to this RTSP URL (`{serial}` and
     /// `{name}` replaced) as `eufy-hw publish` does, and read them back from `sources`
     /// (the server's read URLs): the latency publishing adds.

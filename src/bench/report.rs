@@ -69,6 +69,10 @@ pub struct Report {
     pub decoder_path: Vec<String>,
     /// GPU adapter (empty without rendering).
     pub gpu: String,
+    /// The colour path (empty without rendering): the WGSL shader, or libswscale.
+    pub colour_path: String,
+    /// The render thread's CPU time per frame shown, by step (without rendering: none).
+    pub render_split_ms: Option<RenderSplit>,
     /// Video events received.
     pub events_in: u64,
     /// Access units assembled.
@@ -166,6 +170,19 @@ pub struct PublishBench {
     pub to_shown_ms: Percentiles,
 }
 
+/// Where rendering's time goes, ms per frame shown (means).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct RenderSplit {
+    /// Converting pictures on the CPU (libswscale; 0 on the shader's path).
+    pub convert: f64,
+    /// Recording and submitting the GPU's work: plane or picture uploads, the draw and the
+    /// copies, the overlay.
+    pub submit: f64,
+    /// Waiting for the GPU to finish (offscreen; on a CPU adapter, the driver executing the
+    /// draw or copies on its threads).
+    pub wait: Option<f64>,
+}
+
 /// How long pictures stood still, all streams (after each stream's first picture).
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct Stills {
@@ -220,6 +237,16 @@ pub fn table(r: &Report) -> String {
     let _ = writeln!(s, "decoder     {}", r.decoder_path.join(" | "));
     if !r.gpu.is_empty() {
         let _ = writeln!(s, "gpu         {}", r.gpu);
+    }
+    if let Some(sp) = &r.render_split_ms {
+        let wait = sp
+            .wait
+            .map_or_else(String::new, |w| format!(", waiting for the GPU {w:.2}"));
+        let _ = writeln!(
+            s,
+            "colour      {}: convert {:.2}, record and submit {:.2}{wait} ms per frame",
+            r.colour_path, sp.convert, sp.submit
+        );
     }
     let _ = writeln!(
         s,

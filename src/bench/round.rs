@@ -17,10 +17,12 @@ use crate::eufy::simulator::{Camera, Chunking, Pacing, SendLog, SimConfig, Simul
 use crate::frame::Frame;
 use crate::pipeline::{Feed, PipelineError};
 use crate::record::Written;
-use crate::render::{Gpu, Offscreen, Renderer, TileState, TileView};
+use crate::render::{
+    ColourChoice, ColourPath, Gpu, Offscreen, RenderTimings, Renderer, TileState, TileView,
+};
 
 use super::cpu::{cpu_parts_since, cpu_seconds, peak_rss_mib, thread_cpu_seconds, ThreadCpu};
-use super::report::{AudioBench, Percentiles, PublishBench, Report, Stages, Stills};
+use super::report::{AudioBench, Percentiles, PublishBench, RenderSplit, Report, Stages, Stills};
 use super::{one_thread_runtime, BenchConfig, BenchError, WARMUP_FRAMES};
 
 struct Shown {
@@ -219,6 +221,7 @@ fn report(
                 target_at,
                 gpu: gpu_name,
                 threads,
+                split,
             },
         feed:
             FeedOut {
@@ -296,6 +299,17 @@ fn report(
         },
         decoder_path: paths,
         gpu: gpu_name,
+        colour_path: split
+            .as_ref()
+            .map_or_else(String::new, |(p, ..)| p.to_string()),
+        render_split_ms: split.map(|(_, t, waited)| {
+            let per = |d: Duration| d.as_secs_f64() * 1e3 / shown_n.max(1) as f64;
+            RenderSplit {
+                convert: per(t.convert),
+                submit: per(t.submit.saturating_sub(t.convert)),
+                wait: waited.map(per),
+            }
+        }),
         events_in,
         access_units,
         frames_decoded,
@@ -483,14 +497,12 @@ fn measure(
         .map(|(i, s)| (s, i))
         .collect();
     let target_frames = config.frames.max(1) * serials.len() as u64;
-    let size = config.target.unwrap_or_else(|| {
-        let (cols, rows) = crate::render::layout::grid(serials.len());
-        let (w, h) = config
-            .clip
-            .units
-            .first()
-            .map_or((1280, 720), |u| (u.info.width, u.info.height));
-        ((w * cols).min(1920), (h * rows).min(1080))
+    // The streams' tiles at their size (at most 1920x1080): the clip's, or for live streams
+    // the first frame's (known when it comes).
+    let live = config.live.is_some() || !config.sources.is_empty();
+    let size = config.target.or_else(|| {
+        let first = config.clip.units.first().filter(|_| !live)?;
+        Some(grid_size(serials.len(), (first.info.width, first.info.height)))
     });
 
     // Render thread: frames in, GPU work, timings out.
@@ -503,6 +515,7 @@ fn measure(
             (true, true) => Target::Window,
         },
         tiles: serials.len(),
+        colour: config.colour,
     };
     let idx = index.clone();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -702,6 +715,14 @@ struct RenderOut {
     gpu: String,
     /// Each thread's CPU seconds then (while every pipeline thread still runs).
     threads: Vec<ThreadCpu>,
+    /// The colour path, where the renderer's time went, and the time waited for the GPU.
+    split: Option<(ColourPath, RenderTimings, Option<Duration>)>,
+}
+
+/// `tiles` pictures of `(w, h)` in a grid, at most 1920x1080.
+fn grid_size(tiles: usize, (w, h): (u32, u32)) -> (u32, u32) {
+    let (cols, rows) = crate::render::layout::grid(tiles);
+    ((w * cols).min(1920), (h * rows).min(1080))
 }
 
 /// Where the render thread draws.
@@ -709,8 +730,8 @@ struct RenderOut {
 enum Target {
     /// Nowhere (`--no-render`).
     None,
-    /// An offscreen texture of this size.
-    Offscreen((u32, u32)),
+    /// An offscreen texture of this size (None: sized by the first frame).
+    Offscreen(Option<(u32, u32)>),
     /// A real window (`--window`).
     Window,
 }
@@ -718,27 +739,34 @@ enum Target {
 struct RenderConfig {
     target: Target,
     tiles: usize,
+    colour: ColourChoice,
 }
 
 /// The render thread's GPU state.
 enum Drawing {
     None,
-    Offscreen(Gpu, Box<Renderer>, Offscreen),
+    /// Offscreen, sized by the first frame: not open yet.
+    Pending(usize, ColourChoice),
+    /// The GPU, the renderer, the target, and the time spent waiting for the GPU.
+    Offscreen(Gpu, Box<Renderer>, Box<Offscreen>, Duration),
     Window(Box<crate::view::PumpedWindow>),
 }
 
 impl Drawing {
-    fn open(target: Target, tiles: usize) -> Result<Drawing, BenchError> {
+    fn open(target: Target, tiles: usize, colour: ColourChoice) -> Result<Drawing, BenchError> {
         Ok(match target {
             Target::None => Drawing::None,
-            Target::Offscreen((w, h)) => {
+            Target::Offscreen(None) => Drawing::Pending(tiles, colour),
+            Target::Offscreen(Some((w, h))) => {
                 let gpu = Gpu::headless()?;
-                let mut renderer = Renderer::new(&gpu);
+                let mut renderer = Renderer::with_colour(&gpu, colour);
                 renderer.set_tile_count(&gpu, tiles);
                 let offscreen = Offscreen::new(&gpu, w, h);
-                Drawing::Offscreen(gpu, Box::new(renderer), offscreen)
+                Drawing::Offscreen(gpu, Box::new(renderer), Box::new(offscreen), Duration::ZERO)
             }
-            Target::Window => Drawing::Window(Box::new(crate::view::PumpedWindow::open(tiles)?)),
+            Target::Window => {
+                Drawing::Window(Box::new(crate::view::PumpedWindow::open(tiles, colour)?))
+            }
         })
     }
 
@@ -750,18 +778,18 @@ impl Drawing {
         frame: &Frame,
         views: &[TileView],
     ) -> Result<bool, BenchError> {
+        if let Drawing::Pending(tiles, colour) = *self {
+            let size = grid_size(tiles, (frame.width, frame.height));
+            *self = Drawing::open(Target::Offscreen(Some(size)), tiles, colour)?;
+        }
         match self {
-            Drawing::None => {}
-            Drawing::Offscreen(gpu, renderer, offscreen) => {
+            Drawing::None | Drawing::Pending(..) => {}
+            Drawing::Offscreen(gpu, renderer, offscreen, waited) => {
                 renderer.upload(gpu, stream, frame)?;
-                renderer.render(
-                    gpu,
-                    &offscreen.view,
-                    offscreen.format,
-                    offscreen.size,
-                    views,
-                );
+                renderer.render(gpu, &offscreen.texture, views);
+                let t = Instant::now();
                 Offscreen::wait(gpu);
+                *waited += t.elapsed();
             }
             Drawing::Window(w) => {
                 if !w.pump(Duration::ZERO) {
@@ -777,10 +805,27 @@ impl Drawing {
         Ok(true)
     }
 
+    /// The colour path, the renderer's timings and the time waited for the GPU (offscreen
+    /// only: a window's drawing also waits for presentation).
+    fn split(&mut self) -> Option<(ColourPath, RenderTimings, Option<Duration>)> {
+        match self {
+            Drawing::None | Drawing::Pending(..) => None,
+            Drawing::Offscreen(_, r, _, waited) => {
+                Some((r.colour_path(), r.timings(), Some(*waited)))
+            }
+            Drawing::Window(w) => w
+                .surface()
+                .map(|s| (s.renderer.colour_path(), s.renderer.timings(), None)),
+        }
+    }
+
     fn gpu_name(&mut self) -> String {
         match self {
-            Drawing::None => String::new(),
-            Drawing::Offscreen(gpu, ..) => gpu.description.clone(),
+            Drawing::None | Drawing::Pending(..) => String::new(),
+            Drawing::Offscreen(gpu, _, offscreen, _) => format!(
+                "{}, into {}x{} offscreen",
+                gpu.description, offscreen.size.0, offscreen.size.1
+            ),
             Drawing::Window(w) => w
                 .surface()
                 .map(|s| format!("{} (window)", s.gpu.description))
@@ -793,6 +838,7 @@ fn render_loop(
     RenderConfig {
         target: kind,
         tiles,
+        colour,
     }: RenderConfig,
     frames: Receiver<Frame>,
     index: &HashMap<String, usize>,
@@ -803,7 +849,7 @@ fn render_loop(
 ) -> Result<RenderOut, BenchError> {
     let mut flashes = Vec::new();
     let mut last_luma = f64::NAN;
-    let mut drawing = Drawing::open(kind, tiles)?;
+    let mut drawing = Drawing::open(kind, tiles, colour)?;
     let views: Vec<TileView> = (0..tiles)
         .map(|i| TileView {
             slot: i,
@@ -881,6 +927,7 @@ fn render_loop(
         target_at,
         gpu,
         threads,
+        split: drawing.split(),
     })
 }
 

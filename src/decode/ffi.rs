@@ -1,5 +1,6 @@
 //! Every unsafe FFmpeg call of the project, for what ffmpeg-next's safe API lacks: hardware
-//! device contexts, the `get_format` callback, hardware frame download, and two frame fields.
+//! device contexts, the `get_format` callback, hardware frame download, two frame fields, and
+//! libswscale on a frame's own planes (the renderer's CPU colour path).
 //!
 //! Each pointer has one RAII owner whose `Drop` frees it; each unsafe block does one thing
 //! and says why it is sound.
@@ -366,5 +367,161 @@ pub fn stream_extradata(stream: &ffmpeg::format::stream::Stream) -> Vec<u8> {
         }
         let len = usize::try_from((*par).extradata_size).unwrap_or(0);
         std::slice::from_raw_parts((*par).extradata, len).to_vec()
+    }
+}
+
+/// A libswscale context converting one frame shape (layout, size, colour) to 8-bit RGBA or
+/// BGRA at another size, in one pass: the renderer's colour path on CPU adapters.
+pub struct Scaler {
+    ctx: *mut ffmpeg::ffi::SwsContext,
+    src: (crate::frame::Layout, u32, u32),
+    dst: (u32, u32),
+}
+
+// SAFETY: an SwsContext is used by one thread at a time (`&mut self` for every call) and
+// holds no thread-affine state.
+unsafe impl Send for Scaler {}
+
+impl Drop for Scaler {
+    fn drop(&mut self) {
+        // SAFETY: `ctx` came from sws_getContext and is freed exactly once.
+        unsafe { ffmpeg::ffi::sws_freeContext(self.ctx) };
+    }
+}
+
+impl Scaler {
+    /// A context for `src` frames (layout, width, height, colour) to `dst` (width, height)
+    /// pixels, BGRA when `bgra` else RGBA; `flags` are `SWS_*` flags. `None` when libswscale
+    /// refuses the shape.
+    pub fn new(
+        src: (crate::frame::Layout, u32, u32),
+        colour: crate::frame::Colour,
+        dst: (u32, u32),
+        bgra: bool,
+        flags: i32,
+    ) -> Option<Scaler> {
+        use crate::frame::{Layout, Matrix, Range};
+        use ffmpeg::ffi::AVPixelFormat as P;
+        let format = match src.0 {
+            Layout::I420 => P::AV_PIX_FMT_YUV420P,
+            Layout::Nv12 => P::AV_PIX_FMT_NV12,
+            Layout::P010 => P::AV_PIX_FMT_P010LE,
+            Layout::I420P10 => P::AV_PIX_FMT_YUV420P10LE,
+        };
+        let out = if bgra {
+            P::AV_PIX_FMT_BGRA
+        } else {
+            P::AV_PIX_FMT_RGBA
+        };
+        let dim = |v: u32| i32::try_from(v).ok().filter(|&v| v > 0);
+        let (sw, sh, dw, dh) = (dim(src.1)?, dim(src.2)?, dim(dst.0)?, dim(dst.1)?);
+        // SAFETY: sws_alloc_context has no preconditions; a null result is checked.
+        let ctx = unsafe { ffmpeg::ffi::sws_alloc_context() };
+        if ctx.is_null() {
+            return None;
+        }
+        // Owned from here: freed on every early return.
+        let scaler = Scaler {
+            ctx,
+            src: (src.0, src.1, src.2),
+            dst,
+        };
+        // Chroma sited as H.264 and H.265 do by default (co-sited with even columns, between
+        // rows: 0 and 128 in 1/256 of a chroma sample), as the shader and the reference have it.
+        let options: [(&std::ffi::CStr, i64); 9] = [
+            (c"srcw", i64::from(sw)),
+            (c"srch", i64::from(sh)),
+            (c"src_format", format as i64),
+            (c"dstw", i64::from(dw)),
+            (c"dsth", i64::from(dh)),
+            (c"dst_format", out as i64),
+            (c"sws_flags", i64::from(flags)),
+            (c"src_h_chr_pos", 0),
+            (c"src_v_chr_pos", 128),
+        ];
+        for (name, value) in options {
+            // SAFETY: `ctx` is a valid SwsContext (an AVClass object) and `name` a
+            // NUL-terminated option name it declares; a failure is checked.
+            if unsafe { ffmpeg::ffi::av_opt_set_int(ctx.cast(), name.as_ptr(), value, 0) } < 0 {
+                return None;
+            }
+        }
+        // SAFETY: `ctx` is valid and configured; null filters are allowed.
+        if unsafe { ffmpeg::ffi::sws_init_context(ctx, ptr::null_mut(), ptr::null_mut()) } < 0 {
+            return None;
+        }
+        let space = match colour.matrix {
+            Matrix::Bt601 => ffmpeg::ffi::SWS_CS_ITU601,
+            Matrix::Bt709 => ffmpeg::ffi::SWS_CS_ITU709,
+            Matrix::Bt2020 => ffmpeg::ffi::SWS_CS_BT2020,
+        };
+        // SAFETY: `ctx` is valid; sws_getCoefficients returns a pointer to a static table
+        // that sws_setColorspaceDetails copies. Brightness 0, contrast and saturation 1.0
+        // in 16.16 fixed point.
+        unsafe {
+            let table = ffmpeg::ffi::sws_getCoefficients(space);
+            ffmpeg::ffi::sws_setColorspaceDetails(
+                ctx,
+                table,
+                i32::from(colour.range == Range::Full),
+                table,
+                1,
+                0,
+                1 << 16,
+                1 << 16,
+            );
+        }
+        Some(scaler)
+    }
+
+    /// The frame shape and output size it was made for.
+    pub fn shape(&self) -> ((crate::frame::Layout, u32, u32), (u32, u32)) {
+        (self.src, self.dst)
+    }
+
+    /// Converts `frame` into `out`, `stride` bytes per row. False (nothing written) when the
+    /// frame's shape or `out`'s size does not match the context.
+    pub fn scale(&mut self, frame: &crate::frame::Frame, out: &mut [u8], stride: usize) -> bool {
+        let (dw, dh) = (self.dst.0 as usize, self.dst.1 as usize);
+        let fits = stride >= dw * 4 && out.len() >= (dh - 1) * stride + dw * 4;
+        if (frame.layout, frame.width, frame.height) != self.src || !fits {
+            return false;
+        }
+        let (Ok(out_stride), Ok(rows)) = (i32::try_from(stride), i32::try_from(frame.height))
+        else {
+            return false;
+        };
+        let mut planes = [ptr::null::<u8>(); 4];
+        let mut strides = [0i32; 4];
+        for i in 0..frame.layout.planes() {
+            planes[i] = frame.plane(i).as_ptr();
+            let Ok(s) = i32::try_from(frame.stride(i)) else {
+                return false;
+            };
+            strides[i] = s;
+        }
+        let dst = [
+            out.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        ];
+        let dst_strides = [out_stride, 0, 0, 0];
+        // SAFETY: `ctx` was made for exactly this layout and size (checked above). The
+        // frame's planes hold their rows at their strides (checked when the Frame was made)
+        // and stay borrowed for the call; `out` holds `dh` rows of `dw` pixels at `stride`
+        // (checked above). libswscale reads the source planes and writes only `out`.
+        let written = unsafe {
+            ffmpeg::ffi::sws_scale(
+                self.ctx,
+                planes.as_ptr(),
+                strides.as_ptr(),
+                0,
+                rows,
+                dst.as_ptr(),
+                dst_strides.as_ptr(),
+            )
+        };
+        written > 0
     }
 }

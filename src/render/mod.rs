@@ -6,12 +6,16 @@
 //! naming its slot, in layout order: a page of a camera wall shows some slots, and a hidden
 //! camera keeps its last picture for when its page comes back.
 //!
-//! The renderer draws into any `&wgpu::TextureView`: the window passes its surface view,
-//! benchmarks and tests an offscreen texture ([`Offscreen`]). Planes are written with
-//! `queue.write_texture` at the decoder's strides (no repacking, no CPU colour work); a tile's
-//! textures are reused frame to frame and rebuilt only when the frame's shape changes.
+//! The renderer draws into any `&wgpu::Texture`: the window passes its surface texture,
+//! benchmarks and tests an offscreen texture ([`Offscreen`]). Two colour paths
+//! ([`ColourPath`]): on a GPU, planes are written with `queue.write_texture` at the decoder's
+//! strides (no repacking, no CPU colour work) and converted by the shader, a tile's textures
+//! reused frame to frame and rebuilt only when the frame's shape changes; on a CPU adapter,
+//! libswscale converts each new picture at its tile's size and the target only copies it
+//! ([`cpu`]).
 
 pub mod colour;
+pub mod cpu;
 pub mod layout;
 
 use std::collections::HashMap;
@@ -19,6 +23,7 @@ use std::collections::HashMap;
 use wgpu::util::DeviceExt;
 
 use crate::frame::{Frame, Layout};
+pub use cpu::{ColourChoice, ColourPath};
 pub use layout::Layout as TileLayout;
 use layout::{letterbox, Rect};
 
@@ -134,6 +139,20 @@ struct Tile {
     planes: Option<Planes>,
     uniform: wgpu::Buffer,
     picture: Option<(u32, u32)>,
+    /// The CPU colour path's picture.
+    cpu: cpu::CpuTile,
+}
+
+/// Where the renderer's time went since it was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RenderTimings {
+    /// CPU path: converting pictures (libswscale).
+    pub convert: std::time::Duration,
+    /// Pictures converted.
+    pub converted: u64,
+    /// Recording and submitting the GPU's work (uploads and copies included; the GPU's own
+    /// execution is not: on a CPU adapter it runs in the driver's threads).
+    pub submit: std::time::Duration,
 }
 
 #[repr(C)]
@@ -161,6 +180,8 @@ pub struct Renderer {
     /// Darkens the whole picture (0: none, 1: black), e.g. a night schedule.
     shade: f32,
     has_16bit: bool,
+    colour_path: ColourPath,
+    timings: RenderTimings,
 }
 
 /// The WGSL source of the video shader (validated by tests with naga).
@@ -195,11 +216,17 @@ fn uniform_entry(binding: u32, visibility: wgpu::ShaderStages) -> wgpu::BindGrou
 }
 
 impl Renderer {
-    /// A renderer on `gpu`.
+    /// A renderer on `gpu`, its colour path chosen by the adapter.
+    pub fn new(gpu: &Gpu) -> Renderer {
+        Renderer::with_colour(gpu, ColourChoice::Auto)
+    }
+
+    /// A renderer on `gpu` with the colour path `choice` (`Auto`: the CPU path on a CPU
+    /// adapter).
     ///
     /// Long because wgpu's set-up is a sequence of descriptors (layouts, samplers, the font
     /// atlas and its upload), each used once; split up, they would only be passed around.
-    pub fn new(gpu: &Gpu) -> Renderer {
+    pub fn with_colour(gpu: &Gpu, choice: ColourChoice) -> Renderer {
         let device = &gpu.device;
         let video_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("video"),
@@ -306,7 +333,19 @@ impl Renderer {
                 .device
                 .features()
                 .contains(wgpu::Features::TEXTURE_FORMAT_16BIT_NORM),
+            colour_path: choice.path(gpu.adapter.get_info().device_type),
+            timings: RenderTimings::default(),
         }
+    }
+
+    /// The colour path in use.
+    pub fn colour_path(&self) -> ColourPath {
+        self.colour_path
+    }
+
+    /// Where the renderer's time went since it was made.
+    pub fn timings(&self) -> RenderTimings {
+        self.timings
     }
 
     /// Sets the number of tiles (keeps the existing ones).
@@ -321,6 +360,7 @@ impl Renderer {
                     mapped_at_creation: false,
                 }),
                 picture: None,
+                cpu: cpu::CpuTile::default(),
             });
         }
         self.tiles.truncate(n);
@@ -330,6 +370,14 @@ impl Renderer {
     pub fn upload(&mut self, gpu: &Gpu, i: usize, frame: &Frame) -> Result<(), RenderError> {
         if i >= self.tiles.len() {
             self.set_tile_count(gpu, i + 1);
+        }
+        if self.colour_path == ColourPath::Cpu {
+            // Converted when drawn, at the tile's size then.
+            let tile = &mut self.tiles[i];
+            tile.cpu.frame = Some(frame.clone());
+            tile.cpu.dirty = true;
+            tile.picture = Some((frame.width, frame.height));
+            return Ok(());
         }
         let has_16bit = self.has_16bit;
         let shape_changed = self.tiles[i].planes.as_ref().is_none_or(|p| {
@@ -519,15 +567,15 @@ impl Renderer {
     }
 
     /// Draws the tiles (picture or state card) in the layout's cells, and the overlay text,
-    /// into `view`.
-    pub fn render(
-        &mut self,
-        gpu: &Gpu,
-        view: &wgpu::TextureView,
-        format: wgpu::TextureFormat,
-        (width, height): (u32, u32),
-        tiles: &[TileView],
-    ) {
+    /// into `target`.
+    pub fn render(&mut self, gpu: &Gpu, target: &wgpu::Texture, tiles: &[TileView]) {
+        let started = std::time::Instant::now();
+        let format = target.format();
+        let (width, height) = (target.width(), target.height());
+        if self.colour_path == ColourPath::Cpu && !cpu::target_ok(format, target.usage()) {
+            self.back_to_gpu(gpu, format);
+        }
+        let view = target.create_view(&Default::default());
         let cells = self.layout.cells(tiles.len(), width, height);
         let glyphs = overlay_glyphs(self, tiles, &cells, (width, height));
         gpu.queue.write_buffer(
@@ -549,34 +597,38 @@ impl Renderer {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("frame"),
             });
+        let cpu_path = self.colour_path == ColourPath::Cpu;
+        if cpu_path {
+            // Cleared, then each picture copied in at its place; the overlay goes on top.
+            drop(pass(
+                &mut encoder,
+                &view,
+                wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+            ));
+            self.copy_pictures(gpu, &mut encoder, target, tiles, &cells);
+        }
         {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("frame"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-            });
-            if let Some(p) = self.video_pipelines.get(&format) {
-                pass.set_pipeline(p);
-            }
-            // Pictures that are not live are drawn too, and dimmed by the overlay.
-            for (t, cell) in tiles.iter().zip(&cells) {
-                let planes = self.tiles.get(t.slot).and_then(|tile| tile.planes.as_ref());
-                let (Some(planes), Some(r)) = (planes, self.picture_rect(t.slot, *cell)) else {
-                    continue;
-                };
-                pass.set_viewport(r.x as f32, r.y as f32, r.w as f32, r.h as f32, 0.0, 1.0);
-                pass.set_scissor_rect(r.x, r.y, r.w, r.h);
-                pass.set_bind_group(0, &planes.bind_group, &[]);
-                pass.draw(0..3, 0..1);
+            let load = if cpu_path {
+                wgpu::LoadOp::Load
+            } else {
+                wgpu::LoadOp::Clear(wgpu::Color::BLACK)
+            };
+            let mut pass = pass(&mut encoder, &view, load);
+            if !cpu_path {
+                if let Some(p) = self.video_pipelines.get(&format) {
+                    pass.set_pipeline(p);
+                }
+                // Pictures that are not live are drawn too, and dimmed by the overlay.
+                for (t, cell) in tiles.iter().zip(&cells) {
+                    let planes = self.tiles.get(t.slot).and_then(|tile| tile.planes.as_ref());
+                    let (Some(planes), Some(r)) = (planes, self.picture_rect(t.slot, *cell)) else {
+                        continue;
+                    };
+                    pass.set_viewport(r.x as f32, r.y as f32, r.w as f32, r.h as f32, 0.0, 1.0);
+                    pass.set_scissor_rect(r.x, r.y, r.w, r.h);
+                    pass.set_bind_group(0, &planes.bind_group, &[]);
+                    pass.draw(0..3, 0..1);
+                }
             }
             if let (Some(buf), Some(p)) = (&glyph_buffer, self.text_pipelines.get(&format)) {
                 pass.set_viewport(0.0, 0.0, width as f32, height as f32, 0.0, 1.0);
@@ -588,7 +640,101 @@ impl Renderer {
             }
         }
         gpu.queue.submit(Some(encoder.finish()));
+        self.timings.submit += started.elapsed();
     }
+
+    /// CPU path: each tile's picture converted (when new, or at a new size) and copied into
+    /// its place in `target`.
+    fn copy_pictures(
+        &mut self,
+        gpu: &Gpu,
+        encoder: &mut wgpu::CommandEncoder,
+        target: &wgpu::Texture,
+        tiles: &[TileView],
+        cells: &[Rect],
+    ) {
+        let format = target.format();
+        for (t, cell) in tiles.iter().zip(cells) {
+            let Some(r) = self.picture_rect(t.slot, *cell) else {
+                continue;
+            };
+            let Some(tile) = self.tiles.get_mut(t.slot) else {
+                continue;
+            };
+            let Some((buffer, padded_row, spent)) = tile.cpu.prepare(gpu, (r.w, r.h), format)
+            else {
+                continue;
+            };
+            if !spent.is_zero() {
+                self.timings.convert += spent;
+                self.timings.converted += 1;
+            }
+            encoder.copy_buffer_to_texture(
+                wgpu::TexelCopyBufferInfo {
+                    buffer,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(padded_row),
+                        rows_per_image: Some(r.h),
+                    },
+                },
+                wgpu::TexelCopyTextureInfo {
+                    texture: target,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d {
+                        x: r.x,
+                        y: r.y,
+                        z: 0,
+                    },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                wgpu::Extent3d {
+                    width: r.w,
+                    height: r.h,
+                    depth_or_array_layers: 1,
+                },
+            );
+        }
+    }
+
+    /// The CPU path cannot draw into this target (not 8-bit RGBA/BGRA, or not copyable
+    /// into): the shader's path from now on, with the pictures held so far uploaded.
+    fn back_to_gpu(&mut self, gpu: &Gpu, format: wgpu::TextureFormat) {
+        tracing::warn!(
+            ?format,
+            "the CPU colour path cannot draw into this target; converting on the GPU instead"
+        );
+        self.colour_path = ColourPath::Gpu;
+        for i in 0..self.tiles.len() {
+            if let Some(frame) = self.tiles[i].cpu.frame.take() {
+                if let Err(e) = self.upload(gpu, i, &frame) {
+                    tracing::warn!(tile = i, "{e}");
+                }
+            }
+        }
+    }
+}
+
+/// A render pass into `view` that starts with `load`.
+fn pass<'a>(
+    encoder: &'a mut wgpu::CommandEncoder,
+    view: &wgpu::TextureView,
+    load: wgpu::LoadOp<wgpu::Color>,
+) -> wgpu::RenderPass<'a> {
+    encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+        label: Some("frame"),
+        color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+            view,
+            resolve_target: None,
+            ops: wgpu::Operations {
+                load,
+                store: wgpu::StoreOp::Store,
+            },
+        })],
+        depth_stencil_attachment: None,
+        timestamp_writes: None,
+        occlusion_query_set: None,
+    })
 }
 
 /// A render pipeline of `shader` (`vs_main`, `fs_main`) with one bind group.
@@ -830,7 +976,9 @@ impl Offscreen {
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
             format,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT
+                | wgpu::TextureUsages::COPY_SRC
+                | wgpu::TextureUsages::COPY_DST,
             view_formats: &[],
         });
         let padded_row = (width * 4).div_ceil(256) * 256;

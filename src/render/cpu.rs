@@ -1,0 +1,161 @@
+//! The colour path for CPU adapters (Mesa's llvmpipe/lavapipe, WARP, SwiftShader).
+//!
+//! Where the wgpu adapter is the CPU, the YUV→RGB shader is the most expensive way to
+//! convert: every output pixel runs the shader in software, sampling three planes. Instead
+//! libswscale (SIMD) converts and scales a tile's picture in one pass, straight to the
+//! tile's size on screen and the target's byte order, into a staging buffer; the GPU side
+//! only copies it into the target (a memcpy on a CPU adapter). A picture is converted once
+//! per new frame or new tile size; an unchanged tile is copied again from its buffer.
+
+use std::time::{Duration, Instant};
+
+use crate::decode::ffi::Scaler;
+use crate::frame::{Colour, Frame};
+
+/// How YUV becomes RGB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColourPath {
+    /// The WGSL shader on the GPU (`shaders/yuv_to_rgb.wgsl`).
+    Gpu,
+    /// libswscale on the CPU at the tile's size, copied into the target.
+    Cpu,
+}
+
+impl std::fmt::Display for ColourPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ColourPath::Gpu => "gpu (WGSL shader)",
+            ColourPath::Cpu => "cpu (libswscale at the tile's size)",
+        })
+    }
+}
+
+/// Which path to use: `Auto` picks the CPU path on a CPU adapter, else the GPU's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColourChoice {
+    /// By the adapter.
+    #[default]
+    Auto,
+    /// Always the shader.
+    Gpu,
+    /// Always libswscale.
+    Cpu,
+}
+
+impl ColourChoice {
+    /// The path for an adapter of `device_type`.
+    pub fn path(self, device_type: wgpu::DeviceType) -> ColourPath {
+        match self {
+            ColourChoice::Gpu => ColourPath::Gpu,
+            ColourChoice::Cpu => ColourPath::Cpu,
+            ColourChoice::Auto if device_type == wgpu::DeviceType::Cpu => ColourPath::Cpu,
+            ColourChoice::Auto => ColourPath::Gpu,
+        }
+    }
+}
+
+impl std::str::FromStr for ColourChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(ColourChoice::Auto),
+            "gpu" => Ok(ColourChoice::Gpu),
+            "cpu" => Ok(ColourChoice::Cpu),
+            _ => Err(format!("{s:?}: expected gpu, cpu or auto")),
+        }
+    }
+}
+
+/// Whether the CPU path can draw into a target of `format` and `usage`: 8-bit RGBA or BGRA
+/// that can be copied into.
+pub fn target_ok(format: wgpu::TextureFormat, usage: wgpu::TextureUsages) -> bool {
+    byte_order(format).is_some() && usage.contains(wgpu::TextureUsages::COPY_DST)
+}
+
+/// `Some(true)` for BGRA targets, `Some(false)` for RGBA, `None` for others.
+fn byte_order(format: wgpu::TextureFormat) -> Option<bool> {
+    use wgpu::TextureFormat as F;
+    match format {
+        F::Bgra8Unorm | F::Bgra8UnormSrgb => Some(true),
+        F::Rgba8Unorm | F::Rgba8UnormSrgb => Some(false),
+        _ => None,
+    }
+}
+
+/// libswscale's settings, chosen by measurement (1080p H.264, llvmpipe, this project's
+/// 2-core machine): `area` averages when a tile is smaller than the picture (bilinear when
+/// larger), 1.4 ms for 1080p into a 960x540 tile, where `bilinear` with chroma
+/// interpolated to every pixel (`full_chroma_int`) took 4.4 ms and `accurate_rnd` 2.4 ms
+/// more. At the picture's own size libswscale takes its SIMD converter (0.6 ms for 1080p)
+/// whatever the flags: it repeats each chroma sample across its two columns, which the
+/// shader interpolates (tests/render.rs measures the difference).
+const FLAGS: i32 = ffmpeg_next::ffi::SWS_AREA;
+
+/// A tile's picture on the CPU path: the latest frame, and it converted at the tile's size.
+#[derive(Default)]
+pub(super) struct CpuTile {
+    /// The latest frame.
+    pub frame: Option<Frame>,
+    /// A frame came since the last conversion.
+    pub dirty: bool,
+    out: Option<Converted>,
+}
+
+struct Converted {
+    scaler: Scaler,
+    colour: Colour,
+    bgra: bool,
+    buffer: wgpu::Buffer,
+    padded_row: u32,
+}
+
+impl CpuTile {
+    /// Converts the latest frame to `(w, h)` pixels of `format` when it or the size changed;
+    /// returns the buffer to copy from (rows of `padded_row` bytes) and the time spent
+    /// converting. `None` when there is nothing to show.
+    pub fn prepare(
+        &mut self,
+        gpu: &super::Gpu,
+        (w, h): (u32, u32),
+        format: wgpu::TextureFormat,
+    ) -> Option<(&wgpu::Buffer, u32, Duration)> {
+        let frame = self.frame.as_ref()?;
+        let bgra = byte_order(format)?;
+        let shape = ((frame.layout, frame.width, frame.height), (w, h));
+        let fresh = self.out.as_ref().is_none_or(|o| {
+            o.scaler.shape() != shape || o.colour != frame.colour || o.bgra != bgra
+        });
+        let mut spent = Duration::ZERO;
+        if fresh {
+            let scaler = Scaler::new(shape.0, frame.colour, (w, h), bgra, FLAGS)?;
+            let padded_row = (w * 4).div_ceil(256) * 256;
+            let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("tile pixels"),
+                size: u64::from(padded_row) * u64::from(h),
+                usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            self.out = Some(Converted {
+                scaler,
+                colour: frame.colour,
+                bgra,
+                buffer,
+                padded_row,
+            });
+            self.dirty = true;
+        }
+        let out = self.out.as_mut()?;
+        if self.dirty {
+            let t = Instant::now();
+            let size = std::num::NonZeroU64::new(out.buffer.size())?;
+            let mut view = gpu.queue.write_buffer_with(&out.buffer, 0, size)?;
+            if !out.scaler.scale(frame, &mut view, out.padded_row as usize) {
+                tracing::warn!("libswscale refused a frame");
+                return None;
+            }
+            self.dirty = false;
+            spent = t.elapsed();
+        }
+        Some((&out.buffer, out.padded_row, spent))
+    }
+}
