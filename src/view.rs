@@ -1150,10 +1150,7 @@ impl ApplicationHandler<Wake> for App {
 impl App {
     /// A new picture is drawn at the next refresh: now, or one refresh after the last draw.
     fn redraw_for_picture(&mut self) {
-        let refresh = self
-            .surface
-            .as_ref()
-            .map_or(Duration::ZERO, |s| s.refresh);
+        let refresh = self.surface.as_ref().map_or(Duration::ZERO, |s| s.refresh);
         let next = self.last_redraw + refresh;
         if Instant::now() >= next {
             self.request_redraw();

@@ -255,3 +255,25 @@ fn publishing_latency_is_measured_through_a_server() {
         assert!(eufy_hw::bench::table(&r).contains("arrival → reader decoded"));
     }
 }
+
+/// The report names the colour path and splits the render thread's time: libswscale's
+/// conversion on the CPU path, none on the shader's.
+#[test]
+fn the_report_names_the_colour_path() {
+    for (choice, word) in [
+        (eufy_hw::render::ColourChoice::Gpu, "gpu"),
+        (eufy_hw::render::ColourChoice::Cpu, "cpu"),
+    ] {
+        let mut c = config(false, true, 1);
+        c.colour = choice;
+        let r = run(&c, |_, _| {}).unwrap();
+        assert!(r.colour_path.starts_with(word), "{}", r.colour_path);
+        let split = r.render_split_ms.unwrap();
+        assert_eq!(split.convert > 0.0, word == "cpu", "{word}: {split:?}");
+        assert!(
+            split.submit > 0.0 && split.wait.is_some(),
+            "{word}: {split:?}"
+        );
+        assert!(eufy_hw::bench::table(&r).contains(&format!("colour      {word}")));
+    }
+}

@@ -550,3 +550,70 @@ fn rendering_agrees_with_swscale() {
         );
     }
 }
+
+/// The CPU path converts a picture once per new frame or new tile size: drawing again
+/// without a new frame (the overlay changed, another camera's frame came) only copies.
+#[test]
+fn the_cpu_path_converts_only_what_changed() {
+    let gpu = gpu();
+    let mut r = renderer(&gpu, ColourChoice::Cpu);
+    r.set_tile_count(&gpu, 2);
+    let tiles: Vec<TileView> = (0..2)
+        .map(|i| TileView {
+            slot: i,
+            highlight: false,
+            title: format!("t{i}"),
+            state: TileState::Live,
+            lines: vec![],
+        })
+        .collect();
+    let target = Offscreen::new(&gpu, 400, 200);
+    r.upload(&gpu, 0, &solid(160, 120, 200)).unwrap();
+    r.upload(&gpu, 1, &solid(64, 128, 100)).unwrap();
+    r.render(&gpu, &target.texture, &tiles);
+    assert_eq!(r.timings().converted, 2);
+    r.render(&gpu, &target.texture, &tiles);
+    assert_eq!(r.timings().converted, 2, "nothing new: nothing converted");
+    r.upload(&gpu, 1, &solid(64, 128, 90)).unwrap();
+    r.render(&gpu, &target.texture, &tiles);
+    assert_eq!(r.timings().converted, 3, "one new frame: one conversion");
+    let px = target.read(&gpu).unwrap();
+    assert_eq!(
+        (px[(100 * 400 + 300) * 4], px[(100 * 400 + 100) * 4]),
+        (90, 200)
+    );
+    // A new size (the window was resized): both again, at the new size.
+    let bigger = Offscreen::new(&gpu, 800, 400);
+    r.render(&gpu, &bigger.texture, &tiles);
+    assert_eq!(r.timings().converted, 5);
+    let px = bigger.read(&gpu).unwrap();
+    assert_eq!(
+        (px[(200 * 800 + 600) * 4], px[(200 * 800 + 200) * 4]),
+        (90, 200)
+    );
+}
+
+/// A target the CPU path cannot copy into (here 10-bit) makes the renderer fall back to the
+/// shader, with the pictures it holds, instead of failing.
+#[test]
+fn the_cpu_path_falls_back_to_the_shader_for_other_targets() {
+    let gpu = gpu();
+    let mut r = renderer(&gpu, ColourChoice::Cpu);
+    r.set_tile_count(&gpu, 1);
+    r.upload(&gpu, 0, &solid(160, 90, 200)).unwrap();
+    let target = Offscreen::with_format(&gpu, 160, 90, wgpu::TextureFormat::Rgb10a2Unorm);
+    let live = [TileView {
+        slot: 0,
+        highlight: false,
+        title: "t".into(),
+        state: TileState::Live,
+        lines: vec![],
+    }];
+    r.render(&gpu, &target.texture, &live);
+    assert_eq!(r.colour_path(), ColourPath::Gpu);
+    // 10-bit red, green and blue packed in 32 bits: the solid grey of 200/255 everywhere.
+    let px = target.read(&gpu).unwrap();
+    let word = u32::from_le_bytes([px[0], px[1], px[2], px[3]]);
+    let red = f64::from(word & 0x3ff) / 1023.0 * 255.0;
+    assert!((red - 200.0).abs() < 2.0, "red {red:.1}");
+}

@@ -221,10 +221,26 @@ fn grab_sized(display: &str, width: u32, height: u32) -> Vec<u8> {
 
 #[test]
 fn demo_window_shows_two_cameras() {
+    // Both colour paths: the shader, and libswscale copied into the window's images (the
+    // default on this machine's CPU adapter).
+    for colour in ["gpu", "cpu"] {
+        two_cameras_in_a_window(colour);
+    }
+}
+
+fn two_cameras_in_a_window(colour: &str) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let x = xvfb();
     let mut demo = Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
-        .args(["demo", "--cameras", "2", "--duration", "8"])
+        .args([
+            "demo",
+            "--cameras",
+            "2",
+            "--duration",
+            "8",
+            "--colour",
+            colour,
+        ])
         .env("DISPLAY", &x.1)
         .env_remove("WAYLAND_DISPLAY")
         .stdout(Stdio::null())
@@ -238,6 +254,10 @@ fn demo_window_shows_two_cameras() {
     let mut err = String::new();
     std::io::Read::read_to_string(demo.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(status.success(), "demo failed: {err}");
+    assert!(
+        err.contains(&format!("colour conversion: {colour}")),
+        "{colour}: {err}"
+    );
     save_png(&px);
     assert_eq!(px.len(), 1280 * 720 * 3);
     // Two 640x360 pictures in two 640x720 cells: each letterboxed to y 180..540.
@@ -247,9 +267,12 @@ fn demo_window_shows_two_cameras() {
         let bars = lit(&px, cols, (100, 170)) + lit(&px, cols, (550, 710));
         assert!(
             picture > 0.9,
-            "{name} picture mostly dark ({picture:.2}): see target/window-test.png"
+            "{colour}: {name} picture mostly dark ({picture:.2}): see target/window-test.png"
         );
-        assert!(bars < 0.02, "{name} letterbox bars not black ({bars:.2})");
+        assert!(
+            bars < 0.02,
+            "{colour}: {name} letterbox bars not black ({bars:.2})"
+        );
     }
 }
 

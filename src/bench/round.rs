@@ -502,7 +502,10 @@ fn measure(
     let live = config.live.is_some() || !config.sources.is_empty();
     let size = config.target.or_else(|| {
         let first = config.clip.units.first().filter(|_| !live)?;
-        Some(grid_size(serials.len(), (first.info.width, first.info.height)))
+        Some(grid_size(
+            serials.len(),
+            (first.info.width, first.info.height),
+        ))
     });
 
     // Render thread: frames in, GPU work, timings out.

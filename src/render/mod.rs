@@ -599,15 +599,30 @@ impl Renderer {
             });
         let cpu_path = self.colour_path == ColourPath::Cpu;
         if cpu_path {
-            // Cleared, then each picture copied in at its place; the overlay goes on top.
-            drop(pass(
-                &mut encoder,
-                &view,
-                wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-            ));
+            // Cleared where no picture goes (on a CPU adapter a clear writes every pixel),
+            // then each picture copied in at its place; the overlay goes on top.
+            let covered: u64 = tiles
+                .iter()
+                .zip(&cells)
+                .filter(|(t, _)| {
+                    self.tiles
+                        .get(t.slot)
+                        .is_some_and(|x| x.cpu.frame.is_some())
+                })
+                .filter_map(|(t, cell)| self.picture_rect(t.slot, *cell))
+                .map(|r| u64::from(r.w) * u64::from(r.h))
+                .sum();
+            if covered < u64::from(width) * u64::from(height) {
+                drop(pass(
+                    &mut encoder,
+                    &view,
+                    wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                ));
+            }
             self.copy_pictures(gpu, &mut encoder, target, tiles, &cells);
         }
-        {
+        // On the CPU path with nothing to draw over the pictures, no pass at all.
+        if !cpu_path || glyph_buffer.is_some() {
             let load = if cpu_path {
                 wgpu::LoadOp::Load
             } else {
