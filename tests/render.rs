@@ -21,6 +21,19 @@ use eufy_hw::render::{
 /// Both colour paths: the WGSL shader, and libswscale copied into the target.
 const PATHS: [ColourChoice; 2] = [ColourChoice::Gpu, ColourChoice::Cpu];
 
+/// `n` live tiles, one per slot, without overlay text.
+fn live_tiles(n: usize) -> Vec<TileView> {
+    (0..n)
+        .map(|i| TileView {
+            slot: i,
+            highlight: false,
+            title: format!("t{i}"),
+            state: TileState::Live,
+            lines: vec![],
+        })
+        .collect()
+}
+
 /// A renderer on the path `choice`, checked to be on it.
 fn renderer(gpu: &Gpu, choice: ColourChoice) -> Renderer {
     let r = Renderer::with_colour(gpu, choice);
@@ -123,13 +136,7 @@ fn render_into(
     let mut r = renderer(gpu, choice);
     r.set_tile_count(gpu, 1);
     r.upload(gpu, 0, frame).unwrap();
-    let live = [TileView {
-        slot: 0,
-        highlight: false,
-        title: "t".into(),
-        state: TileState::Live,
-        lines: vec![],
-    }];
+    let live = live_tiles(1);
     r.render(gpu, &target.texture, &live);
     assert_eq!(r.colour_path(), renderer(gpu, choice).colour_path());
     target.read(gpu).unwrap()
@@ -419,15 +426,7 @@ fn grid_and_letterbox_in_pixels_on(gpu: &Gpu, choice: ColourChoice) {
     r.set_tile_count(gpu, 2);
     r.upload(gpu, 0, &solid(160, 120, 200)).unwrap();
     r.upload(gpu, 1, &solid(64, 128, 100)).unwrap();
-    let tiles: Vec<TileView> = (0..2)
-        .map(|i| TileView {
-            slot: i,
-            highlight: false,
-            title: format!("t{i}"),
-            state: TileState::Live,
-            lines: vec![],
-        })
-        .collect();
+    let tiles = live_tiles(2);
     r.render(gpu, &target.texture, &tiles);
     let px = target.read(gpu).unwrap();
     let at = |x: usize, y: usize| px[(y * 400 + x) * 4];
@@ -558,15 +557,7 @@ fn the_cpu_path_converts_only_what_changed() {
     let gpu = gpu();
     let mut r = renderer(&gpu, ColourChoice::Cpu);
     r.set_tile_count(&gpu, 2);
-    let tiles: Vec<TileView> = (0..2)
-        .map(|i| TileView {
-            slot: i,
-            highlight: false,
-            title: format!("t{i}"),
-            state: TileState::Live,
-            lines: vec![],
-        })
-        .collect();
+    let tiles = live_tiles(2);
     let target = Offscreen::new(&gpu, 400, 200);
     r.upload(&gpu, 0, &solid(160, 120, 200)).unwrap();
     r.upload(&gpu, 1, &solid(64, 128, 100)).unwrap();
@@ -602,13 +593,7 @@ fn the_cpu_path_falls_back_to_the_shader_for_other_targets() {
     r.set_tile_count(&gpu, 1);
     r.upload(&gpu, 0, &solid(160, 90, 200)).unwrap();
     let target = Offscreen::with_format(&gpu, 160, 90, wgpu::TextureFormat::Rgb10a2Unorm);
-    let live = [TileView {
-        slot: 0,
-        highlight: false,
-        title: "t".into(),
-        state: TileState::Live,
-        lines: vec![],
-    }];
+    let live = live_tiles(1);
     r.render(&gpu, &target.texture, &live);
     assert_eq!(r.colour_path(), ColourPath::Gpu);
     // 10-bit red, green and blue packed in 32 bits: the solid grey of 200/255 everywhere.
