@@ -110,15 +110,15 @@ struct Converted {
 }
 
 impl CpuTile {
-    /// Converts the latest frame to `(w, h)` pixels of `format` when it or the size changed;
-    /// returns the buffer to copy from (rows of `padded_row` bytes) and the time spent
-    /// converting. `None` when there is nothing to show.
+    /// Converts the latest frame to `(w, h)` pixels of `format` when it or the size changed
+    /// (then [`CpuTile::pixels`] holds them); returns the time spent converting. `None`
+    /// when there is nothing to show.
     pub fn prepare(
         &mut self,
         gpu: &super::Gpu,
         (w, h): (u32, u32),
         format: wgpu::TextureFormat,
-    ) -> Option<(&wgpu::Buffer, u32, Duration)> {
+    ) -> Option<Duration> {
         let frame = self.frame.as_ref()?;
         let bgra = byte_order(format)?;
         let shape = ((frame.layout, frame.width, frame.height), (w, h));
@@ -156,6 +156,11 @@ impl CpuTile {
             self.dirty = false;
             spent = t.elapsed();
         }
-        Some((&out.buffer, out.padded_row, spent))
+        Some(spent)
+    }
+
+    /// The converted picture: its buffer, rows of the returned number of bytes.
+    pub fn pixels(&self) -> Option<(&wgpu::Buffer, u32)> {
+        self.out.as_ref().map(|o| (&o.buffer, o.padded_row))
     }
 }

@@ -599,18 +599,13 @@ impl Renderer {
             });
         let cpu_path = self.colour_path == ColourPath::Cpu;
         if cpu_path {
-            // Cleared where no picture goes (on a CPU adapter a clear writes every pixel),
-            // then each picture copied in at its place; the overlay goes on top.
-            let covered: u64 = tiles
+            // Pictures converted where new, the target cleared where none goes (on a CPU
+            // adapter a clear writes every pixel), then each copied in at its place; the
+            // overlay goes on top.
+            let ready = self.convert_pictures(gpu, format, tiles, &cells);
+            let covered: u64 = ready
                 .iter()
-                .zip(&cells)
-                .filter(|(t, _)| {
-                    self.tiles
-                        .get(t.slot)
-                        .is_some_and(|x| x.cpu.frame.is_some())
-                })
-                .filter_map(|(t, cell)| self.picture_rect(t.slot, *cell))
-                .map(|r| u64::from(r.w) * u64::from(r.h))
+                .map(|(_, r)| u64::from(r.w) * u64::from(r.h))
                 .sum();
             if covered < u64::from(width) * u64::from(height) {
                 drop(pass(
@@ -619,7 +614,7 @@ impl Renderer {
                     wgpu::LoadOp::Clear(wgpu::Color::BLACK),
                 ));
             }
-            self.copy_pictures(gpu, &mut encoder, target, tiles, &cells);
+            self.copy_pictures(&mut encoder, target, &ready);
         }
         // On the CPU path with nothing to draw over the pictures, no pass at all.
         if !cpu_path || glyph_buffer.is_some() {
@@ -658,17 +653,16 @@ impl Renderer {
         self.timings.submit += started.elapsed();
     }
 
-    /// CPU path: each tile's picture converted (when new, or at a new size) and copied into
-    /// its place in `target`.
-    fn copy_pictures(
+    /// CPU path: each tile's picture converted when new or at a new size; the slots and
+    /// places of those ready to copy.
+    fn convert_pictures(
         &mut self,
         gpu: &Gpu,
-        encoder: &mut wgpu::CommandEncoder,
-        target: &wgpu::Texture,
+        format: wgpu::TextureFormat,
         tiles: &[TileView],
         cells: &[Rect],
-    ) {
-        let format = target.format();
+    ) -> Vec<(usize, Rect)> {
+        let mut ready = Vec::new();
         for (t, cell) in tiles.iter().zip(cells) {
             let Some(r) = self.picture_rect(t.slot, *cell) else {
                 continue;
@@ -676,14 +670,30 @@ impl Renderer {
             let Some(tile) = self.tiles.get_mut(t.slot) else {
                 continue;
             };
-            let Some((buffer, padded_row, spent)) = tile.cpu.prepare(gpu, (r.w, r.h), format)
-            else {
+            let Some(spent) = tile.cpu.prepare(gpu, (r.w, r.h), format) else {
                 continue;
             };
             if !spent.is_zero() {
                 self.timings.convert += spent;
                 self.timings.converted += 1;
             }
+            ready.push((t.slot, r));
+        }
+        ready
+    }
+
+    /// CPU path: the converted pictures copied into their places in `target`.
+    fn copy_pictures(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        target: &wgpu::Texture,
+        ready: &[(usize, Rect)],
+    ) {
+        for &(slot, r) in ready {
+            let Some((buffer, padded_row)) = self.tiles.get(slot).and_then(|t| t.cpu.pixels())
+            else {
+                continue;
+            };
             encoder.copy_buffer_to_texture(
                 wgpu::TexelCopyBufferInfo {
                     buffer,
