@@ -141,6 +141,9 @@ pub(crate) struct Surface {
     config: wgpu::SurfaceConfiguration,
     pub(crate) gpu: Gpu,
     pub(crate) renderer: Renderer,
+    /// The CPU colour path: the window's own pixels, presented with damage (a Vulkan
+    /// swapchain on a CPU adapter copies the whole image through the X socket each time).
+    soft: Option<SoftSurface>,
     /// Frames with no image to draw into: a screen that sleeps must not fill the log.
     skipped: crate::throttle::Throttle,
     /// The display's refresh interval: new pictures are drawn at most this often.
@@ -282,6 +285,19 @@ impl Surface {
         let mut renderer = Renderer::with_colour(&gpu, opts.colour);
         renderer.set_tile_count(&gpu, tiles);
         tracing::info!("colour conversion: {}", renderer.colour_path());
+        let soft = match renderer.colour_path() {
+            crate::render::ColourPath::Cpu => match soft_surface(&window) {
+                Ok(s) => {
+                    tracing::info!("presenting the window's own pixels (softbuffer)");
+                    Some(s)
+                }
+                Err(e) => {
+                    tracing::warn!("cannot present the window's own pixels ({e}); through the GPU's swapchain instead");
+                    None
+                }
+            },
+            crate::render::ColourPath::Gpu => None,
+        };
         // Drawing more often than the display refreshes shows nothing more (several
         // cameras' frames arrive between two refreshes); 60 Hz when the monitor does not say.
         let refresh = window
@@ -297,6 +313,7 @@ impl Surface {
             config,
             gpu,
             renderer,
+            soft,
             skipped: Default::default(),
             refresh,
         })
@@ -315,6 +332,20 @@ impl Surface {
     /// Draws the tiles (their last uploads) and the overlay into the next image and presents
     /// it. False when there was no image to draw into (the surface was reconfigured).
     pub(crate) fn draw(&mut self, views: &[TileView]) -> bool {
+        if let Some(soft) = self.soft.as_mut() {
+            let (w, h) = (self.config.width, self.config.height);
+            return match draw_soft(soft, &mut self.renderer, &self.window, (w, h), views) {
+                Ok(()) => true,
+                Err(e) => {
+                    if let Some(held) = self.skipped.allow() {
+                        tracing::warn!(
+                            "cannot present the window's pixels: {e} ({held} more not logged)"
+                        );
+                    }
+                    false
+                }
+            };
+        }
         let texture = match self.surface.get_current_texture() {
             Ok(t) => t,
             Err(wgpu::SurfaceError::Outdated | wgpu::SurfaceError::Lost) => {
@@ -336,6 +367,48 @@ impl Surface {
         let _ = self.gpu.device.poll(wgpu::Maintain::Poll);
         true
     }
+}
+
+type SoftSurface = softbuffer::Surface<Arc<Window>, Arc<Window>>;
+
+fn soft_surface(window: &Arc<Window>) -> Result<SoftSurface, softbuffer::SoftBufferError> {
+    let context = softbuffer::Context::new(window.clone())?;
+    softbuffer::Surface::new(&context, window.clone())
+}
+
+/// Draws into the window's own pixels and presents what changed.
+fn draw_soft(
+    soft: &mut SoftSurface,
+    renderer: &mut Renderer,
+    window: &Window,
+    (w, h): (u32, u32),
+    views: &[TileView],
+) -> Result<(), softbuffer::SoftBufferError> {
+    let (Some(nw), Some(nh)) = (std::num::NonZeroU32::new(w), std::num::NonZeroU32::new(h)) else {
+        return Ok(());
+    };
+    soft.resize(nw, nh)?;
+    let mut buffer = soft.buffer_mut()?;
+    // Age 1: the buffer holds what was presented last, so only changes need drawing.
+    let kept = buffer.age() == 1;
+    let damage = renderer.render_pixels(&mut buffer, (w, h), views, kept);
+    window.pre_present_notify();
+    let rects: Vec<softbuffer::Rect> = damage
+        .iter()
+        .filter_map(|r| {
+            Some(softbuffer::Rect {
+                x: r.x,
+                y: r.y,
+                width: std::num::NonZeroU32::new(r.w)?,
+                height: std::num::NonZeroU32::new(r.h)?,
+            })
+        })
+        .collect();
+    if rects.is_empty() {
+        // Nothing changed: nothing to send.
+        return Ok(());
+    }
+    buffer.present_with_damage(&rects)
 }
 
 struct TileStats {

@@ -602,3 +602,61 @@ fn the_cpu_path_falls_back_to_the_shader_for_other_targets() {
     let red = f64::from(word & 0x3ff) / 1023.0 * 255.0;
     assert!((red - 200.0).abs() < 2.0, "red {red:.1}");
 }
+
+/// A window's own pixels (`0x00RRGGBB` words, softbuffer) as RGBA bytes.
+fn words_to_rgba(words: &[u32]) -> Vec<u8> {
+    words
+        .iter()
+        .flat_map(|w| [(w >> 16) as u8, (w >> 8) as u8, *w as u8, 255])
+        .collect()
+}
+
+/// The CPU path drawing into a window's own pixels (what the window presents through
+/// softbuffer) gives the picture the same path gives a wgpu target: pictures, a card with
+/// text, an overlay box with text, a highlight frame; the overlay drawn on the CPU as the text
+/// shader draws it. Then, with the pixels kept, a new frame in one tile writes that tile
+/// only, and the result is what a full draw gives.
+#[test]
+fn window_pixels_match_the_gpu_target() {
+    let gpu = gpu();
+    let (w, h) = (640, 360);
+    let mut tiles = live_tiles(3);
+    tiles[0].lines = vec!["15.0 fps".into(), "decoder: software".into()];
+    tiles[1].highlight = true;
+    tiles[2].state = TileState::Waiting("connecting...".into());
+    let f = first_frame("h264_baseline_720p.h264");
+    let mut offscreen = renderer(&gpu, ColourChoice::Cpu);
+    let mut window = renderer(&gpu, ColourChoice::Cpu);
+    for r in [&mut offscreen, &mut window] {
+        r.set_tile_count(&gpu, 3);
+        r.upload(&gpu, 0, &f).unwrap();
+        r.upload(&gpu, 1, &solid(320, 180, 120)).unwrap();
+    }
+    let target = Offscreen::new(&gpu, w, h);
+    offscreen.render(&gpu, &target.texture, &tiles);
+    let expected = target.read(&gpu).unwrap();
+    let mut pixels = vec![0u32; (w * h) as usize];
+    let damage = window.render_pixels(&mut pixels, (w, h), &tiles, false);
+    assert_eq!(damage.len(), 1, "a first draw is whole: {damage:?}");
+    let (err, at) = max_error(&words_to_rgba(&pixels), &expected);
+    assert!(
+        err <= 1,
+        "error {err} at pixel {} ({}, {})",
+        at / 4,
+        at / 4 % w as usize,
+        at / 4 / w as usize
+    );
+
+    // Only pictures now, kept pixels: a new frame in tile 1 is the only thing written.
+    let plain = live_tiles(2);
+    window.set_tile_count(&gpu, 2);
+    window.render_pixels(&mut pixels, (w, h), &plain, true);
+    window.upload(&gpu, 1, &solid(320, 180, 60)).unwrap();
+    let damage = window.render_pixels(&mut pixels, (w, h), &plain, true);
+    assert_eq!(damage.len(), 1, "{damage:?}");
+    assert!(damage[0].x >= w / 2, "the right tile only: {damage:?}");
+    let mut whole = vec![0u32; (w * h) as usize];
+    window.render_pixels(&mut whole, (w, h), &plain, false);
+    assert_eq!(pixels, whole, "an incremental draw differs from a full one");
+    assert_eq!(whole[(h / 2 * w + w * 3 / 4) as usize] & 0xff, 60);
+}

@@ -370,6 +370,17 @@ pub fn stream_extradata(stream: &ffmpeg::format::stream::Stream) -> Vec<u8> {
     }
 }
 
+/// The byte order of 8-bit pixels out of a [`Scaler`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelOrder {
+    /// R, G, B, A (A = 255).
+    Rgba,
+    /// B, G, R, A (A = 255).
+    Bgra,
+    /// B, G, R, 0: a little-endian `0x00RRGGBB` word, a window's own pixels (softbuffer).
+    Bgr0,
+}
+
 /// A libswscale context converting one frame shape (layout, size, colour) to 8-bit RGBA or
 /// BGRA at another size, in one pass: the renderer's colour path on CPU adapters.
 pub struct Scaler {
@@ -391,13 +402,13 @@ impl Drop for Scaler {
 
 impl Scaler {
     /// A context for `src` frames (layout, width, height, colour) to `dst` (width, height)
-    /// pixels, BGRA when `bgra` else RGBA; `flags` are `SWS_*` flags. `None` when libswscale
-    /// refuses the shape.
+    /// pixels in `order`; `flags` are `SWS_*` flags. `None` when libswscale refuses the
+    /// shape.
     pub fn new(
         src: (crate::frame::Layout, u32, u32),
         colour: crate::frame::Colour,
         dst: (u32, u32),
-        bgra: bool,
+        order: PixelOrder,
         flags: i32,
     ) -> Option<Scaler> {
         use crate::frame::{Layout, Matrix, Range};
@@ -408,10 +419,10 @@ impl Scaler {
             Layout::P010 => P::AV_PIX_FMT_P010LE,
             Layout::I420P10 => P::AV_PIX_FMT_YUV420P10LE,
         };
-        let out = if bgra {
-            P::AV_PIX_FMT_BGRA
-        } else {
-            P::AV_PIX_FMT_RGBA
+        let out = match order {
+            PixelOrder::Rgba => P::AV_PIX_FMT_RGBA,
+            PixelOrder::Bgra => P::AV_PIX_FMT_BGRA,
+            PixelOrder::Bgr0 => P::AV_PIX_FMT_BGR0,
         };
         let dim = |v: u32| i32::try_from(v).ok().filter(|&v| v > 0);
         let (sw, sh, dw, dh) = (dim(src.1)?, dim(src.2)?, dim(dst.0)?, dim(dst.1)?);

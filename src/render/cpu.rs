@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::decode::ffi::Scaler;
+use crate::decode::ffi::{PixelOrder, Scaler};
 use crate::frame::{Colour, Frame};
 
 /// How YUV becomes RGB.
@@ -72,12 +72,12 @@ pub fn target_ok(format: wgpu::TextureFormat, usage: wgpu::TextureUsages) -> boo
     byte_order(format).is_some() && usage.contains(wgpu::TextureUsages::COPY_DST)
 }
 
-/// `Some(true)` for BGRA targets, `Some(false)` for RGBA, `None` for others.
-fn byte_order(format: wgpu::TextureFormat) -> Option<bool> {
+/// The byte order of a target's pixels; `None` for formats the CPU path cannot write.
+fn byte_order(format: wgpu::TextureFormat) -> Option<PixelOrder> {
     use wgpu::TextureFormat as F;
     match format {
-        F::Bgra8Unorm | F::Bgra8UnormSrgb => Some(true),
-        F::Rgba8Unorm | F::Rgba8UnormSrgb => Some(false),
+        F::Bgra8Unorm | F::Bgra8UnormSrgb => Some(PixelOrder::Bgra),
+        F::Rgba8Unorm | F::Rgba8UnormSrgb => Some(PixelOrder::Rgba),
         _ => None,
     }
 }
@@ -91,22 +91,34 @@ fn byte_order(format: wgpu::TextureFormat) -> Option<bool> {
 /// shader interpolates (tests/render.rs measures the difference).
 const FLAGS: i32 = ffmpeg_next::ffi::SWS_AREA;
 
-/// A tile's picture on the CPU path: the latest frame, and it converted at the tile's size.
+/// A tile's picture on the CPU path: the latest frame, and it converted at the tile's size
+/// for a wgpu target (a staging buffer) and for a window's own pixels.
 #[derive(Default)]
 pub(super) struct CpuTile {
     /// The latest frame.
     pub frame: Option<Frame>,
-    /// A frame came since the last conversion.
+    /// A frame came since the last conversion for a wgpu target.
     pub dirty: bool,
+    /// Frames uploaded so far (the window's pixels convert when it changes).
+    pub generation: u64,
     out: Option<Converted>,
+    pixels: Option<Pixels>,
 }
 
 struct Converted {
     scaler: Scaler,
     colour: Colour,
-    bgra: bool,
+    order: PixelOrder,
     buffer: wgpu::Buffer,
     padded_row: u32,
+}
+
+/// The picture converted for a window's own pixels (`0x00RRGGBB` words), rows of its width.
+struct Pixels {
+    scaler: Scaler,
+    colour: Colour,
+    generation: u64,
+    data: Vec<u8>,
 }
 
 impl CpuTile {
@@ -120,14 +132,14 @@ impl CpuTile {
         format: wgpu::TextureFormat,
     ) -> Option<Duration> {
         let frame = self.frame.as_ref()?;
-        let bgra = byte_order(format)?;
+        let order = byte_order(format)?;
         let shape = ((frame.layout, frame.width, frame.height), (w, h));
         let fresh = self.out.as_ref().is_none_or(|o| {
-            o.scaler.shape() != shape || o.colour != frame.colour || o.bgra != bgra
+            o.scaler.shape() != shape || o.colour != frame.colour || o.order != order
         });
         let mut spent = Duration::ZERO;
         if fresh {
-            let scaler = Scaler::new(shape.0, frame.colour, (w, h), bgra, FLAGS)?;
+            let scaler = Scaler::new(shape.0, frame.colour, (w, h), order, FLAGS)?;
             let padded_row = (w * 4).div_ceil(256) * 256;
             let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("tile pixels"),
@@ -138,7 +150,7 @@ impl CpuTile {
             self.out = Some(Converted {
                 scaler,
                 colour: frame.colour,
-                bgra,
+                order,
                 buffer,
                 padded_row,
             });
@@ -162,5 +174,88 @@ impl CpuTile {
     /// The converted picture: its buffer, rows of the returned number of bytes.
     pub fn pixels(&self) -> Option<(&wgpu::Buffer, u32)> {
         self.out.as_ref().map(|o| (&o.buffer, o.padded_row))
+    }
+
+    /// For a window's own pixels: the latest frame converted to `(w, h)` (`0x00RRGGBB`
+    /// words, `w * 4` bytes a row) when it or the size changed. Returns the pixels, whether
+    /// they are new, and the time spent converting; `None` when there is nothing to show.
+    pub fn window_pixels(&mut self, (w, h): (u32, u32)) -> Option<(&[u8], bool, Duration)> {
+        let frame = self.frame.as_ref()?;
+        let shape = ((frame.layout, frame.width, frame.height), (w, h));
+        let fresh = self
+            .pixels
+            .as_ref()
+            .is_none_or(|p| p.scaler.shape() != shape || p.colour != frame.colour);
+        if fresh {
+            let scaler = Scaler::new(shape.0, frame.colour, (w, h), PixelOrder::Bgr0, FLAGS)?;
+            self.pixels = Some(Pixels {
+                scaler,
+                colour: frame.colour,
+                generation: self.generation.wrapping_sub(1),
+                data: vec![0; w as usize * h as usize * 4],
+            });
+        }
+        let p = self.pixels.as_mut()?;
+        let new = p.generation != self.generation;
+        let mut spent = Duration::ZERO;
+        if new {
+            let t = Instant::now();
+            if !p.scaler.scale(frame, &mut p.data, w as usize * 4) {
+                tracing::warn!("libswscale refused a frame");
+                return None;
+            }
+            p.generation = self.generation;
+            spent = t.elapsed();
+        }
+        Some((&p.data, new, spent))
+    }
+}
+
+/// Draws overlay instances (text cells and boxes) into a window's own pixels
+/// (`0x00RRGGBB` words, rows of `width`) as the text shader and alpha blending draw them on
+/// a GPU: a pixel belongs to a cell when its centre is inside it; its atlas texel is the
+/// cell's 8x8 grid at that centre.
+pub(super) fn draw_glyphs(
+    pixels: &mut [u32],
+    (width, height): (u32, u32),
+    glyphs: &[super::GlyphInstance],
+    atlas: &[u8],
+) {
+    for g in glyphs {
+        let [gx, gy, gw, gh] = g.rect;
+        if gw <= 0.0 || gh <= 0.0 {
+            continue;
+        }
+        // Pixels whose centre (x + 0.5) lies in [start, start + len).
+        let span = |start: f32, len: f32, max: u32| {
+            let a = (start - 0.5).ceil().max(0.0) as u32;
+            let b = ((start + len - 0.5).ceil().max(0.0) as u32).min(max);
+            (a.min(b), b)
+        };
+        let (x0, x1) = span(gx, gw, width);
+        let (y0, y1) = span(gy, gh, height);
+        let a = g.colour[3].clamp(0.0, 1.0);
+        let src = [g.colour[0], g.colour[1], g.colour[2]].map(|c| c.clamp(0.0, 1.0) * 255.0);
+        let code = g.code.min(127) as usize;
+        for y in y0..y1 {
+            let ty = ((((y as f32 + 0.5) - gy) / gh * 8.0) as usize).min(7);
+            let Some(row) = pixels.get_mut((y * width) as usize..((y + 1) * width) as usize) else {
+                return;
+            };
+            for x in x0..x1 {
+                let tx = ((((x as f32 + 0.5) - gx) / gw * 8.0) as usize).min(7);
+                if atlas
+                    .get(ty * 1024 + code * 8 + tx)
+                    .is_none_or(|&v| v < 128)
+                {
+                    continue;
+                }
+                let p = &mut row[x as usize];
+                let dst = [(*p >> 16) & 0xff, (*p >> 8) & 0xff, *p & 0xff].map(|v| v as f32);
+                let out: [u32; 3] =
+                    std::array::from_fn(|i| (src[i] * a + dst[i] * (1.0 - a)).round() as u32);
+                *p = (out[0] << 16) | (out[1] << 8) | out[2];
+            }
+        }
     }
 }

@@ -182,7 +182,15 @@ pub struct Renderer {
     has_16bit: bool,
     colour_path: ColourPath,
     timings: RenderTimings,
+    /// The font atlas on the CPU, for drawing into a window's own pixels.
+    atlas: Vec<u8>,
+    /// What the window's own pixels last showed.
+    shown: Option<Shown>,
 }
+
+/// What a window's own pixels show: their size, each tile's slot and picture's place, and
+/// whether anything was drawn over the pictures.
+type Shown = ((u32, u32), Vec<(usize, Option<Rect>)>, bool);
 
 /// The WGSL source of the video shader (validated by tests with naga).
 pub const VIDEO_SHADER: &str = include_str!("../../shaders/yuv_to_rgb.wgsl");
@@ -335,6 +343,8 @@ impl Renderer {
                 .contains(wgpu::Features::TEXTURE_FORMAT_16BIT_NORM),
             colour_path: choice.path(gpu.adapter.get_info().device_type),
             timings: RenderTimings::default(),
+            atlas: font_atlas(),
+            shown: None,
         }
     }
 
@@ -376,6 +386,7 @@ impl Renderer {
             let tile = &mut self.tiles[i];
             tile.cpu.frame = Some(frame.clone());
             tile.cpu.dirty = true;
+            tile.cpu.generation = tile.cpu.generation.wrapping_add(1);
             tile.picture = Some((frame.width, frame.height));
             return Ok(());
         }
@@ -651,6 +662,77 @@ impl Renderer {
         }
         gpu.queue.submit(Some(encoder.finish()));
         self.timings.submit += started.elapsed();
+    }
+
+    /// CPU path, into a window's own pixels (`0x00RRGGBB` words, rows of `width`; softbuffer):
+    /// new pictures converted straight to their places, the overlay drawn on top. When
+    /// `kept` (the pixels still hold what was last drawn) and nothing but pictures changed,
+    /// only the new pictures are written. Returns the places written (the damage).
+    pub fn render_pixels(
+        &mut self,
+        pixels: &mut [u32],
+        (width, height): (u32, u32),
+        tiles: &[TileView],
+        kept: bool,
+    ) -> Vec<Rect> {
+        let started = std::time::Instant::now();
+        let size = (width, height);
+        let cells = self.layout.cells(tiles.len(), width, height);
+        let glyphs = overlay_glyphs(self, tiles, &cells, size);
+        let places: Vec<(usize, Option<Rect>)> = tiles
+            .iter()
+            .zip(&cells)
+            .map(|(t, c)| (t.slot, self.picture_rect(t.slot, *c)))
+            .collect();
+        // Text over a picture is drawn again over each new picture, and text that went must
+        // be painted over: with anything drawn over the pictures, everything is drawn.
+        let same = self
+            .shown
+            .as_ref()
+            .is_some_and(|(s, p, over)| *s == size && *p == places && !over && glyphs.is_empty());
+        let full = !kept || !same;
+        if full {
+            pixels.fill(0);
+        }
+        let mut damage = Vec::new();
+        let mut converting = std::time::Duration::ZERO;
+        for &(slot, place) in &places {
+            let (Some(r), Some(tile)) = (place, self.tiles.get_mut(slot)) else {
+                continue;
+            };
+            let Some((data, new, spent)) = tile.cpu.window_pixels((r.w, r.h)) else {
+                continue;
+            };
+            if !spent.is_zero() {
+                converting += spent;
+                self.timings.converted += 1;
+            }
+            if !(new || full) {
+                continue;
+            }
+            let row = r.w as usize * 4;
+            for (y, src) in data.chunks_exact(row).enumerate() {
+                let at = (r.y as usize + y) * width as usize + r.x as usize;
+                if let Some(dst) = pixels.get_mut(at..at + r.w as usize) {
+                    let dst: &mut [u8] = bytemuck::cast_slice_mut(dst);
+                    dst.copy_from_slice(src);
+                }
+            }
+            damage.push(r);
+        }
+        if full {
+            cpu::draw_glyphs(pixels, size, &glyphs, &self.atlas);
+            damage = vec![Rect {
+                x: 0,
+                y: 0,
+                w: width,
+                h: height,
+            }];
+        }
+        self.shown = Some((size, places, !glyphs.is_empty()));
+        self.timings.convert += converting;
+        self.timings.submit += started.elapsed().saturating_sub(converting);
+        damage
     }
 
     /// CPU path: each tile's picture converted when new or at a new size; the slots and
