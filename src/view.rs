@@ -275,13 +275,6 @@ impl Surface {
                 .unwrap_or(wgpu::CompositeAlphaMode::Auto),
             view_formats: vec![],
         };
-        surface.configure(&gpu.device, &config);
-        tracing::info!(
-            ?format,
-            ?present_mode,
-            "window surface configured on {}",
-            gpu.description
-        );
         let mut renderer = Renderer::with_colour(&gpu, opts.colour);
         renderer.set_tile_count(&gpu, tiles);
         tracing::info!("colour conversion: {}", renderer.colour_path());
@@ -298,6 +291,16 @@ impl Surface {
             },
             crate::render::ColourPath::Gpu => None,
         };
+        // The swapchain only when it is what presents (its images are whole screens).
+        if soft.is_none() {
+            surface.configure(&gpu.device, &config);
+            tracing::info!(
+                ?format,
+                ?present_mode,
+                "window surface configured on {}",
+                gpu.description
+            );
+        }
         // Drawing more often than the display refreshes shows nothing more (several
         // cameras' frames arrive between two refreshes); 60 Hz when the monitor does not say.
         let refresh = window
@@ -324,7 +327,9 @@ impl Surface {
         if width > 0 && height > 0 {
             self.config.width = width;
             self.config.height = height;
-            self.surface.configure(&self.gpu.device, &self.config);
+            if self.soft.is_none() {
+                self.surface.configure(&self.gpu.device, &self.config);
+            }
             self.window.request_redraw();
         }
     }

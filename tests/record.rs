@@ -110,31 +110,14 @@ async fn mp4_and_mkv_open_with_ffmpeg() {
 /// A recording killed without warning (SIGKILL) still plays: fragmented MP4.
 #[test]
 fn interrupted_mp4_still_plays() {
-    let clip = common::clip_path("h264_baseline_720p.h264");
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
-        .args([
-            "simulate",
-            "--port",
-            "0",
-            "--fps",
-            "30",
-            "--immediate",
-            "--camera",
-        ])
-        .arg(format!("T1={}", clip.display()))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    let camera = format!(
+        "T1={}",
+        common::clip_path("h264_baseline_720p.h264").display()
+    );
+    let (mut server, url) = common::simulate(&["--fps", "30", "--immediate", "--camera", &camera]);
     let out = tmp("killed.mp4");
     let mut recorder = std::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
-        .args(["record", "--url", line.trim(), "--serial", "T1", "-o"])
+        .args(["record", "--url", &url, "--serial", "T1", "-o"])
         .arg(&out)
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -520,26 +503,22 @@ async fn a_missing_output_folder_is_refused_before_connecting() {
 #[test]
 fn stopping_does_not_spin() {
     let clip = common::clip_path("h264_baseline_720p.h264");
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
-        .args(["simulate", "--port", "0", "--fps", "30", "--immediate"])
-        .args(["--ignore", "device.stop_livestream", "--camera"])
-        .arg(format!("T1={}", clip.display()))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    let camera = format!("T1={}", clip.display());
+    let (mut server, url) = common::simulate(&[
+        "--fps",
+        "30",
+        "--immediate",
+        "--ignore",
+        "device.stop_livestream",
+        "--camera",
+        &camera,
+    ]);
     let out = tmp("spin.h264");
     // bash's `times` prints the children's user and system CPU time.
     let script = format!(
         "start=$(date +%s%N); '{}' record --url {} --serial T1 --duration 1 -o '{}' 2>/dev/null; end=$(date +%s%N); echo $(( (end - start) / 1000000 )); times",
         env!("CARGO_BIN_EXE_eufy-hw"),
-        line.trim(),
+        url,
         out.display()
     );
     let run = std::process::Command::new("bash")

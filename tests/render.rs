@@ -615,7 +615,8 @@ fn words_to_rgba(words: &[u32]) -> Vec<u8> {
 /// softbuffer) gives the picture the same path gives a wgpu target: pictures, a card with
 /// text, an overlay box with text, a highlight frame; the overlay drawn on the CPU as the text
 /// shader draws it. Then, with the pixels kept, a new frame in one tile writes that tile
-/// only, and the result is what a full draw gives.
+/// only, and the result is what a full draw gives. The pixels start as garbage (magenta):
+/// a draw that does not keep them must write every one.
 #[test]
 fn window_pixels_match_the_gpu_target() {
     let gpu = gpu();
@@ -635,7 +636,7 @@ fn window_pixels_match_the_gpu_target() {
     let target = Offscreen::new(&gpu, w, h);
     offscreen.render(&gpu, &target.texture, &tiles);
     let expected = target.read(&gpu).unwrap();
-    let mut pixels = vec![0u32; (w * h) as usize];
+    let mut pixels = vec![0x00ff_00ffu32; (w * h) as usize];
     let damage = window.render_pixels(&mut pixels, (w, h), &tiles, false);
     assert_eq!(damage.len(), 1, "a first draw is whole: {damage:?}");
     let (err, at) = max_error(&words_to_rgba(&pixels), &expected);
@@ -655,7 +656,7 @@ fn window_pixels_match_the_gpu_target() {
     let damage = window.render_pixels(&mut pixels, (w, h), &plain, true);
     assert_eq!(damage.len(), 1, "{damage:?}");
     assert!(damage[0].x >= w / 2, "the right tile only: {damage:?}");
-    let mut whole = vec![0u32; (w * h) as usize];
+    let mut whole = vec![0x00ff_00ffu32; (w * h) as usize];
     window.render_pixels(&mut whole, (w, h), &plain, false);
     assert_eq!(pixels, whole, "an incremental draw differs from a full one");
     assert_eq!(whole[(h / 2 * w + w * 3 / 4) as usize] & 0xff, 60);

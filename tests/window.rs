@@ -1292,19 +1292,8 @@ fn a_published_stream_is_shown_from_the_server() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let port = free_port();
     let _relay = common::rtsp_relay(port, "h264");
-    let mut sim = Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
-        .args(["simulate", "--port", "0", "--camera"])
-        .arg(format!("T1={}", common_clip("h264_baseline_720p.h264")))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut url = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(sim.stdout.take().unwrap()),
-        &mut url,
-    )
-    .unwrap();
+    let camera = format!("T1={}", common_clip("h264_baseline_720p.h264"));
+    let (mut sim, url) = common::simulate(&["--camera", &camera]);
     let x = xvfb();
     let dir = temp_dir("published");
     let mut viewer = viewer(
@@ -1323,7 +1312,7 @@ fn a_published_stream_is_shown_from_the_server() {
     // The tile's card (dark grey, with text): nothing is published yet.
     let before = mean(&grab(&x.1), (8, 1272), (8, 712));
     let mut publish = Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
-        .args(["publish", "--url", url.trim(), "--serial", "T1", "--to"])
+        .args(["publish", "--url", &url, "--serial", "T1", "--to"])
         .arg(format!("rtsp://127.0.0.1:{port}/in"))
         .stderr(Stdio::piped())
         .spawn()

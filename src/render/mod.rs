@@ -151,7 +151,8 @@ pub struct RenderTimings {
     /// Pictures converted.
     pub converted: u64,
     /// Recording and submitting the GPU's work (uploads and copies included; the GPU's own
-    /// execution is not: on a CPU adapter it runs in the driver's threads).
+    /// execution is not: on a CPU adapter it runs in the driver's threads); drawing into a
+    /// window's own pixels, copying pictures into them and drawing the overlay.
     pub submit: std::time::Duration,
 }
 
@@ -665,7 +666,8 @@ impl Renderer {
     }
 
     /// CPU path, into a window's own pixels (`0x00RRGGBB` words, rows of `width`; softbuffer):
-    /// new pictures converted straight to their places, the overlay drawn on top. When
+    /// new pictures converted at their tile's size (kept per tile, for whole redraws) and
+    /// copied to their places, the overlay drawn on top. When
     /// `kept` (the pixels still hold what was last drawn) and nothing but pictures changed,
     /// only the new pictures are written. Returns the places written (the damage).
     pub fn render_pixels(

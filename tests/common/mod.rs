@@ -251,3 +251,21 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// `eufy-hw simulate --port 0 ARGS` started: the process and the URL it prints.
+pub fn simulate(args: &[&str]) -> (std::process::Child, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args(["simulate", "--port", "0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut url,
+    )
+    .unwrap();
+    (child, url.trim().to_owned())
+}
