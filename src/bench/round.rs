@@ -104,10 +104,7 @@ pub(super) fn run_round(
         None => (session, None),
         Some(to) => {
             let publisher = Publisher::start(to, session)?;
-            let labels = (1..=config.sources.len())
-                .map(|i| format!("RTSP{i}"))
-                .collect();
-            (SessionConfig::new("", labels), Some(publisher))
+            (sources_session(config), Some(publisher))
         }
     };
     let serials = session.serials.clone();
@@ -403,6 +400,14 @@ fn frame_times(shown: &[Shown], streams: usize, started: Instant) -> FrameTimes 
 }
 
 /// Where the round's streams come from: the simulator (on its own runtime: its CPU is the
+/// The `--source` streams as cameras `RTSP1`, `RTSP2`, … (no eufy-security-ws session).
+fn sources_session(config: &BenchConfig) -> SessionConfig {
+    let labels = (1..=config.sources.len())
+        .map(|i| format!("RTSP{i}"))
+        .collect();
+    SessionConfig::new("", labels)
+}
+
 /// server's, not ours) or a live server.
 fn source(
     config: &BenchConfig,
@@ -411,10 +416,7 @@ fn source(
     send_log: &SendLog,
 ) -> Result<(Option<Simulator>, SessionConfig), BenchError> {
     if !config.sources.is_empty() && config.publish.is_none() {
-        let labels = (1..=config.sources.len())
-            .map(|i| format!("RTSP{i}"))
-            .collect();
-        return Ok((None, SessionConfig::new("", labels)));
+        return Ok((None, sources_session(config)));
     }
     Ok(match &config.live {
         Some((url, serials)) => (
