@@ -43,6 +43,25 @@ pub enum ClipError {
     /// No H.264/H.265 pictures with a readable SPS.
     #[error("clip {0} holds no H.264 or H.265 access units with a readable SPS (is it raw Annex-B, not MP4?)")]
     Empty(String),
+    /// No ADTS AAC frames.
+    #[error("{0}: no ADTS AAC frames (raw .aac with ADTS headers expected)")]
+    NoAudio(String),
+}
+
+/// The ADTS AAC frames of a file (`--audio`), for the simulator to send.
+pub fn load_adts(path: &Path) -> Result<Arc<Vec<Arc<[u8]>>>, ClipError> {
+    let bytes = std::fs::read(path).map_err(|source| ClipError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let frames: Vec<Arc<[u8]>> = crate::bitstream::adts::split_frames(&bytes)
+        .into_iter()
+        .map(Arc::from)
+        .collect();
+    if frames.is_empty() {
+        return Err(ClipError::NoAudio(path.display().to_string()));
+    }
+    Ok(Arc::new(frames))
 }
 
 impl Clip {

@@ -25,7 +25,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::eufy::protocol::DetectionKind;
-use crate::render::layout::Layout;
+use crate::layout::Layout;
 use crate::wall::{Focus, FocusMode, Night, NightMode, Wall};
 
 /// How dark a dimmed night screen is (0: not at all, 1: black).

@@ -1,37 +1,59 @@
 //! eufy-hw: a live viewer for Eufy security cameras.
 //!
-//! The pipeline, one module per stage:
+//! The pipeline, one module per stage, down to the screen:
 //! ```text
-//! eufy-security-ws ──WebSocket/JSON──► eufy (session; simulator stands in for the server)
-//!                                       │ chunks of Annex-B bytes + arrival instant
+//! eufy-security-ws ──WebSocket/JSON──► eufy::session (tokio task; simulator stands in)
+//!   RTSP streams ──FFmpeg demuxer────► source (a named thread per stream)
+//!                                       │ SessionEvent::Video { bytes, received_at } | Ended | …
 //!                                       ▼
-//!                                     bitstream (pure: NAL units → access units)
+//!                                     pipeline::drive (one driver; one shutdown::Shutdown)
+//!                                       │ hands every event to its Sink: the viewer's, headless,
+//!                                       │ bench's (all three a pipeline::Feed), record/publish's
+//!                                       ▼
+//!                                     pipeline::Feed → ingest (per camera) → bitstream (pure)
 //!                                       │ AccessUnit { codec, keyframe, data, at }
+//!                                       ▼ decode::Command::{Unit, Reset, Stop} (bounded channel)
+//!                                     decode::DecoderThread (own thread; FFI in av)
+//!                                       │ frame::Frame { planes, strides, layout, colour, instants }
+//!                                       ▼ decode::LatestFrame mailbox (viewer) | every frame (bench)
+//!                                     render::Renderer: WGSL shader (GPU) | render::cpu (libswscale)
+//!                                       │
 //!                                       ▼
-//!                                     decode (FFmpeg, own thread)
+//!                                     render::window::Surface (swapchain | own pixels) | Offscreen
+//!                                       ▲ draws what kiosk::Kiosk puts on screen (wall::Wall,
+//!                                       │ layout::Layout), driven by view's winit event loop
 //! ```
-//! - [`eufy`]: the eufy-security-ws protocol, fast buffer decoding, the simulator.
-//! - [`bitstream`]: Annex-B scanning, NAL headers, SPS, access-unit assembly.
-//! - [`clip`]: Annex-B clip files read into access units with their frame rate.
-//! - [`decode`]: FFmpeg decoding on a named thread per stream.
-//! - [`frame`]: the plain frame type between decoder and renderer.
+//! - [`eufy`]: the eufy-security-ws protocol, fast buffer decoding, the per-camera schedule,
+//!   the session.
+//! - [`simulator`]: a stand-in eufy-security-ws server (`eufy-hw simulate`, tests, bench).
 //! - [`source`]: RTSP streams read as cameras (`--source`).
-//! - [`render`]: wgpu plane upload, YUV→RGB shader, grid, overlay, offscreen read-back.
-//! - [`view`]: the winit window: grid, fullscreen kiosk, keys, overlay.
-//! - [`audio`]: sound: AAC decoding, a jitter buffer aligned with the picture, cpal output.
-//! - [`bench`]: whole-pipeline frames per second and per-stage latency against FFmpeg alone.
-//! - [`record`]: raw Annex-B or MP4/MKV recordings from the same session.
+//! - [`shutdown`]: the one stop signal of every long-running part.
+//! - [`pipeline`]: the driver every consumer runs, the [`pipeline::Feed`] (access units to
+//!   decoder threads, camera statuses), the headless runner.
 //! - [`ingest`]: session video events → each camera's access units, flushes and gaps.
-//! - [`pipeline`]: the per-camera pipeline (session → access units → decoder) and its
-//!   statuses, shared by the window, bench and headless runs.
-//! - [`timestamps`]: steady presentation times from arrival times (recordings).
+//! - [`bitstream`]: Annex-B scanning, NAL headers, SPS, access-unit assembly, ADTS.
+//! - [`clip`]: Annex-B clip files read into access units with their frame rate.
+//! - [`decode`]: FFmpeg decoding on a named thread per stream, hardware and fallback.
+//! - [`av`]: every unsafe FFmpeg call: devices, frame download, libswscale, muxing.
+//! - [`frame`]: the plain frame type between decoder and renderer.
+//! - [`render`]: wgpu plane upload, YUV→RGB shader or libswscale, tiles, overlay, the window
+//!   surface, offscreen read-back.
+//! - [`layout`]: where tiles go on the screen (pure geometry).
+//! - [`view`]: the winit application: the wall, keys, overlay, sound.
 //! - [`wall`]: the wall file (TOML): cameras, pages, layouts, event focus, watchdog.
 //! - [`kiosk`]: what the wall shows now: page rotation, event focus, the frozen-picture
 //!   watchdog, which cameras to stream (pure, clocked by the caller).
+//! - [`audio`]: sound: AAC decoding, a jitter buffer aligned with the picture, cpal output.
+//! - [`record`]: raw Annex-B or MP4/MKV recordings, and publishing to an RTSP server.
+//! - [`timestamps`]: steady presentation times from arrival times (recordings).
+//! - [`bench`]: whole-pipeline frames per second and per-stage latency against FFmpeg alone.
+//! - [`app`]: the subcommands composed from the above (what `main` calls).
 //! - [`throttle`]: warnings that could repeat every frame, logged at most once a minute.
 #![deny(missing_docs)]
 
+pub mod app;
 pub mod audio;
+pub mod av;
 pub mod bench;
 pub mod bitstream;
 pub mod clip;
@@ -40,9 +62,12 @@ pub mod eufy;
 pub mod frame;
 pub mod ingest;
 pub mod kiosk;
+pub mod layout;
 pub mod pipeline;
 pub mod record;
 pub mod render;
+pub mod shutdown;
+pub mod simulator;
 pub mod source;
 pub mod throttle;
 pub mod timestamps;

@@ -1,19 +1,18 @@
-//! The `eufy-hw` command: CLI parsing and tracing set-up; the work is in the library.
+//! The `eufy-hw` command: the command line (clap) and tracing; each subcommand is one call
+//! into the library ([`eufy_hw::app`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use eufy_hw::app::{self, SessionTimes};
 use eufy_hw::clip::Clip;
 use eufy_hw::decode::{Accel, DecoderConfig};
-use eufy_hw::eufy::session::SessionConfig;
-use eufy_hw::eufy::simulator::{Camera, Chunking, Fault, Pacing, SimConfig, Simulator};
-use eufy_hw::pipeline::{run_headless, CameraTotals};
-use eufy_hw::view::ViewConfig;
-use tokio::sync::watch;
+use eufy_hw::record::RecordConfig;
+use eufy_hw::simulator::{Chunking, Fault, NameSpec, Pacing, SimConfig, SimEvent, StationSpec};
+use eufy_hw::wall::{FocusMode, Overrides};
 
 /// Live viewer for Eufy security cameras, fed by eufy-security-ws.
 ///
@@ -94,83 +93,19 @@ enum FocusModeArg {
 }
 
 impl WallArgs {
-    /// The wall: the file's (or one page of `serials`), with the flags applied; `serials`
-    /// given with a file keep only those cameras.
-    fn wall(&self, serials: &[String]) -> Result<eufy_hw::wall::Wall> {
-        use eufy_hw::wall::{self, FocusMode, Wall};
-        let mut w = match &self.config {
-            Some(path) => {
-                let w = wall::load(path)?;
-                if serials.is_empty() {
-                    w
-                } else {
-                    only(w, serials)?
-                }
-            }
-            None => Wall::of_serials(serials),
-        };
-        if let Some(s) = self.page_seconds {
-            w.page_time = Some(Duration::from_secs_f64(s)).filter(|_| s > 0.0 && w.pages.len() > 1);
-        }
-        if let Some(s) = self.watchdog {
-            w.watchdog = Some(Duration::from_secs_f64(s)).filter(|_| s > 0.0);
-        }
-        if let Some(kinds) = &self.focus {
-            w.focus.on.clear();
-            for k in kinds.iter().filter(|k| k.as_str() != "none") {
-                let kind = k
-                    .parse()
-                    .map_err(|e: String| anyhow::anyhow!("--focus: {e}"))?;
-                if !w.focus.on.contains(&kind) {
-                    w.focus.on.push(kind);
-                }
-            }
-        }
-        if let Some(m) = self.focus_mode {
-            w.focus.mode = match m {
+    /// The flags over the wall file.
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            page_seconds: self.page_seconds,
+            watchdog_seconds: self.watchdog,
+            focus: self.focus.clone(),
+            focus_mode: self.focus_mode.map(|m| match m {
                 FocusModeArg::Fill => FocusMode::Fill,
                 FocusModeArg::Highlight => FocusMode::Highlight,
-            };
-        }
-        if let Some(h) = self.hold {
-            w.focus.hold = Duration::from_secs_f64(h);
-        }
-        Ok(w)
-    }
-}
-
-/// The wall restricted to `serials` (each must be one of its cameras); pages keep those.
-fn only(w: eufy_hw::wall::Wall, serials: &[String]) -> Result<eufy_hw::wall::Wall> {
-    for s in serials {
-        if !w.cameras.iter().any(|c| &c.serial == s) {
-            bail!("--serial {s} is not a camera of the wall file");
+            }),
+            hold_seconds: self.hold,
         }
     }
-    let keep: Vec<usize> = (0..w.cameras.len())
-        .filter(|&i| serials.contains(&w.cameras[i].serial))
-        .collect();
-    let index = |old: usize| keep.iter().position(|&k| k == old);
-    let mut pages: Vec<eufy_hw::wall::Page> = w
-        .pages
-        .iter()
-        .map(|p| eufy_hw::wall::Page {
-            cameras: p.cameras.iter().filter_map(|&c| index(c)).collect(),
-            ..p.clone()
-        })
-        .filter(|p| !p.cameras.is_empty())
-        .collect();
-    if pages.is_empty() {
-        pages.push(eufy_hw::wall::Page {
-            name: None,
-            cameras: (0..keep.len()).collect(),
-            layout: Default::default(),
-        });
-    }
-    Ok(eufy_hw::wall::Wall {
-        cameras: keep.iter().map(|&i| w.cameras[i].clone()).collect(),
-        pages,
-        ..w
-    })
 }
 
 /// How the session treats stations, cut-offs and a server still logging in.
@@ -190,15 +125,12 @@ struct SessionArgs {
     #[arg(long, value_parser = seconds)]
     wait_server: Option<f64>,
 }
-
 impl SessionArgs {
-    /// A session for `url` and `serials`; `wait` is the default `--wait-server`.
-    fn config(&self, url: &str, serials: &[String], wait: Option<f64>) -> SessionConfig {
-        SessionConfig {
+    fn times(&self) -> SessionTimes {
+        SessionTimes {
             station_dwell: Duration::from_secs_f64(self.station_dwell),
             restart_pause: Duration::from_secs_f64(self.restart_pause),
-            wait_server: self.wait_server.or(wait).map(Duration::from_secs_f64),
-            ..SessionConfig::new(url, serials.to_vec())
+            wait_server: self.wait_server.map(Duration::from_secs_f64),
         }
     }
 }
@@ -307,6 +239,30 @@ impl DecodeArgs {
     }
 }
 
+impl WindowArgs {
+    fn show(&self, decode: &DecodeArgs, duration: Option<f64>) -> app::Show {
+        app::Show {
+            window: eufy_hw::view::WindowOptions {
+                fullscreen: self.fullscreen,
+                kiosk: self.kiosk,
+                monitor: self.monitor,
+                vsync: self.vsync,
+                colour: self.colour,
+            },
+            headless: self.headless,
+            stats: self.stats,
+            audio: (!self.no_audio).then_some(self.volume),
+            decoder: decode.config(),
+            duration: secs(duration),
+        }
+    }
+}
+
+/// Seconds as a duration.
+fn secs(s: Option<f64>) -> Option<Duration> {
+    s.map(|s| Duration::from_secs_f64(s.max(0.0)))
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Stand in for eufy-security-ws: serve Annex-B clips as camera livestreams.
@@ -326,12 +282,13 @@ enum Command {
     Publish(PublishArgs),
 }
 
+/// The cameras `record` and `publish` take, and when they stop.
 #[derive(Args, Debug)]
-struct PublishArgs {
+struct RecordedCameras {
     /// eufy-security-ws URL.
     #[arg(long, env = "EUFY_WS_URL", default_value = "ws://127.0.0.1:3000")]
     url: String,
-    /// Camera serial; repeat for several (then put {serial} or {name} in --to).
+    /// Camera serial; repeat for several (then put {serial} or {name} in the output).
     #[arg(
         long = "serial",
         env = "EUFY_SERIAL",
@@ -339,10 +296,6 @@ struct PublishArgs {
         required = true
     )]
     serials: Vec<String>,
-    /// The RTSP URL to push to, e.g. rtsp://127.0.0.1:8554/{serial}; {serial} and {name}
-    /// are replaced by each camera's.
-    #[arg(long)]
-    to: String,
     /// Stop after this many seconds (default: until Ctrl-C or SIGTERM).
     #[arg(long, value_parser = seconds)]
     duration: Option<f64>,
@@ -351,6 +304,28 @@ struct PublishArgs {
     frames: Option<u64>,
     #[command(flatten)]
     session: SessionArgs,
+}
+
+impl RecordedCameras {
+    /// Recording into `output`; `wait` when `--wait-server` was not given.
+    fn config(&self, output: &str, wait: Option<Duration>) -> RecordConfig {
+        RecordConfig {
+            session: self.session.times().config(&self.url, &self.serials, wait),
+            output: output.to_owned(),
+            duration: secs(self.duration),
+            frames: self.frames,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct PublishArgs {
+    /// The RTSP URL to push to, e.g. rtsp://127.0.0.1:8554/{serial}; {serial} and {name}
+    /// are replaced by each camera's.
+    #[arg(long)]
+    to: String,
+    #[command(flatten)]
+    cameras: RecordedCameras,
 }
 
 #[derive(Args, Debug)]
@@ -374,29 +349,12 @@ struct CamerasArgs {
 
 #[derive(Args, Debug)]
 struct RecordArgs {
-    /// eufy-security-ws URL.
-    #[arg(long, env = "EUFY_WS_URL", default_value = "ws://127.0.0.1:3000")]
-    url: String,
-    /// Camera serial; repeat for several (then put {serial} in --output).
-    #[arg(
-        long = "serial",
-        env = "EUFY_SERIAL",
-        value_delimiter = ',',
-        required = true
-    )]
-    serials: Vec<String>,
     /// Output: clip.h264 / clip.h265 (raw), clip.mp4 (fragmented), clip.mkv, or - (stdout);
     /// {serial} and {name} are replaced by each camera's.
     #[arg(short, long)]
     output: String,
-    /// Stop after this many seconds.
-    #[arg(long, value_parser = seconds)]
-    duration: Option<f64>,
-    /// Stop after this many access units per camera.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    frames: Option<u64>,
     #[command(flatten)]
-    session: SessionArgs,
+    cameras: RecordedCameras,
 }
 
 #[derive(Args, Debug)]
@@ -544,10 +502,10 @@ struct StreamArgs {
     /// A station (HomeBase) and the cameras behind it, which it streams one at a time (the
     /// newer start wins; two at once leave the older silent); repeatable.
     #[arg(long = "station", value_name = "STATION=SERIAL,SERIAL")]
-    stations: Vec<String>,
+    stations: Vec<StationSpec>,
     /// A camera's display name (`device.get_properties`); repeatable.
     #[arg(long = "name", value_name = "SERIAL=NAME")]
-    names: Vec<String>,
+    names: Vec<NameSpec>,
     /// Each stream ends by itself (`livestream stopped`) this many seconds after it starts,
     /// as battery cameras do after about 3 minutes.
     #[arg(long, value_parser = positive_seconds)]
@@ -559,7 +517,7 @@ struct StreamArgs {
     /// A detection event at a time: KIND[:SERIAL]@SECS, KIND one of ring, person, motion,
     /// pet, vehicle, sound, crying, package (default camera: the first); repeatable.
     #[arg(long = "event", value_name = "KIND@SECS")]
-    events: Vec<eufy_hw::eufy::simulator::SimEvent>,
+    events: Vec<SimEvent>,
     /// A detection event (motion, person or ring on a random camera) this often.
     #[arg(long, value_parser = positive_seconds)]
     events_every: Option<f64>,
@@ -600,40 +558,73 @@ enum ChunkingArg {
     Random,
 }
 
+impl BenchArgs {
+    fn config(&self) -> Result<eufy_hw::bench::BenchConfig> {
+        let clip = std::sync::Arc::new(match &self.file {
+            Some(path) => Clip::load(path)?,
+            None => Clip::demo(),
+        });
+        let target = match &self.size {
+            None => None,
+            Some(size) => Some(eufy_hw::bench::parse_size(size).map_err(anyhow::Error::msg)?),
+        };
+        let live = match (&self.url, self.serials.is_empty()) {
+            (Some(url), false) => Some((url.clone(), self.serials.clone())),
+            (Some(_), true) => anyhow::bail!("--url needs at least one --serial"),
+            (None, _) => None,
+        };
+        let audio = match &self.audio {
+            Some(path) => Some(eufy_hw::clip::load_adts(path)?),
+            None => None,
+        };
+        Ok(eufy_hw::bench::BenchConfig {
+            clip,
+            // --publish: one simulated camera per stream read back.
+            streams: match self.publish {
+                Some(_) => self.sources.len(),
+                None => self.streams,
+            }
+            .clamp(1, 64),
+            decoder: self.decode.config(),
+            unpaced: self.unpaced,
+            fps: self.fps,
+            frames: self.frames,
+            duration: secs(self.duration),
+            render: !self.no_render,
+            window: self.window,
+            target,
+            random_chunks: self.random_chunks,
+            live,
+            rounds: self.rounds.clamp(1, 100),
+            cutoff: self.cutoff.map(Duration::from_secs_f64),
+            wait_server: Duration::from_secs_f64(self.wait_server),
+            watchdog: Duration::from_secs_f64(self.watchdog),
+            audio,
+            sources: self.sources.clone(),
+            publish: self.publish.clone(),
+            colour: self.colour,
+        })
+    }
+}
+
 impl StreamArgs {
-    fn sim_config(&self, cameras: Vec<Camera>, bind: SocketAddr) -> Result<SimConfig> {
-        let audio = self.audio.as_deref().map(load_adts).transpose()?;
-        let mut stations = Vec::new();
-        for spec in &self.stations {
-            let (station, list) = spec
-                .split_once('=')
-                .filter(|(st, list)| !st.is_empty() && !list.is_empty())
-                .with_context(|| format!("--station {spec:?}: expected STATION=SERIAL,SERIAL"))?;
-            let serials: Vec<String> = list.split(',').map(str::to_owned).collect();
-            for serial in &serials {
-                if !cameras.iter().any(|c| &c.serial == serial) {
-                    bail!("--station {spec:?}: no camera {serial}");
-                }
-            }
-            stations.push((station.to_owned(), serials));
-        }
-        let mut names = std::collections::HashMap::new();
-        for spec in &self.names {
-            let (serial, name) = spec
-                .split_once('=')
-                .with_context(|| format!("--name {spec:?}: expected SERIAL=NAME"))?;
-            names.insert(serial.to_owned(), name.to_owned());
-        }
-        for e in &self.events {
-            if let Some(serial) = &e.serial {
-                if !cameras.iter().any(|c| &c.serial == serial) {
-                    bail!("--event: no camera {serial}");
-                }
-            }
-        }
+    /// The simulator's settings; its cameras and address are filled in by the caller.
+    fn sim_config(&self) -> Result<SimConfig> {
+        let audio = match &self.audio {
+            Some(path) => Some(eufy_hw::clip::load_adts(path)?),
+            None => None,
+        };
         Ok(SimConfig {
-            stations,
-            names,
+            stations: self
+                .stations
+                .iter()
+                .map(|s| (s.station.clone(), s.cameras.clone()))
+                .collect(),
+            names: self
+                .names
+                .iter()
+                .map(|n| (n.serial.clone(), n.name.clone()))
+                .collect(),
             cutoff: self.cutoff.map(Duration::from_secs_f64),
             login_delay: self.login_delay.map(Duration::from_secs_f64),
             events: self.events.clone(),
@@ -641,8 +632,6 @@ impl StreamArgs {
             offline: self.offline.clone(),
             audio,
             audio_codec: self.audio_codec.clone(),
-            bind,
-            cameras,
             pacing: match (self.unpaced, self.fps) {
                 (true, _) => Pacing::Unpaced,
                 (false, Some(f)) => Pacing::Fps(f),
@@ -677,573 +666,69 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     if let Some(Command::Bench(args)) = &cli.command {
-        return bench(args);
+        let outputs = app::BenchOutputs {
+            json: args.json.clone(),
+            plot: args.plot.clone(),
+        };
+        return app::bench(&args.config()?, &outputs);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("eufy-io")
         .build()
         .context("cannot start the tokio runtime")?;
-    rt.block_on(async move {
-        match cli.command {
-            Some(Command::Simulate(args)) => simulate(args).await,
-            Some(Command::Demo(args)) => demo(*args).await,
-            Some(Command::Bench(_)) => Ok(()),
-            Some(Command::Record(args)) => record(args).await,
-            Some(Command::Cameras(args)) => cameras(args).await,
-            Some(Command::CheckConfig(args)) => check_config(&args),
-            Some(Command::Publish(args)) => publish(args).await,
-            None => live(cli.live).await,
-        }
-    })
+    rt.block_on(run(cli))
 }
 
-/// A watch channel that turns true on Ctrl-C or after `duration` seconds.
-fn stop_signal(duration: Option<f64>) -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        let timer = async {
-            match duration {
-                Some(s) => tokio::time::sleep(Duration::from_secs_f64(s)).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => eprintln!("stopping (Ctrl-C)"),
-            _ = sigterm() => eprintln!("stopping (SIGTERM)"),
-            _ = timer => {}
-        }
-        let _ = tx.send(true);
-    });
-    rx
-}
-
-/// The ADTS AAC frames of a file (`--audio`).
-fn load_adts(path: &std::path::Path) -> Result<Arc<Vec<Arc<[u8]>>>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let frames: Vec<Arc<[u8]>> = eufy_hw::bitstream::adts::split_frames(&bytes)
-        .into_iter()
-        .map(Arc::from)
-        .collect();
-    if frames.is_empty() {
-        bail!(
-            "{}: no ADTS AAC frames (raw .aac with ADTS headers expected)",
-            path.display()
-        );
-    }
-    Ok(Arc::new(frames))
-}
-
-/// SIGTERM (what go2rtc's `exec:`, MediaMTX's `runOnDemand` and systemd send); never on
-/// other systems.
-async fn sigterm() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut s) = signal(SignalKind::terminate()) {
-            s.recv().await;
-            return;
-        }
-    }
-    std::future::pending::<()>().await;
-}
-
-fn parse_camera(spec: &str) -> Result<Camera> {
-    let (serial, file) = spec
-        .split_once('=')
-        .with_context(|| format!("--camera {spec:?}: expected SERIAL=FILE"))?;
-    if serial.is_empty() {
-        bail!("--camera {spec:?}: the serial is empty");
-    }
-    let clip = Clip::load(file.as_ref())?;
-    Ok(Camera {
-        serial: serial.to_owned(),
-        clip: Arc::new(clip),
-    })
-}
-
-fn describe(camera: &Camera) -> String {
-    let Some(u) = camera.clip.units.first() else {
-        return format!("{} = {} (empty)", camera.serial, camera.clip.name);
-    };
-    format!(
-        "{} = {} ({} {} {}x{}, {} access units, {:.0} fps)",
-        camera.serial,
-        camera.clip.name,
-        u.info.codec,
-        u.info.profile_name(),
-        u.info.width,
-        u.info.height,
-        camera.clip.units.len(),
-        camera.clip.fps().unwrap_or(15.0)
-    )
-}
-
-async fn simulate(args: SimulateArgs) -> Result<()> {
-    let cameras = if args.cameras.is_empty() {
-        vec![Camera {
-            serial: "T8410P0000000001".into(),
-            clip: Arc::new(Clip::demo()),
-        }]
-    } else {
-        args.cameras
-            .iter()
-            .map(|c| parse_camera(c))
-            .collect::<Result<_>>()?
-    };
-    for c in &cameras {
-        eprintln!("camera {}", describe(c));
-    }
-    let config = args
-        .stream
-        .sim_config(cameras, SocketAddr::new(args.bind, args.port))?;
-    let sim = Simulator::start(config)
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
-    // The address on stdout, alone, so scripts can read it.
-    println!("{}", sim.url());
-    eprintln!(
-        "eufy-security-ws simulator listening on {} (Ctrl-C to stop)",
-        sim.url()
-    );
-    tokio::signal::ctrl_c().await.ok();
-    sim.shutdown().await;
-    Ok(())
-}
-
-fn print_progress(serial: &str, t: &CameraTotals, fps: f64) {
-    let size = t
-        .size
-        .map_or_else(|| "-".to_owned(), |(w, h)| format!("{w}x{h}"));
-    let mut lat = t
-        .latencies_ms
-        .iter()
-        .rev()
-        .take(100)
-        .copied()
-        .collect::<Vec<_>>();
-    lat.sort_by(f64::total_cmp);
-    let p50 = lat
-        .get(lat.len() / 2)
-        .map_or_else(|| "-".to_owned(), |p| format!("{p:.1} ms"));
-    let state = t
-        .status
-        .phase
-        .describe(std::time::Instant::now())
-        .map(|s| format!("  ({s})"))
-        .unwrap_or_default();
-    println!(
-        "{}: {:>6} frames  {fps:5.1} fps  {size:>9}  {:>8.1} KiB in  arrival→decoded p50 {p50}  [{}]{state}",
-        t.status.label(serial),
-        t.frames,
-        t.status.bytes as f64 / 1024.0,
-        t.status.decoder.path
-    );
-}
-
-async fn demo(args: DemoArgs) -> Result<()> {
-    let clip = Arc::new(match &args.file {
-        Some(path) => Clip::load(path)?,
-        None => Clip::demo(),
-    });
-    // With a wall file, its cameras; else --cameras numbered ones.
-    let serials: Vec<String> = match &args.wall.config {
-        Some(path) => eufy_hw::wall::load(path)?.serials(),
-        None => (1..=args.cameras.clamp(1, 64))
-            .map(|i| format!("T8410P{i:010}"))
-            .collect(),
-    };
-    let wall = args.wall.wall(&serials)?;
-    let cameras: Vec<Camera> = serials
-        .iter()
-        .map(|serial| Camera {
-            serial: serial.clone(),
-            clip: clip.clone(),
-        })
-        .collect();
-    for c in &cameras {
-        eprintln!("simulated camera {}", describe(c));
-    }
-    let config = args
-        .stream
-        .sim_config(cameras.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))?;
-    let sim = Simulator::start(config)
-        .await
-        .context("cannot start the simulator")?;
-    eprintln!("simulator on {}; connecting as a client", sim.url());
-    let session = args.session.config(&sim.url(), &serials, None);
-    // Simulated cameras send sound only with --audio: no sound device is opened otherwise.
-    let mut window = args.window.clone();
-    window.no_audio |= args.stream.audio.is_none();
-    let result = show(session, wall, args.decode.config(), &window, args.duration).await;
-    // What the cameras were asked for, seen from the server (a wall streams only what it
-    // shows).
-    let stats = sim.stats();
-    let starts: Vec<String> = stats
-        .starts
-        .iter()
-        .map(|(s, n)| format!("{s} {n}"))
-        .collect();
-    eprintln!(
-        "simulator: streams started per camera: {}; at most {} at once",
-        if starts.is_empty() {
-            "none".to_owned()
-        } else {
-            starts.join(", ")
-        },
-        stats.peak_streams
-    );
-    sim.shutdown().await;
-    result
-}
-
-/// The window when there is a display (and no --headless); progress lines otherwise.
-async fn show(
-    session: SessionConfig,
-    wall: eufy_hw::wall::Wall,
-    decoder: DecoderConfig,
-    window: &WindowArgs,
-    duration: Option<f64>,
-) -> Result<()> {
-    show_with(session, wall, Vec::new(), decoder, window, duration).await
-}
-
-/// [`show`], with RTSP streams among the cameras.
-async fn show_with(
-    session: SessionConfig,
-    wall: eufy_hw::wall::Wall,
-    sources: Vec<eufy_hw::source::RtspSource>,
-    decoder: DecoderConfig,
-    window: &WindowArgs,
-    duration: Option<f64>,
-) -> Result<()> {
-    if !sources.is_empty() && (window.headless || !eufy_hw::view::display_available()) {
-        bail!("--source is shown in the window only: there is no display (or --headless)");
-    }
-    if !window.headless {
-        if eufy_hw::view::display_available() {
-            tracing::info!("wall: {}", wall.summary().replace('\n', "; "));
-            let config = ViewConfig {
-                session,
-                wall,
-                decoder,
-                window: eufy_hw::view::WindowOptions {
-                    fullscreen: window.fullscreen,
-                    kiosk: window.kiosk,
-                    monitor: window.monitor,
-                    vsync: window.vsync,
-                    colour: window.colour,
-                },
-                stats: window.stats,
-                duration: duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
-                snapshot_dir: std::env::current_dir().unwrap_or_default(),
-                audio: (!window.no_audio).then_some(window.volume),
-                sources,
+/// The subcommand, on the runtime.
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Some(Command::Simulate(a)) => {
+            let sim = SimConfig {
+                bind: SocketAddr::new(a.bind, a.port),
+                ..a.stream.sim_config()?
             };
-            // winit wants the main thread: the runtime's worker threads carry on meanwhile.
-            return tokio::task::block_in_place(|| eufy_hw::view::run(config)).context("viewer");
+            app::simulate(&a.cameras, sim).await
         }
-        eprintln!("no display (DISPLAY/WAYLAND_DISPLAY unset): decoding without a window; `eufy-hw bench` measures this pipeline");
-    }
-    let stop = stop_signal(duration);
-    let totals = run_headless(
-        session,
-        decoder,
-        stop,
-        Duration::from_secs(1),
-        print_progress,
-    )
-    .await?;
-    let frames: u64 = totals.values().map(|t| t.frames).sum();
-    println!(
-        "done: {frames} frames decoded from {} camera(s)",
-        totals.len()
-    );
-    for (serial, t) in &totals {
-        let d = &t.status.decoder;
-        println!(
-            "  {serial}: {} access units, {} decoded, {} dropped before a keyframe, {} decoder errors, path: {}",
-            t.status.access_units, d.frames_out, d.dropped_before_keyframe, d.errors, d.path
-        );
-    }
-    if frames == 0 {
-        bail!("no frame was decoded");
-    }
-    Ok(())
-}
-
-async fn cameras(args: CamerasArgs) -> Result<()> {
-    let config = SessionConfig {
-        wait_server: Some(Duration::from_secs_f64(args.wait_server)),
-        reconnect: false,
-        ..SessionConfig::new(args.url.clone(), Vec::new())
-    };
-    let list = eufy_hw::eufy::session::list_cameras(&config)
-        .await
-        .with_context(|| format!("listing the cameras of {}", args.url))?;
-    if list.is_empty() {
-        eprintln!("eufy-security-ws at {} lists no camera", args.url);
-        return Ok(());
-    }
-    if args.wall {
-        print!("{}", eufy_hw::wall::starter(&args.url, &list));
-        return Ok(());
-    }
-    println!("{:<18} {:<24} {:<8} station", "serial", "name", "model");
-    for c in &list {
-        let station = c.station.as_deref().unwrap_or("-");
-        let shared = list
-            .iter()
-            .filter(|o| o.serial != c.serial && o.station.as_deref() == Some(station))
-            .count();
-        let note = if shared > 0 {
-            format!(" (shared with {shared} other camera(s): streams one at a time)")
-        } else {
-            String::new()
-        };
-        println!(
-            "{:<18} {:<24} {:<8} {station}{note}",
-            c.serial,
-            c.name.as_deref().unwrap_or("-"),
-            c.model.as_deref().unwrap_or("-"),
-        );
-    }
-    Ok(())
-}
-
-/// `$XDG_CONFIG_HOME/eufy-hw/wall.toml` (or `~/.config/…`), when it exists.
-fn default_wall() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    let path = base.join("eufy-hw").join("wall.toml");
-    path.is_file().then_some(path)
-}
-
-async fn live(mut args: LiveArgs) -> Result<()> {
-    if args.wall.config.is_none() && args.serials.is_empty() {
-        args.wall.config = default_wall();
-        if let Some(path) = &args.wall.config {
-            eprintln!("wall file: {}", path.display());
-        }
-    }
-    let file_url = match &args.wall.config {
-        Some(path) => eufy_hw::wall::load(path)?.url,
-        None => None,
-    };
-    let url = args
-        .url
-        .clone()
-        .or(file_url)
-        .unwrap_or_else(|| "ws://127.0.0.1:3000".to_owned());
-    let mut serials = args.serials.clone();
-    if serials.is_empty() && args.wall.config.is_none() && args.sources.is_empty() {
-        // Every camera the server lists (waiting for its login, as the viewer does).
-        let config = SessionConfig {
-            wait_server: args.session.wait_server.map(Duration::from_secs_f64),
-            ..SessionConfig::new(url.clone(), Vec::new())
-        };
-        eprintln!(
-            "no --serial or --config: showing every camera {url} lists (`eufy-hw cameras` lists them, `eufy-hw cameras --wall` writes a wall file)"
-        );
-        serials = eufy_hw::eufy::session::list_cameras(&config)
+        Some(Command::Demo(a)) => {
+            app::demo(app::Demo {
+                clip: a.file.clone(),
+                cameras: a.cameras,
+                wall_file: a.wall.config.clone(),
+                overrides: a.wall.overrides(),
+                sim: a.stream.sim_config()?,
+                session: a.session.times(),
+                show: a.window.show(&a.decode, a.duration),
+            })
             .await
-            .with_context(|| format!("listing the cameras of {url}"))?
-            .into_iter()
-            .map(|c| c.serial)
-            .collect();
-        if serials.is_empty() {
-            bail!("{url} lists no camera; pass --serial SERIAL, or try `eufy-hw demo`");
+        }
+        Some(Command::Bench(_)) => Ok(()),
+        Some(Command::Record(a)) => {
+            // record waits 60 s for a server that is not ready.
+            let wait = Some(Duration::from_secs(60));
+            app::record(a.cameras.config(&a.output, wait)).await
+        }
+        Some(Command::Cameras(a)) => {
+            app::cameras(&a.url, Duration::from_secs_f64(a.wait_server), a.wall).await
+        }
+        Some(Command::CheckConfig(a)) => {
+            print!("{}", app::check_config(&a.file)?);
+            Ok(())
+        }
+        // A publisher started on demand waits for the server for ever.
+        Some(Command::Publish(a)) => app::publish(a.cameras.config(&a.to, None)).await,
+        None => {
+            let l = cli.live;
+            app::live(app::Live {
+                url: l.url.clone(),
+                serials: l.serials.clone(),
+                sources: l.sources.clone(),
+                wall_file: l.wall.config.clone(),
+                overrides: l.wall.overrides(),
+                session: l.session.times(),
+                show: l.window.show(&l.decode, l.duration),
+            })
+            .await
         }
     }
-    let mut sources = Vec::new();
-    for (i, u) in args.sources.iter().enumerate() {
-        if !eufy_hw::record::is_rtsp(u) {
-            bail!("--source {u:?}: expected rtsp://host:port/path");
-        }
-        sources.push(eufy_hw::source::RtspSource {
-            url: u.clone(),
-            label: format!("RTSP{}", i + 1),
-        });
-    }
-    let mut wall = args.wall.wall(&serials)?;
-    let first_source = wall.cameras.len();
-    for s in &sources {
-        wall.cameras.push(eufy_hw::wall::WallCamera {
-            serial: s.label.clone(),
-            name: Some(s.display_url()),
-            audio: false,
-            always_on: true,
-        });
-    }
-    // The sources join the first page.
-    if let Some(page) = wall.pages.first_mut() {
-        page.cameras.extend(first_source..wall.cameras.len());
-    }
-    let serials: Vec<String> = wall
-        .serials()
-        .into_iter()
-        .filter(|s| !sources.iter().any(|r| &r.label == s))
-        .collect();
-    let session = args.session.config(&url, &serials, None);
-    let (decoder, window) = (args.decode.config(), &args.window);
-    show_with(session, wall, sources, decoder, window, args.duration)
-        .await
-        .with_context(|| format!("streaming from {url}"))
-}
-
-fn check_config(args: &CheckConfigArgs) -> Result<()> {
-    let wall = eufy_hw::wall::load(&args.file)?;
-    println!("{}: ok", args.file.display());
-    if let Some(url) = &wall.url {
-        println!("server: {url}");
-    }
-    println!("{}", wall.summary());
-    Ok(())
-}
-
-fn bench(args: &BenchArgs) -> Result<()> {
-    use std::io::IsTerminal;
-    let clip = Arc::new(match &args.file {
-        Some(path) => Clip::load(path)?,
-        None => Clip::demo(),
-    });
-    let target = match &args.size {
-        None => None,
-        Some(size) => Some(
-            size.split_once('x')
-                .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
-                .filter(|&(w, h): &(u32, u32)| w > 0 && h > 0 && w <= 8192 && h <= 8192)
-                .with_context(|| format!("--size {size:?}: expected WIDTHxHEIGHT"))?,
-        ),
-    };
-    let live = match (&args.url, args.serials.is_empty()) {
-        (Some(url), false) => Some((url.clone(), args.serials.clone())),
-        (Some(_), true) => bail!("--url needs at least one --serial"),
-        (None, _) => None,
-    };
-    let config = eufy_hw::bench::BenchConfig {
-        clip,
-        // --publish: one simulated camera per stream read back.
-        streams: match args.publish {
-            Some(_) => args.sources.len(),
-            None => args.streams,
-        }
-        .clamp(1, 64),
-        decoder: args.decode.config(),
-        unpaced: args.unpaced,
-        fps: args.fps,
-        frames: args.frames,
-        duration: args.duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
-        render: !args.no_render,
-        window: args.window,
-        target,
-        random_chunks: args.random_chunks,
-        live,
-        rounds: args.rounds.clamp(1, 100),
-        cutoff: args.cutoff.map(Duration::from_secs_f64),
-        wait_server: Duration::from_secs_f64(args.wait_server),
-        watchdog: Duration::from_secs_f64(args.watchdog),
-        audio: args.audio.as_deref().map(load_adts).transpose()?,
-        sources: args.sources.clone(),
-        publish: args.publish.clone(),
-        colour: args.colour,
-    };
-    if let Some(bad) = config
-        .sources
-        .iter()
-        .chain(&config.publish)
-        .find(|u| !eufy_hw::record::is_rtsp(u))
-    {
-        bail!("{bad:?}: expected rtsp://host:port/path");
-    }
-    let bar = if std::io::stdout().is_terminal() {
-        let b = indicatif::ProgressBar::new(config.frames * config.streams as u64);
-        if config.rounds > 1 {
-            b.set_message(format!("({} rounds)", config.rounds));
-        }
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} frames {per_sec} {eta} {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let report = eufy_hw::bench::run(&config, |n, total| {
-        bar.set_length(total);
-        bar.set_position(n);
-    })
-    .context("benchmark")?;
-    bar.finish_and_clear();
-    print!("{}", eufy_hw::bench::table(&report));
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&report).context("serialising the report")?;
-        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
-    }
-    if let Some(path) = &args.plot {
-        eufy_hw::bench::plot(&report, path)
-            .map_err(anyhow::Error::msg)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
-}
-
-async fn publish(args: PublishArgs) -> Result<()> {
-    if !eufy_hw::record::is_rtsp(&args.to) {
-        bail!("--to {:?}: expected rtsp://host:port/path", args.to);
-    }
-    let config = eufy_hw::record::RecordConfig {
-        // Waits for the server for ever, as a service started on demand should.
-        session: args.session.config(&args.url, &args.serials, None),
-        output: args.to.clone(),
-        duration: args.duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
-        frames: args.frames,
-    };
-    let stop = stop_signal(None);
-    let published = eufy_hw::record::record(config, stop)
-        .await
-        .with_context(|| format!("publishing from {}", args.url))?;
-    for r in published {
-        eprintln!(
-            "{}: {} access units pushed to {}, {} AAC frames, {} reconnect(s) to the server, {} unit(s) skipped meanwhile, {} gap(s) from the camera",
-            r.serial, r.units, r.path, r.audio_frames, r.reconnects, r.skipped, r.gaps
-        );
-    }
-    Ok(())
-}
-
-async fn record(args: RecordArgs) -> Result<()> {
-    let config = eufy_hw::record::RecordConfig {
-        session: args.session.config(&args.url, &args.serials, Some(60.0)),
-        output: args.output.clone(),
-        duration: args.duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
-        frames: args.frames,
-    };
-    let stop = stop_signal(None);
-    let recorded = eufy_hw::record::record(config, stop)
-        .await
-        .with_context(|| format!("recording from {}", args.url))?;
-    for r in recorded {
-        eprintln!(
-            "{}: {} access units, {:.1} KiB, {} gap(s){}",
-            if r.path.is_empty() {
-                &r.serial
-            } else {
-                &r.path
-            },
-            r.units,
-            r.bytes as f64 / 1024.0,
-            r.gaps,
-            if r.audio_frames > 0 {
-                format!(", {} AAC frames", r.audio_frames)
-            } else {
-                String::new()
-            }
-        );
-    }
-    Ok(())
 }

@@ -27,12 +27,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ffmpeg_next as ffmpeg;
-use tokio::sync::{mpsc, watch};
 
+use crate::av;
 use crate::bitstream::adts::{self, AdtsHeader};
 use crate::bitstream::{AccessUnit, AssemblerConfig, Codec};
-use crate::eufy::session::{run_session, SessionConfig, SessionError, SessionEvent};
+use crate::eufy::session::{SessionConfig, SessionError, SessionEvent};
 use crate::ingest::Ingest;
+use crate::pipeline::drive::{self, Flow, Inputs, Sink};
+use crate::shutdown::Shutdown;
 use crate::timestamps::Smoother;
 
 /// Longest wait, from the first keyframe, for the camera's first audio frame before an
@@ -107,7 +109,7 @@ pub struct Recorded {
     pub reconnects: u64,
 }
 
-enum Sink {
+enum Output {
     Raw(Box<dyn Write + Send>),
     Muxer(Box<Muxer>),
 }
@@ -152,13 +154,13 @@ impl Muxer {
             ffmpeg::format::network::init();
         }
         let mut out = if live {
-            crate::decode::ffi::output_nofile(path, "rtsp")?
+            av::mux::output_nofile(path, "rtsp")?
         } else {
             ffmpeg::format::output(&path)?
         };
         out.add_stream(None::<ffmpeg::Codec>)?
             .set_time_base(TIME_BASE);
-        crate::decode::ffi::describe_video_stream(
+        av::mux::describe_video_stream(
             &mut out,
             0,
             codec_id(au.codec),
@@ -169,7 +171,7 @@ impl Muxer {
         if let Some(h) = audio {
             out.add_stream(None::<ffmpeg::Codec>)?
                 .set_time_base(TIME_BASE);
-            crate::decode::ffi::describe_aac_stream(
+            av::mux::describe_aac_stream(
                 &mut out,
                 1,
                 h.sample_rate(),
@@ -262,7 +264,7 @@ impl Muxer {
 }
 
 struct Camera {
-    sink: Option<Sink>,
+    sink: Option<Output>,
     rec: Recorded,
     /// Its display name, once the server said.
     name: Option<String>,
@@ -350,12 +352,12 @@ fn is_raw(path: &str) -> bool {
             .any(|e| path.ends_with(e))
 }
 
-/// Records until `stop`, the duration or the frame count.
+/// Records until `shutdown`, the duration or the frame count.
 pub async fn record(
     config: RecordConfig,
-    stop: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) -> Result<Vec<Recorded>, RecordError> {
-    record_with(config, stop, None).await
+    record_with(config, shutdown, None).await
 }
 
 /// A unit written (or pushed): which picture, and when its last byte arrived.
@@ -367,16 +369,32 @@ pub struct Written {
     pub arrived: Instant,
 }
 
+/// The recorder as a [`Sink`] of the pipeline's driver.
+struct Recorder<'a> {
+    cams: HashMap<String, Camera>,
+    ingest: Ingest,
+    config: &'a RecordConfig,
+}
+
+impl Sink for Recorder<'_> {
+    type Error = RecordError;
+
+    fn event(&mut self, event: SessionEvent) -> Result<Flow, RecordError> {
+        let done = on_event(event, &mut self.cams, &mut self.ingest, self.config)?;
+        Ok(if done { Flow::Stop } else { Flow::Continue })
+    }
+}
+
 /// [`record`], telling `written` of every unit written (the publishing benchmark pairs
 /// them with what a reader gets from the server).
 pub async fn record_with(
     config: RecordConfig,
-    mut stop: watch::Receiver<bool>,
+    shutdown: Shutdown,
     written: Option<std::sync::mpsc::Sender<Written>>,
 ) -> Result<Vec<Recorded>, RecordError> {
     let serials = config.session.serials.clone();
     check_output(&config.output, serials.len() > 1)?;
-    let mut cams: HashMap<String, Camera> = serials
+    let cams: HashMap<String, Camera> = serials
         .iter()
         .map(|s| {
             let rec = Recorded {
@@ -396,7 +414,7 @@ pub async fn record_with(
             (s.clone(), cam)
         })
         .collect();
-    let mut ingest = Ingest::new(
+    let ingest = Ingest::new(
         AssemblerConfig {
             wait_for_keyframe: true,
             ..Default::default()
@@ -406,39 +424,17 @@ pub async fn record_with(
         // interval, 67 ms at 15 fps) before it is written or pushed.
         true,
     );
-    let (tx, mut rx) = mpsc::channel(256);
-    let (inner_stop, inner_rx) = watch::channel(false);
-    let session = tokio::spawn(run_session(config.session.clone(), tx, inner_rx));
-    let mut deadline = config.duration.map(|d| tokio::time::Instant::now() + d);
-    let mut watching_stop = true;
-    let result = loop {
-        // Each branch fires once: a timer that has fired and a stop channel that has spoken
-        // are switched off, so that nothing spins while the session stops its streams.
-        tokio::select! {
-            ev = rx.recv() => {
-                let Some(ev) = ev else { break Ok(()) };
-                match on_event(ev, &mut cams, &mut ingest, &config) {
-                    Ok(false) => {}
-                    Ok(true) => { let _ = inner_stop.send(true); }
-                    Err(e) => {
-                        let _ = inner_stop.send(true);
-                        break Err(e);
-                    }
-                }
-            }
-            _ = sleep_until_some(deadline) => {
-                deadline = None;
-                let _ = inner_stop.send(true);
-            }
-            r = stop.changed(), if watching_stop => {
-                if r.is_err() || *stop.borrow() {
-                    watching_stop = false;
-                    let _ = inner_stop.send(true);
-                }
-            }
-        }
+    let mut recorder = Recorder {
+        cams,
+        ingest,
+        config: &config,
     };
-    let session_result = session.await.unwrap_or(Ok(()));
+    let shutdown = shutdown.or_after(config.duration);
+    let inputs = Inputs::session(config.session.clone());
+    let result = drive::run(inputs, &mut recorder, shutdown).await;
+    let Recorder {
+        mut cams, ingest, ..
+    } = recorder;
     let mut out = Vec::new();
     for s in &serials {
         if let Some(mut cam) = cams.remove(s) {
@@ -446,9 +442,7 @@ pub async fn record_with(
             out.push(cam.rec);
         }
     }
-    result
-        .and(session_result.map_err(RecordError::from))
-        .map(|()| out)
+    result.map(|()| out)
 }
 
 /// One session event: units assembled and written, audio muxed, names learnt. True when
@@ -520,14 +514,6 @@ fn on_event(
     }))
 }
 
-/// Sleeps until `deadline`; never returns without one.
-async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
 fn write_audio(cam: &mut Camera, data: &[u8], at: Instant) {
     let Some(h) = adts::parse_header(data) else {
         cam.rec.audio_dropped += 1;
@@ -535,7 +521,7 @@ fn write_audio(cam: &mut Camera, data: &[u8], at: Instant) {
     };
     cam.audio.get_or_insert(h);
     match cam.sink.as_mut() {
-        Some(Sink::Muxer(m)) => match m.write_audio(data, at) {
+        Some(Output::Muxer(m)) => match m.write_audio(data, at) {
             Ok(true) => cam.rec.audio_frames += 1,
             Ok(false) => cam.rec.audio_dropped += 1,
             Err(e) => {
@@ -650,7 +636,7 @@ fn write_unit_once(
                     })?,
                 )
             };
-            Sink::Raw(w)
+            Output::Raw(w)
         } else {
             let assembler = ingest.assembler(&cam.rec.serial);
             let sets = assembler.map(|a| a.parameter_sets()).unwrap_or_default();
@@ -658,7 +644,7 @@ fn write_unit_once(
             if au.new_stream_info.is_none() {
                 au.new_stream_info = assembler.and_then(|a| a.stream_info().copied());
             }
-            Sink::Muxer(Box::new(
+            Output::Muxer(Box::new(
                 Muxer::open(&path, &au, &sets, cam.audio).map_err(|source| RecordError::Mux {
                     path: path.clone(),
                     source,
@@ -671,7 +657,7 @@ fn write_unit_once(
     }
     let path = &cam.rec.path;
     match cam.sink.as_mut() {
-        Some(Sink::Raw(w)) => {
+        Some(Output::Raw(w)) => {
             w.write_all(&au.data)
                 .and_then(|()| w.flush())
                 .map_err(|source| RecordError::Io {
@@ -679,7 +665,7 @@ fn write_unit_once(
                     source,
                 })?;
         }
-        Some(Sink::Muxer(m)) => m.write(au).map_err(|source| RecordError::Mux {
+        Some(Output::Muxer(m)) => m.write(au).map_err(|source| RecordError::Mux {
             path: path.clone(),
             source,
         })?,
@@ -699,11 +685,11 @@ fn write_unit_once(
 fn finish(cam: &mut Camera, template: &str, ingest: &Ingest) -> Result<(), RecordError> {
     release_held(cam, template, ingest)?;
     match cam.sink.take() {
-        Some(Sink::Raw(mut w)) => w.flush().map_err(|source| RecordError::Io {
+        Some(Output::Raw(mut w)) => w.flush().map_err(|source| RecordError::Io {
             path: cam.rec.path.clone(),
             source,
         }),
-        Some(Sink::Muxer(mut m)) => m.finish().map_err(|source| RecordError::Mux {
+        Some(Output::Muxer(mut m)) => m.finish().map_err(|source| RecordError::Mux {
             path: cam.rec.path.clone(),
             source,
         }),

@@ -4,14 +4,13 @@
 //! units → decoder → GPU path shows them. A stream that fails or ends is opened again with
 //! backoff (0.5 s doubling to 30 s), each time from its next keyframe.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ffmpeg_next as ffmpeg;
 use tokio::sync::mpsc;
 
 use crate::eufy::session::{CameraState, SessionEvent};
+use crate::shutdown::Shutdown;
 
 /// One RTSP stream shown as a camera.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,19 +37,19 @@ impl RtspSource {
 pub fn spawn(
     source: RtspSource,
     tx: mpsc::Sender<SessionEvent>,
-    stop: Arc<AtomicBool>,
+    stop: Shutdown,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("rtsp-{}", source.label))
         .spawn(move || {
             let mut backoff = Duration::from_millis(500);
-            while !stop.load(Ordering::Relaxed) {
+            while !stop.is_triggered() {
                 let began = Instant::now();
                 let why = match read(&source, &tx, &stop) {
                     Ok(()) => "the stream ended".to_owned(),
                     Err(e) => e,
                 };
-                if stop.load(Ordering::Relaxed) || tx.is_closed() {
+                if stop.is_triggered() || tx.is_closed() {
                     return;
                 }
                 if began.elapsed() > Duration::from_secs(10) {
@@ -69,7 +68,7 @@ pub fn spawn(
                         at,
                     },
                 });
-                while Instant::now() < at && !stop.load(Ordering::Relaxed) {
+                while Instant::now() < at && !stop.is_triggered() {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(30));
@@ -81,7 +80,7 @@ pub fn spawn(
 fn read(
     source: &RtspSource,
     tx: &mpsc::Sender<SessionEvent>,
-    stop: &AtomicBool,
+    stop: &Shutdown,
 ) -> Result<(), String> {
     ffmpeg::init().map_err(|e| e.to_string())?;
     ffmpeg::format::network::init();
@@ -111,7 +110,7 @@ fn read(
     }
     // Parameter sets from the SDP, Annex-B: sent before each keyframe so that the assembler
     // and decoder have them even when the stream does not repeat them.
-    let sets = crate::decode::ffi::stream_extradata(&stream);
+    let sets = crate::av::input::stream_extradata(&stream);
     let sets = if sets.starts_with(&[0, 0, 0, 1]) || sets.starts_with(&[0, 0, 1]) {
         sets
     } else {
@@ -123,7 +122,7 @@ fn read(
         state: CameraState::Streaming,
     });
     for (s, packet) in input.packets() {
-        if stop.load(Ordering::Relaxed) {
+        if stop.is_triggered() {
             return Ok(());
         }
         if s.index() != index {

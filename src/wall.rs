@@ -14,7 +14,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::eufy::protocol::{DetectionKind, DeviceInfo};
-use crate::render::layout::Layout;
+use crate::layout::Layout;
 
 /// Most cameras on one wall (one decoder thread each).
 pub const MAX_CAMERAS: usize = 64;
@@ -283,6 +283,9 @@ pub enum WallError {
         /// Why.
         source: std::io::Error,
     },
+    /// A command-line flag says something wrong about the wall.
+    #[error("{0}")]
+    Flag(String),
     /// The file says something wrong.
     #[error("{file}:{line}: {message}")]
     Invalid {
@@ -303,6 +306,109 @@ pub fn load(path: &Path) -> Result<Wall, WallError> {
         source,
     })?;
     parse(&text, &file)
+}
+
+/// What the command line changes of a wall: the flags over the file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    /// Seconds each page shows (0: no rotation).
+    pub page_seconds: Option<f64>,
+    /// The watchdog's limit, seconds (0: off).
+    pub watchdog_seconds: Option<f64>,
+    /// The events that bring a camera forward, as words, highest priority first (`none`:
+    /// no focus).
+    pub focus: Option<Vec<String>>,
+    /// How an event brings its camera forward.
+    pub focus_mode: Option<FocusMode>,
+    /// Seconds a camera stays forward after its event ends.
+    pub hold_seconds: Option<f64>,
+}
+
+impl Overrides {
+    /// Applies the flags given to `wall`.
+    pub fn apply(&self, wall: &mut Wall) -> Result<(), WallError> {
+        if let Some(s) = self.page_seconds {
+            wall.page_time =
+                Some(Duration::from_secs_f64(s)).filter(|_| s > 0.0 && wall.pages.len() > 1);
+        }
+        if let Some(s) = self.watchdog_seconds {
+            wall.watchdog = Some(Duration::from_secs_f64(s)).filter(|_| s > 0.0);
+        }
+        if let Some(words) = &self.focus {
+            wall.focus.on.clear();
+            for w in words.iter().filter(|w| w.as_str() != "none") {
+                let kind: DetectionKind = w
+                    .parse()
+                    .map_err(|e: String| WallError::Flag(format!("--focus: {e}")))?;
+                if !wall.focus.on.contains(&kind) {
+                    wall.focus.on.push(kind);
+                }
+            }
+        }
+        if let Some(m) = self.focus_mode {
+            wall.focus.mode = m;
+        }
+        if let Some(h) = self.hold_seconds {
+            wall.focus.hold = Duration::from_secs_f64(h);
+        }
+        Ok(())
+    }
+}
+
+/// The wall to show: the file's (only `serials` of it when some are given) or, without a
+/// file, one page of `serials`; the flags applied.
+pub fn choose(
+    file: Option<&Path>,
+    serials: &[String],
+    overrides: &Overrides,
+) -> Result<Wall, WallError> {
+    let mut wall = match file {
+        Some(path) if serials.is_empty() => load(path)?,
+        Some(path) => load(path)?.only(serials)?,
+        None => Wall::of_serials(serials),
+    };
+    overrides.apply(&mut wall)?;
+    Ok(wall)
+}
+
+impl Wall {
+    /// The wall restricted to `serials` (each must be one of its cameras): pages keep those
+    /// of their cameras, a page left empty goes; with none left, one page of them all.
+    pub fn only(self, serials: &[String]) -> Result<Wall, WallError> {
+        if let Some(s) = serials
+            .iter()
+            .find(|s| !self.cameras.iter().any(|c| &c.serial == *s))
+        {
+            return Err(WallError::Flag(format!(
+                "--serial {s} is not a camera of the wall file"
+            )));
+        }
+        let keep: Vec<usize> = (0..self.cameras.len())
+            .filter(|&i| serials.contains(&self.cameras[i].serial))
+            .collect();
+        let index = |old: usize| keep.iter().position(|&k| k == old);
+        let mut pages: Vec<Page> = self
+            .pages
+            .iter()
+            .map(|p| Page {
+                cameras: p.cameras.iter().filter_map(|&c| index(c)).collect(),
+                ..p.clone()
+            })
+            .filter(|p| !p.cameras.is_empty())
+            .collect();
+        if pages.is_empty() {
+            pages.push(Page {
+                name: None,
+                cameras: (0..keep.len()).collect(),
+                layout: Layout::Auto,
+            });
+        }
+        Ok(Wall {
+            cameras: keep.iter().map(|&i| self.cameras[i].clone()).collect(),
+            pages,
+            ..self
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -360,67 +466,129 @@ struct RawNight {
     mode: Option<Spanned<String>>,
 }
 
+/// Where errors point: the file and the line of a byte offset in its text.
+struct Source<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+impl Source<'_> {
+    /// An error at `offset` (a span's start).
+    fn err(&self, offset: usize, message: String) -> WallError {
+        WallError::Invalid {
+            file: self.file.to_owned(),
+            line: self.text[..offset.min(self.text.len())]
+                .matches('\n')
+                .count()
+                + 1,
+            message,
+        }
+    }
+
+    /// Seconds from the file: finite, 0 or more.
+    fn seconds(&self, v: &Spanned<f64>, what: &str) -> Result<f64, WallError> {
+        let x = *v.get_ref();
+        if x.is_finite() && (0.0..=1e6).contains(&x) {
+            Ok(x)
+        } else {
+            Err(self.err(
+                v.span().start,
+                format!("{what} = {x}: expected seconds, 0 or more"),
+            ))
+        }
+    }
+}
+
 /// Checks wall-file text; `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<Wall, WallError> {
-    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-    let err = |offset: usize, message: String| WallError::Invalid {
-        file: file.to_owned(),
-        line: line_of(offset),
-        message,
-    };
+    let src = Source { text, file };
     let raw: RawWall = toml::from_str(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
-        err(offset, e.message().trim().to_owned())
+        src.err(offset, e.message().trim().to_owned())
     })?;
-    let at = |s: &std::ops::Range<usize>| s.start;
-
-    let url = match raw.url {
-        Some(u) => {
-            let value = u.get_ref().trim();
-            if !(value.starts_with("ws://") || value.starts_with("wss://")) {
-                return Err(err(
-                    at(&u.span()),
-                    format!("url {value:?}: expected ws://host:port or wss://host:port"),
-                ));
-            }
-            Some(value.to_owned())
-        }
+    let url = parse_url(&src, raw.url.as_ref())?;
+    let cameras = parse_cameras(&src, &raw.cameras)?;
+    let pages = parse_pages(&src, &raw.pages, &cameras)?;
+    let page_time = match &raw.page_seconds {
+        Some(v) => Some(src.seconds(v, "page_seconds")?).filter(|&x| x > 0.0),
+        None => Some(DEFAULT_PAGE_SECONDS),
+    }
+    .filter(|_| pages.len() > 1)
+    .map(Duration::from_secs_f64);
+    let watchdog = match &raw.watchdog_seconds {
+        Some(v) => Some(src.seconds(v, "watchdog_seconds")?).filter(|&x| x > 0.0),
+        None => Some(DEFAULT_WATCHDOG_SECONDS),
+    }
+    .map(Duration::from_secs_f64);
+    let focus = match &raw.focus {
+        Some(f) => parse_focus(&src, f)?,
+        None => Focus::default(),
+    };
+    let night = match raw.screen.as_ref().and_then(|s| s.night.as_ref()) {
+        Some(n) => Some(parse_night(&src, n)?),
         None => None,
     };
+    Ok(Wall {
+        url,
+        cameras,
+        pages,
+        page_time,
+        watchdog,
+        focus,
+        night,
+        keep_awake: raw
+            .screen
+            .as_ref()
+            .and_then(|s| s.keep_awake)
+            .unwrap_or(true),
+        stats: raw.stats.unwrap_or(false),
+    })
+}
 
-    if raw.cameras.is_empty() {
-        return Err(err(
+fn parse_url(src: &Source<'_>, url: Option<&Spanned<String>>) -> Result<Option<String>, WallError> {
+    let Some(u) = url else { return Ok(None) };
+    let value = u.get_ref().trim();
+    if !(value.starts_with("ws://") || value.starts_with("wss://")) {
+        return Err(src.err(
+            u.span().start,
+            format!("url {value:?}: expected ws://host:port or wss://host:port"),
+        ));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+fn parse_cameras(src: &Source<'_>, raw: &[RawCamera]) -> Result<Vec<WallCamera>, WallError> {
+    if raw.is_empty() {
+        return Err(src.err(
             0,
             "no camera: add one [[camera]] table per camera, with serial = \"T8410…\" \
              (`eufy-hw cameras --wall` writes a starting file)"
                 .into(),
         ));
     }
-    if raw.cameras.len() > MAX_CAMERAS {
-        return Err(err(
-            at(&raw.cameras[MAX_CAMERAS].serial.span()),
+    if raw.len() > MAX_CAMERAS {
+        return Err(src.err(
+            raw[MAX_CAMERAS].serial.span().start,
             format!("at most {MAX_CAMERAS} cameras"),
         ));
     }
     let mut cameras: Vec<WallCamera> = Vec::new();
-    for c in &raw.cameras {
+    for c in raw {
         let serial = c.serial.get_ref().trim();
+        let at = c.serial.span().start;
         let ok = !serial.is_empty()
             && serial.len() <= 64
             && serial.chars().all(|ch| ch.is_ascii_alphanumeric());
         if !ok {
-            return Err(err(
-                at(&c.serial.span()),
+            return Err(src.err(
+                at,
                 format!(
                     "serial {serial:?}: expected letters and digits, such as \"T8410P4223334EBE\""
                 ),
             ));
         }
         if cameras.iter().any(|o| o.serial == serial) {
-            return Err(err(
-                at(&c.serial.span()),
-                format!("camera {serial} is listed twice"),
-            ));
+            return Err(src.err(at, format!("camera {serial} is listed twice")));
         }
         let name = c
             .name
@@ -434,54 +602,30 @@ pub fn parse(text: &str, file: &str) -> Result<Wall, WallError> {
             always_on: c.always_on.unwrap_or(false),
         });
     }
+    Ok(cameras)
+}
 
+fn parse_pages(
+    src: &Source<'_>,
+    raw: &[RawPage],
+    cameras: &[WallCamera],
+) -> Result<Vec<Page>, WallError> {
     let mut pages = Vec::new();
-    for (k, p) in raw.pages.iter().enumerate() {
+    for (k, p) in raw.iter().enumerate() {
+        let page = k + 1;
         let layout = match &p.layout {
             Some(l) => l
                 .get_ref()
                 .parse::<Layout>()
-                .map_err(|m| err(at(&l.span()), format!("page {}: layout {m}", k + 1)))?,
+                .map_err(|m| src.err(l.span().start, format!("page {page}: layout {m}")))?,
             None => Layout::Auto,
         };
-        if p.cameras.get_ref().is_empty() {
-            return Err(err(
-                at(&p.cameras.span()),
-                format!("page {}: no camera", k + 1),
-            ));
-        }
-        let mut list = Vec::new();
-        for entry in p.cameras.get_ref() {
-            let want = entry.get_ref().trim();
-            let found = cameras
-                .iter()
-                .position(|c| c.serial == want)
-                .or_else(|| cameras.iter().position(|c| c.name.as_deref() == Some(want)));
-            let Some(i) = found else {
-                let known: Vec<&str> = cameras.iter().map(|c| c.serial.as_str()).collect();
-                return Err(err(
-                    at(&entry.span()),
-                    format!(
-                        "page {}: {want:?} is not the serial or name of a [[camera]] (serials: {})",
-                        k + 1,
-                        known.join(", ")
-                    ),
-                ));
-            };
-            if list.contains(&i) {
-                return Err(err(
-                    at(&entry.span()),
-                    format!("page {}: {want:?} is on it twice", k + 1),
-                ));
-            }
-            list.push(i);
-        }
+        let list = page_cameras(src, page, &p.cameras, cameras)?;
         if let Some(cap) = layout.capacity().filter(|&cap| list.len() > cap) {
-            return Err(err(
-                at(&p.cameras.span()),
+            return Err(src.err(
+                p.cameras.span().start,
                 format!(
-                    "page {}: {} cameras do not fit its {cap}-tile layout",
-                    k + 1,
+                    "page {page}: {} cameras do not fit its {cap}-tile layout",
                     list.len()
                 ),
             ));
@@ -499,122 +643,116 @@ pub fn parse(text: &str, file: &str) -> Result<Wall, WallError> {
             layout: Layout::Auto,
         });
     }
+    Ok(pages)
+}
 
-    let seconds = |v: &Spanned<f64>, what: &str| -> Result<f64, WallError> {
-        let x = *v.get_ref();
-        if x.is_finite() && (0.0..=1e6).contains(&x) {
-            Ok(x)
-        } else {
-            Err(err(
-                at(&v.span()),
-                format!("{what} = {x}: expected seconds, 0 or more"),
+/// The cameras of page `page`, by serial or name, as indices into `cameras`.
+fn page_cameras(
+    src: &Source<'_>,
+    page: usize,
+    entries: &Spanned<Vec<Spanned<String>>>,
+    cameras: &[WallCamera],
+) -> Result<Vec<usize>, WallError> {
+    if entries.get_ref().is_empty() {
+        return Err(src.err(entries.span().start, format!("page {page}: no camera")));
+    }
+    let mut list = Vec::new();
+    for entry in entries.get_ref() {
+        let want = entry.get_ref().trim();
+        let at = entry.span().start;
+        let found = cameras
+            .iter()
+            .position(|c| c.serial == want)
+            .or_else(|| cameras.iter().position(|c| c.name.as_deref() == Some(want)));
+        let Some(i) = found else {
+            let known: Vec<&str> = cameras.iter().map(|c| c.serial.as_str()).collect();
+            return Err(src.err(
+                at,
+                format!(
+                    "page {page}: {want:?} is not the serial or name of a [[camera]] (serials: {})",
+                    known.join(", ")
+                ),
+            ));
+        };
+        if list.contains(&i) {
+            return Err(src.err(at, format!("page {page}: {want:?} is on it twice")));
+        }
+        list.push(i);
+    }
+    Ok(list)
+}
+
+fn parse_focus(src: &Source<'_>, f: &RawFocus) -> Result<Focus, WallError> {
+    let mut focus = Focus::default();
+    if let Some(on) = &f.on {
+        focus.on.clear();
+        for word in on {
+            let at = word.span().start;
+            let kind = word.get_ref().parse::<DetectionKind>().map_err(|_| {
+                let kinds: Vec<&str> = DetectionKind::ALL.iter().map(|k| k.word()).collect();
+                src.err(
+                    at,
+                    format!(
+                        "focus.on: {:?} is not an event; expected some of {}",
+                        word.get_ref(),
+                        kinds.join(", ")
+                    ),
+                )
+            })?;
+            if focus.on.contains(&kind) {
+                return Err(src.err(at, format!("focus.on: {} is listed twice", kind.word())));
+            }
+            focus.on.push(kind);
+        }
+    }
+    if let Some(m) = &f.mode {
+        focus.mode = match m.get_ref().trim() {
+            "fill" => FocusMode::Fill,
+            "highlight" => FocusMode::Highlight,
+            other => {
+                return Err(src.err(
+                    m.span().start,
+                    format!("focus.mode {other:?}: expected \"fill\" or \"highlight\""),
+                ))
+            }
+        };
+    }
+    if let Some(h) = &f.hold_seconds {
+        focus.hold = Duration::from_secs_f64(src.seconds(h, "focus.hold_seconds")?);
+    }
+    Ok(focus)
+}
+
+fn parse_night(src: &Source<'_>, n: &RawNight) -> Result<Night, WallError> {
+    let time = |v: &Spanned<String>, what: &str| {
+        clock_time(v.get_ref()).ok_or_else(|| {
+            src.err(
+                v.span().start,
+                format!(
+                    "screen.night.{what} {:?}: expected a time of day, HH:MM such as \"23:00\"",
+                    v.get_ref()
+                ),
+            )
+        })
+    };
+    let (from, to) = (time(&n.from, "from")?, time(&n.to, "to")?);
+    if from == to {
+        return Err(src.err(
+            n.to.span().start,
+            "screen.night: from and to are the same time".into(),
+        ));
+    }
+    let mode = match n.mode.as_ref().map(|m| (m.get_ref().trim(), m.span())) {
+        None | Some(("blank", _)) => NightMode::Blank,
+        Some(("dim", _)) => NightMode::Dim,
+        Some((other, span)) => {
+            return Err(src.err(
+                span.start,
+                format!("screen.night.mode {other:?}: expected \"blank\" or \"dim\""),
             ))
         }
     };
-    let page_time = match &raw.page_seconds {
-        Some(v) => Some(seconds(v, "page_seconds")?).filter(|&x| x > 0.0),
-        None => Some(DEFAULT_PAGE_SECONDS),
-    }
-    .filter(|_| pages.len() > 1)
-    .map(Duration::from_secs_f64);
-    let watchdog = match &raw.watchdog_seconds {
-        Some(v) => Some(seconds(v, "watchdog_seconds")?).filter(|&x| x > 0.0),
-        None => Some(DEFAULT_WATCHDOG_SECONDS),
-    }
-    .map(Duration::from_secs_f64);
-
-    let mut focus = Focus::default();
-    if let Some(f) = &raw.focus {
-        if let Some(on) = &f.on {
-            focus.on.clear();
-            for word in on {
-                let kind = word.get_ref().parse::<DetectionKind>().map_err(|_| {
-                    let kinds: Vec<&str> = DetectionKind::ALL.iter().map(|k| k.word()).collect();
-                    err(
-                        at(&word.span()),
-                        format!(
-                            "focus.on: {:?} is not an event; expected some of {}",
-                            word.get_ref(),
-                            kinds.join(", ")
-                        ),
-                    )
-                })?;
-                if focus.on.contains(&kind) {
-                    return Err(err(
-                        at(&word.span()),
-                        format!("focus.on: {} is listed twice", kind.word()),
-                    ));
-                }
-                focus.on.push(kind);
-            }
-        }
-        if let Some(m) = &f.mode {
-            focus.mode = match m.get_ref().trim() {
-                "fill" => FocusMode::Fill,
-                "highlight" => FocusMode::Highlight,
-                other => {
-                    return Err(err(
-                        at(&m.span()),
-                        format!("focus.mode {other:?}: expected \"fill\" or \"highlight\""),
-                    ))
-                }
-            };
-        }
-        if let Some(h) = &f.hold_seconds {
-            focus.hold = Duration::from_secs_f64(seconds(h, "focus.hold_seconds")?);
-        }
-    }
-
-    let night = match raw.screen.as_ref().and_then(|s| s.night.as_ref()) {
-        None => None,
-        Some(n) => {
-            let time = |v: &Spanned<String>, what: &str| {
-                clock_time(v.get_ref()).ok_or_else(|| {
-                    err(
-                        at(&v.span()),
-                        format!(
-                            "screen.night.{what} {:?}: expected a time of day, HH:MM such as \"23:00\"",
-                            v.get_ref()
-                        ),
-                    )
-                })
-            };
-            let (from, to) = (time(&n.from, "from")?, time(&n.to, "to")?);
-            if from == to {
-                return Err(err(
-                    at(&n.to.span()),
-                    "screen.night: from and to are the same time".into(),
-                ));
-            }
-            let mode = match n.mode.as_ref().map(|m| (m.get_ref().trim(), m.span())) {
-                None | Some(("blank", _)) => NightMode::Blank,
-                Some(("dim", _)) => NightMode::Dim,
-                Some((other, span)) => {
-                    return Err(err(
-                        at(&span),
-                        format!("screen.night.mode {other:?}: expected \"blank\" or \"dim\""),
-                    ))
-                }
-            };
-            Some(Night { from, to, mode })
-        }
-    };
-
-    Ok(Wall {
-        url,
-        cameras,
-        pages,
-        page_time,
-        watchdog,
-        focus,
-        night,
-        keep_awake: raw
-            .screen
-            .as_ref()
-            .and_then(|s| s.keep_awake)
-            .unwrap_or(true),
-        stats: raw.stats.unwrap_or(false),
-    })
+    Ok(Night { from, to, mode })
 }
 
 /// Cameras per page in a starting wall file.
@@ -706,6 +844,64 @@ on = ["person", "ring"]
 mode = "highlight"
 hold_seconds = 5
 "#;
+
+    #[test]
+    fn flags_override_the_file() {
+        let text = "[[camera]]\nserial = \"A1\"\n[[camera]]\nserial = \"B2\"\nname = \"Door\"\n\
+                    [[page]]\ncameras = [\"A1\"]\n[[page]]\ncameras = [\"Door\", \"A1\"]\n";
+        let mut w = parse(text, "w.toml").unwrap();
+        assert_eq!(
+            w.page_time,
+            Some(Duration::from_secs_f64(DEFAULT_PAGE_SECONDS))
+        );
+        let flags = Overrides {
+            page_seconds: Some(5.0),
+            watchdog_seconds: Some(0.0),
+            focus: Some(vec!["ring".into(), "pet".into(), "ring".into()]),
+            focus_mode: Some(FocusMode::Highlight),
+            hold_seconds: Some(3.0),
+        };
+        flags.apply(&mut w).unwrap();
+        assert_eq!(w.page_time, Some(Duration::from_secs(5)));
+        assert_eq!(w.watchdog, None, "0 turns the watchdog off");
+        assert_eq!(w.focus.on, [DetectionKind::Ring, DetectionKind::Pet]);
+        assert_eq!(w.focus.mode, FocusMode::Highlight);
+        assert_eq!(w.focus.hold, Duration::from_secs(3));
+        let none = Overrides {
+            focus: Some(vec!["none".into()]),
+            ..Overrides::default()
+        };
+        none.apply(&mut w).unwrap();
+        assert!(w.focus.on.is_empty());
+        let bad = Overrides {
+            focus: Some(vec!["dragon".into()]),
+            ..Overrides::default()
+        };
+        assert!(bad
+            .apply(&mut w)
+            .unwrap_err()
+            .to_string()
+            .starts_with("--focus:"));
+
+        // Only B2: the first page goes, the second keeps B2 (now camera 0).
+        let only = parse(text, "w.toml").unwrap().only(&["B2".into()]).unwrap();
+        assert_eq!(only.serials(), ["B2"]);
+        assert_eq!(only.pages.len(), 1);
+        assert_eq!(only.pages[0].cameras, [0]);
+        let err = parse(text, "w.toml")
+            .unwrap()
+            .only(&["C3".into()])
+            .unwrap_err();
+        assert!(err.to_string().contains("--serial C3"), "{err}");
+        // One page of rotation is none.
+        let mut one = parse(text, "w.toml").unwrap().only(&["A1".into()]).unwrap();
+        assert_eq!(one.pages.len(), 2, "A1 is on both pages");
+        let mut single = Wall::of_serials(&["X".into()]);
+        flags.apply(&mut single).unwrap();
+        assert_eq!(single.page_time, None, "a single page does not rotate");
+        flags.apply(&mut one).unwrap();
+        assert_eq!(one.page_time, Some(Duration::from_secs(5)));
+    }
 
     #[test]
     fn a_wall_with_pages() {

@@ -430,3 +430,101 @@ fn aac_decodes_like_ffmpeg() {
     let (l, r): (Vec<f32>, Vec<f32>) = ours.chunks_exact(2).map(|c| (c[0], c[1])).unzip();
     assert!((rms(&l) - rms(&r)).abs() < 1e-6);
 }
+
+/// A stream that is interrupted (a cut-off, its station's turn passing, a lost connection)
+/// resets its decoder: the pictures it still held (B-frame reordering) come out with the old
+/// stream, and after the gap the first picture is the new stream's keyframe, with no picture
+/// of the old stream after it. Through the pipeline's feed, as the viewer runs it: video
+/// events, the interruption (`Ended`, or `Reconnecting`), video events of a new stream.
+#[test]
+fn after_a_gap_the_first_picture_is_the_new_streams_keyframe() {
+    use eufy_hw::eufy::session::SessionEvent;
+    let ended = SessionEvent::Ended {
+        serial: "A".into(),
+        reason: "cut off".into(),
+    };
+    let lost = SessionEvent::Reconnecting {
+        reason: "connection lost".into(),
+        delay: std::time::Duration::from_millis(500),
+    };
+    for interruption in [ended, lost] {
+        interrupted_stream(interruption);
+    }
+}
+
+fn interrupted_stream(interruption: eufy_hw::eufy::session::SessionEvent) {
+    use eufy_hw::eufy::session::SessionEvent;
+    use eufy_hw::pipeline::Feed;
+    use std::time::Duration;
+
+    let name = "h264_high_1080p_bframes.h264";
+    let what = format!("{interruption:?}");
+    let aus = units(name);
+    let (old_n, new_n) = (20, 12);
+    assert!(aus[0].keyframe && aus.len() >= old_n);
+    // FFmpeg's pictures of the first n units, drained at the end.
+    let reference = |n: u64| -> Vec<String> {
+        let n = n as usize;
+        decode_all(name, software(), &aus[..n])
+            .0
+            .iter()
+            .map(md5)
+            .collect()
+    };
+
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Frame>(256);
+    let mut feed = Feed::new(&["A".to_owned()], software(), move |_| {
+        FrameSink::Every(tx.clone())
+    });
+    // Every unit decoded (the viewer drops units when its decoder is behind).
+    feed.lossless = true;
+    let video = |au: &AccessUnit<Instant>| SessionEvent::Video {
+        serial: "A".into(),
+        data: au.data.clone(),
+        received_at: Instant::now(),
+    };
+    for au in &aus[..old_n] {
+        feed.on_event(video(au));
+    }
+    feed.on_event(interruption);
+    // A lost connection drops the unit it cut short; an ended stream's last one is complete.
+    let delivered = feed.statuses.lock().unwrap()["A"].access_units;
+    // The old stream's pictures, all of them once the decoder was reset.
+    let mut frames = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (frames.len() as u64) < delivered && Instant::now() < deadline {
+        if let Ok(f) = rx.recv_timeout(Duration::from_millis(50)) {
+            frames.push(f);
+        }
+    }
+    let gap = Instant::now();
+    std::thread::sleep(Duration::from_millis(5));
+    for au in &aus[..new_n] {
+        feed.on_event(video(au));
+    }
+    let stats = feed.finish().unwrap();
+    frames.extend(rx.try_iter());
+
+    let old: Vec<&Frame> = frames.iter().filter(|f| f.received_at < gap).collect();
+    let new: Vec<&Frame> = frames.iter().filter(|f| f.received_at >= gap).collect();
+    let sums = |v: &[&Frame]| v.iter().map(|f| md5(f)).collect::<Vec<_>>();
+    assert!(delivered >= old_n as u64 - 1, "{what}: {delivered} units");
+    assert_eq!(sums(&old), reference(delivered), "{what}: the old stream");
+    assert_eq!(
+        sums(&new),
+        reference(new_n as u64),
+        "{what}: the new stream"
+    );
+    let after_gap: Vec<&Frame> = frames.iter().filter(|f| f.decoded_at >= gap).collect();
+    assert!(
+        after_gap.first().is_some_and(|f| f.received_at >= gap),
+        "{what}: the first picture after the gap is the new stream's ({} of the old stream came after it)",
+        after_gap.iter().filter(|f| f.received_at < gap).count()
+    );
+    let first_new = frames.iter().position(|f| f.received_at >= gap).unwrap();
+    assert!(
+        frames[first_new..].iter().all(|f| f.received_at >= gap),
+        "{what}: no picture of the old stream after the new one's first"
+    );
+    assert_eq!(stats["A"].resets, 1, "{what}: {:?}", stats["A"]);
+}

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use eufy_hw::clip::Clip;
 use eufy_hw::eufy::session::SessionConfig;
-use eufy_hw::eufy::simulator::{Camera, Pacing, SimConfig, Simulator};
 use eufy_hw::record::{record, RecordConfig};
-use tokio::sync::watch;
+use eufy_hw::shutdown::{self, Shutdown};
+use eufy_hw::simulator::{Camera, Pacing, SimConfig, Simulator};
 
 fn tmp(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("eufy-publish-{}", std::process::id()));
@@ -121,7 +121,7 @@ async fn every_frame_reaches_the_rtsp_server() {
         let url = format!("rtsp://127.0.0.1:{}/live", free_port());
         let file = tmp(&format!("{codec}.mkv"));
         let server = rtsp_server(&url, &file, None);
-        let (_tx, stop) = watch::channel(false);
+        let stop = Shutdown::never();
         let r = record(
             RecordConfig {
                 session: SessionConfig::new(s.url(), vec!["T1".into()]),
@@ -164,7 +164,7 @@ async fn a_server_that_comes_back_gets_the_stream_again() {
     let url = format!("rtsp://127.0.0.1:{}/live", free_port());
     let first_file = tmp("first.mkv");
     let first = rtsp_server(&url, &first_file, Some(2.0));
-    let (stop_tx, stop) = watch::channel(false);
+    let (stop_tx, stop) = shutdown::channel();
     let task = tokio::spawn(record(
         RecordConfig {
             session: SessionConfig::new(s.url(), vec!["T1".into()]),
@@ -272,7 +272,7 @@ async fn a_camera_cut_off_mid_stream_goes_on() {
     let url = format!("rtsp://127.0.0.1:{}/live", free_port());
     let file = tmp("cutoff.mkv");
     let server = rtsp_server(&url, &file, None);
-    let (_tx, stop) = watch::channel(false);
+    let stop = Shutdown::never();
     let r = record(
         RecordConfig {
             session: SessionConfig {

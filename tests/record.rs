@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use eufy_hw::clip::Clip;
 use eufy_hw::eufy::session::SessionConfig;
-use eufy_hw::eufy::simulator::{Camera, Chunking, Pacing, SimConfig, Simulator};
 use eufy_hw::record::{record, RecordConfig};
-use tokio::sync::watch;
+use eufy_hw::shutdown::Shutdown;
+use eufy_hw::simulator::{Camera, Chunking, Pacing, SimConfig, Simulator};
 
 fn tmp(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("eufy-record-{}", std::process::id()));
@@ -36,7 +36,7 @@ async fn sim(clip: &Arc<Clip>, chunking: Chunking) -> Simulator {
 }
 
 async fn rec(url: String, output: &std::path::Path, frames: u64) -> u64 {
-    let (_tx, stop) = watch::channel(false);
+    let stop = Shutdown::never();
     let config = RecordConfig {
         session: SessionConfig::new(url, vec!["T1".into()]),
         output: output.display().to_string(),
@@ -137,7 +137,7 @@ fn interrupted_mp4_still_plays() {
 
 #[tokio::test]
 async fn several_cameras_need_a_serial_in_the_name() {
-    let (_tx, stop) = watch::channel(false);
+    let stop = Shutdown::never();
     let config = RecordConfig {
         session: SessionConfig::new("ws://127.0.0.1:1", vec!["A".into(), "B".into()]),
         output: "x.h264".into(),
@@ -225,7 +225,7 @@ async fn mp4_carries_the_audio() {
     .await
     .unwrap();
     let out = tmp("av.mp4");
-    let (_tx, stop) = watch::channel(false);
+    let stop = Shutdown::never();
     let config = RecordConfig {
         session: SessionConfig::new(s.url(), vec!["T1".into()]),
         output: out.display().to_string(),
@@ -275,7 +275,7 @@ async fn late_audio_is_declared_or_counted_honestly() {
         .await
         .unwrap();
         let out = tmp(&format!("late-{delay_ms}.mp4"));
-        let (_tx, stop) = watch::channel(false);
+        let stop = Shutdown::never();
         let config = RecordConfig {
             session: SessionConfig::new(s.url(), vec!["T1".into()]),
             output: out.display().to_string(),
@@ -328,7 +328,7 @@ async fn raw_recording_with_random_chunking_ends_with_the_last_unit() {
     let n = clip.units.len() as u64;
     // The whole clip, then the stream stops; the restart is far off (a restart's first
     // start code would complete the unit too), the recording ends before it.
-    let (_tx, stop) = watch::channel(false);
+    let stop = Shutdown::never();
     let config = RecordConfig {
         session: SessionConfig {
             restart_pause: Duration::from_secs(60),
@@ -370,7 +370,7 @@ async fn an_outage_is_one_gap_however_many_reconnects() {
         .unwrap();
     let addr = first.addr();
     let out = tmp("outage.h264");
-    let (_tx, stop) = watch::channel(false);
+    let stop = Shutdown::never();
     let session = eufy_hw::eufy::session::SessionConfig {
         backoff_min: Duration::from_millis(100),
         backoff_max: Duration::from_millis(200),
@@ -462,7 +462,7 @@ async fn output_names_come_from_the_server() {
     .unwrap();
     let dir = tmp("names");
     std::fs::create_dir_all(&dir).unwrap();
-    let (_tx, stop) = watch::channel(false);
+    let stop = Shutdown::never();
     let r = record(
         RecordConfig {
             session: SessionConfig::new(s.url(), vec!["T1".into()]),
@@ -484,7 +484,7 @@ async fn output_names_come_from_the_server() {
 /// error would mean it tried).
 #[tokio::test]
 async fn a_missing_output_folder_is_refused_before_connecting() {
-    let (_tx, stop) = watch::channel(false);
+    let stop = Shutdown::never();
     let config = RecordConfig {
         session: SessionConfig::new("ws://127.0.0.1:1", vec!["T1".into()]),
         output: "/no/such/folder/x.mp4".into(),

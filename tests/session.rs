@@ -15,8 +15,9 @@ use eufy_hw::eufy::session::{
     run_session, run_session_with, CameraState, SessionConfig, SessionControl, SessionError,
     SessionEvent,
 };
-use eufy_hw::eufy::simulator::{Camera, Chunking, Fault, FaultKind, Pacing, SimConfig, Simulator};
-use tokio::sync::{mpsc, watch};
+use eufy_hw::shutdown;
+use eufy_hw::simulator::{Camera, Chunking, Fault, FaultKind, Pacing, SimConfig, Simulator};
+use tokio::sync::mpsc;
 
 const SERIAL: &str = "T8410P0000000001";
 
@@ -56,7 +57,7 @@ async fn run_until(
     mut until: impl FnMut(&[SessionEvent]) -> bool,
 ) -> (Vec<SessionEvent>, Result<(), SessionError>) {
     let (tx, mut rx) = mpsc::channel(1024);
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = shutdown::channel();
     let task = tokio::spawn(run_session(config, tx, stop_rx));
     let mut events = Vec::new();
     let deadline = Instant::now() + limit;
@@ -66,7 +67,7 @@ async fn run_until(
             break;
         }
     }
-    let _ = stop_tx.send(true);
+    stop_tx.trigger();
     while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
         events.push(ev);
     }
@@ -685,8 +686,7 @@ async fn a_cut_off_is_bridged_by_a_restart() {
         ..session_config(sim.url())
     };
     let config = cfg.clone();
-    let stop = watch::channel(false);
-    let (stop_tx, stop_rx) = stop;
+    let (stop_tx, stop_rx) = shutdown::channel();
     let decoder = eufy_hw::decode::DecoderConfig {
         accel: vec![eufy_hw::decode::Accel::None],
         ..Default::default()
@@ -699,7 +699,7 @@ async fn a_cut_off_is_bridged_by_a_restart() {
         |_, _, _| {},
     ));
     tokio::time::sleep(Duration::from_millis(4500)).await;
-    let _ = stop_tx.send(true);
+    stop_tx.trigger();
     let totals = run.await.unwrap().unwrap();
     let t = &totals[SERIAL];
     // Two cut-offs in 4.5 s, each bridged: pictures kept coming, gaps counted and short.
@@ -934,7 +934,7 @@ async fn a_flood_of_parameter_sets_is_bounded_and_counted() {
     );
     let url = hostile_server("T1", messages).await;
     let before = rss_mib();
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = shutdown::channel();
     let decoder = eufy_hw::decode::DecoderConfig {
         accel: vec![eufy_hw::decode::Accel::None],
         ..Default::default()
@@ -953,7 +953,7 @@ async fn a_flood_of_parameter_sets_is_bounded_and_counted() {
     ));
     // Until the valid frames are through (the last one is held until the next start code).
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let _ = stop_tx.send(true);
+    stop_tx.trigger();
     let totals = run.await.unwrap().unwrap();
     let t = &totals["T1"];
     let grew = peak.lock().unwrap().max(rss_mib()) - before;
@@ -1009,7 +1009,7 @@ async fn only_wanted_cameras_are_streamed() {
         }
         restarted
     });
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = shutdown::channel();
     let (ctl, ctl_rx) = mpsc::unbounded_channel();
     ctl.send(SessionControl::Want(vec!["A1".into()])).unwrap();
     let task = tokio::spawn(run_session_with(config, tx, stop_rx, ctl_rx));
@@ -1055,7 +1055,7 @@ async fn only_wanted_cameras_are_streamed() {
     }
     settle(&["B2", "C3"]).await;
     assert_eq!(sim.stats().count("device.stop_livestream"), 2);
-    let _ = stop_tx.send(true);
+    stop_tx.trigger();
     tokio::time::timeout(Duration::from_secs(5), task)
         .await
         .unwrap()

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{clip_path, End, Plain};
 use eufy_hw::clip::Clip;
-use eufy_hw::eufy::simulator::{Camera, Chunking, Fault, FaultKind, Pacing, SimConfig, Simulator};
+use eufy_hw::simulator::{Camera, Chunking, Fault, FaultKind, Pacing, SimConfig, Simulator};
 use serde_json::json;
 
 const SERIAL: &str = "T8410P0000000001";
@@ -880,7 +880,7 @@ async fn detection_events_and_offline_cameras() {
 #[test]
 fn event_specs_parse() {
     use eufy_hw::eufy::protocol::DetectionKind;
-    use eufy_hw::eufy::simulator::SimEvent;
+    use eufy_hw::simulator::SimEvent;
     let e: SimEvent = "rings@5".parse().unwrap();
     assert_eq!(
         (e.kind, e.serial, e.at),

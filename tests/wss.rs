@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use eufy_hw::clip::Clip;
 use eufy_hw::eufy::session::{run_session, SessionConfig, SessionError, SessionEvent};
-use eufy_hw::eufy::simulator::{Camera, Pacing, SimConfig, Simulator};
+use eufy_hw::shutdown;
+use eufy_hw::simulator::{Camera, Pacing, SimConfig, Simulator};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 struct Tls {
     ca_pem: String,
@@ -70,7 +71,7 @@ async fn session(url: String) -> (Vec<SessionEvent>, Result<(), SessionError>) {
     cfg.reconnect = false;
     cfg.request_timeout = Duration::from_secs(5);
     let (tx, mut rx) = mpsc::channel(64);
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = shutdown::channel();
     let task = tokio::spawn(run_session(cfg, tx, stop_rx));
     let mut events = Vec::new();
     while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
@@ -86,7 +87,7 @@ async fn session(url: String) -> (Vec<SessionEvent>, Result<(), SessionError>) {
             break;
         }
     }
-    let _ = stop_tx.send(true);
+    stop_tx.trigger();
     let result = task.await.unwrap();
     (events, result)
 }

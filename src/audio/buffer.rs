@@ -262,19 +262,7 @@ impl JitterBuffer {
         let n = out.len() / self.channels;
         self.pull_len = self.pull_len.max(n as f64 / f64::from(self.rate)).min(0.2);
         let fade = self.frames(FADE).max(1);
-        let mut k = 0;
-        // Late head: drop what is past due.
-        if let Some(head) = self.head_due {
-            if play_at > head + MAX_LATE {
-                let late = self.frames(play_at - head);
-                tracing::trace!(
-                    late_ms = (play_at - head).as_secs_f64() * 1e3,
-                    queued = self.queued(),
-                    "late: dropping"
-                );
-                self.drop_frames(late);
-            }
-        }
+        self.drop_late(play_at);
         let lateness = self.head_due.map(|h| {
             if play_at >= h {
                 (play_at - h).as_secs_f64() * 1e3
@@ -288,15 +276,8 @@ impl JitterBuffer {
             Some(_) => 0,
             None => n,
         };
-        let target = if self.muted { 0.0 } else { self.volume };
         // Silence (or the wait), faded out from the last frame written.
-        while k < wait {
-            self.gain = (self.gain - 1.0 / fade as f32).max(0.0);
-            for c in 0..self.channels {
-                out[k * self.channels + c] = self.last[c] * self.gain;
-            }
-            k += 1;
-        }
+        self.fade_out(out, 0..wait, fade);
         if wait > 0 && self.playing && self.head_due.is_none() {
             self.stats.underruns += 1;
         }
@@ -312,44 +293,19 @@ impl JitterBuffer {
             }
         }
         // Samples, fading towards the target gain.
-        let mut played = 0;
-        let at = |j: usize| play_at + Duration::from_secs_f64(j as f64 / f64::from(self.rate));
+        let target = if self.muted { 0.0 } else { self.volume };
+        let mut k = wait;
         while k < n && !self.queue.is_empty() {
-            // A chunk's first sample: its latency from arrival.
-            if self.marks.front().is_some_and(|m| m.0 <= self.consumed) {
-                if let Some((_, arrived)) = self.marks.pop_front() {
-                    let l = at(k).saturating_duration_since(arrived).as_secs_f64() * 1e3;
-                    push_kept(&mut self.stats.latency_ms, l);
-                }
-            }
-            let loud = self
-                .queue
-                .iter()
-                .take(self.channels)
-                .any(|s| s.abs() > ONSET_LEVEL);
-            if loud {
-                if self.quiet >= self.frames(QUIET) as u64 {
-                    push_kept(&mut self.stats.onsets, at(k));
-                }
-                self.quiet = 0;
-            } else {
-                self.quiet += 1;
-            }
-            self.consumed += 1;
-            let step = 1.0 / fade as f32;
-            self.gain = if self.gain < target {
-                (self.gain + step).min(target)
-            } else {
-                (self.gain - step).max(target)
-            };
-            for c in 0..self.channels {
-                let s = self.queue.pop_front().unwrap_or(0.0);
-                self.last[c] = s;
-                out[k * self.channels + c] = (s * self.gain).clamp(-1.0, 1.0);
-            }
+            let at = play_at + Duration::from_secs_f64(k as f64 / f64::from(self.rate));
+            self.play_frame(
+                &mut out[k * self.channels..(k + 1) * self.channels],
+                at,
+                target,
+                fade,
+            );
             k += 1;
-            played += 1;
         }
+        let played = k - wait;
         self.stats.frames_played += played as u64;
         self.head_due = self
             .head_due
@@ -360,13 +316,68 @@ impl JitterBuffer {
             tracing::trace!(missing = n - k, "underrun");
             self.stats.underruns += 1;
             self.playing = false;
-            while k < n {
-                self.gain = (self.gain - 1.0 / fade as f32).max(0.0);
-                for c in 0..self.channels {
-                    out[k * self.channels + c] = self.last[c] * self.gain;
-                }
-                k += 1;
+            self.fade_out(out, k..n, fade);
+        }
+    }
+
+    /// A head more than [`MAX_LATE`] past due at `play_at`: what is past due is dropped.
+    fn drop_late(&mut self, play_at: Instant) {
+        let Some(head) = self.head_due else { return };
+        if play_at > head + MAX_LATE {
+            let late = self.frames(play_at - head);
+            tracing::trace!(
+                late_ms = (play_at - head).as_secs_f64() * 1e3,
+                queued = self.queued(),
+                "late: dropping"
+            );
+            self.drop_frames(late);
+        }
+    }
+
+    /// Frames `range` of `out`: the last frame written, fading to silence over `fade`.
+    fn fade_out(&mut self, out: &mut [f32], range: std::ops::Range<usize>, fade: usize) {
+        for k in range {
+            self.gain = (self.gain - 1.0 / fade as f32).max(0.0);
+            for c in 0..self.channels {
+                out[k * self.channels + c] = self.last[c] * self.gain;
             }
+        }
+    }
+
+    /// The next queued frame into `frame` (one sample per channel), played at `at`: a
+    /// chunk's first sample gives its latency, a loud frame after quiet is an onset, the
+    /// gain steps towards `target`.
+    fn play_frame(&mut self, frame: &mut [f32], at: Instant, target: f32, fade: usize) {
+        if self.marks.front().is_some_and(|m| m.0 <= self.consumed) {
+            if let Some((_, arrived)) = self.marks.pop_front() {
+                let l = at.saturating_duration_since(arrived).as_secs_f64() * 1e3;
+                push_kept(&mut self.stats.latency_ms, l);
+            }
+        }
+        let loud = self
+            .queue
+            .iter()
+            .take(self.channels)
+            .any(|s| s.abs() > ONSET_LEVEL);
+        if loud {
+            if self.quiet >= self.frames(QUIET) as u64 {
+                push_kept(&mut self.stats.onsets, at);
+            }
+            self.quiet = 0;
+        } else {
+            self.quiet += 1;
+        }
+        self.consumed += 1;
+        let step = 1.0 / fade as f32;
+        self.gain = if self.gain < target {
+            (self.gain + step).min(target)
+        } else {
+            (self.gain - step).max(target)
+        };
+        for (c, out) in frame.iter_mut().enumerate() {
+            let s = self.queue.pop_front().unwrap_or(0.0);
+            self.last[c] = s;
+            *out = (s * self.gain).clamp(-1.0, 1.0);
         }
     }
 }

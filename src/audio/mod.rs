@@ -140,6 +140,63 @@ impl AudioTuner {
     }
 }
 
+/// The device's own rate and channels, with a short buffer: a sound server's default (2 s
+/// on PulseAudio) would put the sound seconds behind the picture.
+fn stream_config(device: &cpal::Device) -> Result<cpal::StreamConfig, cpal::Error> {
+    let default = device.default_output_config()?;
+    let want = default.sample_rate() / 100 * BUFFER_MS / 10;
+    let buffer_size = match default.buffer_size() {
+        cpal::SupportedBufferSize::Range { min, max } => {
+            cpal::BufferSize::Fixed(want.clamp(*min, *max))
+        }
+        cpal::SupportedBufferSize::Unknown => cpal::BufferSize::Fixed(want),
+    };
+    Ok(cpal::StreamConfig {
+        channels: default.channels().clamp(1, 8),
+        sample_rate: default.sample_rate(),
+        buffer_size,
+    })
+}
+
+/// The device's callback: each buffer filled from `buffer` with what is due when it plays.
+fn device_callback(
+    buffer: Shared<JitterBuffer>,
+    channels: u16,
+    rate: u32,
+) -> impl FnMut(&mut [f32], &cpal::OutputCallbackInfo) + Send + 'static {
+    let mut first = true;
+    // When the previous buffer ends at the device: buffers play back to back.
+    let mut next: Option<Instant> = None;
+    move |out: &mut [f32], info: &cpal::OutputCallbackInfo| {
+        let ts = info.timestamp();
+        // Where the host does not say (PulseAudio here), this buffer plays after at least
+        // its own length.
+        let own = Duration::from_secs_f64(out.len() as f64 / f64::from(channels) / f64::from(rate));
+        let ahead = ts.playback.saturating_duration_since(ts.callback).max(own);
+        let now = Instant::now();
+        // A host that asks for several buffers at once plays them in turn; never trust that
+        // further ahead than a device buffer could hold.
+        let play_at = next
+            .unwrap_or(now)
+            .clamp(now + ahead, now + ahead + MAX_DEVICE_AHEAD);
+        next = Some(play_at + own);
+        if std::mem::take(&mut first) {
+            tracing::debug!(
+                frames = out.len(),
+                "audio device latency {:.1} ms",
+                ahead.as_secs_f64() * 1e3
+            );
+        }
+        tracing::trace!(
+            len = out.len(),
+            ahead_ms = ahead.as_secs_f64() * 1e3,
+            lead_ms = play_at.saturating_duration_since(now).as_secs_f64() * 1e3,
+            "callback"
+        );
+        lock(&buffer).pull(out, play_at);
+    }
+}
+
 /// The sound output: a device stream, its buffer and the decode thread.
 pub struct AudioOut {
     feed: AudioFeed,
@@ -160,26 +217,11 @@ impl AudioOut {
             .map(|d| d.name().to_owned())
             .unwrap_or_else(|_| "default".into());
         let name = format!("{name} ({:?})", host.id());
-        let default = device
-            .default_output_config()
-            .map_err(|e| AudioError::Stream {
-                device: name.clone(),
-                why: e.to_string(),
-            })?;
-        // A short device buffer: a sound server's default (2 s on PulseAudio) would put the
-        // sound seconds behind the picture.
-        let want = default.sample_rate() / 100 * BUFFER_MS / 10;
-        let buffer_size = match default.buffer_size() {
-            cpal::SupportedBufferSize::Range { min, max } => {
-                cpal::BufferSize::Fixed(want.clamp(*min, *max))
-            }
-            cpal::SupportedBufferSize::Unknown => cpal::BufferSize::Fixed(want),
+        let failed = |e: &dyn std::fmt::Display| AudioError::Stream {
+            device: name.clone(),
+            why: e.to_string(),
         };
-        let config = cpal::StreamConfig {
-            channels: default.channels().clamp(1, 8),
-            sample_rate: default.sample_rate(),
-            buffer_size,
-        };
+        let config = stream_config(&device).map_err(|e| failed(&e))?;
         let mut jb = JitterBuffer::new(config.sample_rate, config.channels, DEFAULT_DELAY);
         jb.set_volume(volume);
         let buffer = Arc::new(Mutex::new(jb));
@@ -193,59 +235,17 @@ impl AudioOut {
             std::thread::Builder::new()
                 .name("audio-decode".into())
                 .spawn(move || decode_loop(rx, decoder, &buffer, &control))
-                .map_err(|e| AudioError::Stream {
-                    device: name.clone(),
-                    why: e.to_string(),
-                })?;
+                .map_err(|e| failed(&e))?;
         }
-        let cb_buffer = buffer.clone();
-        let mut first = true;
-        // When the previous buffer ends at the device: buffers play back to back.
-        let mut next: Option<Instant> = None;
         let stream = device
             .build_output_stream::<f32, _, _>(
                 config,
-                move |out: &mut [f32], info: &cpal::OutputCallbackInfo| {
-                    let ts = info.timestamp();
-                    // Where the host does not say (PulseAudio here), this buffer plays
-                    // after at least its own length.
-                    let own = Duration::from_secs_f64(
-                        out.len() as f64 / f64::from(channels) / f64::from(rate),
-                    );
-                    let ahead = ts.playback.saturating_duration_since(ts.callback).max(own);
-                    let now = Instant::now();
-                    // A host that asks for several buffers at once plays them in turn; never
-                    // trust that further ahead than a device buffer could hold.
-                    let play_at = next
-                        .unwrap_or(now)
-                        .clamp(now + ahead, now + ahead + MAX_DEVICE_AHEAD);
-                    next = Some(play_at + own);
-                    if std::mem::take(&mut first) {
-                        tracing::debug!(
-                            frames = out.len(),
-                            "audio device latency {:.1} ms",
-                            ahead.as_secs_f64() * 1e3
-                        );
-                    }
-                    tracing::trace!(
-                        len = out.len(),
-                        ahead_ms = ahead.as_secs_f64() * 1e3,
-                        lead_ms = play_at.saturating_duration_since(now).as_secs_f64() * 1e3,
-                        "callback"
-                    );
-                    lock(&cb_buffer).pull(out, play_at);
-                },
+                device_callback(buffer.clone(), channels, rate),
                 |e| tracing::warn!("audio output: {e}"),
                 None,
             )
-            .map_err(|e| AudioError::Stream {
-                device: name.clone(),
-                why: e.to_string(),
-            })?;
-        stream.play().map_err(|e| AudioError::Stream {
-            device: name.clone(),
-            why: e.to_string(),
-        })?;
+            .map_err(|e| failed(&e))?;
+        stream.play().map_err(|e| failed(&e))?;
         tracing::info!(channels, rate, "audio output: {name}");
         Ok(AudioOut {
             feed: AudioFeed { tx, control },

@@ -18,8 +18,10 @@
 //! JSON report (`--json`), schema version 1: see [`Report`]; every duration in ms.
 
 mod cpu;
+mod measure;
 mod report;
 mod round;
+mod table;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,10 +31,9 @@ use crate::decode::{DecodeError, DecoderConfig};
 use crate::pipeline::PipelineError;
 use crate::render::RenderError;
 
-pub use report::{
-    plot, table, AudioBench, CpuParts, Percentiles, PublishBench, Report, Round, Stages,
-};
+pub use report::{AudioBench, CpuParts, Percentiles, PublishBench, Report, Round, Stages};
 pub use round::baseline;
+pub use table::{plot, table};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -99,9 +100,14 @@ pub enum BenchError {
     /// The pipeline.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
-    /// The window (`--window`).
-    #[error(transparent)]
-    Window(#[from] crate::view::ViewError),
+}
+
+/// A target size, `WIDTHxHEIGHT` (each 1 to 8192), as `--size` gives it.
+pub fn parse_size(size: &str) -> Result<(u32, u32), String> {
+    size.split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .filter(|&(w, h): &(u32, u32)| (1..=8192).contains(&w) && (1..=8192).contains(&h))
+        .ok_or_else(|| format!("--size {size:?}: expected WIDTHxHEIGHT"))
 }
 
 /// Frames per stream left out of latency figures: the decoder's start (device probing,
@@ -144,4 +150,15 @@ fn one_thread_runtime(name: &str) -> Result<tokio::runtime::Runtime, BenchError>
         .enable_all()
         .build()
         .map_err(|e| BenchError::Setup(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_parse_within_bounds() {
+        assert_eq!(super::parse_size("1920x1080"), Ok((1920, 1080)));
+        for bad in ["1920", "0x10", "10x0", "9000x10", "axb", "1920x1080x3", ""] {
+            assert!(super::parse_size(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -1,7 +1,20 @@
-//! The benchmark's report: percentiles, stages, CPU by part, rounds; as JSON (serde), as a
-//! table and as an SVG plot.
+//! The benchmark's report: percentiles, stages, CPU by part, rounds (JSON with serde; the
+//! table and plot are [`super::table`]'s), and how a round's measurements become one
+//! ([`Report::build`]).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
+
+use super::cpu::{cpu_parts_since, peak_rss_mib};
+use super::measure::{FeedOut, Measured, RenderOut, Shown};
+use super::{BenchConfig, BenchError, WARMUP_FRAMES};
+use crate::decode::DecodeStats;
+use crate::ingest::Gaps;
+use crate::pipeline::CameraStatus;
+use crate::record::Written;
+use crate::render::{ColourPath, RenderTimings};
 
 /// Latency percentiles of one stage, ms.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -223,226 +236,376 @@ pub struct Round {
     pub ratio: Option<f64>,
 }
 
-/// The report as a human table.
-///
-/// Long because it is one line per part of the report, in the order printed.
-pub fn table(r: &Report) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "clip        {} ({}), {} stream(s), {}",
-        r.clip, r.video, r.streams, r.mode
-    );
-    let _ = writeln!(s, "decoder     {}", r.decoder_path.join(" | "));
-    if !r.gpu.is_empty() {
-        let _ = writeln!(s, "gpu         {}", r.gpu);
-    }
-    if let Some(sp) = &r.render_split_ms {
-        let wait = sp
-            .wait
-            .map_or_else(String::new, |w| format!(", waiting for the GPU {w:.2}"));
-        let _ = writeln!(
-            s,
-            "colour      {}: convert {:.2}, record and submit {:.2}{wait} ms per frame",
-            r.colour_path, sp.convert, sp.submit
-        );
-    }
-    let _ = writeln!(
-        s,
-        "frames      {} events, {} access units, {} decoded, {} shown, {} dropped",
-        r.events_in, r.access_units, r.frames_decoded, r.frames_shown, r.frames_dropped
-    );
-    let _ = write!(s, "throughput  {:.1} fps over {:.2} s", r.fps, r.seconds);
-    if let (Some(b), Some(ratio)) = (r.baseline_fps, r.ratio) {
-        let _ = write!(
-            s,
-            "; baseline (FFmpeg alone) {b:.1} fps; pipeline/baseline {ratio:.2}"
-        );
-    }
-    let _ = writeln!(s);
-    if let Some(ms) = r.first_frame_ms {
-        let _ = writeln!(
-            s,
-            "start       first frame shown {ms:.0} ms after starting (connect, stream start, keyframe, decoder, draw)"
-        );
-    }
-    if r.baseline_decode_ms.count > 0 {
-        let b = &r.baseline_decode_ms;
-        let _ = writeln!(
-            s,
-            "baseline    FFmpeg alone: {:.2} ms per access unit (p50), p99 {:.2} ms",
-            b.p50, b.p99
-        );
-    }
-    if r.rounds.len() > 1 {
-        let list: Vec<String> = r
-            .rounds
-            .iter()
-            .map(|x| match x.ratio {
-                Some(ratio) => format!("{ratio:.2}"),
-                None => format!("{:.1} fps", x.fps),
-            })
-            .collect();
-        let _ = writeln!(
-            s,
-            "rounds      {} (the median round is reported)",
-            list.join(", ")
-        );
-    }
-    if r.gaps.count > 0 {
-        let _ = writeln!(
-            s,
-            "gaps        {} (streams cut off or restarted): longest {:.2} s, {:.2} s in all",
-            r.gaps.count, r.gaps.longest_secs, r.gaps.total_secs
-        );
-    }
-    if let Some(a) = &r.audio {
-        let _ = writeln!(
-            s,
-            "audio       {}: {} frames in, {} played, {} dropped, {} underruns; delay {:.0} ms",
-            a.device, a.frames_in, a.frames_played, a.frames_dropped, a.underruns, a.delay_ms
-        );
-        let l = &a.latency_ms;
-        let _ = writeln!(
-            s,
-            "            arrival → device p50 {:.1} p95 {:.1} p99 {:.1} ms",
-            l.p50, l.p95, l.p99
-        );
-        let o = &a.av_offset_ms;
-        if o.count > 0 {
-            let _ = writeln!(
-                s,
-                "            A/V offset (sound − picture) p50 {:+.1} p95 {:+.1} p99 {:+.1} ms over {} beeps ({} flashes)",
-                o.p50, o.p95, o.p99, o.count, a.flashes
-            );
-        }
-    }
-    let _ = writeln!(
-        s,
-        "stills      longest {:.2} s without a new picture; frozen {} time(s) (no picture for {:.0} s)",
-        r.stills.longest_secs, r.stills.frozen, r.stills.limit_secs
-    );
-    if let Some(c) = r.cpu_ms_per_frame {
-        let _ = write!(s, "cpu         {c:.2} ms per frame");
-    }
-    if let Some(m) = r.peak_rss_mib {
-        let _ = write!(s, ", peak RSS {m:.0} MiB");
-    }
-    let _ = writeln!(s);
-    let p = &r.cpu_ms_per_frame_by_part;
-    if p.decoder + p.client + p.simulator + p.publisher + p.other > 0.0 {
-        let publisher = if r.publish.is_some() {
-            format!(", publisher {:.2}", p.publisher)
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            s,
-            "cpu parts   decoder {:.2}, client {:.2}, simulator {:.2}{publisher}, other {:.2} ms per frame",
-            p.decoder, p.client, p.simulator, p.other
-        );
-    }
-    if let Some(b) = &r.publish {
-        let _ = writeln!(
-            s,
-            "publish     {} units pushed to {}, {} frames of them shown by the reader",
-            b.units_pushed, b.to, b.frames_paired
-        );
-        for (name, p) in [
-            ("            arrival → reader received", &b.to_reader_ms),
-            ("            arrival → reader decoded ", &b.to_decoded_ms),
-            ("            arrival → reader shown   ", &b.to_shown_ms),
-        ] {
-            let _ = writeln!(
-                s,
-                "{name} p50 {:.1} p95 {:.1} p99 {:.1} ms",
-                p.p50, p.p95, p.p99
-            );
-        }
-    }
-    let _ = writeln!(
-        s,
-        "latency ms  {:>8} {:>8} {:>8} {:>8} {:>8}   (first {} frames per stream left out)",
-        "p50", "p95", "p99", "max", "n", r.warmup_frames
-    );
-    let st = &r.latency_ms;
-    for (name, p) in [
-        ("network", &st.network),
-        ("assemble", &st.assemble),
-        ("decode", &st.decode),
-        ("render", &st.render),
-        ("end-to-end", &st.end_to_end),
-    ] {
-        let _ = writeln!(
-            s,
-            "  {name:<10}{:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8}",
-            p.p50, p.p95, p.p99, p.max, p.count
-        );
-    }
-    s
+/// FFmpeg alone on the same access units, run after the pipeline.
+#[derive(Debug, Clone)]
+pub(super) struct Baseline {
+    /// Frames per second, all streams.
+    pub fps: f64,
+    /// Time per decoded access unit.
+    pub decode_ms: Percentiles,
 }
 
-/// Writes an SVG with end-to-end latency over time (top) and its distribution (bottom).
-pub fn plot(r: &Report, path: &std::path::Path) -> Result<(), String> {
-    use plotters::prelude::*;
-    let root = SVGBackend::new(path, (900, 700)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let (top, bottom) = root.split_vertically(350);
-    let max_t = r.timeline.last().map_or(1.0, |p| p.0).max(1e-3);
-    let max_l = r.timeline.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.1;
-    let mut chart = ChartBuilder::on(&top)
-        .caption(
-            format!("end-to-end latency, {} ({})", r.clip, r.mode),
-            ("sans-serif", 18),
-        )
-        .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0.0..max_t, 0.0..max_l)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_desc("time (s)")
-        .y_desc("ms")
-        .draw()
-        .map_err(|e| e.to_string())?;
-    chart
-        .draw_series(LineSeries::new(r.timeline.iter().copied(), &BLUE))
-        .map_err(|e| e.to_string())?;
-    let buckets = 40u32;
-    let width = max_l / f64::from(buckets);
-    let mut counts = vec![0u32; buckets as usize];
-    for (_, l) in &r.timeline {
-        let b = ((l / width) as usize).min(buckets as usize - 1);
-        counts[b] += 1;
+impl Report {
+    /// The round's report from what was measured, the baseline (none for live streams) and
+    /// what was published.
+    pub(super) fn build(
+        config: &BenchConfig,
+        clip_fps: f64,
+        streams: usize,
+        measured: Measured,
+        baseline: Option<Baseline>,
+        published: Option<(u64, Vec<Written>)>,
+    ) -> Result<Report, BenchError> {
+        let Measured {
+            render,
+            feed,
+            audio,
+            started,
+            cpu,
+            threads0,
+        } = measured;
+        let FeedOut {
+            decoders,
+            assemble_ms,
+            network_ms,
+            events_in,
+            statuses,
+            keys,
+        } = feed;
+        let seconds = render
+            .target_at
+            .unwrap_or_else(Instant::now)
+            .duration_since(started)
+            .as_secs_f64();
+        let times = frame_times(&render.shown, streams, started);
+        let shown_n = render.shown.len() as u64;
+        let fps = shown_n as f64 / seconds.max(1e-9);
+        let counts = Counts::of(&decoders, &statuses);
+        let described = Described::of(config, clip_fps, &statuses);
+        let RenderOut {
+            shown,
+            flashes,
+            gpu,
+            threads,
+            split,
+            ..
+        } = render;
+        Ok(Report {
+            schema: 1,
+            clip: described.clip,
+            video: described.video,
+            streams,
+            mode: described.mode,
+            decoder_path: counts.paths,
+            gpu,
+            colour_path: split
+                .as_ref()
+                .map_or_else(String::new, |(p, ..)| p.to_string()),
+            render_split_ms: split.map(|s| render_split(s, shown_n)),
+            events_in,
+            access_units: counts.access_units,
+            frames_decoded: counts.frames_decoded,
+            frames_shown: shown_n,
+            frames_dropped: counts.dropped,
+            seconds,
+            fps,
+            baseline_fps: baseline.as_ref().map(|b| b.fps),
+            ratio: baseline
+                .as_ref()
+                .filter(|_| config.unpaced)
+                .map(|b| fps / b.fps),
+            baseline_decode_ms: baseline.map(|b| b.decode_ms).unwrap_or_default(),
+            warmup_frames: WARMUP_FRAMES,
+            first_frame_ms: times.first_frame_ms,
+            cpu_ms_per_frame: cpu.map(|c| c * 1e3 / shown_n.max(1) as f64),
+            cpu_ms_per_frame_by_part: cpu_parts_since(&threads, &threads0, shown_n),
+            peak_rss_mib: peak_rss_mib(),
+            rounds: Vec::new(),
+            gaps: all_gaps(&statuses),
+            stills: stills(&shown, config.watchdog),
+            audio: audio.map(|a| audio_bench(&a, &flashes)),
+            publish: config
+                .publish
+                .as_deref()
+                .zip(published)
+                .map(|(to, p)| publish_bench(to, p, &shown, &keys)),
+            latency_ms: Stages {
+                network: Percentiles::of(&network_ms),
+                assemble: Percentiles::of(&assemble_ms),
+                decode: Percentiles::of(&times.decode_ms),
+                render: Percentiles::of(&times.render_ms),
+                end_to_end: Percentiles::of(&times.e2e_ms),
+            },
+            timeline: times.timeline,
+        })
     }
-    let max_c = counts.iter().copied().max().unwrap_or(1).max(1);
-    let mut hist = ChartBuilder::on(&bottom)
-        .caption("distribution", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0u32..buckets, 0u32..max_c + 1)
-        .map_err(|e| e.to_string())?;
-    hist.configure_mesh()
-        .x_desc(format!("ms (bucket = {width:.2} ms)"))
-        .x_label_formatter(&|b| format!("{:.0}", f64::from(*b) * width))
-        .y_desc("frames")
-        .draw()
-        .map_err(|e| e.to_string())?;
-    hist.draw_series(
-        Histogram::vertical(&hist)
-            .style(BLUE.filled())
-            .data(counts.iter().enumerate().map(|(i, c)| (i as u32, *c))),
-    )
-    .map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())
+}
+
+/// The decoders' and assemblers' totals, all streams.
+struct Counts {
+    access_units: u64,
+    frames_decoded: u64,
+    dropped: u64,
+    /// The decoder paths, each once.
+    paths: Vec<String>,
+}
+
+impl Counts {
+    fn of(
+        decoders: &HashMap<String, DecodeStats>,
+        statuses: &HashMap<String, CameraStatus>,
+    ) -> Counts {
+        let mut paths: Vec<String> = decoders.values().map(|d| d.path.clone()).collect();
+        paths.sort();
+        paths.dedup();
+        Counts {
+            access_units: statuses.values().map(|s| s.access_units).sum(),
+            frames_decoded: decoders.values().map(|d| d.frames_out).sum(),
+            dropped: decoders
+                .values()
+                .map(|d| {
+                    d.dropped_behind + d.dropped_before_keyframe + d.unsupported_frames + d.errors
+                })
+                .sum(),
+            paths,
+        }
+    }
+}
+
+/// What was measured, in words: the clip or the live streams, what they carried, the pace.
+struct Described {
+    clip: String,
+    video: String,
+    mode: String,
+}
+
+impl Described {
+    fn of(
+        config: &BenchConfig,
+        clip_fps: f64,
+        statuses: &HashMap<String, CameraStatus>,
+    ) -> Described {
+        let live = config.live.is_some() || !config.sources.is_empty();
+        // What was measured: the clip, or what the live streams carried.
+        let info = if live {
+            statuses.values().find_map(|s| s.info)
+        } else {
+            config.clip.units.first().map(|u| u.info)
+        };
+        let clip = match (&config.live, config.sources.is_empty()) {
+            (Some((url, _)), _) => format!("live: {url}"),
+            (None, false) => format!("RTSP: {}", config.sources.join(", ")),
+            (None, true) => config.clip.name.clone(),
+        };
+        Described {
+            clip,
+            video: info.map_or_else(String::new, |i| {
+                format!("{} {} {}x{}", i.codec, i.profile_name(), i.width, i.height)
+            }),
+            mode: if live {
+                "as the streams come".into()
+            } else if config.unpaced {
+                "unpaced".into()
+            } else {
+                format!("paced at {clip_fps:.0} fps")
+            },
+        }
+    }
+}
+
+/// Where rendering's time went, per frame shown.
+fn render_split(
+    (_, t, waited): (ColourPath, RenderTimings, Option<Duration>),
+    shown: u64,
+) -> RenderSplit {
+    let per = |d: Duration| d.as_secs_f64() * 1e3 / shown.max(1) as f64;
+    RenderSplit {
+        convert: per(t.convert),
+        submit: per(t.submit.saturating_sub(t.convert)),
+        wait: waited.map(per),
+    }
+}
+
+/// Every stream's gaps together.
+fn all_gaps(statuses: &HashMap<String, CameraStatus>) -> Gaps {
+    statuses.values().fold(Gaps::default(), |a, s| Gaps {
+        count: a.count + s.gaps.count,
+        last_secs: s.gaps.last_secs.max(a.last_secs),
+        longest_secs: a.longest_secs.max(s.gaps.longest_secs),
+        total_secs: a.total_secs + s.gaps.total_secs,
+    })
+}
+
+/// Per-frame stage latencies of the frames shown (each stream's first [`WARMUP_FRAMES`]
+/// left out), ms.
+struct FrameTimes {
+    decode_ms: Vec<f64>,
+    render_ms: Vec<f64>,
+    e2e_ms: Vec<f64>,
+    /// (seconds since the start, end-to-end ms) per frame, for the plot.
+    timeline: Vec<(f64, f64)>,
+    /// The slowest stream's first frame, ms after the start.
+    first_frame_ms: Option<f64>,
+}
+
+fn frame_times(shown: &[Shown], streams: usize, started: Instant) -> FrameTimes {
+    let mut decode_ms = Vec::new();
+    let mut render_ms = Vec::new();
+    let mut e2e_ms = Vec::new();
+    let mut timeline = Vec::new();
+    let mut per_stream = vec![0u64; streams];
+    let mut first = vec![None; streams];
+    for f in shown {
+        let k = per_stream.get_mut(f.stream).map(|k| {
+            *k += 1;
+            *k
+        });
+        if let (Some(1), Some(slot)) = (k, first.get_mut(f.stream)) {
+            *slot = Some(f.done.duration_since(started).as_secs_f64() * 1e3);
+        }
+        if k.is_none_or(|k| k <= WARMUP_FRAMES) {
+            continue;
+        }
+        decode_ms.push(f.decoded.duration_since(f.received).as_secs_f64() * 1e3);
+        render_ms.push(f.done.duration_since(f.decoded).as_secs_f64() * 1e3);
+        let e2e = f.done.duration_since(f.received).as_secs_f64() * 1e3;
+        e2e_ms.push(e2e);
+        timeline.push((f.done.duration_since(started).as_secs_f64(), e2e));
+    }
+    let first_frame_ms = first
+        .iter()
+        .copied()
+        .collect::<Option<Vec<f64>>>()
+        .and_then(|v| v.into_iter().reduce(f64::max));
+    FrameTimes {
+        decode_ms,
+        render_ms,
+        e2e_ms,
+        timeline,
+        first_frame_ms,
+    }
+}
+
+/// The longest wait between two pictures of a stream, and the waits of `limit` or more.
+fn stills(shown: &[Shown], limit: Duration) -> Stills {
+    let mut last: HashMap<usize, Instant> = HashMap::new();
+    let mut out = Stills {
+        limit_secs: limit.as_secs_f64(),
+        ..Stills::default()
+    };
+    for s in shown {
+        if let Some(prev) = last.insert(s.stream, s.done) {
+            let still = s.done.saturating_duration_since(prev);
+            out.longest_secs = out.longest_secs.max(still.as_secs_f64());
+            if still >= limit {
+                out.frozen += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The sound's report: counters, arrival → device latency, and each beep's offset from the
+/// nearest flash (within 0.5 s).
+fn audio_bench(r: &crate::audio::AudioReport, flashes: &[Instant]) -> AudioBench {
+    let b = &r.buffer;
+    let offsets: Vec<f64> = b
+        .onsets
+        .iter()
+        .filter_map(|&beep| {
+            flashes
+                .iter()
+                .map(|&f| {
+                    if beep >= f {
+                        (beep - f).as_secs_f64() * 1e3
+                    } else {
+                        -((f - beep).as_secs_f64() * 1e3)
+                    }
+                })
+                .min_by(|a, b| a.abs().total_cmp(&b.abs()))
+                .filter(|o| o.abs() <= 500.0)
+        })
+        .collect();
+    let latency: Vec<f64> = b.latency_ms.iter().copied().collect();
+    AudioBench {
+        device: r.device.clone(),
+        frames_in: b.frames_in,
+        frames_played: b.frames_played,
+        frames_dropped: b.frames_dropped,
+        underruns: b.underruns,
+        delay_ms: r.delay.as_secs_f64() * 1e3,
+        latency_ms: Percentiles::of(&latency),
+        av_offset_ms: Percentiles::of(&offsets),
+        beeps: b.onsets.len() as u64,
+        flashes: flashes.len() as u64,
+    }
+}
+
+/// Pairs each frame the reader showed (its warm-up left out) with the unit pushed that
+/// carried the same last slice, the latest one to arrive before the reader had it (a
+/// looping clip repeats its slices).
+fn publish_bench(
+    to: &str,
+    (units, written): (u64, Vec<Written>),
+    shown: &[Shown],
+    keys: &HashMap<Instant, u64>,
+) -> PublishBench {
+    let mut arrivals: HashMap<u64, Vec<Instant>> = HashMap::new();
+    for w in &written {
+        arrivals.entry(w.key).or_default().push(w.arrived);
+    }
+    let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64() * 1e3;
+    let (mut reader, mut decoded, mut done) = (Vec::new(), Vec::new(), Vec::new());
+    let mut seen: HashMap<usize, u64> = HashMap::new();
+    for f in shown {
+        let n = seen.entry(f.stream).or_default();
+        *n += 1;
+        if *n <= WARMUP_FRAMES {
+            continue;
+        }
+        let arrived = keys
+            .get(&f.received)
+            .and_then(|k| arrivals.get(k))
+            .and_then(|a| a.iter().copied().filter(|&t| t <= f.received).max());
+        if let Some(a) = arrived {
+            reader.push(ms(a, f.received));
+            decoded.push(ms(a, f.decoded));
+            done.push(ms(a, f.done));
+        }
+    }
+    PublishBench {
+        to: to.to_owned(),
+        units_pushed: units,
+        frames_paired: reader.len() as u64,
+        to_reader_ms: Percentiles::of(&reader),
+        to_decoded_ms: Percentiles::of(&decoded),
+        to_shown_ms: Percentiles::of(&done),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stills_are_per_stream() {
+        let t0 = Instant::now();
+        let at = |s: f64| t0 + Duration::from_secs_f64(s);
+        let shown = |stream, s| Shown {
+            stream,
+            received: at(s),
+            decoded: at(s),
+            done: at(s),
+        };
+        // Stream 0: 0, 1, 13 (a 12 s still); stream 1 interleaved every 0.5 s.
+        let mut list = vec![shown(0, 0.0), shown(0, 1.0), shown(0, 13.0)];
+        list.extend((0..26).map(|k| shown(1, k as f64 * 0.5)));
+        list.sort_by_key(|s| s.done);
+        let s = stills(&list, Duration::from_secs(10));
+        assert_eq!(s.frozen, 1);
+        assert!((s.longest_secs - 12.0).abs() < 1e-6, "{s:?}");
+        assert_eq!(stills(&list, Duration::from_secs(13)).frozen, 0);
+    }
 
     #[test]
     fn percentiles_are_ordered_and_exact_on_small_sets() {

@@ -145,7 +145,12 @@ mod tests {
     fn garbage_stops_the_split_without_panicking() {
         // A frame that claims more bytes than there are, then junk.
         assert!(split_frames(&[0xff, 0xf1, 0x4c, 0x40, 0x20, 0x1f, 0xfc, 1, 2]).is_empty());
+        // 16 kHz mono AAC LC with 20 bytes of payload: 27 bytes.
+        let mut good = vec![0xff, 0xf1, 0x60, 0x40, 0x03, 0x60, 0xfc];
+        good.extend((0..20u8).map(|i| i.wrapping_mul(37)));
+        assert_eq!(parse_header(&good).map(|h| h.frame_len), Some(27));
         let mut seed = 7u32;
+        let mut found = 0;
         for len in 0..300 {
             let junk: Vec<u8> = (0..len)
                 .map(|_| {
@@ -157,7 +162,21 @@ mod tests {
                 let h = parse_header(f).unwrap();
                 assert_eq!(f.len(), h.frame_len);
             }
+            // Two good frames, then junk: the split gives both, whole, and stops in the
+            // junk without taking any of it for a frame that is not there.
+            let input = [good.clone(), good.clone(), junk].concat();
+            let frames = split_frames(&input);
+            assert!(frames.len() >= 2, "{len}: {} frames", frames.len());
+            assert_eq!(frames[0], &good[..], "{len}");
+            assert_eq!(frames[1], &good[..], "{len}");
+            let taken: usize = frames.iter().map(|f| f.len()).sum();
+            assert!(taken <= input.len());
+            for f in &frames[2..] {
+                assert_eq!(parse_header(f).map(|h| h.frame_len), Some(f.len()), "{len}");
+            }
+            found += frames.len();
         }
+        assert!(found >= 600, "{found} frames in 300 inputs");
     }
 
     /// A raw frame wrapped with the header of its AudioSpecificConfig equals the ADTS frame

@@ -14,21 +14,27 @@
 //! - Decoding starts at a keyframe; after an error it resynchronises at the next one.
 //!   Everything dropped is counted in [`DecodeStats`].
 //!
-//! All unsafe FFI lives in [`ffi`] (also used by [`crate::record`] to describe remuxed
-//! streams).
+//! - A stream that is interrupted (a cut-off, a station's turn passing, a lost connection)
+//!   resets its decoder ([`Command::Reset`]): the frames it still holds come out at once,
+//!   its state is flushed and it waits for the new stream's keyframe, so no picture of the
+//!   old stream appears after the gap.
+//!
+//! The FFmpeg calls the safe API lacks (devices, `get_format`, downloads) are in
+//! [`crate::av`]; this module has no unsafe code.
 
-pub(crate) mod ffi;
+mod thread;
 
 use std::collections::VecDeque;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::Instant;
 
 use ffmpeg_next as ffmpeg;
 
+use crate::av;
 use crate::bitstream::{AccessUnit, Codec};
 use crate::frame::{Colour, Frame, Layout, Matrix, PlaneData, Range};
+
+pub use thread::{Command, DecoderThread, FrameSink, LatestFrame};
 
 /// A hardware acceleration API, or software.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -195,6 +201,8 @@ pub struct DecodeStats {
     pub dropped_behind: u64,
     /// Times a hardware path was abandoned.
     pub fallbacks: u64,
+    /// Times the stream was interrupted and the decoder reset ([`Decoder::reset`]).
+    pub resets: u64,
     /// The path in use, with the reasons for it.
     pub path: String,
 }
@@ -226,7 +234,7 @@ pub struct Decoder {
 struct Active {
     codec: Codec,
     /// The opened decoder, with its device when in hardware (`ffi` owns the freeing order).
-    ctx: ffi::DecoderContext,
+    ctx: av::hw::DecoderContext,
     /// The hardware path, when the decoder is on one.
     accel: Option<Accel>,
     path: Arc<str>,
@@ -330,7 +338,7 @@ impl Decoder {
         self.stats.path = path.to_string();
         self.active = Some(Active {
             codec,
-            ctx: ffi::DecoderContext::software(ctx),
+            ctx: av::hw::DecoderContext::software(ctx),
             accel: None,
             path,
             frame: ffmpeg::frame::Video::empty(),
@@ -370,12 +378,13 @@ impl Decoder {
     }
 
     fn open_hw(&self, codec: Codec, found: &ffmpeg::Codec, accel: Accel) -> Result<Active, String> {
-        let kind = ffi::device_type(accel.name()).ok_or("this FFmpeg build does not support it")?;
-        let hw_format = ffi::hw_pixel_format(found, kind)
+        let kind =
+            av::hw::device_type(accel.name()).ok_or("this FFmpeg build does not support it")?;
+        let hw_format = av::hw::hw_pixel_format(found, kind)
             .ok_or_else(|| format!("FFmpeg's {codec} decoder has no {accel} configuration"))?;
-        let device = ffi::create_device(kind, self.config.device.as_deref())
+        let device = av::hw::create_device(kind, self.config.device.as_deref())
             .map_err(|e| format!("cannot open the device ({e})"))?;
-        let ctx = ffi::DecoderContext::hardware(self.context(found), device, hw_format)
+        let ctx = av::hw::DecoderContext::hardware(self.context(found), device, hw_format)
             .map_err(|e| format!("cannot open the decoder on the device ({e})"))?;
         Ok(Active {
             codec,
@@ -494,7 +503,7 @@ impl Decoder {
                     break;
                 }
             }
-            if ffi::decode_error_flags(&active.frame) != 0
+            if av::frame::decode_error_flags(&active.frame) != 0
                 || active
                     .frame
                     .flags()
@@ -530,6 +539,24 @@ impl Decoder {
             counts.deliver(active, at, out);
         }
     }
+
+    /// The stream was interrupted (a cut-off, a station's turn passing, a lost connection):
+    /// the frames the decoder still holds (reordering, frame threads) go to `out` now, its
+    /// state is flushed, and it waits for the next keyframe; hardware failures count from
+    /// zero again. The path in use stays.
+    pub fn reset(&mut self, out: &mut impl FnMut(Frame)) {
+        self.finish(out);
+        if let Some(active) = self.active.as_mut() {
+            // Also takes the decoder out of its drained (end-of-stream) state.
+            active.ctx.flush();
+        }
+        self.waiting_keyframe = true;
+        self.hw_failures = 0;
+        self.gop.clear();
+        self.gop_bytes = 0;
+        self.last_at = None;
+        self.stats.resets += 1;
+    }
 }
 
 /// Where a decoder counts and logs what happens to its frames.
@@ -544,8 +571,8 @@ impl Counts<'_> {
     /// it is in GPU memory, as a [`Frame`]. A failed download counts as an error (returns
     /// false), a format the renderer cannot take as an unsupported frame.
     fn deliver(&mut self, active: &mut Active, at: Instant, out: &mut impl FnMut(Frame)) -> bool {
-        let picture = if ffi::is_hw_frame(&active.frame) {
-            match ffi::download(&active.frame) {
+        let picture = if av::frame::is_hw_frame(&active.frame) {
+            match av::frame::download(&active.frame) {
                 Ok(f) => f,
                 Err(e) => {
                     if let Some(held) = self.warnings.allow() {
@@ -642,174 +669,4 @@ fn to_frame(
         stream,
     )
     .map_err(|e| e.to_string())
-}
-
-/// Where a decoder thread puts its frames.
-#[derive(Clone)]
-pub enum FrameSink {
-    /// Only the newest frame is kept (display): a slow consumer drops frames, never adds
-    /// latency.
-    Latest(Arc<LatestFrame>),
-    /// Every frame, blocking when the consumer is behind (benchmarks, tests).
-    Every(SyncSender<Frame>),
-}
-
-/// A one-frame mailbox: the decoder writes, the display takes the newest.
-pub struct LatestFrame {
-    slot: Mutex<(Option<Frame>, u64)>,
-    notify: Box<dyn Fn() + Send + Sync>,
-}
-
-impl LatestFrame {
-    /// `notify` runs after each new frame (e.g. wakes an event loop).
-    pub fn new(notify: impl Fn() + Send + Sync + 'static) -> Arc<LatestFrame> {
-        Arc::new(LatestFrame {
-            slot: Mutex::new((None, 0)),
-            notify: Box::new(notify),
-        })
-    }
-
-    fn put(&self, frame: Frame) {
-        {
-            let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
-            if slot.0.replace(frame).is_some() {
-                slot.1 += 1;
-            }
-        }
-        (self.notify)();
-    }
-
-    /// Takes the newest frame, if one came since the last call.
-    pub fn take(&self) -> Option<Frame> {
-        self.slot.lock().unwrap_or_else(|p| p.into_inner()).0.take()
-    }
-
-    /// Frames replaced before anyone took them.
-    pub fn replaced(&self) -> u64 {
-        self.slot.lock().unwrap_or_else(|p| p.into_inner()).1
-    }
-}
-
-/// A [`Decoder`] on its own thread, fed through a bounded channel.
-pub struct DecoderThread {
-    tx: Option<SyncSender<AccessUnit<Instant>>>,
-    handle: Option<JoinHandle<Result<(), DecodeError>>>,
-    stats: Arc<Mutex<DecodeStats>>,
-    behind: u64,
-    /// A unit was dropped: drop until the next keyframe.
-    resync: bool,
-}
-
-impl DecoderThread {
-    /// Starts a thread named `decode-NAME`.
-    pub fn spawn(
-        name: &str,
-        config: DecoderConfig,
-        sink: FrameSink,
-    ) -> Result<DecoderThread, DecodeError> {
-        let (tx, rx) = sync_channel::<AccessUnit<Instant>>(8);
-        let stats = Arc::new(Mutex::new(DecodeStats::default()));
-        let mut decoder = Decoder::new(name, config)?;
-        let shared = stats.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("decode-{name}"))
-            .spawn(move || decode_loop(&mut decoder, rx, sink, &shared))
-            .map_err(|e| DecodeError::Thread(e.to_string()))?;
-        Ok(DecoderThread {
-            tx: Some(tx),
-            handle: Some(handle),
-            stats,
-            behind: 0,
-            resync: false,
-        })
-    }
-
-    /// Queues an access unit; when the decoder is 8 behind, drops it (display: a slow decoder
-    /// must not build latency). After a drop every unit up to the next keyframe is dropped
-    /// too, counted the same way: the pictures after a missing one would decode damaged, so
-    /// the display keeps the last good picture until the decoder can start clean.
-    pub fn try_push(&mut self, au: AccessUnit<Instant>) {
-        if self.resync && !au.keyframe {
-            self.behind += 1;
-            return;
-        }
-        if let Some(tx) = &self.tx {
-            match tx.try_send(au) {
-                Ok(()) => self.resync = false,
-                Err(TrySendError::Full(_)) => {
-                    self.behind += 1;
-                    self.resync = true;
-                }
-                Err(TrySendError::Disconnected(_)) => self.tx = None,
-            }
-        }
-    }
-
-    /// Queues an access unit, waiting for room (benchmarks: count every frame).
-    pub fn push(&mut self, au: AccessUnit<Instant>) {
-        if let Some(tx) = &self.tx {
-            if tx.send(au).is_err() {
-                self.tx = None;
-            }
-        }
-    }
-
-    /// Whether the thread has ended (input closed, or a fatal error such as a strict
-    /// fallback); [`DecoderThread::finish`] says which.
-    pub fn has_ended(&self) -> bool {
-        self.handle.as_ref().is_none_or(JoinHandle::is_finished)
-    }
-
-    /// Counters so far (`dropped_behind` included).
-    pub fn stats(&self) -> DecodeStats {
-        let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        s.dropped_behind = self.behind;
-        s
-    }
-
-    /// Closes the input, lets the decoder drain, and returns how it ended.
-    pub fn finish(mut self) -> Result<DecodeStats, DecodeError> {
-        self.tx = None;
-        let result = match self.handle.take().map(JoinHandle::join) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err(DecodeError::Thread("the decoder thread panicked".into())),
-            None => Ok(()),
-        };
-        result.map(|()| self.stats())
-    }
-}
-
-impl Drop for DecoderThread {
-    fn drop(&mut self) {
-        self.tx = None;
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-fn decode_loop(
-    decoder: &mut Decoder,
-    rx: Receiver<AccessUnit<Instant>>,
-    sink: FrameSink,
-    stats: &Mutex<DecodeStats>,
-) -> Result<(), DecodeError> {
-    let mut emit = |frame: Frame| match &sink {
-        FrameSink::Latest(slot) => slot.put(frame),
-        FrameSink::Every(tx) => {
-            let _ = tx.send(frame);
-        }
-    };
-    let publish = |d: &Decoder| {
-        *stats.lock().unwrap_or_else(|p| p.into_inner()) = d.stats().clone();
-    };
-    while let Ok(au) = rx.recv() {
-        tracing::trace!(len = au.data.len(), keyframe = au.keyframe, "decoding");
-        let r = decoder.decode(&au, &mut emit);
-        publish(decoder);
-        r?;
-    }
-    decoder.finish(&mut emit);
-    publish(decoder);
-    Ok(())
 }

@@ -1,8 +1,8 @@
-//! Everything about eufy-security-ws: the protocol messages, fast decoding of media
-//! buffers, and the simulator that stands in for the server.
+//! Everything about eufy-security-ws as a client sees it: the protocol messages, fast
+//! decoding of media buffers, the per-camera schedule and the session. The stand-in server
+//! is [`crate::simulator`].
 
 pub mod buffer;
 pub mod protocol;
 pub mod schedule;
 pub mod session;
-pub mod simulator;

@@ -25,7 +25,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -38,6 +38,7 @@ use super::protocol::{
 };
 pub use super::schedule::CameraState;
 use super::schedule::{Action, ScheduleConfig, Scheduler, StartFailure};
+use crate::shutdown::Shutdown;
 
 /// How a session behaves.
 #[derive(Debug, Clone)]
@@ -373,14 +374,14 @@ struct Memory {
     wanted: Option<Vec<String>>,
 }
 
-/// Runs a session until `stop` turns true (then stops the streams cleanly and returns Ok),
-/// or until an error another try cannot fix (or any loss, without `reconnect`).
+/// Runs a session until `shutdown` (then stops the streams cleanly and returns Ok), or until
+/// an error another try cannot fix (or any loss, without `reconnect`).
 pub async fn run_session(
     config: SessionConfig,
     events: mpsc::Sender<SessionEvent>,
-    stop: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) -> Result<(), SessionError> {
-    run_controlled(config, events, stop, None).await
+    run_controlled(config, events, shutdown, None).await
 }
 
 /// [`run_session`], with the owner choosing which cameras stream and restarting frozen ones
@@ -388,16 +389,16 @@ pub async fn run_session(
 pub async fn run_session_with(
     config: SessionConfig,
     events: mpsc::Sender<SessionEvent>,
-    stop: watch::Receiver<bool>,
+    shutdown: Shutdown,
     control: ControlReceiver,
 ) -> Result<(), SessionError> {
-    run_controlled(config, events, stop, Some(control)).await
+    run_controlled(config, events, shutdown, Some(control)).await
 }
 
 async fn run_controlled(
     config: SessionConfig,
     events: mpsc::Sender<SessionEvent>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Shutdown,
     mut control: Option<ControlReceiver>,
 ) -> Result<(), SessionError> {
     let mut delay = config.backoff_min;
@@ -412,9 +413,9 @@ async fn run_controlled(
         let mut stop_during = stop.clone();
         let outcome = tokio::select! {
             r = conn.run(&mut stop, &mut control) => r,
-            _ = wait_true(&mut stop_during) => Ok(()),
+            _ = stop_during.wait() => Ok(()),
         };
-        if *stop.borrow() {
+        if stop.is_triggered() {
             conn.shutdown().await;
             return Ok(());
         }
@@ -449,7 +450,7 @@ async fn run_controlled(
             .await;
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = wait_true(&mut stop) => return Ok(()),
+            _ = stop.wait() => return Ok(()),
         }
         delay = (delay * 2).min(config.backoff_max);
     }
@@ -510,15 +511,6 @@ async fn next_control(control: &mut Option<ControlReceiver>) -> Option<SessionCo
         *control = None;
     }
     next
-}
-
-async fn wait_true(stop: &mut watch::Receiver<bool>) {
-    while !*stop.borrow_and_update() {
-        if stop.changed().await.is_err() {
-            // Sender gone: nobody can ask us to stop any more.
-            std::future::pending::<()>().await;
-        }
-    }
 }
 
 struct Connection<'a> {
@@ -595,7 +587,7 @@ impl<'a> Connection<'a> {
 
     async fn run(
         &mut self,
-        stop: &mut watch::Receiver<bool>,
+        stop: &mut Shutdown,
         control: &mut Option<ControlReceiver>,
     ) -> Result<(), SessionError> {
         self.handshake().await?;
@@ -1172,7 +1164,7 @@ impl<'a> Connection<'a> {
     /// silence, and keeps the schedule.
     async fn stream(
         &mut self,
-        stop: &mut watch::Receiver<bool>,
+        stop: &mut Shutdown,
         control: &mut Option<ControlReceiver>,
     ) -> Result<(), SessionError> {
         if let Some(list) = self.memory.wanted.clone() {
@@ -1242,7 +1234,7 @@ impl<'a> Connection<'a> {
                 }
                 _ = tokio::time::sleep_until(wake) => {}
                 Some(c) = next_control(control) => self.on_control(c),
-                _ = wait_true(stop) => return Ok(()),
+                _ = stop.wait() => return Ok(()),
             }
         }
     }

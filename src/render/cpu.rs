@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::decode::ffi::{PixelOrder, Scaler};
+use crate::av::scale::{Filter, PixelOrder, Scaler};
 use crate::frame::{Colour, Frame};
 
 /// How YUV becomes RGB.
@@ -82,14 +82,14 @@ fn byte_order(format: wgpu::TextureFormat) -> Option<PixelOrder> {
     }
 }
 
-/// libswscale's settings, chosen by measurement (1080p H.264, llvmpipe, this project's
+/// libswscale's filter, chosen by measurement (1080p H.264, llvmpipe, this project's
 /// 2-core machine): `area` averages when a tile is smaller than the picture (bilinear when
 /// larger), 1.4 ms for 1080p into a 960x540 tile, where `bilinear` with chroma
 /// interpolated to every pixel (`full_chroma_int`) took 4.4 ms and `accurate_rnd` 2.4 ms
 /// more. At the picture's own size libswscale takes its SIMD converter (0.6 ms for 1080p)
 /// whatever the flags: it repeats each chroma sample across its two columns, which the
 /// shader interpolates (tests/render.rs measures the difference).
-const FLAGS: i32 = ffmpeg_next::ffi::SWS_AREA;
+const FILTER: Filter = Filter::Area;
 
 /// A tile's picture on the CPU path: the latest frame, and it converted at the tile's size
 /// for a wgpu target (a staging buffer) and for a window's own pixels.
@@ -139,7 +139,7 @@ impl CpuTile {
         });
         let mut spent = Duration::ZERO;
         if fresh {
-            let scaler = Scaler::new(shape.0, frame.colour, (w, h), order, FLAGS)?;
+            let scaler = Scaler::new(shape.0, frame.colour, (w, h), order, FILTER)?;
             let padded_row = (w * 4).div_ceil(256) * 256;
             let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("tile pixels"),
@@ -187,7 +187,7 @@ impl CpuTile {
             .as_ref()
             .is_none_or(|p| p.scaler.shape() != shape || p.colour != frame.colour);
         if fresh {
-            let scaler = Scaler::new(shape.0, frame.colour, (w, h), PixelOrder::Bgr0, FLAGS)?;
+            let scaler = Scaler::new(shape.0, frame.colour, (w, h), PixelOrder::Bgr0, FILTER)?;
             self.pixels = Some(Pixels {
                 scaler,
                 colour: frame.colour,

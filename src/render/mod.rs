@@ -1,5 +1,5 @@
 //! wgpu rendering: decoded planes uploaded as textures, YUV→RGB in `shaders/yuv_to_rgb.wgsl`,
-//! letterboxed tiles in a [`layout::Layout`] with status cards, and a text overlay from an
+//! letterboxed tiles in a [`crate::layout::Layout`] with status cards, and a text overlay from an
 //! 8x8 bitmap font.
 //!
 //! Textures are kept per camera (a *slot*); what is drawn is a list of [`TileView`]s, each
@@ -16,16 +16,16 @@
 
 pub mod colour;
 pub mod cpu;
-pub mod layout;
+pub mod window;
 
 use std::collections::HashMap;
 
 use wgpu::util::DeviceExt;
 
 use crate::frame::{Frame, Layout};
+pub use crate::layout::Layout as TileLayout;
+use crate::layout::{self, letterbox, Rect};
 pub use cpu::{ColourChoice, ColourPath};
-pub use layout::Layout as TileLayout;
-use layout::{letterbox, Rect};
 
 /// Why rendering cannot start or go on.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,12 @@ pub enum RenderError {
     /// Reading back a rendered image failed.
     #[error("reading the rendered image back failed: {0}")]
     Readback(String),
+    /// No display server to open a window on.
+    #[error("no display to open a window on ({0}); for a headless run use `eufy-hw bench`, or `eufy-hw demo --headless`")]
+    NoDisplay(String),
+    /// The window could not be created or drawn into.
+    #[error("cannot create the window: {0}")]
+    Window(String),
 }
 
 /// An adapter, its device and queue.
@@ -941,6 +947,8 @@ fn push_box(out: &mut Vec<GlyphInstance>, r: [f32; 4], colour: [f32; 4]) {
     });
 }
 
+/// The overlay of every tile (status cards, overlay lines, highlight frames) and the
+/// night's shade, as glyph instances for the text shader (or the CPU path's drawing).
 fn overlay_glyphs(
     renderer: &Renderer,
     tiles: &[TileView],
@@ -949,7 +957,6 @@ fn overlay_glyphs(
 ) -> Vec<GlyphInstance> {
     let mut out = Vec::new();
     let scale = if height >= 1000 { 2.0 } else { 1.0 };
-    let line = 10.0 * scale;
     for (t, &c) in tiles.iter().zip(cells) {
         if c.w == 0 || c.h == 0 {
             continue;
@@ -961,68 +968,9 @@ fn overlay_glyphs(
             TileState::Waiting(text) => Some(text.as_str()),
         };
         if let Some(status) = status {
-            // A card, or the last picture dimmed: never a frozen picture that looks live.
-            let colour = if picture {
-                [0.0, 0.0, 0.0, DIM]
-            } else {
-                [0.12, 0.13, 0.16, 1.0]
-            };
-            push_box(
-                &mut out,
-                [
-                    c.x as f32 + 2.0,
-                    c.y as f32 + 2.0,
-                    c.w as f32 - 4.0,
-                    c.h as f32 - 4.0,
-                ],
-                colour,
-            );
-            let max_chars = ((c.w as f32 - 16.0) / (8.0 * scale)).max(1.0) as usize;
-            let cy = c.y as f32 + c.h as f32 / 2.0 - line;
-            for (k, s) in [t.title.as_str(), status].iter().enumerate() {
-                let s: String = s.chars().take(max_chars).collect();
-                let x = c.x as f32 + (c.w as f32 - s.len() as f32 * 8.0 * scale) / 2.0;
-                push_text(
-                    &mut out,
-                    &s,
-                    x,
-                    cy + k as f32 * line * 1.5,
-                    scale,
-                    [0.9, 0.9, 0.9, 1.0],
-                );
-            }
+            status_card(&mut out, c, &t.title, status, picture, scale);
         }
-        if !t.lines.is_empty() {
-            let max_chars = ((c.w as f32 - 16.0) / (8.0 * scale)).max(1.0) as usize;
-            let longest = t
-                .lines
-                .iter()
-                .map(|l| l.len().min(max_chars))
-                .max()
-                .unwrap_or(0) as f32;
-            let (x, y) = (c.x as f32 + 6.0, c.y as f32 + 6.0);
-            push_box(
-                &mut out,
-                [
-                    x - 3.0,
-                    y - 3.0,
-                    longest * 8.0 * scale + 6.0,
-                    t.lines.len() as f32 * line + 4.0,
-                ],
-                [0.0, 0.0, 0.0, 0.6],
-            );
-            for (k, l) in t.lines.iter().enumerate() {
-                let l: String = l.chars().take(max_chars).collect();
-                push_text(
-                    &mut out,
-                    &l,
-                    x,
-                    y + k as f32 * line,
-                    scale,
-                    [1.0, 1.0, 0.4, 1.0],
-                );
-            }
-        }
+        overlay_lines(&mut out, c, &t.lines, scale);
         if t.highlight {
             let (x, y, w, h) = (c.x as f32, c.y as f32, c.w as f32, c.h as f32);
             let b = 4.0 * scale;
@@ -1041,6 +989,82 @@ fn overlay_glyphs(
         push_box(&mut out, [0.0, 0.0, w, h], [0.0, 0.0, 0.0, renderer.shade]);
     }
     out
+}
+
+/// Characters of a line that fit in a cell `width` wide.
+fn fitting(width: u32, scale: f32) -> usize {
+    ((width as f32 - 16.0) / (8.0 * scale)).max(1.0) as usize
+}
+
+/// A tile's state card: over its last picture dimmed (`picture`), else on a plain card —
+/// never a frozen picture that looks live — with the title and the status centred.
+fn status_card(
+    out: &mut Vec<GlyphInstance>,
+    c: Rect,
+    title: &str,
+    status: &str,
+    picture: bool,
+    scale: f32,
+) {
+    let colour = if picture {
+        [0.0, 0.0, 0.0, DIM]
+    } else {
+        [0.12, 0.13, 0.16, 1.0]
+    };
+    push_box(
+        out,
+        [
+            c.x as f32 + 2.0,
+            c.y as f32 + 2.0,
+            c.w as f32 - 4.0,
+            c.h as f32 - 4.0,
+        ],
+        colour,
+    );
+    let line = 10.0 * scale;
+    let max_chars = fitting(c.w, scale);
+    let cy = c.y as f32 + c.h as f32 / 2.0 - line;
+    for (k, s) in [title, status].iter().enumerate() {
+        let s: String = s.chars().take(max_chars).collect();
+        let x = c.x as f32 + (c.w as f32 - s.len() as f32 * 8.0 * scale) / 2.0;
+        push_text(
+            out,
+            &s,
+            x,
+            cy + k as f32 * line * 1.5,
+            scale,
+            [0.9, 0.9, 0.9, 1.0],
+        );
+    }
+}
+
+/// The stats overlay's lines in a tile's top-left corner, on a dark box.
+fn overlay_lines(out: &mut Vec<GlyphInstance>, c: Rect, lines: &[String], scale: f32) {
+    if lines.is_empty() {
+        return;
+    }
+    let line = 10.0 * scale;
+    let max_chars = fitting(c.w, scale);
+    let longest = lines
+        .iter()
+        .map(|l| l.len().min(max_chars))
+        .max()
+        .unwrap_or(0) as f32;
+    let (x, y) = (c.x as f32 + 6.0, c.y as f32 + 6.0);
+    push_box(
+        out,
+        [
+            x - 3.0,
+            y - 3.0,
+            longest * 8.0 * scale + 6.0,
+            lines.len() as f32 * line + 4.0,
+        ],
+        [0.0, 0.0, 0.0, 0.6],
+    );
+    for (k, l) in lines.iter().enumerate() {
+        let l: String = l.chars().take(max_chars).collect();
+        push_text(out, &l, x, y + k as f32 * line, scale, [1.0, 1.0, 0.4, 1.0]);
+    }
 }
 
 /// The frame around a highlighted tile.

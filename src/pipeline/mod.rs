@@ -1,21 +1,32 @@
-//! The per-camera pipeline between the session and the frames: session chunks → access units
-//! → a decoder thread per camera, with each camera's status. [`Feed`] is shared by the window
-//! ([`crate::view`]) and the headless runner ([`run_headless`]); they differ only in where
-//! frames go ([`FrameSink`]).
+//! The per-camera pipeline between the cameras and the frames.
+//!
+//! - [`drive`]: the one driver every consumer runs: the session and the RTSP readers started
+//!   together, their events handed to a [`drive::Sink`], a tick, one [`Shutdown`]
+//!   (the viewer, `--headless`, bench, record and publish are sinks).
+//! - [`Feed`]: the sink's core for pictures: session chunks → access units ([`Ingest`]) → a
+//!   decoder thread per camera, reset when its stream is interrupted, with each camera's
+//!   status ([`CameraStatus`]) and sound handed to the audio output. The window, the
+//!   headless runner ([`headless`]) and bench differ only in where frames go ([`FrameSink`]).
+//! - [`recording`]: the viewer's `r` key, raw recordings of the access units fed.
+//!
+//! [`Shutdown`]: crate::shutdown::Shutdown
+
+pub mod drive;
+pub mod headless;
+pub mod recording;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use tokio::sync::{mpsc, watch};
+use std::time::Instant;
 
 use crate::bitstream::{AccessUnit, AssemblerConfig, AssemblerStats, StreamInfo};
 use crate::decode::{DecodeError, DecodeStats, DecoderConfig, DecoderThread, FrameSink};
 use crate::eufy::protocol::DetectionKind;
-use crate::eufy::session::{run_session, CameraState, SessionConfig, SessionError, SessionEvent};
-use crate::frame::Frame;
+use crate::eufy::session::{CameraState, SessionError, SessionEvent};
 use crate::ingest::{Gaps, Ingest};
+
+pub use headless::{run_headless, CameraTotals};
+pub use recording::{toggle_recording, Recording, Recordings};
 
 /// Why the pipeline stopped.
 #[derive(Debug, thiserror::Error)]
@@ -119,75 +130,6 @@ impl CameraStatus {
 /// Shared statuses, by serial.
 pub type Statuses = Arc<Mutex<HashMap<String, CameraStatus>>>;
 
-/// A raw Annex-B recording of one camera, started from the viewer (`r`).
-pub struct Recording {
-    /// Where it goes.
-    pub path: std::path::PathBuf,
-    writer: std::io::BufWriter<std::fs::File>,
-    started: bool,
-    /// Access units written.
-    pub units: u64,
-}
-
-/// Recordings in progress, by serial, shared between the feed and the display.
-pub type Recordings = Arc<Mutex<HashMap<String, Recording>>>;
-
-/// Starts recording `serial` into `dir` (from its next keyframe), or stops the recording in
-/// progress. Returns the file and whether a recording is now running.
-pub fn toggle_recording(
-    recordings: &Recordings,
-    statuses: &Statuses,
-    serial: &str,
-    dir: &std::path::Path,
-) -> std::io::Result<(std::path::PathBuf, bool)> {
-    let mut all = recordings.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(mut r) = all.remove(serial) {
-        std::io::Write::flush(&mut r.writer)?;
-        return Ok((r.path, false));
-    }
-    let codec = statuses
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(serial)
-        .and_then(|s| s.info)
-        .map_or(crate::bitstream::Codec::H264, |i| i.codec);
-    let ext = match codec {
-        crate::bitstream::Codec::H264 => "h264",
-        crate::bitstream::Codec::H265 => "h265",
-    };
-    // Millisecond names, and never over an existing file: `r` pressed twice in a row must not
-    // truncate the recording just saved.
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let mut path = dir.join(format!("eufy-hw-{serial}-{stamp}.{ext}"));
-    let mut n = 1;
-    let file = loop {
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => {
-                path = dir.join(format!("eufy-hw-{serial}-{stamp}-{n}.{ext}"));
-                n += 1;
-            }
-            other => break other?,
-        }
-    };
-    let writer = std::io::BufWriter::new(file);
-    all.insert(
-        serial.to_owned(),
-        Recording {
-            path: path.clone(),
-            writer,
-            started: false,
-            units: 0,
-        },
-    );
-    Ok((path, true))
-}
-
 /// Session events in, decoder threads fed, statuses kept.
 pub struct Feed {
     decoder: DecoderConfig,
@@ -203,6 +145,8 @@ pub struct Feed {
     /// When set, collects each access unit's assembly latency (received → complete), ms,
     /// per camera in order (benchmarks).
     pub assembly_ms: Option<HashMap<String, Vec<f64>>>,
+    /// Where the cameras' sound goes, when it plays.
+    pub audio: Option<crate::audio::AudioFeed>,
     flood_warnings: crate::throttle::Throttle,
 }
 
@@ -232,6 +176,7 @@ impl Feed {
             lossless: false,
             recordings: Arc::new(Mutex::new(HashMap::new())),
             assembly_ms: None,
+            audio: None,
             flood_warnings: Default::default(),
         }
     }
@@ -282,6 +227,19 @@ impl Feed {
                 for au in units {
                     self.deliver(&serial, au);
                 }
+                if let Some(d) = self.decoders.get_mut(&serial) {
+                    d.reset();
+                }
+            }
+            SessionEvent::Audio {
+                serial,
+                codec,
+                data,
+                received_at,
+            } => {
+                if let Some(a) = &self.audio {
+                    a.push(&serial, &codec, &data, received_at);
+                }
             }
             SessionEvent::Detection {
                 serial,
@@ -298,6 +256,9 @@ impl Feed {
             }
             SessionEvent::Reconnecting { reason, .. } => {
                 self.ingest.lost();
+                for d in self.decoders.values_mut() {
+                    d.reset();
+                }
                 let mut all = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
                 for s in all.values_mut() {
                     s.phase = Phase::Offline(reason.clone());
@@ -331,21 +292,7 @@ impl Feed {
 
     /// One access unit to the recording (if any) and the decoder.
     fn deliver(&mut self, serial: &str, au: AccessUnit<Instant>) {
-        {
-            let mut recordings = self.recordings.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(r) = recordings.get_mut(serial) {
-                r.started |= au.keyframe;
-                if r.started {
-                    match std::io::Write::write_all(&mut r.writer, &au.data) {
-                        Ok(()) => r.units += 1,
-                        Err(e) => {
-                            tracing::error!(camera = %serial, "recording to {} stopped: {e}", r.path.display());
-                            recordings.remove(serial);
-                        }
-                    }
-                }
-            }
-        }
+        recording::write(&self.recordings, serial, &au);
         let lossless = self.lossless;
         if let Some(d) = self.decoder(serial) {
             if lossless {
@@ -453,108 +400,4 @@ impl Feed {
         }
         Ok(out)
     }
-}
-
-/// Totals of a headless run, per camera.
-#[derive(Debug, Default, Clone)]
-pub struct CameraTotals {
-    /// Status (bytes, access units, decoder counters, path).
-    pub status: CameraStatus,
-    /// Frames decoded.
-    pub frames: u64,
-    /// Last picture size.
-    pub size: Option<(u32, u32)>,
-    /// Latency from the arrival of an access unit's last byte to its decoded frame, ms
-    /// (the last 10 000).
-    pub latencies_ms: std::collections::VecDeque<f64>,
-}
-
-/// Runs the session and the decoders until `stop` (or a fatal error), without a window;
-/// calls `progress` per camera every `report` interval.
-pub async fn run_headless(
-    config: SessionConfig,
-    decoder: DecoderConfig,
-    stop: watch::Receiver<bool>,
-    report: Duration,
-    mut progress: impl FnMut(&str, &CameraTotals, f64),
-) -> Result<HashMap<String, CameraTotals>, PipelineError> {
-    let (tx, mut rx) = mpsc::channel(256);
-    let session = tokio::spawn(run_session(config.clone(), tx, stop));
-    let (frame_tx, frame_rx) = sync_channel::<Frame>(256);
-    let mut feed = Feed::new(&config.serials, decoder, move |_| {
-        FrameSink::Every(frame_tx.clone())
-    });
-    let mut totals: HashMap<String, CameraTotals> = HashMap::new();
-    let mut reported: HashMap<String, u64> = HashMap::new();
-    let count = |totals: &mut HashMap<String, CameraTotals>, f: Frame| {
-        let t = totals.entry(f.stream.to_string()).or_default();
-        t.frames += 1;
-        t.size = Some((f.width, f.height));
-        if t.latencies_ms.len() >= 10_000 {
-            t.latencies_ms.pop_front();
-        }
-        t.latencies_ms
-            .push_back(f.decoded_at.duration_since(f.received_at).as_secs_f64() * 1e3);
-    };
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    let mut last_report = Instant::now();
-    loop {
-        tokio::select! {
-            ev = rx.recv() => match ev {
-                Some(ev) => feed.on_event(ev),
-                None => break,
-            },
-            _ = tick.tick() => {
-                while let Ok(f) = frame_rx.try_recv() {
-                    count(&mut totals, f);
-                }
-                if let Err(e) = feed.check() {
-                    session.abort();
-                    return Err(e);
-                }
-                let secs = last_report.elapsed().as_secs_f64();
-                if secs < report.as_secs_f64() {
-                    continue;
-                }
-                last_report = Instant::now();
-                let statuses = feed.statuses.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                let mut names: Vec<&String> = statuses.keys().collect();
-                names.sort();
-                for name in names {
-                    let t = totals.entry(name.clone()).or_default();
-                    t.status = statuses[name].clone();
-                    let prev = reported.insert(name.clone(), t.frames).unwrap_or(0);
-                    progress(name, t, (t.frames - prev) as f64 / secs.max(1e-3));
-                }
-            }
-        }
-    }
-    let result = session.await.unwrap_or(Ok(())).map_err(PipelineError::from);
-    let statuses = feed.statuses.clone();
-    // Decoders drain into the frame channel while they finish.
-    let finished = std::thread::scope(|s| {
-        let h = s.spawn(|| feed.finish());
-        while !h.is_finished() {
-            while let Ok(f) = frame_rx.try_recv() {
-                count(&mut totals, f);
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        h.join()
-    });
-    while let Ok(f) = frame_rx.try_recv() {
-        count(&mut totals, f);
-    }
-    let decoders = match finished {
-        Ok(r) => r?,
-        Err(_) => HashMap::new(),
-    };
-    for (name, s) in statuses.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-        let t = totals.entry(name.clone()).or_default();
-        t.status = s.clone();
-        if let Some(d) = decoders.get(name) {
-            t.status.decoder = d.clone();
-        }
-    }
-    result.map(|()| totals)
 }

@@ -1,0 +1,121 @@
+//! The viewer's keys (`f`, `i`, `s`, `r`, `m`, `1`-`9`, `n`/`p`, `q`) and the snapshot `s`
+//! writes.
+
+use std::time::Instant;
+
+use winit::event_loop::ActiveEventLoop;
+use winit::keyboard::{Key, NamedKey};
+
+use super::app::App;
+use crate::pipeline::toggle_recording;
+use crate::render::window::cover_monitor;
+use crate::render::Offscreen;
+
+impl App {
+    /// A PNG of what the window shows, rendered offscreen at its size, into the snapshot
+    /// folder.
+    fn snapshot(&mut self) {
+        let screen = self.kiosk.screen();
+        let views = self.tile_views(&screen);
+        let Some(s) = self.surface.as_mut() else {
+            return;
+        };
+        s.renderer.set_layout(screen.layout);
+        s.renderer.set_shade(screen.shade);
+        let (w, h) = s.size();
+        let target = Offscreen::new(&s.gpu, w, h);
+        s.renderer.render(&s.gpu, &target.texture, &views);
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let path = self
+            .config
+            .snapshot_dir
+            .join(format!("eufy-hw-{stamp}.png"));
+        // Written under another name and renamed: a program watching the folder never sees
+        // half a file.
+        let partial = path.with_extension("png.part");
+        match target.read(&s.gpu).map(|px| {
+            crate::render::save_png(&partial, w, h, &px)
+                .and_then(|()| std::fs::rename(&partial, &path))
+        }) {
+            Ok(Ok(())) => tracing::info!("snapshot saved to {}", path.display()),
+            Ok(Err(e)) => tracing::warn!("cannot save {}: {e}", path.display()),
+            Err(e) => tracing::warn!("snapshot failed: {e}"),
+        }
+    }
+
+    pub(super) fn on_key(&mut self, event_loop: &ActiveEventLoop, key: &Key) {
+        match key {
+            Key::Character(c) if c == "i" => {
+                self.overlay = !self.overlay;
+                self.request_redraw();
+            }
+            Key::Character(c) if c == "s" => self.snapshot(),
+            Key::Character(c) if c == "r" => {
+                if let Some(serial) = self.serials.get(self.selected) {
+                    match toggle_recording(
+                        &self.recordings,
+                        &self.statuses,
+                        serial,
+                        &self.config.snapshot_dir,
+                    ) {
+                        Ok((path, true)) => tracing::info!(
+                            "recording {serial} to {} (from the next keyframe)",
+                            path.display()
+                        ),
+                        Ok((path, false)) => {
+                            tracing::info!("recording of {serial} saved to {}", path.display())
+                        }
+                        Err(e) => tracing::warn!("cannot record {serial}: {e}"),
+                    }
+                    self.request_redraw();
+                }
+            }
+            // The tiles on screen, in order.
+            Key::Character(c) if c.len() == 1 && ("1"..="9").contains(&c.as_str()) => {
+                let k = c.as_bytes()[0] as usize - b'1' as usize;
+                if let Some(&i) = self.kiosk.screen().cameras.get(k) {
+                    self.selected = i;
+                    self.tend(Instant::now());
+                }
+            }
+            Key::Character(c) if c == "f" && !self.config.window.kiosk => {
+                if let Some(s) = &self.surface {
+                    match (s.window.fullscreen(), self.windowed.take()) {
+                        (Some(_), back) => {
+                            s.window.set_fullscreen(None);
+                            // Back where it was (a window manager would do it; none may run).
+                            if let Some((position, size)) = back {
+                                s.window.set_outer_position(position);
+                                let _ = s.window.request_inner_size(size);
+                            }
+                        }
+                        (None, _) => {
+                            self.windowed = s
+                                .window
+                                .outer_position()
+                                .ok()
+                                .map(|p| (p, s.window.inner_size()));
+                            cover_monitor(&s.window, event_loop, self.config.window.monitor);
+                        }
+                    }
+                }
+            }
+            Key::Character(c) if c == "m" => {
+                if let Some(a) = &self.audio {
+                    a.set_muted(!a.muted());
+                    tracing::info!("sound {}", if a.muted() { "muted" } else { "on" });
+                    self.request_redraw();
+                }
+            }
+            Key::Character(c) if c == "n" => self.turn_page(true),
+            Key::Character(c) if c == "p" => self.turn_page(false),
+            Key::Named(NamedKey::ArrowRight) => self.turn_page(true),
+            Key::Named(NamedKey::ArrowLeft) => self.turn_page(false),
+            Key::Character(c) if c == "q" && !self.config.window.kiosk => event_loop.exit(),
+            Key::Named(NamedKey::Escape) if !self.config.window.kiosk => event_loop.exit(),
+            _ => {}
+        }
+    }
+}

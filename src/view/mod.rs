@@ -1,0 +1,331 @@
+//! The window: winit application showing one camera or a grid, windowed, fullscreen or as a
+//! kiosk, with a stats overlay.
+//!
+//! Threads: winit owns the main thread and the GPU; a tokio runtime runs the pipeline's
+//! driver ([`drive::run`]) with the [`Feed`] as its sink; each camera decodes on its own
+//! thread into a one-frame mailbox ([`LatestFrame`]) whose arrival wakes the event loop
+//! through an `EventLoopProxy`. Nothing renders when nothing changed; a slow screen drops
+//! frames instead of building latency.
+//!
+//! What is on screen is the [`Kiosk`]'s: the wall's current page in its layout, or the camera
+//! an event brought forward; the session streams only the cameras on screen (and those
+//! `always_on`), told through [`SessionControl::Want`]; a tile whose picture froze is
+//! restarted through [`SessionControl::Restart`].
+//!
+//! [`SessionControl::Want`]: crate::eufy::session::SessionControl::Want
+//! [`SessionControl::Restart`]: crate::eufy::session::SessionControl::Restart
+//!
+//! Sound ([`crate::audio`]) is the focused camera's when its wall entry allows it, else the
+//! selected tile's; its delay follows that tile's picture latency.
+//!
+//! - [`app`]: the event loop's application: the wall's clock, drawing, sound;
+//! - [`tiles`]: what each tile shows, and the overlay;
+//! - [`keys`]: `f` fullscreen, `i` overlay, `s` PNG snapshot, `r` start/stop a raw recording
+//!   of the selected tile (`1`-`9` select, also whose sound plays), `m` mute, `n`/`p` (or
+//!   →/←) next/previous page, `q`/Esc quit (not in kiosk mode).
+//!
+//! The window itself (surface, presenting) is [`crate::render::window`]'s.
+
+mod app;
+mod keys;
+mod tiles;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use winit::event_loop::{EventLoop, EventLoopProxy};
+
+use crate::decode::{DecoderConfig, FrameSink, LatestFrame};
+use crate::eufy::protocol::DetectionKind;
+use crate::eufy::session::{SessionConfig, SessionEvent};
+use crate::pipeline::drive::{self, Flow, Inputs, Sink};
+use crate::pipeline::{Feed, PipelineError};
+use crate::render::window::require_display;
+use crate::render::RenderError;
+use crate::shutdown::Shutdown;
+use crate::wall::Wall;
+use app::App;
+
+pub use crate::render::window::{display_available, WindowOptions};
+
+/// How the viewer runs.
+#[derive(Debug, Clone)]
+pub struct ViewConfig {
+    /// The session (URL, timeouts); its serials are the wall's.
+    pub session: SessionConfig,
+    /// The cameras, pages, event focus and watchdog.
+    pub wall: Wall,
+    /// The decoders.
+    pub decoder: DecoderConfig,
+    /// How the window opens and presents.
+    pub window: WindowOptions,
+    /// Overlay on at start.
+    pub stats: bool,
+    /// Close after this long (tests, demos).
+    pub duration: Option<Duration>,
+    /// Where `s` writes snapshots and `r` recordings.
+    pub snapshot_dir: std::path::PathBuf,
+    /// Play sound at this volume (0 to 1); `None`: no sound.
+    pub audio: Option<f32>,
+    /// RTSP streams shown as cameras (their labels are among the wall's cameras).
+    pub sources: Vec<crate::source::RtspSource>,
+}
+
+/// Why the viewer could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    /// No display, no window, GPU problems.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// The event loop failed.
+    #[error("the window's event loop failed: {0}")]
+    EventLoop(String),
+    /// The pipeline failed.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// The runtime could not start.
+    #[error("cannot start the I/O runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// What wakes the event loop besides the window's own events.
+#[derive(Debug)]
+enum Wake {
+    /// A new frame of camera (slot) `usize`.
+    Frame(usize),
+    /// A camera's status changed (phase, name, a drop).
+    Status,
+    /// A detection event.
+    Detection {
+        serial: String,
+        kind: DetectionKind,
+        state: bool,
+    },
+    /// The pipeline failed for good: why.
+    Failed(String),
+}
+
+/// Opens the window and runs until it is closed (or `duration` passes).
+pub fn run(config: ViewConfig) -> Result<(), ViewError> {
+    require_display()?;
+    let event_loop = EventLoop::<Wake>::with_user_event()
+        .build()
+        .map_err(|e| RenderError::NoDisplay(e.to_string()))?;
+    let proxy = event_loop.create_proxy();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("eufy-io")
+        .enable_all()
+        .build()
+        .map_err(ViewError::Runtime)?;
+    let (stop, shutdown) = crate::shutdown::channel();
+    let (control, control_rx) = mpsc::unbounded_channel();
+    let (app, inputs, feed) = App::new(config, &proxy, control, stop);
+    let inputs = Inputs {
+        control: Some(control_rx),
+        ..inputs
+    };
+    let feed_task = runtime.spawn(run_feed(inputs, feed, shutdown, proxy));
+    let mut app = app;
+    let run = event_loop.run_app(&mut app);
+    app.log_totals();
+    app.stop.trigger();
+    // Let the session stop its streams and close cleanly, but do not hang on it.
+    let ended =
+        runtime.block_on(async { tokio::time::timeout(Duration::from_secs(3), feed_task).await });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    if let Some(e) = app.error.take() {
+        return Err(e);
+    }
+    run.map_err(|e| ViewError::EventLoop(e.to_string()))?;
+    match ended {
+        Ok(Ok(Err(e))) => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// The frame mailboxes of the wall's cameras, each waking the event loop, and a feed that
+/// decodes into them.
+fn feed_into_mailboxes(
+    serials: &[String],
+    decoder: DecoderConfig,
+    proxy: &EventLoopProxy<Wake>,
+) -> (Feed, Vec<Arc<LatestFrame>>) {
+    let slots: Vec<Arc<LatestFrame>> = (0..serials.len())
+        .map(|i| {
+            let p = proxy.clone();
+            LatestFrame::new(move || {
+                let _ = p.send_event(Wake::Frame(i));
+            })
+        })
+        .collect();
+    let by_serial: HashMap<String, Arc<LatestFrame>> =
+        serials.iter().cloned().zip(slots.iter().cloned()).collect();
+    let feed = Feed::new(serials, decoder, move |serial| {
+        match by_serial.get(serial) {
+            Some(slot) => FrameSink::Latest(slot.clone()),
+            None => FrameSink::Latest(LatestFrame::new(|| {})),
+        }
+    });
+    (feed, slots)
+}
+
+/// The inputs of a wall: the session for its eufy-security-ws cameras (none when every
+/// camera is an RTSP source), and the RTSP sources.
+fn wall_inputs(
+    session: &SessionConfig,
+    wall: &Wall,
+    sources: &[crate::source::RtspSource],
+) -> Inputs {
+    let labels: Vec<&str> = sources.iter().map(|s| s.label.as_str()).collect();
+    let serials: Vec<String> = wall
+        .serials()
+        .into_iter()
+        .filter(|s| !labels.contains(&s.as_str()))
+        .collect();
+    Inputs {
+        session: Some(SessionConfig {
+            serials,
+            ..session.clone()
+        }),
+        control: None,
+        rtsp: sources.to_vec(),
+        queue: 256,
+    }
+}
+
+/// The feed as the driver's sink: every event to the feed, the event loop woken for what
+/// changes the screen.
+struct ViewSink {
+    feed: Feed,
+    proxy: EventLoopProxy<Wake>,
+}
+
+impl Sink for ViewSink {
+    type Error = PipelineError;
+
+    fn event(&mut self, event: SessionEvent) -> Result<Flow, PipelineError> {
+        let status_change = !matches!(event, SessionEvent::Video { .. });
+        if let SessionEvent::Detection {
+            serial,
+            kind,
+            state,
+            ..
+        } = &event
+        {
+            let _ = self.proxy.send_event(Wake::Detection {
+                serial: serial.clone(),
+                kind: *kind,
+                state: *state,
+            });
+        }
+        self.feed.on_event(event);
+        if status_change {
+            let _ = self.proxy.send_event(Wake::Status);
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn tick(&mut self) -> Result<Flow, PipelineError> {
+        self.feed.check()?;
+        Ok(Flow::Continue)
+    }
+}
+
+/// Runs the pipeline into the mailboxes until `shutdown`; a failure for good is told to the
+/// event loop.
+async fn run_feed(
+    inputs: Inputs,
+    feed: Feed,
+    shutdown: Shutdown,
+    proxy: EventLoopProxy<Wake>,
+) -> Result<(), PipelineError> {
+    let mut sink = ViewSink {
+        feed,
+        proxy: proxy.clone(),
+    };
+    let result = drive::run(inputs, &mut sink, shutdown).await;
+    if let Err(e) = &result {
+        let _ = proxy.send_event(Wake::Failed(full_message(e)));
+    }
+    let feed = sink.feed;
+    let finished = tokio::task::spawn_blocking(move || feed.finish()).await;
+    result?;
+    match finished {
+        Ok(r) => r.map(|_| ()),
+        Err(_) => Ok(()),
+    }
+}
+
+/// An error's message followed by its causes, each one that says more than the message.
+fn full_message(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// Minutes after local midnight (the wall's night hours; `TZ` is honoured).
+fn local_minute() -> u32 {
+    use chrono::Timelike;
+    let t = chrono::Local::now();
+    t.hour() * 60 + t.minute()
+}
+
+/// Keeps the X screen from blanking while the wall runs: the screensaver and DPMS off with
+/// `xset` (x11-xserver-utils), as kiosk set-ups do. Best effort: without X or `xset` it says
+/// so in the log; on Wayland the compositor decides (see the README's kiosk section).
+fn keep_screen_awake() {
+    if std::env::var_os("DISPLAY").is_none() {
+        return;
+    }
+    let run = |args: &[&str]| {
+        std::process::Command::new("xset")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+    };
+    match run(&["s", "off", "s", "noblank"]) {
+        Ok(s) if s.success() => {
+            // Servers without the DPMS extension (Xvfb) refuse this part: nothing to do there.
+            let _ = run(&["-dpms"]);
+            tracing::info!("screen blanking off (xset s off -dpms)");
+        }
+        Ok(s) => tracing::warn!("xset could not turn screen blanking off ({s})"),
+        Err(e) => tracing::warn!(
+            "cannot run xset to keep the screen on ({e}); install x11-xserver-utils, or run `xset s off -dpms` in the X session"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer failed")]
+    struct Outer(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("inner reason")]
+    struct Inner;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer failed: inner reason")]
+    struct Told(#[source] Inner);
+
+    #[test]
+    fn messages_carry_their_causes_once() {
+        assert_eq!(full_message(&Outer(Inner)), "outer failed: inner reason");
+        assert_eq!(full_message(&Told(Inner)), "outer failed: inner reason");
+    }
+}

@@ -1,0 +1,139 @@
+//! What each tile of the screen shows: a camera's picture or its state card, and the stats
+//! overlay's lines.
+
+use std::time::Instant;
+
+use super::app::App;
+use crate::kiosk::Screen;
+use crate::pipeline::CameraStatus;
+use crate::render::{TileState, TileView};
+
+impl App {
+    /// The tiles of `screen`: each camera's state card or picture, its overlay lines.
+    pub(super) fn tile_views(&self, screen: &Screen) -> Vec<TileView> {
+        let statuses = self
+            .statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let recording: Vec<String> = self
+            .recordings
+            .lock()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default();
+        let now = Instant::now();
+        screen
+            .cameras
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| {
+                let serial = &self.serials[i];
+                let s = statuses.get(serial).cloned().unwrap_or_default();
+                let state = match (s.phase.describe(now), self.frozen.get(&i)) {
+                    (None, Some(age)) => TileState::Waiting(format!(
+                        "no picture for {:.0} s: restarting",
+                        age.as_secs_f64()
+                    )),
+                    (None, None) => TileState::Live,
+                    (Some(text), _) => TileState::Waiting(text),
+                };
+                let mut lines = Vec::new();
+                if recording.contains(serial) {
+                    lines.push("REC".to_owned());
+                }
+                if self.overlay {
+                    if k == 0 && !screen.caption.is_empty() {
+                        lines.push(screen.caption.clone());
+                    }
+                    self.overlay_lines(i, &s, now, &mut lines);
+                }
+                let title = match &self.config.wall.cameras[i].name {
+                    Some(name) => name.clone(),
+                    None => s.label(serial).to_owned(),
+                };
+                TileView {
+                    slot: i,
+                    highlight: screen.highlight == Some(i),
+                    title,
+                    state,
+                    lines,
+                }
+            })
+            .collect()
+    }
+
+    /// The stats overlay of camera `i`.
+    fn overlay_lines(&self, i: usize, s: &CameraStatus, now: Instant, lines: &mut Vec<String>) {
+        let serial = &self.serials[i];
+        let st = &self.stats[i];
+        let name = self.config.wall.cameras[i]
+            .name
+            .as_ref()
+            .or(s.name.as_ref());
+        let mut title = match name {
+            Some(name) => format!("{name} ({serial})"),
+            None => serial.clone(),
+        };
+        if let Some(station) = s.station.as_ref().filter(|st| *st != serial) {
+            title.push_str(&format!(" via {station}"));
+        }
+        lines.push(title);
+        if let Some(info) = s.info {
+            lines.push(format!(
+                "{} {} {}x{}",
+                info.codec,
+                info.profile_name(),
+                info.width,
+                info.height
+            ));
+        }
+        lines.push(format!(
+            "{:.1} fps  latency {:.1} ms",
+            st.fps, st.latency_ms
+        ));
+        let d = &s.decoder;
+        lines.push(format!("decoder: {}", d.path));
+        if let Some(surface) = &self.surface {
+            lines.push(format!("colour: {}", surface.renderer.colour_path()));
+        }
+        lines.push(format!(
+            "dropped: {} display, {} decoder, {} errors",
+            self.slots[i].replaced(),
+            d.dropped_behind + d.dropped_before_keyframe,
+            d.errors
+        ));
+        if s.gaps.count > 0 {
+            lines.push(format!(
+                "gaps: {}, last {:.1} s, longest {:.1} s",
+                s.gaps.count, s.gaps.last_secs, s.gaps.longest_secs
+            ));
+        }
+        if let Some(a) = &self.audio {
+            let r = a.report();
+            if r.source.as_deref() == Some(serial.as_str()) {
+                let b = &r.buffer;
+                lines.push(format!(
+                    "sound: {}, delay {:.0} ms, {} underruns, {} dropped",
+                    if r.muted { "muted (m)" } else { "on" },
+                    r.delay.as_secs_f64() * 1e3,
+                    b.underruns,
+                    b.frames_dropped
+                ));
+            }
+        }
+        let frozen = self.kiosk.watchdog().fires(i);
+        if frozen > 0 {
+            lines.push(format!("frozen: {frozen} time(s), restarted"));
+        }
+        // The wall's last events, newest first (any camera: what brought whom forward).
+        for e in self.kiosk.recent().collect::<Vec<_>>().iter().rev().take(3) {
+            let ago = now.saturating_duration_since(e.at).as_secs();
+            let what = if e.state { "" } else { " ended" };
+            lines.push(format!(
+                "event: {}{what} at {} {ago} s ago",
+                e.kind.word(),
+                self.config.wall.label(e.camera)
+            ));
+        }
+    }
+}

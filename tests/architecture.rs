@@ -1,0 +1,312 @@
+//! The shape of the code, kept true: the arrows between modules that DESIGN.md (and the
+//! project's own notes in README's *How it is built*) forbid, where unsafe code and `anyhow`
+//! may appear, and no function over 100 lines without a stated reason. Read from the source
+//! text: every `crate::module` path and every outside crate named in non-comment code of
+//! `src/`, test modules left out.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The top-level module a file of `src/` belongs to (`main` and `lib` for those files).
+fn module_of(src: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(src).unwrap();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
+    first.trim_end_matches(".rs").to_owned()
+}
+
+/// A file's code: comment lines dropped, and nothing from its test module on.
+fn code_of(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if t.starts_with("#[cfg(test)]") {
+            break;
+        }
+        if t.starts_with("//") {
+            continue;
+        }
+        // A trailing comment is not code either.
+        let code = match line.find(" // ") {
+            Some(k) => &line[..k],
+            None => line,
+        };
+        out.push((i + 1, code.to_owned()));
+    }
+    out
+}
+
+/// What each module of `src/` names: crate modules (`crate::x`, and `eufy_hw::x` in the
+/// binary) and outside crates, with where.
+fn dependencies() -> BTreeMap<String, Vec<(String, String)>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let outside = [
+        "ffmpeg_next",
+        "wgpu",
+        "winit",
+        "softbuffer",
+        "tokio",
+        "tokio_tungstenite",
+        "anyhow",
+        "cpal",
+        "clap",
+    ];
+    let mut deps: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for file in rust_files(&src) {
+        let module = module_of(&src, &file);
+        let text = std::fs::read_to_string(&file).unwrap();
+        let name = file.strip_prefix(&src).unwrap().display().to_string();
+        for (n, line) in code_of(&text) {
+            let mut named = Vec::new();
+            for prefix in ["crate::", "eufy_hw::"] {
+                let mut rest = line.as_str();
+                while let Some(k) = rest.find(prefix) {
+                    let after = &rest[k + prefix.len()..];
+                    let word: String = after
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    // `crate::{a, b}` names each of a, b.
+                    if word.is_empty() && after.starts_with('{') {
+                        let list = after[1..].split('}').next().unwrap_or("");
+                        named.extend(list.split(',').filter_map(|w| {
+                            let w = w.trim().split("::").next()?.trim();
+                            (!w.is_empty()).then(|| w.to_owned())
+                        }));
+                    } else if !word.is_empty() {
+                        named.push(word);
+                    }
+                    rest = after;
+                }
+            }
+            for c in outside {
+                let bounded = |s: &str| {
+                    line.match_indices(s).any(|(k, _)| {
+                        let before = line[..k].chars().last();
+                        let after = line[k + s.len()..].chars().next();
+                        before.is_none_or(|b| !(b.is_alphanumeric() || b == '_'))
+                            && after.is_none_or(|a| !(a.is_alphanumeric() || a == '_'))
+                    })
+                };
+                if bounded(c) {
+                    named.push(format!("extern:{c}"));
+                }
+            }
+            for dep in named {
+                deps.entry(module.clone())
+                    .or_default()
+                    .push((dep, format!("src/{name}:{n}")));
+            }
+        }
+    }
+    deps
+}
+
+/// The arrows that must not exist: (from, to, why). `extern:x` is an outside crate.
+const FORBIDDEN: &[(&str, &str, &str)] = &[
+    // The seam between decoding and rendering is `frame` (DESIGN.md).
+    ("decode", "render", "decode never imports the renderer"),
+    ("decode", "extern:wgpu", "decode never imports wgpu"),
+    ("render", "decode", "render never imports decode"),
+    (
+        "render",
+        "extern:ffmpeg_next",
+        "render knows no FFmpeg (libswscale comes through av::scale)",
+    ),
+    ("frame", "decode", "frame is plain data"),
+    ("frame", "render", "frame is plain data"),
+    // bitstream knows no network and no codec library.
+    ("bitstream", "eufy", "bitstream knows no network"),
+    ("bitstream", "extern:tokio", "bitstream knows no network"),
+    (
+        "bitstream",
+        "extern:ffmpeg_next",
+        "bitstream knows no codec library",
+    ),
+    ("bitstream", "decode", "bitstream knows no codec library"),
+    // Pure parts: geometry, the wall file, the wall's clock.
+    ("layout", "render", "layout is pure geometry"),
+    (
+        "kiosk",
+        "render",
+        "kiosk imports no renderer (geometry is layout's)",
+    ),
+    (
+        "wall",
+        "render",
+        "wall imports no renderer (geometry is layout's)",
+    ),
+    (
+        "kiosk",
+        "extern:tokio",
+        "kiosk is pure, clocked by the caller",
+    ),
+    ("wall", "extern:tokio", "wall is pure"),
+    // The FFI has one home.
+    ("record", "decode", "record uses av, not decode's internals"),
+    ("source", "decode", "source uses av, not decode's internals"),
+    ("av", "render", "av is FFI only"),
+    ("av", "decode", "av is FFI only"),
+    // The client side of eufy-security-ws knows nothing of what consumes it.
+    (
+        "eufy",
+        "pipeline",
+        "the session feeds the pipeline, not the other way",
+    ),
+    ("eufy", "decode", "the session knows no codec"),
+    (
+        "eufy",
+        "simulator",
+        "the client does not contain the server",
+    ),
+    ("eufy", "extern:ffmpeg_next", "the session knows no codec"),
+    // Layers: the pipeline below the window, bench and the commands.
+    ("pipeline", "view", "the pipeline knows no window"),
+    ("pipeline", "render", "the pipeline knows no renderer"),
+    ("pipeline", "bench", "the pipeline knows no benchmark"),
+    (
+        "bench",
+        "view",
+        "bench draws with render's window, not the viewer app",
+    ),
+    ("audio", "render", "audio has no picture"),
+    ("audio", "extern:wgpu", "audio has no picture"),
+    ("shutdown", "pipeline", "shutdown is a leaf"),
+];
+
+/// Modules that may use `anyhow` (the program's edge).
+const ANYHOW: &[&str] = &["app", "main"];
+
+#[test]
+fn no_forbidden_arrow() {
+    let deps = dependencies();
+    let mut found = Vec::new();
+    for (from, to, why) in FORBIDDEN {
+        for (dep, at) in deps.get(*from).into_iter().flatten() {
+            if dep == to {
+                found.push(format!("{at}: {from} → {to} ({why})"));
+            }
+        }
+    }
+    // The commands are the top: nothing below imports them.
+    for (from, list) in &deps {
+        for (dep, at) in list {
+            if dep == "app" && from != "main" && from != "app" && from != "lib" {
+                found.push(format!("{at}: {from} → app (app is the top layer)"));
+            }
+            if dep == "extern:anyhow" && !ANYHOW.contains(&from.as_str()) {
+                found.push(format!(
+                    "{at}: {from} uses anyhow (thiserror inside, anyhow at the edge)"
+                ));
+            }
+        }
+    }
+    assert!(found.is_empty(), "forbidden arrows:\n{}", found.join("\n"));
+    // The scan sees what it must: arrows that do exist are found.
+    let has = |from: &str, to: &str| {
+        deps.get(from)
+            .is_some_and(|l| l.iter().any(|(d, _)| d == to))
+    };
+    assert!(has("render", "av") && has("decode", "av") && has("view", "pipeline"));
+    assert!(has("av", "extern:ffmpeg_next") && has("main", "app"));
+}
+
+/// Unsafe code is allowed in `av` only (the crate denies it elsewhere; this keeps the
+/// exception from spreading).
+#[test]
+fn unsafe_code_lives_in_av() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = Vec::new();
+    for file in rust_files(&src) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let allows = text.contains("allow(unsafe_code)");
+        let has_unsafe = code_of(&text).iter().any(|(_, l)| {
+            l.contains("unsafe {") || l.contains("unsafe fn") || l.contains("unsafe impl")
+        });
+        if (allows || has_unsafe) && module_of(&src, &file) != "av" {
+            found.push(file.display().to_string());
+        }
+    }
+    assert!(found.is_empty(), "unsafe code outside src/av: {found:?}");
+}
+
+/// Functions of more than [`LONGEST`] lines say why (`Long because …` in their doc or a
+/// comment just above).
+const LONGEST: usize = 100;
+
+#[test]
+fn no_long_function_without_a_reason() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found = Vec::new();
+    let mut seen = 0;
+    for dir in ["src", "bench"] {
+        for file in rust_files(&root.join(dir)) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                let t = line.trim_start();
+                let indent = line.len() - t.len();
+                let is_fn = t
+                    .split_whitespace()
+                    .take_while(|w| !w.starts_with("fn"))
+                    .all(|w| {
+                        w == "pub"
+                            || w.starts_with("pub(")
+                            || ["async", "const", "unsafe", "extern", "\"C\""].contains(&w)
+                    })
+                    && t.split_whitespace().any(|w| w == "fn");
+                if !is_fn || t.ends_with(';') {
+                    continue;
+                }
+                // The body ends at the first `}` at the function's indentation.
+                let close = " ".repeat(indent) + "}";
+                let Some(end) = lines[i + 1..].iter().position(|l| *l == close) else {
+                    continue;
+                };
+                seen += 1;
+                let length = end + 2;
+                if length <= LONGEST {
+                    continue;
+                }
+                let above = lines[..i]
+                    .iter()
+                    .rev()
+                    .take_while(|l| {
+                        let l = l.trim_start();
+                        l.starts_with("//") || l.starts_with("#[")
+                    })
+                    .any(|l| l.contains("Long because"));
+                if !above {
+                    let rel = file.strip_prefix(root).unwrap().display().to_string();
+                    found.push(format!("{rel}:{}: {length} lines: {t}", i + 1));
+                }
+            }
+        }
+    }
+    assert!(seen > 500, "the scan found only {seen} functions");
+    assert!(
+        found.is_empty(),
+        "functions over {LONGEST} lines without a reason:\n{}",
+        found.join("\n")
+    );
+}
