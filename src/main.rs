@@ -119,6 +119,11 @@ struct SessionArgs {
     /// stream restarted at once).
     #[arg(long, default_value_t = 1.0, value_parser = seconds)]
     restart_pause: f64,
+    /// Seconds a camera has to start streaming (to `livestream started`, and from there to
+    /// its first video) before it is restarted; battery cameras that wake slowly may need
+    /// more.
+    #[arg(long, default_value_t = 20.0, value_parser = positive_seconds)]
+    start_timeout: f64,
     /// Give up when eufy-security-ws is not ready (unreachable, still logging in, camera not
     /// listed) after this many seconds. The viewer waits for ever by default; record and
     /// bench for 60 s.
@@ -130,6 +135,7 @@ impl SessionArgs {
         SessionTimes {
             station_dwell: Duration::from_secs_f64(self.station_dwell),
             restart_pause: Duration::from_secs_f64(self.restart_pause),
+            start_timeout: Duration::from_secs_f64(self.start_timeout),
             wait_server: self.wait_server.map(Duration::from_secs_f64),
         }
     }

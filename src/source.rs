@@ -66,6 +66,7 @@ pub fn spawn(
                     state: CameraState::Restarting {
                         reason: why,
                         at,
+                        failures: 0,
                     },
                 });
                 while Instant::now() < at && !stop.is_triggered() {

@@ -1064,3 +1064,132 @@ async fn only_wanted_cameras_are_streamed() {
     assert_eq!(drain.await.unwrap(), 1);
     sim.shutdown().await;
 }
+
+/// Issue 23, as a user runs it: two cameras, one of which accepts the start and never sends.
+/// The headless viewer says so at WARN, naming the camera and the reason, the first time
+/// (not at every retry); the camera's progress line says why and when it tries again instead
+/// of "starting"; the progress lines name the decoder path alone (the log says once why it
+/// was chosen).
+#[test]
+fn a_camera_that_never_starts_is_a_warning_and_its_status_says_why() {
+    let clip = clip_path("h264_baseline_720p.h264");
+    let (mut sim, url) = common::simulate(&[
+        "--camera",
+        &format!("T1={}", clip.display()),
+        "--camera",
+        &format!("T2={}", clip.display()),
+        "--offline",
+        "T2",
+        "--name",
+        "T1=Front",
+        "--name",
+        "T2=Back",
+    ]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args([
+            "--url",
+            &url,
+            "--serial",
+            "T1",
+            "--serial",
+            "T2",
+            "--headless",
+        ])
+        .args([
+            "--duration",
+            "9",
+            "--start-timeout",
+            "2",
+            "--restart-pause",
+            "0.5",
+        ])
+        .args(["--accel", "none", "--log", "info"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let plain = |b: &[u8]| strip_ansi(&String::from_utf8_lossy(b));
+    let (stdout, stderr) = (plain(&out.stdout), plain(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+
+    // T2's failures: the first at WARN, the later ones at INFO, each naming it.
+    let failures: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("camera T2: no livestream started within 2 s"))
+        .collect();
+    assert!(failures.len() >= 2, "T2 failed more than once:\n{stderr}");
+    assert!(failures[0].contains(" WARN "), "{}", failures[0]);
+    assert!(failures[0].contains("retrying in 0.5 s"), "{}", failures[0]);
+    assert!(
+        failures[1..].iter().all(|l| l.contains(" INFO ")),
+        "only the first at WARN:\n{}",
+        failures.join("\n")
+    );
+    // Within its timeout: about 2 s after the viewer's first log line.
+    let started = stderr.lines().next().unwrap();
+    let waited = time_of(failures[0]) - time_of(started);
+    assert!(
+        waited < chrono::Duration::milliseconds(4500),
+        "reported {waited} after {started}"
+    );
+    assert!(
+        !stderr
+            .lines()
+            .any(|l| l.contains(" WARN ") && l.contains("T1")),
+        "T1 streamed:\n{stderr}"
+    );
+
+    // Its status: the reason and the next try, not "starting" for the whole run.
+    let t2: Vec<&str> = stdout.lines().filter(|l| l.starts_with("Back:")).collect();
+    assert!(t2.len() >= 6, "{stdout}");
+    let after_first: Vec<&&str> = t2
+        .iter()
+        .skip_while(|l| !l.contains("no livestream started"))
+        .collect();
+    assert!(after_first.len() >= 3, "the reason shows:\n{stdout}");
+    assert!(
+        after_first
+            .iter()
+            .all(|l| l.contains("no livestream started within 2 s")
+                && (l.contains("retrying in") || l.contains("trying again (try"))),
+        "{}",
+        t2.join("\n")
+    );
+    // The path alone on each line; why it was chosen, once in the log.
+    let t1: Vec<&str> = stdout.lines().filter(|l| l.starts_with("T1:")).collect();
+    assert!(
+        t1.iter().all(|l| l.contains("[software]")),
+        "{}",
+        t1.join("\n")
+    );
+    assert_eq!(
+        stderr.matches("decoding H.264 with software").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+/// Text without ANSI colour sequences.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The instant a log line starts with (`2026-12-06T02:44:53.138656Z …`).
+fn time_of(line: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    let stamp = line.split_whitespace().next().unwrap_or_default();
+    chrono::DateTime::parse_from_rfc3339(stamp).unwrap_or_else(|e| panic!("{line}: {e}"))
+}

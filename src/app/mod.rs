@@ -33,6 +33,9 @@ pub struct SessionTimes {
     pub station_dwell: Duration,
     /// The pause before restarting a stream that ended by itself.
     pub restart_pause: Duration,
+    /// A camera's longest wait from its start to `livestream started`, and from there to
+    /// its first video.
+    pub start_timeout: Duration,
     /// Give up when the server is not ready after this long (`None`: the command's
     /// default).
     pub wait_server: Option<Duration>,
@@ -44,6 +47,7 @@ impl SessionTimes {
         SessionConfig {
             station_dwell: self.station_dwell,
             restart_pause: self.restart_pause,
+            start_timeout: self.start_timeout,
             wait_server: self.wait_server.or(wait),
             ..SessionConfig::new(url, serials.to_vec())
         }

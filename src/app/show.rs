@@ -289,8 +289,8 @@ async fn headless(session: SessionConfig, show: &Show) -> Result<()> {
     Ok(())
 }
 
-/// One camera's progress: frames, rate, size, bytes, latency, decoder path, and what its
-/// tile would say when it is not live.
+/// One camera's progress: frames, rate, size, bytes, latency, the decoder path's name (the
+/// log says once why it was chosen), and what its tile would say when it is not live.
 pub fn progress_line(serial: &str, t: &CameraTotals, fps: f64) -> String {
     let size = t
         .size
@@ -317,7 +317,9 @@ pub fn progress_line(serial: &str, t: &CameraTotals, fps: f64) -> String {
         t.status.label(serial),
         t.frames,
         t.status.bytes as f64 / 1024.0,
-        t.status.decoder.path
+        Some(t.status.decoder.short_path())
+            .filter(|p| !p.is_empty())
+            .unwrap_or("-")
     )
 }
 

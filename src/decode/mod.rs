@@ -207,6 +207,14 @@ pub struct DecodeStats {
     pub path: String,
 }
 
+impl DecodeStats {
+    /// The path's name alone (`software`, `vaapi`), without the reasons it was chosen,
+    /// which the log says once when the path is chosen.
+    pub fn short_path(&self) -> &str {
+        self.path.split(" (").next().unwrap_or_default()
+    }
+}
+
 /// Frames of a GOP kept for re-feeding after a fallback: a bound, not a target.
 const MAX_GOP_UNITS: usize = 600;
 const MAX_GOP_BYTES: usize = 64 << 20;

@@ -52,8 +52,12 @@ pub struct ScheduleConfig {
 pub enum CameraState {
     /// The server is still logging in to the Eufy cloud, or does not list the camera yet.
     LoggingIn,
-    /// The start was sent; waiting for the camera.
-    Starting,
+    /// The start was sent; waiting for the camera (after failures in a row: how many, and
+    /// why the last one failed).
+    Starting {
+        /// The tries before this one that failed in a row.
+        retry: Option<Retry>,
+    },
     /// Video is coming.
     Streaming,
     /// Its station streams another camera; its turn comes (at about `next_at`, when known).
@@ -71,8 +75,29 @@ pub enum CameraState {
         reason: String,
         /// When the restart is due.
         at: Instant,
+        /// Failures in a row (0: the stream ended by itself, a cut-off or a turn).
+        failures: u32,
     },
 }
+
+/// Whether the `n`th failure in a row is logged at WARN: the first, then every
+/// [`WARN_EVERY`]th.
+fn warns(n: u32) -> bool {
+    n == 1 || n % WARN_EVERY == 0
+}
+
+/// A camera's failed tries in a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    /// How many failed in a row.
+    pub failures: u32,
+    /// Why the last one failed.
+    pub reason: String,
+}
+
+/// A camera's failures in a row are logged at WARN the first time and every this many
+/// after (the others at INFO): a camera that never starts is seen, not repeated forever.
+pub const WARN_EVERY: u32 = 10;
 
 /// What the connection must do.
 #[derive(Debug, Clone, PartialEq)]
@@ -503,7 +528,15 @@ impl Scheduler {
             self.cams[next].phase = Phase::Due(at);
             if self.cams[next].ended_at.is_some() {
                 let reason = self.cams[next].reason.clone();
-                self.report(next, CameraState::Restarting { reason, at });
+                let failures = self.cams[next].failures;
+                self.report(
+                    next,
+                    CameraState::Restarting {
+                        reason,
+                        at,
+                        failures,
+                    },
+                );
             }
             for k in 0..self.cams.len() {
                 if self.cams[k].phase == Phase::Queued && self.cams[k].station() == station {
@@ -532,8 +565,12 @@ impl Scheduler {
             c.streamed = false;
             c.turn_until = None;
             let serial = c.serial.clone();
+            let retry = (c.failures > 0).then(|| Retry {
+                failures: c.failures,
+                reason: c.reason.clone(),
+            });
             self.out.push_back(Action::Start(serial));
-            self.report(i, CameraState::Starting);
+            self.report(i, CameraState::Starting { retry });
         }
     }
 
@@ -571,10 +608,35 @@ impl Scheduler {
             });
             return;
         }
-        tracing::info!(camera = %serial, "{reason}; restarting");
         c.reason = reason;
         // Queued: `poll` picks who goes next on its station (itself, when alone).
         c.phase = Phase::Queued;
+        self.log_restart(i, failure);
+    }
+
+    /// Says why camera `i` restarts: a failure at WARN the first time in a row and every
+    /// [`WARN_EVERY`] after, naming the camera, the reason and the next try; the others,
+    /// and streams that ended by themselves, at INFO.
+    fn log_restart(&self, i: usize, failure: bool) {
+        let c = &self.cams[i];
+        let (serial, reason, n) = (&c.serial, &c.reason, c.failures);
+        if !failure {
+            tracing::info!(camera = %serial, "{reason}; restarting");
+            return;
+        }
+        let wait = self.pause(i).as_secs_f64();
+        // Whole seconds where they are (the usual 1, 2, 4 …), else to a tenth.
+        let wait = if (wait - wait.round()).abs() < 0.05 {
+            format!("{wait:.0}")
+        } else {
+            format!("{wait:.1}")
+        };
+        let text = format!("camera {serial}: {reason}; retrying in {wait} s");
+        if warns(n) {
+            tracing::warn!(camera = %serial, "{text} ({n} failed in a row)");
+        } else {
+            tracing::info!(camera = %serial, "{text} ({n} failed in a row)");
+        }
     }
 
     /// The pause before camera `i`'s next start: `restart_pause`, doubled per failure in a
@@ -829,12 +891,17 @@ mod tests {
         let a = s.take_actions();
         assert_eq!(stops(&a), ["A"]);
         match state_of(&a, "A") {
-            Some(CameraState::Restarting { reason, at }) => {
+            Some(CameraState::Restarting {
+                reason,
+                at,
+                failures,
+            }) => {
                 assert!(
                     reason.contains("no livestream started within 20 s"),
                     "{reason}"
                 );
                 assert_eq!(*at, secs(t0, 21.0));
+                assert_eq!(*failures, 1);
             }
             other => panic!("{other:?}"),
         }
@@ -843,12 +910,27 @@ mod tests {
             "A sent nothing to flush"
         );
         s.poll(secs(t0, 21.0));
-        assert_eq!(starts(&s.take_actions()), ["A"]);
+        let a = s.take_actions();
+        assert_eq!(starts(&a), ["A"]);
+        // The new try says why the last one failed.
+        match state_of(&a, "A") {
+            Some(CameraState::Starting { retry: Some(r) }) => {
+                assert_eq!(r.failures, 1);
+                assert!(r.reason.contains("no livestream started"), "{r:?}");
+            }
+            other => panic!("{other:?}"),
+        }
         // Failures in a row back off: 1, 2, 4 s.
         s.on_video("B", secs(t0, 41.0));
         s.poll(secs(t0, 41.0));
         s.take_actions();
         assert_eq!(s.next_wake(), Some(secs(t0, 43.0)));
+    }
+
+    #[test]
+    fn failures_in_a_row_warn_the_first_time_and_every_tenth() {
+        let warned: Vec<u32> = (1..=35).filter(|&n| warns(n)).collect();
+        assert_eq!(warned, [1, 10, 20, 30]);
     }
 
     #[test]

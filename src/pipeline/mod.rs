@@ -69,7 +69,12 @@ impl Phase {
         Some(match self {
             Phase::Connecting => "connecting...".to_owned(),
             Phase::Session(CameraState::LoggingIn) => "server is logging in...".to_owned(),
-            Phase::Session(CameraState::Starting) => "starting the stream...".to_owned(),
+            Phase::Session(CameraState::Starting { retry: None }) => {
+                "starting the stream...".to_owned()
+            }
+            Phase::Session(CameraState::Starting { retry: Some(r) }) => {
+                format!("{}: trying again (try {})", r.reason, r.failures + 1)
+            }
             Phase::Session(CameraState::Idle) => "not streamed while hidden".to_owned(),
             Phase::Session(CameraState::Queued { station, next_at }) => match next_at {
                 Some(t) => format!(
@@ -78,8 +83,13 @@ impl Phase {
                 ),
                 None => format!("station {station}: streams one camera at a time, waiting"),
             },
-            Phase::Session(CameraState::Restarting { reason, at }) => {
-                format!("restarting in {:.0} s: {reason}", left(*at))
+            Phase::Session(CameraState::Restarting {
+                reason,
+                at,
+                failures: 0,
+            }) => format!("restarting in {:.0} s: {reason}", left(*at)),
+            Phase::Session(CameraState::Restarting { reason, at, .. }) => {
+                format!("{reason}: retrying in {:.0} s", left(*at))
             }
             Phase::Session(CameraState::Streaming) | Phase::WaitingForKeyframe => {
                 "waiting for a keyframe...".to_owned()
