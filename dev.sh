@@ -34,6 +34,8 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 #  - systemd, xinit, cage, desktop-file-utils: the tests verify the boot files in packaging/
 #    (systemd-analyze verify, desktop-file-validate), run the X session script under xinit,
 #    and the kiosk under cage (Wayland, headless; cage needs xwayland)
+#  - mosquitto, mosquitto-clients: a real MQTT broker and its clients (mosquitto_sub,
+#    mosquitto_pub) for the Home Assistant tests, started and stopped by the tests
 PKGS=(pkg-config clang libclang-dev
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
       libavfilter-dev libavdevice-dev ffmpeg
@@ -41,7 +43,8 @@ PKGS=(pkg-config clang libclang-dev
       libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libx11-xcb1
       xvfb xauth xdotool matchbox-window-manager x11-xserver-utils systemd xinit cage xwayland desktop-file-utils
       libasound2-dev pulseaudio pulseaudio-utils
-      gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
+      gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+      mosquitto mosquitto-clients)
 
 setup() {
   local missing=()

@@ -51,10 +51,19 @@ pub struct Screen {
     pub shade: f32,
 }
 
+/// Why a camera is forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// A detection event.
+    Event(DetectionKind),
+    /// The wall was asked (Home Assistant's "show camera").
+    Asked,
+}
+
 #[derive(Debug, Clone)]
 struct Focused {
     camera: usize,
-    kind: DetectionKind,
+    why: Why,
     /// Its event is still on (no state-false yet).
     active: bool,
     /// When it lets go.
@@ -89,6 +98,8 @@ pub struct Kiosk {
     night: Option<Night>,
     /// Now within the night hours.
     is_night: bool,
+    /// The screen was turned off (blank until turned on, woken by a focus).
+    off: bool,
 }
 
 impl Kiosk {
@@ -112,6 +123,7 @@ impl Kiosk {
             watchdog: Watchdog::new(wall.watchdog, wall.cameras.len()),
             night: wall.night,
             is_night: false,
+            off: false,
         }
     }
 
@@ -146,6 +158,45 @@ impl Kiosk {
         self.focus = None;
     }
 
+    /// Shows page `page` now (when there is one), restarting its time.
+    pub fn show_page(&mut self, page: usize, now: Instant) {
+        if page < self.pages.len() {
+            self.page = page;
+            self.page_since = now;
+            self.focus = None;
+        }
+    }
+
+    /// Brings `camera` forward, alone on the screen, for `hold` (Home Assistant's "show
+    /// camera"): it takes over any focus but an event of the highest priority kind, and only
+    /// such an event takes it.
+    pub fn show_camera(&mut self, camera: usize, hold: Duration, now: Instant) {
+        self.focus = Some(Focused {
+            camera,
+            why: Why::Asked,
+            active: false,
+            until: now + hold,
+        });
+    }
+
+    /// Back to the pages from whatever is forward.
+    pub fn show_wall(&mut self, now: Instant) {
+        if self.focus.take().is_some() {
+            self.page_since = now;
+        }
+    }
+
+    /// Turns the screen off (blank, only always-on cameras streamed; a focus wakes it as at
+    /// night) or on.
+    pub fn set_screen_on(&mut self, on: bool) {
+        self.off = !on;
+    }
+
+    /// Whether the screen is on (not turned off).
+    pub fn screen_on(&self) -> bool {
+        !self.off
+    }
+
     /// A detection event from a camera.
     pub fn on_detection(&mut self, camera: usize, kind: DetectionKind, state: bool, now: Instant) {
         self.recent.push_back(RecentEvent {
@@ -157,15 +208,16 @@ impl Kiosk {
         while self.recent.len() > RECENT_EVENTS {
             self.recent.pop_front();
         }
-        let Some(rank) = self.focus_rules.on.iter().position(|k| *k == kind) else {
+        if !self.focus_rules.on.contains(&kind) {
             return;
-        };
+        }
+        let rank = self.rank(Why::Event(kind));
         let hold = self.focus_rules.hold;
         if !state {
             if let Some(f) = self
                 .focus
                 .as_mut()
-                .filter(|f| f.camera == camera && f.kind == kind)
+                .filter(|f| f.camera == camera && f.why == Why::Event(kind))
             {
                 f.active = false;
                 f.until = now + hold;
@@ -174,26 +226,32 @@ impl Kiosk {
         }
         let takes = match &self.focus {
             None => true,
-            Some(f) if f.camera == camera => self.rank(f.kind) >= rank,
-            Some(f) if f.active => self.rank(f.kind) > rank,
-            Some(f) => self.rank(f.kind) >= rank,
+            Some(f) if f.camera == camera && f.why != Why::Asked => self.rank(f.why) >= rank,
+            Some(f) if f.active => self.rank(f.why) > rank,
+            Some(f) => self.rank(f.why) >= rank,
         };
         if takes {
             self.focus = Some(Focused {
                 camera,
-                kind,
+                why: Why::Event(kind),
                 active: true,
                 until: now + hold + MAX_ACTIVE,
             });
         }
     }
 
-    fn rank(&self, kind: DetectionKind) -> usize {
-        self.focus_rules
-            .on
-            .iter()
-            .position(|k| *k == kind)
-            .unwrap_or(usize::MAX)
+    /// Lower goes first: the kinds in the wall's order (0, 2, 4 …), a request between the
+    /// first kind and the others (1).
+    fn rank(&self, why: Why) -> usize {
+        match why {
+            Why::Asked => 1,
+            Why::Event(kind) => self
+                .focus_rules
+                .on
+                .iter()
+                .position(|k| *k == kind)
+                .map_or(usize::MAX, |p| p * 2),
+        }
     }
 
     /// Applies what is due at `now`: a focus let go, the next page.
@@ -238,6 +296,13 @@ impl Kiosk {
         };
         let Some(f) = &self.focus else {
             return match self.night_mode() {
+                _ if self.off => Screen {
+                    cameras: Vec::new(),
+                    layout,
+                    highlight: None,
+                    caption: "screen off".into(),
+                    shade: 1.0,
+                },
                 Some(NightMode::Blank) => Screen {
                     cameras: Vec::new(),
                     layout,
@@ -254,16 +319,19 @@ impl Kiosk {
                 },
             };
         };
-        let caption = format!(
-            "{}{}",
-            f.kind.word(),
-            if f.active { "" } else { " (ended)" }
-        );
-        // Highlight on the camera's own page where it has one; fill otherwise.
+        let caption = match f.why {
+            Why::Event(kind) => {
+                format!("{}{}", kind.word(), if f.active { "" } else { " (ended)" })
+            }
+            Why::Asked => "shown on request".to_owned(),
+        };
+        // Highlight on the camera's own page where it has one; fill otherwise (and always
+        // when asked).
         let home = self
             .pages
             .iter()
-            .position(|(cams, _)| cams.contains(&f.camera));
+            .position(|(cams, _)| cams.contains(&f.camera))
+            .filter(|_| f.why != Why::Asked);
         match (self.focus_rules.mode, home) {
             (FocusMode::Highlight, Some(p)) => Screen {
                 cameras: self.pages[p].0.clone(),
@@ -420,6 +488,58 @@ hold_seconds = 5
 
     fn secs(t0: Instant, s: f64) -> Instant {
         t0 + Duration::from_secs_f64(s)
+    }
+
+    /// Home Assistant's commands: a page, a camera for a while (fill, whatever the focus
+    /// mode; a ring takes it, motion does not), back to the wall, the screen off and on.
+    #[test]
+    fn asked_pages_cameras_and_screen() {
+        let t0 = Instant::now();
+        let wall = parse(
+            &WALL.replace("hold_seconds = 5", "hold_seconds = 5\nmode = \"highlight\""),
+            "w",
+        )
+        .unwrap();
+        let mut k = Kiosk::new(&wall, t0);
+        k.show_page(1, secs(t0, 1.0));
+        assert_eq!(k.screen().cameras, [2]);
+        k.show_page(7, secs(t0, 1.0));
+        assert_eq!(k.page(), 1, "no page 8: nothing changes");
+        k.show_camera(0, Duration::from_secs(30), secs(t0, 2.0));
+        let s = k.screen();
+        assert_eq!(
+            (s.cameras.as_slice(), s.highlight),
+            (&[0][..], None),
+            "filled, not framed"
+        );
+        assert_eq!(s.caption, "shown on request");
+        assert!(k.wanted().contains(&0));
+        // Motion elsewhere does not take it; a ring does.
+        k.on_detection(1, DetectionKind::Motion, true, secs(t0, 3.0));
+        assert_eq!(k.focused(), Some(0));
+        k.on_detection(1, DetectionKind::Ring, true, secs(t0, 4.0));
+        assert_eq!(k.focused(), Some(1));
+        k.show_camera(3, Duration::from_secs(30), secs(t0, 5.0));
+        k.poll(secs(t0, 34.0));
+        assert_eq!(k.focused(), Some(3), "held for its 30 s");
+        k.poll(secs(t0, 35.1));
+        assert_eq!(k.focused(), None, "then the wall again");
+        k.show_camera(3, Duration::from_secs(30), secs(t0, 36.0));
+        k.show_wall(secs(t0, 37.0));
+        assert_eq!(k.focused(), None);
+        // Off: black, only the always-on camera streamed; an event wakes it; on again.
+        k.set_screen_on(false);
+        assert!(!k.screen_on());
+        let s = k.screen();
+        assert!(s.cameras.is_empty() && s.shade == 1.0, "{s:?}");
+        assert_eq!(k.wanted(), [2]);
+        k.on_detection(0, DetectionKind::Person, true, secs(t0, 40.0));
+        assert_eq!(k.screen().cameras, [0, 1], "its page, framed");
+        k.on_detection(0, DetectionKind::Person, false, secs(t0, 41.0));
+        k.poll(secs(t0, 46.1));
+        assert!(k.screen().cameras.is_empty(), "off again after the hold");
+        k.set_screen_on(true);
+        assert_eq!(k.screen().cameras, [2]);
     }
 
     #[test]

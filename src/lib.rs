@@ -41,6 +41,7 @@
 //! - [`layout`]: where tiles go on the screen (pure geometry).
 //! - [`view`]: the winit application: the wall, keys, overlay, sound.
 //! - [`wall`]: the wall file (TOML): cameras, pages, layouts, event focus, watchdog.
+//! - [`mqtt`]: Home Assistant over MQTT: discovery, commands to the wall, its state.
 //! - [`kiosk`]: what the wall shows now: page rotation, event focus, the frozen-picture
 //!   watchdog, which cameras to stream (pure, clocked by the caller).
 //! - [`audio`]: sound: AAC decoding, a jitter buffer aligned with the picture, cpal output.
@@ -63,6 +64,7 @@ pub mod frame;
 pub mod ingest;
 pub mod kiosk;
 pub mod layout;
+pub mod mqtt;
 pub mod pipeline;
 pub mod record;
 pub mod render;

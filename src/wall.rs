@@ -41,6 +41,137 @@ pub struct Wall {
     pub night: Option<Night>,
     /// Show the stats overlay at start.
     pub stats: bool,
+    /// Home Assistant over MQTT (`[mqtt]`), when set up.
+    pub mqtt: Option<MqttConfig>,
+}
+
+/// Home Assistant over MQTT: where the broker is and how this wall appears there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttConfig {
+    /// The broker.
+    pub broker: Broker,
+    /// This wall's id in topics and entity ids (`eufy_hw/<node_id>/…`): letters, digits,
+    /// `_` and `-`.
+    pub node_id: String,
+    /// Home Assistant's discovery prefix.
+    pub discovery_prefix: String,
+    /// How often the shown camera's picture is published (`None`: never).
+    pub image_every: Option<Duration>,
+}
+
+impl MqttConfig {
+    /// One line for summaries (no password).
+    pub fn summary(&self) -> String {
+        let image = match self.image_every {
+            Some(t) => format!(
+                ", the shown camera's picture every {:.0} s",
+                t.as_secs_f64()
+            ),
+            None => String::new(),
+        };
+        format!(
+            "Home Assistant over MQTT: {} as {} (discovery under {}/){image}",
+            self.broker, self.node_id, self.discovery_prefix
+        )
+    }
+}
+
+/// An MQTT broker: `mqtt://[user[:password]@]host[:port]`, or `mqtts://` (TLS, the
+/// system's roots or `SSL_CERT_FILE`).
+#[derive(Clone, PartialEq)]
+pub struct Broker {
+    /// TLS.
+    pub tls: bool,
+    /// Host name or address.
+    pub host: String,
+    /// Port (1883, or 8883 with TLS, when the URL gives none).
+    pub port: u16,
+    /// User name.
+    pub username: Option<String>,
+    /// Password.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_string())
+    }
+}
+
+/// The broker as a URL without its password (logs, summaries).
+impl std::fmt::Display for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        let user = self
+            .username
+            .as_ref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
+        write!(f, "{scheme}://{user}{}:{}", self.host, self.port)
+    }
+}
+
+impl std::str::FromStr for Broker {
+    type Err = String;
+
+    fn from_str(url: &str) -> Result<Broker, String> {
+        let bad = |why: &str| {
+            format!("{url:?}: {why}; expected mqtt://[user:password@]host[:port] or mqtts://…")
+        };
+        let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("mqtt://") {
+            (false, r)
+        } else {
+            return Err(bad("not an mqtt:// or mqtts:// URL"));
+        };
+        let rest = rest.trim_end_matches('/');
+        if rest.contains('/') {
+            return Err(bad("a path is not expected"));
+        }
+        let (auth, hostport) = match rest.rsplit_once('@') {
+            Some((a, h)) => (Some(a), h),
+            None => (None, rest),
+        };
+        let (username, password) = match auth {
+            Some(a) => match a.split_once(':') {
+                Some((u, p)) => (Some(u.to_owned()), Some(p.to_owned())),
+                None => (Some(a.to_owned()), None),
+            },
+            None => (None, None),
+        };
+        // `host`, `host:port`, `[v6]`, `[v6]:port`.
+        let (host, port) = match hostport.strip_prefix('[') {
+            Some(v6) => match v6.split_once(']') {
+                Some((h, "")) => (h, None),
+                Some((h, p)) => (h, Some(p.strip_prefix(':').unwrap_or(p))),
+                None => return Err(bad("an unclosed [")),
+            },
+            None => match hostport.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (hostport, None),
+            },
+        };
+        let port = match port {
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| bad("the port is not a number from 1 to 65535"))?,
+            None if tls => 8883,
+            None => 1883,
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        Ok(Broker {
+            tls,
+            host: host.to_owned(),
+            port,
+            username: username.filter(|u| !u.is_empty()),
+            password,
+        })
+    }
 }
 
 /// One camera of the wall.
@@ -169,6 +300,7 @@ impl Wall {
             keep_awake: true,
             night: None,
             stats: false,
+            mqtt: None,
         }
     }
 
@@ -261,6 +393,9 @@ impl Wall {
                 w.as_secs_f64()
             )),
             None => s.push_str("\nwatchdog: off"),
+        }
+        if let Some(m) = &self.mqtt {
+            s.push_str(&format!("\n{}", m.summary()));
         }
         s
     }
@@ -424,6 +559,16 @@ struct RawWall {
     pages: Vec<RawPage>,
     focus: Option<RawFocus>,
     screen: Option<RawScreen>,
+    mqtt: Option<RawMqtt>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMqtt {
+    url: Spanned<String>,
+    node_id: Option<Spanned<String>>,
+    discovery_prefix: Option<Spanned<String>>,
+    image_seconds: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -528,6 +673,10 @@ pub fn parse(text: &str, file: &str) -> Result<Wall, WallError> {
         Some(n) => Some(parse_night(&src, n)?),
         None => None,
     };
+    let mqtt = match &raw.mqtt {
+        Some(m) => Some(parse_mqtt(&src, m)?),
+        None => None,
+    };
     Ok(Wall {
         url,
         cameras,
@@ -542,6 +691,49 @@ pub fn parse(text: &str, file: &str) -> Result<Wall, WallError> {
             .and_then(|s| s.keep_awake)
             .unwrap_or(true),
         stats: raw.stats.unwrap_or(false),
+        mqtt,
+    })
+}
+
+/// Default MQTT node id.
+pub const DEFAULT_NODE_ID: &str = "eufy_hw";
+/// Default seconds between pictures of the shown camera over MQTT.
+pub const DEFAULT_IMAGE_SECONDS: f64 = 10.0;
+
+fn parse_mqtt(src: &Source<'_>, m: &RawMqtt) -> Result<MqttConfig, WallError> {
+    let broker = m
+        .url
+        .get_ref()
+        .trim()
+        .parse::<Broker>()
+        .map_err(|e| src.err(m.url.span().start, format!("mqtt.url {e}")))?;
+    let word = |v: &Option<Spanned<String>>, what: &str, default: &str| {
+        let Some(v) = v else {
+            return Ok(default.to_owned());
+        };
+        let w = v.get_ref().trim();
+        let ok = !w.is_empty()
+            && w.len() <= 64
+            && w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if ok {
+            Ok(w.to_owned())
+        } else {
+            Err(src.err(
+                v.span().start,
+                format!("mqtt.{what} {w:?}: expected letters, digits, _ and -"),
+            ))
+        }
+    };
+    let image = match &m.image_seconds {
+        Some(v) => src.seconds(v, "mqtt.image_seconds")?,
+        None => DEFAULT_IMAGE_SECONDS,
+    };
+    Ok(MqttConfig {
+        broker,
+        node_id: word(&m.node_id, "node_id", DEFAULT_NODE_ID)?,
+        discovery_prefix: word(&m.discovery_prefix, "discovery_prefix", "homeassistant")?,
+        image_every: Some(Duration::from_secs_f64(image)).filter(|_| image > 0.0),
     })
 }
 
@@ -844,6 +1036,44 @@ on = ["person", "ring"]
 mode = "highlight"
 hold_seconds = 5
 "#;
+
+    #[test]
+    fn mqtt_section() {
+        let text = "[[camera]]\nserial = \"A1\"\n[mqtt]\nurl = \"mqtts://ha:s3cret@broker.lan\"\nnode_id = \"hall\"\n";
+        let w = parse(text, "w.toml").unwrap();
+        let m = w.mqtt.clone().unwrap();
+        assert_eq!(
+            (m.broker.tls, m.broker.host.as_str(), m.broker.port),
+            (true, "broker.lan", 8883)
+        );
+        assert_eq!(m.broker.username.as_deref(), Some("ha"));
+        assert_eq!(m.broker.password.as_deref(), Some("s3cret"));
+        assert_eq!(
+            (m.node_id.as_str(), m.discovery_prefix.as_str()),
+            ("hall", "homeassistant")
+        );
+        assert_eq!(m.image_every, Some(Duration::from_secs(10)));
+        assert!(!w.summary().contains("s3cret"), "{}", w.summary());
+        assert!(w.summary().contains("mqtts://ha@broker.lan:8883 as hall"));
+        let plain: Broker = "mqtt://10.0.0.2:1884".parse().unwrap();
+        assert_eq!((plain.tls, plain.port, plain.username), (false, 1884, None));
+        for bad in [
+            "http://x",
+            "mqtt://",
+            "mqtt://h:0",
+            "mqtt://h:99999",
+            "mqtt://h/topic",
+        ] {
+            assert!(bad.parse::<Broker>().is_err(), "{bad}");
+        }
+        let (line, msg) = bad("[[camera]]\nserial = \"A1\"\n[mqtt]\nurl = \"ws://x\"\n");
+        assert_eq!(line, 4);
+        assert!(msg.contains("mqtt.url"), "{msg}");
+        let (line, msg) =
+            bad("[[camera]]\nserial = \"A1\"\n[mqtt]\nurl = \"mqtt://x\"\nnode_id = \"a b\"\n");
+        assert_eq!(line, 5);
+        assert!(msg.contains("node_id"), "{msg}");
+    }
 
     #[test]
     fn flags_override_the_file() {

@@ -192,6 +192,10 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
     ("audio", "render", "audio has no picture"),
     ("audio", "extern:wgpu", "audio has no picture"),
     ("shutdown", "pipeline", "shutdown is a leaf"),
+    // Home Assistant's client speaks to the wall through plain data.
+    ("mqtt", "view", "the MQTT client knows no window"),
+    ("mqtt", "render", "the MQTT client knows no renderer"),
+    ("kiosk", "mqtt", "the wall's rules know no broker"),
 ];
 
 /// Modules that may use `anyhow` (the program's edge).

@@ -7,217 +7,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+use common::display::*;
 use common::free_port;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Xvfb(std::process::Child, String);
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        // SIGTERM lets Xvfb remove its lock file and socket (SIGKILL leaves them, and the
-        // display numbers run out over many runs).
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        if ended_within(&mut self.0, Duration::from_secs(3)).is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Whether display `n` is taken: a lock file naming a live process. A lock left by a killed
-/// server is removed with its socket.
-fn display_taken(n: u32) -> bool {
-    let lock = format!("/tmp/.X{n}-lock");
-    let socket = format!("/tmp/.X11-unix/X{n}");
-    let pid = std::fs::read_to_string(&lock)
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok());
-    match pid {
-        Some(pid) if std::path::Path::new(&format!("/proc/{pid}")).exists() => true,
-        Some(_) => {
-            let _ = std::fs::remove_file(&lock);
-            let _ = std::fs::remove_file(&socket);
-            false
-        }
-        // No lock: a socket alone is someone else's (or stale); leave that number alone.
-        None => std::path::Path::new(&socket).exists() || std::path::Path::new(&lock).exists(),
-    }
-}
-
-/// One X server at a time: tests run in parallel, and two could pick the same free display
-/// number (and llvmpipe shares the cores).
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn xvfb() -> Xvfb {
-    xvfb_sized(1280, 720)
-}
-
-/// An X server whose one screen is `width` x `height`.
-fn xvfb_sized(width: u32, height: u32) -> Xvfb {
-    let screen = format!("{width}x{height}x24");
-    for n in 90..140 {
-        if display_taken(n) {
-            continue;
-        }
-        let display = format!(":{n}");
-        let mut child = Command::new("Xvfb")
-            .args([&display, "-screen", "0", &screen, "-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb (./dev.sh setup installs xvfb)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
-                return Xvfb(child, display);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    panic!("could not start Xvfb");
-}
-
-/// The viewer's window on `display`, once it is mapped.
-fn find_window(display: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let out = Command::new("xdotool")
-            .args(["search", "--onlyvisible", "--name", "eufy-hw"])
-            .env("DISPLAY", display)
-            .output()
-            .expect("xdotool (./dev.sh setup installs it)");
-        if let Some(id) = String::from_utf8_lossy(&out.stdout).lines().next() {
-            return id.trim().to_owned();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("the viewer's window did not appear");
-}
-
-fn xdotool(display: &str, args: &[&str]) -> String {
-    let out = Command::new("xdotool")
-        .args(args)
-        .env("DISPLAY", display)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "xdotool {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn viewer(display: &str, args: &[&str], dir: &std::path::Path) -> std::process::Child {
-    viewer_with(display, args, dir, &[])
-}
-
-/// [`viewer`], with these environment variables set too.
-fn viewer_with(
-    display: &str,
-    args: &[&str],
-    dir: &std::path::Path,
-    env: &[(&str, &std::ffi::OsStr)],
-) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
-        .args(args)
-        .current_dir(dir)
-        .env("DISPLAY", display)
-        .env_remove("WAYLAND_DISPLAY")
-        .env_remove("PULSE_SERVER")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Waits up to `limit` for the process to end.
-fn ended_within(
-    child: &mut std::process::Child,
-    limit: Duration,
-) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
-
-/// Waits for a clean exit; returns what the viewer wrote to stderr.
-fn ends_cleanly(child: &mut std::process::Child, limit: Duration, when: &str) -> String {
-    let status = ended_within(child, limit);
-    let err = stderr_of(child);
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "the viewer did not end cleanly {when} ({status:?}): {err}"
-    );
-    err
-}
-
-fn stderr_of(child: &mut std::process::Child) -> String {
-    let mut err = String::new();
-    if let Some(e) = child.stderr.as_mut() {
-        let _ = std::io::Read::read_to_string(e, &mut err);
-    }
-    err
-}
-
-/// Share of sampled pixels in the rectangle that are not dark (a 1280-wide screenshot).
-fn lit(px: &[u8], cols: (usize, usize), rows: (usize, usize)) -> f64 {
-    lit_in(px, 1280, cols, rows)
-}
-
-/// Share of sampled pixels in the rectangle of a `width`-wide screenshot that are not dark.
-fn lit_in(px: &[u8], width: usize, (x0, x1): (usize, usize), (y0, y1): (usize, usize)) -> f64 {
-    let mut n = 0;
-    let mut total = 0;
-    for y in (y0..y1).step_by(4) {
-        for x in (x0..x1).step_by(4) {
-            total += 1;
-            let i = (y * width + x) * 3;
-            if px[i..i + 3].iter().any(|&c| c > 40) {
-                n += 1;
-            }
-        }
-    }
-    n as f64 / total.max(1) as f64
-}
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("eufy-window-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn grab(display: &str) -> Vec<u8> {
-    grab_sized(display, 1280, 720)
-}
-
-fn grab_sized(display: &str, width: u32, height: u32) -> Vec<u8> {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-f", "x11grab", "-video_size"])
-        .arg(format!("{width}x{height}"))
-        .args(["-i", display])
-        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "x11grab: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
 
 #[test]
 fn demo_window_shows_two_cameras() {
@@ -568,42 +362,6 @@ fn cameras_of_one_station_take_turns_on_screen() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// What a 1280x720 screenshot shows: 'F' one picture filling the screen, 'T' two pictures
-/// side by side (a 2x1 page of 640x360 pictures, letterboxed), '-' anything else (a card,
-/// a stream starting).
-fn layout_of(px: &[u8]) -> char {
-    let top = lit(px, (8, 1272), (20, 160));
-    let (l, r) = (
-        lit(px, (8, 632), (190, 530)),
-        lit(px, (648, 1272), (190, 530)),
-    );
-    if top > 0.9 && l > 0.9 && r > 0.9 {
-        'F'
-    } else if top < 0.05 && l > 0.9 && r > 0.9 {
-        'T'
-    } else {
-        '-'
-    }
-}
-
-/// Screenshots every `every` for `shots`, classified by [`layout_of`].
-fn layouts(display: &str, shots: usize, every: Duration) -> String {
-    (0..shots)
-        .map(|_| {
-            let c = layout_of(&grab(display));
-            std::thread::sleep(every);
-            c
-        })
-        .collect()
-}
-
-/// Runs of the same layout, ignoring '-': "TTT-FF-TT" → "TFT".
-fn runs(shots: &str) -> String {
-    let mut r: Vec<char> = shots.chars().filter(|c| *c != '-').collect();
-    r.dedup();
-    r.into_iter().collect()
-}
-
 /// "simulator: streams started per camera: A 2, B 1; at most 2 at once" from the demo.
 fn sim_starts(err: &str) -> (std::collections::HashMap<String, u32>, u32) {
     let line = err
@@ -623,12 +381,6 @@ fn sim_starts(err: &str) -> (std::collections::HashMap<String, u32>, u32) {
 
 const CAM1: &str = "T8410P0000000001";
 const CAM3: &str = "T8410P0000000003";
-
-fn write_wall(dir: &std::path::Path, text: &str) -> String {
-    let path = dir.join("wall.toml");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
 
 /// A wall file with two pages: they take turns in their layouts, and only the cameras on
 /// the page shown are streamed (the simulator never ran all three at once, and the first
@@ -832,13 +584,6 @@ fn frames_shown(err: &str) -> Option<u64> {
     err.lines()
         .filter_map(|l| l.split_once(" frames shown"))
         .find_map(|(before, _)| before.rsplit(' ').next()?.parse().ok())
-}
-
-/// A display number no X server uses now.
-fn free_display() -> u32 {
-    (90..140)
-        .find(|&n| !display_taken(n))
-        .expect("no free X display number")
 }
 
 /// The packaged X session (`packaging/eufy-hw-xsession`) as the kiosk unit runs it: xinit

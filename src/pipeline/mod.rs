@@ -62,6 +62,22 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// The phase in a word (Home Assistant's camera state): `connecting`, `logging in`,
+    /// `starting`, `hidden`, `station turn`, `restarting`, `live`, `offline`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Phase::Connecting => "connecting",
+            Phase::Session(CameraState::LoggingIn) => "logging in",
+            Phase::Session(CameraState::Starting { .. } | CameraState::Streaming)
+            | Phase::WaitingForKeyframe => "starting",
+            Phase::Session(CameraState::Idle) => "hidden",
+            Phase::Session(CameraState::Queued { .. }) => "station turn",
+            Phase::Session(CameraState::Restarting { .. }) => "restarting",
+            Phase::Live => "live",
+            Phase::Offline(_) => "offline",
+        }
+    }
+
     /// What a tile says in this phase (`None` when live), with the time left where there is
     /// a deadline.
     pub fn describe(&self, now: Instant) -> Option<String> {

@@ -75,6 +75,10 @@ pub(super) struct App {
     /// A new picture came less than a refresh after the last draw: drawn then.
     pub(super) redraw_due: Option<Instant>,
     pub(super) stop: Trigger,
+    /// Home Assistant's client, when the wall has `[mqtt]`.
+    pub(super) home: Option<super::home::Home>,
+    /// Each camera's last picture shown (kept for Home Assistant's picture only).
+    pub(super) last_frames: Vec<Option<crate::frame::Frame>>,
     /// Where the window was before `f` made it fullscreen.
     pub(super) windowed: Option<(
         winit::dpi::PhysicalPosition<i32>,
@@ -93,6 +97,7 @@ impl App {
         stop: Trigger,
     ) -> (App, Inputs, Feed) {
         let serials = config.wall.serials();
+        let n = serials.len();
         let (mut feed, slots) = feed_into_mailboxes(&serials, config.decoder.clone(), proxy);
         let audio = config
             .audio
@@ -139,6 +144,8 @@ impl App {
             last_redraw: now,
             redraw_due: None,
             stop,
+            home: None,
+            last_frames: vec![None; n],
             windowed: None,
         };
         (app, inputs, feed)
@@ -192,7 +199,13 @@ impl App {
         for &i in &screen.cameras {
             if let Some(frame) = self.slots[i].take() {
                 match s.renderer.upload(&s.gpu, i, &frame) {
-                    Ok(()) => arrivals.push((i, frame.received_at)),
+                    Ok(()) => {
+                        arrivals.push((i, frame.received_at));
+                        // Kept for Home Assistant's picture of the shown camera.
+                        if self.home.as_ref().is_some_and(|h| h.image_every.is_some()) {
+                            self.last_frames[i] = Some(frame);
+                        }
+                    }
                     Err(e) => {
                         if let Some(held) = self.stats[i].upload_warnings.allow() {
                             tracing::warn!(camera = %self.serials[i], "{e} ({held} more not logged)");
@@ -250,6 +263,7 @@ impl App {
                 .collect()
         };
         self.tend_audio(&screen);
+        self.tend_home(&screen, now);
         let mut changed = self.screen.as_ref() != Some(&screen);
         for (i, &live) in live.iter().enumerate() {
             let verdict = self.kiosk.watchdog_mut().check(i, live, now);
@@ -355,6 +369,7 @@ impl ApplicationHandler<Wake> for App {
                     self.request_redraw();
                 }
             }
+            Wake::Command(command) => self.on_command(command),
             Wake::Failed(why) => {
                 tracing::error!("{why}");
                 if !self.config.window.kiosk {

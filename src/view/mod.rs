@@ -27,6 +27,7 @@
 //! The window itself (surface, presenting) is [`crate::render::window`]'s.
 
 mod app;
+mod home;
 mod keys;
 mod tiles;
 
@@ -103,6 +104,8 @@ enum Wake {
         kind: DetectionKind,
         state: bool,
     },
+    /// Home Assistant asked something of the wall.
+    Command(crate::mqtt::ha::Command),
     /// The pipeline failed for good: why.
     Failed(String),
 }
@@ -127,14 +130,19 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
         control: Some(control_rx),
         ..inputs
     };
-    let feed_task = runtime.spawn(run_feed(inputs, feed, shutdown, proxy));
     let mut app = app;
+    let home_task = start_home(&mut app, &runtime, &proxy);
+    let feed_task = runtime.spawn(run_feed(inputs, feed, shutdown, proxy));
     let run = event_loop.run_app(&mut app);
     app.log_totals();
     app.stop.trigger();
     // Let the session stop its streams and close cleanly, but do not hang on it.
-    let ended =
-        runtime.block_on(async { tokio::time::timeout(Duration::from_secs(3), feed_task).await });
+    let ended = runtime.block_on(async {
+        if let Some(t) = home_task {
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+        tokio::time::timeout(Duration::from_secs(3), feed_task).await
+    });
     runtime.shutdown_timeout(Duration::from_secs(1));
     if let Some(e) = app.error.take() {
         return Err(e);
@@ -144,6 +152,33 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
         Ok(Ok(Err(e))) => Err(e.into()),
         _ => Ok(()),
     }
+}
+
+/// Home Assistant's client, when the wall has `[mqtt]`: commands wake the event loop.
+fn start_home(
+    app: &mut App,
+    runtime: &tokio::runtime::Runtime,
+    proxy: &EventLoopProxy<Wake>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let config = app.config.wall.mqtt.clone()?;
+    let image_every = config.image_every;
+    let proxy = proxy.clone();
+    let _inside = runtime.enter();
+    let (link, task) = crate::mqtt::spawn(
+        config,
+        app.config.wall.clone(),
+        move |c| {
+            let _ = proxy.send_event(Wake::Command(c));
+        },
+        app.stop.subscribe(),
+    );
+    app.home = Some(home::Home {
+        link,
+        image_every,
+        image_at: None,
+        state_at: None,
+    });
+    Some(task)
 }
 
 /// The frame mailboxes of the wall's cameras, each waking the event loop, and a feed that

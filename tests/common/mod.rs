@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
+pub mod display;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -1,0 +1,121 @@
+//! The viewer's side of Home Assistant ([`crate::mqtt`]): commands carried out on the wall,
+//! the wall's state handed to the client once a second, the shown camera's picture at the
+//! wall's rate.
+
+use std::time::{Duration, Instant};
+
+use super::app::App;
+use crate::eufy::session::SessionControl;
+use crate::kiosk::Screen;
+use crate::mqtt::ha::{CameraReport, Command, WallState};
+
+/// The wall's state goes to the client at most this often.
+const STATE_EVERY: Duration = Duration::from_secs(1);
+
+/// The client's end in the viewer.
+pub(super) struct Home {
+    pub(super) link: crate::mqtt::Link,
+    /// How often the shown camera's picture goes out.
+    pub(super) image_every: Option<Duration>,
+    pub(super) image_at: Option<Instant>,
+    pub(super) state_at: Option<Instant>,
+}
+
+impl App {
+    /// Carries out what Home Assistant asked.
+    pub(super) fn on_command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Page(p) => self.kiosk.show_page(p, now),
+            Command::NextPage => self.kiosk.turn_page(true, now),
+            Command::Show { camera, hold } => self.kiosk.show_camera(camera, hold, now),
+            Command::ShowWall => self.kiosk.show_wall(now),
+            Command::Restart(i) => {
+                let _ = self.control.send(SessionControl::Restart {
+                    serial: self.serials[i].clone(),
+                    reason: "asked by Home Assistant".into(),
+                });
+            }
+            Command::Screen(on) => self.kiosk.set_screen_on(on),
+            Command::Mute(muted) => match &self.audio {
+                Some(a) => a.set_muted(muted),
+                None => tracing::info!("Home Assistant asked to mute: there is no sound"),
+            },
+        }
+        if let Some(h) = self.home.as_mut() {
+            // The new state goes out at once.
+            h.state_at = None;
+        }
+        self.tend(now);
+        self.request_redraw();
+    }
+
+    /// Hands the client the wall's state (once a second) and the shown camera's picture
+    /// (when due).
+    pub(super) fn tend_home(&mut self, screen: &Screen, now: Instant) {
+        let Some(home) = self.home.as_ref() else {
+            return;
+        };
+        if home.state_at.is_none_or(|t| now >= t + STATE_EVERY) {
+            let state = self.wall_state(screen);
+            if let Some(h) = self.home.as_mut() {
+                h.state_at = Some(now);
+                h.link.state.send_if_modified(|s| {
+                    let changed = *s != state;
+                    *s = state;
+                    changed
+                });
+            }
+        }
+        let Some(home) = self.home.as_mut() else {
+            return;
+        };
+        let due = home
+            .image_every
+            .is_some_and(|every| home.image_at.is_none_or(|t| now >= t + every));
+        // The camera alone on the screen, else the first tile's.
+        let shown = self
+            .kiosk
+            .focused()
+            .or_else(|| screen.cameras.first().copied());
+        if let (true, Some(frame)) = (due, shown.and_then(|i| self.last_frames[i].clone())) {
+            home.image_at = Some(now);
+            // A picture still being made: this one is skipped.
+            let _ = home.link.images.try_send(frame);
+        }
+    }
+
+    fn wall_state(&self, screen: &Screen) -> WallState {
+        let statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+        let cameras = self
+            .serials
+            .iter()
+            .enumerate()
+            .map(|(i, serial)| {
+                let phase = statuses
+                    .get(serial)
+                    .map(|s| s.phase.clone())
+                    .unwrap_or_default();
+                let on_screen = screen.cameras.contains(&i);
+                let state = if self.frozen.contains_key(&i) {
+                    "frozen"
+                } else {
+                    phase.word()
+                };
+                let st = &self.stats[i];
+                CameraReport {
+                    state: state.to_owned(),
+                    fps: if on_screen { st.fps } else { 0.0 },
+                    latency_ms: st.latency_ms,
+                }
+            })
+            .collect();
+        WallState {
+            page: self.kiosk.page(),
+            shown: self.kiosk.focused(),
+            screen_on: self.kiosk.screen_on(),
+            muted: self.audio.as_ref().is_some_and(|a| a.muted()),
+            cameras,
+        }
+    }
+}

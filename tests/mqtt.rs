@@ -1,0 +1,354 @@
+//! Home Assistant over MQTT, for real: each test starts Debian's mosquitto on a free port and
+//! the viewer (`eufy-hw demo` with a wall file's `[mqtt]`) under Xvfb, and speaks to them
+//! with mosquitto's own clients (`mosquitto_sub`, `mosquitto_pub`). The discovery messages
+//! are retained and complete, commands change what the screen shows (screenshots), the state
+//! follows the wall, a bad payload changes nothing, the broker's last will says `offline`
+//! when the viewer dies, and a broker that restarts (forgetting everything) gets it all
+//! again and commands still work.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+use common::display::*;
+use common::free_port;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A mosquitto broker on loopback, without persistence (a restart forgets everything).
+struct Mosquitto {
+    child: std::process::Child,
+    port: u16,
+    config: std::path::PathBuf,
+}
+
+impl Mosquitto {
+    fn start(dir: &std::path::Path) -> Mosquitto {
+        let port = free_port();
+        let config = dir.join("mosquitto.conf");
+        std::fs::write(
+            &config,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap();
+        let child = spawn_broker(&config);
+        let m = Mosquitto {
+            child,
+            port,
+            config,
+        };
+        m.wait_listening();
+        m
+    }
+
+    fn wait_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the broker (everything retained is gone) and starts it again after `pause`.
+    fn restart(&mut self, pause: Duration) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(pause);
+        self.child = spawn_broker(&self.config);
+        self.wait_listening();
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_broker(config: &std::path::Path) -> std::process::Child {
+    // Debian puts it in /usr/sbin, not always on a user's PATH.
+    let bin = ["mosquitto", "/usr/sbin/mosquitto"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("-h")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok()
+        })
+        .expect("mosquitto (./dev.sh setup installs it)");
+    Command::new(bin)
+        .arg("-c")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The retained messages under `filter`: topic and payload.
+fn retained(port: u16, filter: &str) -> Vec<(String, Vec<u8>)> {
+    let out = Command::new("mosquitto_sub")
+        .args(["-p", &port.to_string(), "-t", filter, "--retained-only"])
+        .args(["-W", "1", "-F", "%t %x"])
+        .output()
+        .expect("mosquitto_sub (./dev.sh setup installs mosquitto-clients)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (topic, hex) = l.split_once(' ').unwrap_or((l, ""));
+            let bytes = (0..hex.len() / 2)
+                .map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).ok())
+                .collect::<Option<Vec<u8>>>()?;
+            Some((topic.to_owned(), bytes))
+        })
+        .collect()
+}
+
+/// The retained text of `topic`.
+fn state(port: u16, topic: &str) -> Option<String> {
+    retained(port, topic)
+        .into_iter()
+        .next()
+        .map(|(_, b)| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// Waits until the retained text of `topic` satisfies `ok`; returns it.
+fn wait_state(port: u16, topic: &str, ok: impl Fn(&str) -> bool, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    let mut last = None;
+    while Instant::now() < deadline {
+        last = state(port, topic);
+        if last.as_deref().is_some_and(&ok) {
+            return last.unwrap_or_default();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{topic}: {last:?} after {limit:?}");
+}
+
+fn publish(port: u16, topic: &str, payload: &str) {
+    let ok = Command::new("mosquitto_pub")
+        .args(["-p", &port.to_string(), "-t", topic, "-m", payload])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mosquitto_pub {topic} {payload}");
+}
+
+/// Each camera's state word, from its retained JSON.
+fn camera_state(port: u16, serial: &str) -> String {
+    let topic = format!("eufy_hw/test/camera/{}", serial.to_ascii_lowercase());
+    state(port, &topic)
+        .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+        .and_then(|v| v["state"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+const CAM1: &str = "T8410P0000000001";
+const CAM2: &str = "T8410P0000000002";
+
+fn wall_file(dir: &std::path::Path, port: u16) -> String {
+    let text = format!(
+        "[[camera]]\nserial = \"{CAM1}\"\nname = \"Front door\"\n\
+         [[camera]]\nserial = \"{CAM2}\"\nname = \"Garden\"\n\
+         [[page]]\ncameras = [\"{CAM1}\", \"{CAM2}\"]\nlayout = \"2x1\"\n\
+         [mqtt]\nurl = \"mqtt://127.0.0.1:{port}\"\nnode_id = \"test\"\nimage_seconds = 1\n"
+    );
+    let path = dir.join("wall.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// Screenshots until one is `want` (see `layout_of`): 'T' two tiles, 'F' one picture.
+fn wait_layout(display: &str, want: char, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let mut seen = String::new();
+    while Instant::now() < deadline {
+        let c = layout_of(&grab(display));
+        seen.push(c);
+        if c == want {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("no '{want}' on screen in {limit:?}: {seen}");
+}
+
+/// The whole screen dark.
+fn dark(px: &[u8]) -> bool {
+    lit(px, (0, 1280), (0, 720)) < 0.01
+}
+
+/// Discovery, commands, state, the picture, a bad payload, the last will.
+#[test]
+fn home_assistant_sees_and_drives_the_wall() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("mqtt");
+    let broker = Mosquitto::start(&dir);
+    let port = broker.port;
+    let x = xvfb();
+    let wall = wall_file(&dir, port);
+    let mut v = viewer(&x.1, &["demo", "--config", &wall, "--duration", "60"], &dir);
+    let t = Duration::from_secs(30);
+    wait_state(port, "eufy_hw/test/availability", |s| s == "online", t);
+
+    // Discovery: every entity, retained, one device, options that name the cameras.
+    let configs = retained(port, "homeassistant/#");
+    assert_eq!(
+        configs.len(),
+        5 + 1 + 2 * 4,
+        "{:?}",
+        configs.iter().map(|c| &c.0).collect::<Vec<_>>()
+    );
+    for (topic, body) in &configs {
+        let v: Value = serde_json::from_slice(body).unwrap_or_else(|e| panic!("{topic}: {e}"));
+        assert_eq!(v["device"]["identifiers"][0], "eufy_hw_test", "{topic}");
+        assert_eq!(v["availability_topic"], "eufy_hw/test/availability");
+    }
+    let show: Value = serde_json::from_slice(
+        &configs
+            .iter()
+            .find(|(t, _)| t == "homeassistant/select/test/show/config")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(
+        show["options"],
+        serde_json::json!(["wall", "Front door", "Garden"])
+    );
+
+    // The state follows the wall: both live, the page, nothing forward, the screen on.
+    let deadline = Instant::now() + t;
+    while [CAM1, CAM2].iter().any(|c| camera_state(port, c) != "live") {
+        assert!(
+            Instant::now() < deadline,
+            "{} {}",
+            camera_state(port, CAM1),
+            camera_state(port, CAM2)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(state(port, "eufy_hw/test/page").as_deref(), Some("Page 1"));
+    assert_eq!(state(port, "eufy_hw/test/show").as_deref(), Some("wall"));
+    assert_eq!(state(port, "eufy_hw/test/screen").as_deref(), Some("ON"));
+    wait_layout(&x.1, 'T', t);
+
+    // "Show Garden": one picture fills the screen; the state says so.
+    publish(port, "eufy_hw/test/show/set", "Garden");
+    wait_layout(&x.1, 'F', t);
+    wait_state(port, "eufy_hw/test/show", |s| s == "Garden", t);
+    // The shown camera's picture, a PNG 640 wide.
+    std::thread::sleep(Duration::from_millis(1500));
+    let image = retained(port, "eufy_hw/test/image");
+    let png = &image.first().expect("a picture").1;
+    let header = png::Decoder::new(std::io::Cursor::new(png))
+        .read_info()
+        .unwrap();
+    assert_eq!((header.info().width, header.info().height), (640, 360));
+
+    // A bad payload changes nothing (and says why in the log).
+    publish(port, "eufy_hw/test/page/set", "Page 9");
+    publish(port, "eufy_hw/test/screen/set", "MAYBE");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(state(port, "eufy_hw/test/show").as_deref(), Some("Garden"));
+    assert_eq!(state(port, "eufy_hw/test/screen").as_deref(), Some("ON"));
+    assert_eq!(layout_of(&grab(&x.1)), 'F');
+
+    // Back to the wall; the screen off (black, nothing streamed) and on again.
+    publish(port, "eufy_hw/test/show/set", "wall");
+    wait_layout(&x.1, 'T', t);
+    publish(port, "eufy_hw/test/screen/set", "OFF");
+    wait_state(port, "eufy_hw/test/screen", |s| s == "OFF", t);
+    let deadline = Instant::now() + t;
+    while !dark(&grab(&x.1)) {
+        assert!(Instant::now() < deadline, "the screen did not go black");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let deadline = Instant::now() + t;
+    while camera_state(port, CAM1) != "hidden" {
+        assert!(Instant::now() < deadline, "{}", camera_state(port, CAM1));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    publish(port, "eufy_hw/test/screen/set", "ON");
+    wait_layout(&x.1, 'T', t);
+    // The restart button restarts that camera's stream alone.
+    publish(
+        port,
+        "eufy_hw/test/camera/t8410p0000000001/restart",
+        "PRESS",
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    wait_layout(&x.1, 'T', t);
+
+    // The viewer dies: the broker says offline for it (its last will).
+    let _ = v.kill();
+    let err = stderr_of(&mut v);
+    let _ = v.wait();
+    wait_state(
+        port,
+        "eufy_hw/test/availability",
+        |s| s == "offline",
+        Duration::from_secs(10),
+    );
+    assert!(
+        err.contains("ignored a message on eufy_hw/test/page/set: \"Page 9\" is not a page"),
+        "{err}"
+    );
+    assert!(err.contains("\"MAYBE\": expected ON or OFF"), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("asked by Home Assistant") && l.contains(CAM1)),
+        "{err}"
+    );
+    drop(broker);
+}
+
+/// The broker goes away and comes back with nothing retained: the viewer connects again,
+/// publishes discovery and availability again, and takes commands.
+#[test]
+fn a_broker_that_restarts_gets_everything_again() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("mqtt-restart");
+    let mut broker = Mosquitto::start(&dir);
+    let port = broker.port;
+    let x = xvfb();
+    let wall = wall_file(&dir, port);
+    let mut v = viewer(&x.1, &["demo", "--config", &wall, "--duration", "45"], &dir);
+    let t = Duration::from_secs(30);
+    wait_state(port, "eufy_hw/test/availability", |s| s == "online", t);
+    broker.restart(Duration::from_secs(2));
+    assert!(
+        retained(port, "homeassistant/#").len() < 14,
+        "a fresh broker"
+    );
+    wait_state(port, "eufy_hw/test/availability", |s| s == "online", t);
+    let deadline = Instant::now() + t;
+    while retained(port, "homeassistant/#").len() < 14 {
+        assert!(Instant::now() < deadline, "discovery not published again");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    publish(
+        port,
+        "eufy_hw/test/show/set",
+        "{\"camera\": \"Front door\", \"seconds\": 20}",
+    );
+    wait_layout(&x.1, 'F', t);
+    wait_state(port, "eufy_hw/test/show", |s| s == "Front door", t);
+    let _ = v.kill();
+    let err = stderr_of(&mut v);
+    let _ = v.wait();
+    assert!(
+        err.contains("Home Assistant: lost the MQTT broker"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("Home Assistant: connected to").count(),
+        2,
+        "connected, then again: {err}"
+    );
+}
