@@ -479,6 +479,127 @@ hold_seconds = 2
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Touch and mouse (clicks and drags through XTEST): a click on a tile fills the screen with
+/// that camera and another click brings the page back; the wheel and a drag (a swipe) turn
+/// the page. Classified screenshots: 'T' the two-tile page, 'F' one picture.
+#[test]
+fn clicks_swipes_and_the_wheel_drive_the_wall() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let x = xvfb();
+    let dir = temp_dir("pointer");
+    let wall = write_wall(
+        &dir,
+        r#"
+page_seconds = 0
+[[camera]]
+serial = "T8410P0000000001"
+[[camera]]
+serial = "T8410P0000000002"
+[[camera]]
+serial = "T8410P0000000003"
+[[page]]
+cameras = ["T8410P0000000001", "T8410P0000000002"]
+layout = "2x1"
+[[page]]
+cameras = ["T8410P0000000003"]
+"#,
+    );
+    let mut demo = viewer(&x.1, &["demo", "--config", &wall, "--duration", "40"], &dir);
+    let window = find_window(&x.1);
+    // Each step waits for its own picture: an event the viewer has not taken yet must not
+    // pass for it.
+    let mut wait = |want: char| {
+        std::thread::sleep(Duration::from_millis(800));
+        if let Err(seen) = wait_for_layout(&x.1, want, Duration::from_secs(15)) {
+            let _ = demo.kill();
+            panic!("no '{want}': {seen}\n{}", stderr_of(&mut demo));
+        }
+    };
+    let at = |px: u32, py: u32| {
+        xdotool(
+            &x.1,
+            &[
+                "mousemove",
+                "--window",
+                &window,
+                &px.to_string(),
+                &py.to_string(),
+            ],
+        );
+    };
+    wait('T');
+    // A click on the right tile: that camera alone; a click: the page again.
+    at(960, 360);
+    xdotool(&x.1, &["click", "1"]);
+    wait('F');
+    at(640, 360);
+    xdotool(&x.1, &["click", "1"]);
+    wait('T');
+    // The wheel: down to the next page (one camera), up to the first.
+    xdotool(&x.1, &["click", "5"]);
+    wait('F');
+    xdotool(&x.1, &["click", "4"]);
+    wait('T');
+    // A drag to the left: the next page; to the right: back.
+    at(900, 360);
+    xdotool(&x.1, &["mousedown", "1"]);
+    at(700, 370);
+    at(500, 380);
+    xdotool(&x.1, &["mouseup", "1"]);
+    wait('F');
+    at(300, 360);
+    xdotool(&x.1, &["mousedown", "1"]);
+    at(500, 360);
+    at(700, 360);
+    xdotool(&x.1, &["mouseup", "1"]);
+    wait('T');
+    drop(wait);
+    let _ = demo.kill();
+    let err = stderr_of(&mut demo);
+    let _ = demo.wait();
+    let tapped: Vec<&str> = err.lines().filter(|l| l.contains("tapped")).collect();
+    assert_eq!(tapped.len(), 1, "{err}");
+    assert!(
+        tapped[0].contains("T8410P0000000002"),
+        "the right tile's camera: {}",
+        tapped[0]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The kiosk's cursor: hidden at first, shown when the mouse moves, hidden again once it
+/// rests (x11grab draws the cursor into its screenshots).
+#[test]
+fn the_kiosk_shows_the_cursor_only_while_the_mouse_moves() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let x = xvfb();
+    let dir = temp_dir("cursor");
+    let mut demo = viewer(
+        &x.1,
+        &["demo", "--cameras", "2", "--kiosk", "--duration", "30"],
+        &dir,
+    );
+    find_window(&x.1);
+    // The pointer over the dark band above the pictures.
+    let cursor_lit = || lit(&grab(&x.1), (620, 660), (60, 100));
+    xdotool(&x.1, &["mousemove", "640", "80"]);
+    std::thread::sleep(Duration::from_secs(5));
+    let rested = cursor_lit();
+    xdotool(&x.1, &["mousemove", "645", "82"]);
+    std::thread::sleep(Duration::from_millis(400));
+    let moved = cursor_lit();
+    std::thread::sleep(Duration::from_secs(4));
+    let again = cursor_lit();
+    let _ = demo.kill();
+    let _ = demo.wait();
+    assert!(moved > 0.05, "shown after a move: {moved}");
+    assert!(
+        rested < 0.01 && again < 0.01,
+        "hidden at rest: {rested}, {again}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// A stream that stalls (its connection quiet for 6 s, under the session's 10 s silence
 /// limit): past the watchdog's limit the tile shows its last picture dimmed with "no
 /// picture", the stream is restarted, and the picture comes back.

@@ -75,6 +75,10 @@ pub(super) struct App {
     /// A new picture came less than a refresh after the last draw: drawn then.
     pub(super) redraw_due: Option<Instant>,
     pub(super) stop: Trigger,
+    /// Touch and mouse.
+    pub(super) gestures: super::pointer::Gestures,
+    /// The kiosk's cursor shows after the mouse moved, until it rests.
+    pub(super) cursor_shown_at: Option<Instant>,
     /// Home Assistant's client, when the wall has `[mqtt]`.
     pub(super) home: Option<super::home::Home>,
     /// Each camera's last picture shown (kept for Home Assistant's picture only).
@@ -144,6 +148,8 @@ impl App {
             last_redraw: now,
             redraw_due: None,
             stop,
+            gestures: Default::default(),
+            cursor_shown_at: None,
             home: None,
             last_frames: vec![None; n],
             windowed: None,
@@ -399,7 +405,7 @@ impl ApplicationHandler<Wake> for App {
                     },
                 ..
             } => self.on_key(event_loop, &logical_key),
-            _ => {}
+            other => self.on_pointer(other),
         }
     }
 
@@ -418,6 +424,9 @@ impl ApplicationHandler<Wake> for App {
             self.request_redraw();
         }
         let mut tick = now + Duration::from_millis(500);
+        if let Some(t) = self.hide_idle_cursor(now) {
+            tick = tick.min(t);
+        }
         if let Some(t) = self.kiosk.next_wake() {
             tick = tick.min(t.max(now + Duration::from_millis(10)));
         }

@@ -1,12 +1,14 @@
 //! The viewer's keys (`f`, `i`, `s`, `r`, `m`, `1`-`9`, `n`/`p`, `q`) and the snapshot `s`
-//! writes.
+//! writes; touch and mouse ([`super::pointer`] recognises, this carries out).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use winit::event::{ElementState, MouseButton, MouseScrollDelta, TouchPhase, WindowEvent};
 use winit::event_loop::ActiveEventLoop;
 use winit::keyboard::{Key, NamedKey};
 
 use super::app::App;
+use super::pointer::Gesture;
 use crate::pipeline::toggle_recording;
 use crate::render::window::cover_monitor;
 use crate::render::Offscreen;
@@ -118,4 +120,115 @@ impl App {
             _ => {}
         }
     }
+
+    /// Touch and mouse events; the kiosk's cursor shows while the mouse moves.
+    pub(super) fn on_pointer(&mut self, event: WindowEvent) {
+        let now = Instant::now();
+        let gesture = match event {
+            WindowEvent::CursorMoved { position, .. } => {
+                self.gestures.moved(position.x, position.y);
+                self.show_cursor(now);
+                None
+            }
+            WindowEvent::MouseInput {
+                state,
+                button: MouseButton::Left,
+                ..
+            } => match state {
+                ElementState::Pressed => {
+                    self.gestures.pressed(now);
+                    None
+                }
+                ElementState::Released => self.gestures.released(now),
+            },
+            WindowEvent::MouseWheel { delta, .. } => match delta {
+                MouseScrollDelta::LineDelta(_, y) => self.gestures.wheel_lines(f64::from(y), now),
+                MouseScrollDelta::PixelDelta(p) => self.gestures.wheel_pixels(p.y, now),
+            },
+            WindowEvent::Touch(t) => {
+                self.gestures.moved(t.location.x, t.location.y);
+                match t.phase {
+                    TouchPhase::Started => {
+                        self.gestures.pressed(now);
+                        None
+                    }
+                    TouchPhase::Moved => None,
+                    TouchPhase::Ended => self.gestures.released(now),
+                    TouchPhase::Cancelled => {
+                        self.gestures.cancelled();
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        match gesture {
+            Some(Gesture::Page(forward)) => self.turn_page(forward),
+            Some(Gesture::Tap { x, y }) => self.tap(x, y),
+            None => {}
+        }
+    }
+
+    /// A tap on a tile fills the screen with its camera for [`TAP_HOLD`]; a tap on a camera
+    /// already forward (by a tap, an event or Home Assistant) brings the wall back.
+    fn tap(&mut self, x: f64, y: f64) {
+        let now = Instant::now();
+        if self.kiosk.focused().is_some() {
+            self.kiosk.show_wall(now);
+        } else if let Some(camera) = self.tile_at(x, y) {
+            tracing::info!(camera = %self.serials[camera], "tapped: shown alone");
+            self.kiosk.show_camera(camera, TAP_HOLD, now);
+        }
+        self.tend(now);
+        self.request_redraw();
+    }
+
+    /// The camera whose tile holds the window point `(x, y)`.
+    fn tile_at(&self, x: f64, y: f64) -> Option<usize> {
+        let s = self.surface.as_ref()?;
+        let (w, h) = s.size();
+        let screen = self.kiosk.screen();
+        let cells = screen.layout.cells(screen.cameras.len(), w, h);
+        let inside = |c: &crate::layout::Rect| {
+            x >= f64::from(c.x)
+                && x < f64::from(c.x + c.w)
+                && y >= f64::from(c.y)
+                && y < f64::from(c.y + c.h)
+        };
+        let k = cells.iter().position(inside)?;
+        screen.cameras.get(k).copied()
+    }
+
+    /// The kiosk's cursor shows while the mouse moves.
+    fn show_cursor(&mut self, now: Instant) {
+        if !self.config.window.kiosk {
+            return;
+        }
+        if self.cursor_shown_at.is_none() {
+            if let Some(s) = &self.surface {
+                s.window.set_cursor_visible(true);
+            }
+        }
+        self.cursor_shown_at = Some(now);
+    }
+
+    /// Hides the kiosk's cursor once the mouse rested [`CURSOR_REST`]; when it is still
+    /// shown, returns when to look again.
+    pub(super) fn hide_idle_cursor(&mut self, now: Instant) -> Option<Instant> {
+        let shown = self.cursor_shown_at?;
+        let due = shown + CURSOR_REST;
+        if now < due {
+            return Some(due);
+        }
+        self.cursor_shown_at = None;
+        if let Some(s) = &self.surface {
+            s.window.set_cursor_visible(false);
+        }
+        None
+    }
 }
+
+/// How long a tapped camera stays alone on the screen.
+const TAP_HOLD: Duration = Duration::from_secs(120);
+/// How long the kiosk's cursor stays after the mouse stops.
+const CURSOR_REST: Duration = Duration::from_secs(3);

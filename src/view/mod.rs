@@ -20,6 +20,9 @@
 //!
 //! - [`app`]: the event loop's application: the wall's clock, drawing, sound;
 //! - [`tiles`]: what each tile shows, and the overlay;
+//! - [`pointer`]: touch and mouse: a tap on a tile fills the screen with it (another tap
+//!   returns), a swipe or the wheel turns the page; the kiosk's cursor shows only while the
+//!   mouse moves;
 //! - [`keys`]: `f` fullscreen, `i` overlay, `s` PNG snapshot, `r` start/stop a raw recording
 //!   of the selected tile (`1`-`9` select, also whose sound plays), `m` mute, `n`/`p` (or
 //!   →/←) next/previous page, `q`/Esc quit (not in kiosk mode).
@@ -29,6 +32,7 @@
 mod app;
 mod home;
 mod keys;
+mod pointer;
 mod tiles;
 
 use std::collections::HashMap;

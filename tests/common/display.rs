@@ -259,3 +259,19 @@ pub fn write_wall(dir: &std::path::Path, text: &str) -> String {
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
 }
+
+/// Screenshots until two in a row show `want` (see [`layout_of`]); what was seen, when
+/// none did.
+pub fn wait_for_layout(display: &str, want: char, limit: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    let mut seen = String::new();
+    while Instant::now() < deadline {
+        let c = layout_of(&grab(display));
+        seen.push(c);
+        if seen.ends_with(&format!("{want}{want}")) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Err(seen)
+}
