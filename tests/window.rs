@@ -553,7 +553,6 @@ cameras = ["T8410P0000000003"]
     at(700, 360);
     xdotool(&x.1, &["mouseup", "1"]);
     wait('T');
-    drop(wait);
     let _ = demo.kill();
     let err = stderr_of(&mut demo);
     let _ = demo.wait();
