@@ -817,6 +817,53 @@ fn the_kiosk_runs_under_cage_on_wayland() {
 #[test]
 fn a_ring_wakes_a_blank_night_screen() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    // Xvfb has no DPMS: the monitor cannot be powered down, said once, the screen black.
+    let (shots, err) = blank_night_with_a_ring(&[]);
+    assert_eq!(runs(&shots), "BPB", "{shots}");
+    let (starts, _) = sim_starts(&err);
+    assert_eq!(
+        starts.get(CAM1),
+        Some(&1),
+        "streamed only for the ring: {starts:?}"
+    );
+    assert_eq!(
+        err.matches("the monitor cannot be powered down here: the X server has no DPMS")
+            .count(),
+        1,
+        "{err}"
+    );
+    // An X server with DPMS, seen through an xset that says so and writes down what it is
+    // asked (no DPMS-capable X server runs here): down at night, up for the ring, down again.
+    let dir = temp_dir("xset");
+    let log = dir.join("xset.log");
+    let xset = dir.join("xset");
+    std::fs::write(
+        &xset,
+        "#!/bin/sh\nif [ \"$1\" = q ]; then printf 'DPMS (Energy Star):\\n  DPMS is Enabled\\n  Monitor is On\\n'; exit 0; fi\necho \"$*\" >> \"$XSET_LOG\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&xset, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let (shots, err) =
+        blank_night_with_a_ring(&[("PATH", path.as_ref()), ("XSET_LOG", log.as_os_str())]);
+    assert_eq!(runs(&shots), "BPB", "{shots}");
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        ["dpms force off", "dpms force on", "dpms force off"],
+        "{err}"
+    );
+    assert_eq!(err.matches("monitor powered down").count(), 2, "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `demo` with one camera, a blank night that covers now and a ring at 5 s, under Xvfb with
+/// `env`: screenshots every 400 ms ('B' black, 'P' a picture) and the viewer's log.
+fn blank_night_with_a_ring(env: &[(&str, &std::ffi::OsStr)]) -> (String, String) {
     let x = xvfb();
     let dir = temp_dir("night");
     let now = std::time::SystemTime::now()
@@ -833,6 +880,8 @@ fn a_ring_wakes_a_blank_night_screen() {
             hhmm((minute + 30) % 1440)
         ),
     );
+    let mut env = env.to_vec();
+    env.push(("TZ", "UTC".as_ref()));
     let mut demo = viewer_with(
         &x.1,
         &[
@@ -845,7 +894,7 @@ fn a_ring_wakes_a_blank_night_screen() {
             "14",
         ],
         &dir,
-        &[("TZ", "UTC".as_ref())],
+        &env,
     );
     find_window(&x.1);
     std::thread::sleep(Duration::from_millis(1500));
@@ -864,14 +913,8 @@ fn a_ring_wakes_a_blank_night_screen() {
         })
         .collect();
     let err = ends_cleanly(&mut demo, Duration::from_secs(25), "at night");
-    assert_eq!(runs(&shots), "BPB", "{shots}");
-    let (starts, _) = sim_starts(&err);
-    assert_eq!(
-        starts.get(CAM1),
-        Some(&1),
-        "streamed only for the ring: {starts:?}"
-    );
     std::fs::remove_dir_all(&dir).ok();
+    (shots, err)
 }
 
 /// A PulseAudio server in user space with a null sink, default for its clients, until

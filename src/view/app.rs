@@ -77,6 +77,8 @@ pub(super) struct App {
     pub(super) stop: Trigger,
     /// Touch and mouse.
     pub(super) gestures: super::pointer::Gestures,
+    /// The monitor's power (down while the wall shows nothing).
+    pub(super) power: super::power::Power,
     /// The kiosk's cursor shows after the mouse moved, until it rests.
     pub(super) cursor_shown_at: Option<Instant>,
     /// Home Assistant's client, when the wall has `[mqtt]`.
@@ -125,6 +127,7 @@ impl App {
             keep_screen_awake();
         }
         let inputs = wall_inputs(&config.session, &config.wall, &config.sources);
+        let awake = config.wall.keep_awake && (config.window.kiosk || config.window.fullscreen);
         let app = App {
             overlay: config.stats || config.wall.stats,
             kiosk,
@@ -149,6 +152,7 @@ impl App {
             redraw_due: None,
             stop,
             gestures: Default::default(),
+            power: super::power::Power::new(awake),
             cursor_shown_at: None,
             home: None,
             last_frames: vec![None; n],
@@ -270,6 +274,9 @@ impl App {
         };
         self.tend_audio(&screen);
         self.tend_home(&screen, now);
+        // Nothing to show (a blank night, the screen turned off): the monitor goes down.
+        self.power
+            .follow(screen.cameras.is_empty() && screen.shade >= 1.0);
         let mut changed = self.screen.as_ref() != Some(&screen);
         for (i, &live) in live.iter().enumerate() {
             let verdict = self.kiosk.watchdog_mut().check(i, live, now);

@@ -23,6 +23,7 @@
 //! - [`pointer`]: touch and mouse: a tap on a tile fills the screen with it (another tap
 //!   returns), a swipe or the wheel turns the page; the kiosk's cursor shows only while the
 //!   mouse moves;
+//! - [`power`]: the monitor powered down while the wall shows nothing (X11 DPMS);
 //! - [`keys`]: `f` fullscreen, `i` overlay, `s` PNG snapshot, `r` start/stop a raw recording
 //!   of the selected tile (`1`-`9` select, also whose sound plays), `m` mute, `n`/`p` (or
 //!   →/←) next/previous page, `q`/Esc quit (not in kiosk mode).
@@ -33,6 +34,7 @@ mod app;
 mod home;
 mod keys;
 mod pointer;
+mod power;
 mod tiles;
 
 use std::collections::HashMap;
