@@ -77,4 +77,14 @@ if [ ! -s "$dir/sync_beep.aac" ]; then
   mv "$dir/.beep.$$" "$dir/sync_beep.aac"
   echo "  $dir/sync_beep.aac"
 fi
+# Cameras' still pictures (their `picture` property): JPEG of the test pattern, 4:2:0 as
+# cameras send them, and 4:2:2.
+for sub in 420 422; do
+  if [ ! -s "$dir/still_$sub.jpg" ]; then
+    ffmpeg -nostdin -loglevel error -y -f lavfi -i "testsrc2=size=640x360:rate=1" -frames:v 1 \
+      -pix_fmt "yuvj${sub}p" -f image2 "$dir/.still.$$.jpg"
+    mv "$dir/.still.$$.jpg" "$dir/still_$sub.jpg"
+    echo "  $dir/still_$sub.jpg"
+  fi
+done
 echo "clips ready in $dir"

@@ -11,8 +11,11 @@
 # for 3 s after it ends, streams starting and stopping), every connection of the simulator
 # drops after 200 video events (the client reconnects), and sends a corrupted unit and a
 # garbage event before that, so the decoders resynchronise and the session reconnects all
-# through the run. Every 10 s it records resident memory, CPU time, threads and open files
-# of the process. Needs a release build (cargo build --release) and xvfb.
+# through the run. With mosquitto installed (./dev.sh setup), the wall also talks to Home
+# Assistant's side through a private broker, and a command comes every 3 s (show a camera,
+# back to the wall, next page, screen off and on, mute and unmute, restart a camera, a bad
+# payload). Every 10 s it records resident memory, CPU time, threads and open files of the
+# process. Needs a release build (cargo build --release) and xvfb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-600}
@@ -31,11 +34,48 @@ trap 'kill $xvfb 2>/dev/null || true' EXIT
 sleep 1
 
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
-DISPLAY=$display "$bin" demo --config packaging/wall.example.toml --stats --duration "$secs" \
+wall=packaging/wall.example.toml
+mosquitto=$(command -v mosquitto || ls /usr/sbin/mosquitto 2>/dev/null || true)
+if [ -n "$mosquitto" ] && command -v mosquitto_pub >/dev/null; then
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$port" >target/soak-mosquitto.conf
+  "$mosquitto" -c target/soak-mosquitto.conf >/dev/null 2>&1 &
+  broker=$!
+  trap 'kill $xvfb $broker 2>/dev/null || true' EXIT
+  wall=target/soak-wall.toml
+  cp packaging/wall.example.toml "$wall"
+  printf '\n[mqtt]\nurl = "mqtt://127.0.0.1:%s"\nnode_id = "soak"\nimage_seconds = 5\n' "$port" >>"$wall"
+  echo "Home Assistant's side: mosquitto on port $port, a command every 3 s"
+fi
+DISPLAY=$display "$bin" demo --config "$wall" --stats --duration "$secs" \
   --page-seconds 10 --events-every 5 --hold 3 \
   --fault corrupt@50 --fault garbage@120 --fault close@200 \
   --log warn,eufy_hw=info 2>target/soak.log &
 pid=$!
+
+if [ -n "${port:-}" ]; then
+  (
+    base=eufy_hw/soak
+    i=0
+    while kill -0 "$pid" 2>/dev/null; do
+      case $((i % 10)) in
+        0) topic=$base/show/set; msg="Front door" ;;
+        1) topic=$base/show/set; msg=wall ;;
+        2) topic=$base/page/next; msg=PRESS ;;
+        3) topic=$base/screen/set; msg=OFF ;;
+        4) topic=$base/screen/set; msg=ON ;;
+        5) topic=$base/mute/set; msg=ON ;;
+        6) topic=$base/mute/set; msg=OFF ;;
+        7) topic=$base/camera/t8410p0000000002/restart; msg=PRESS ;;
+        8) topic=$base/show/set; msg='{"camera": "Garage", "seconds": 2}' ;;
+        9) topic=$base/page/set; msg="no such page" ;;
+      esac
+      mosquitto_pub -p "$port" -t "$topic" -m "$msg" 2>/dev/null || true
+      i=$((i + 1))
+      sleep 3
+    done
+  ) &
+fi
 
 echo "seconds,rss_kib,cpu_ticks,threads,fds" >"$out"
 start=$(date +%s)
@@ -74,4 +114,7 @@ print(f"CPU median first third {statistics.median(cpu[:t]):.2f} of a core, "
       f"last third {statistics.median(cpu[-t:]):.2f}")
 EOF
 grep -ho "[0-9]* frames shown; [0-9]* frozen picture(s) restarted" target/soak.log || true
+if [ -n "${port:-}" ]; then
+  echo "Home Assistant: $(grep -c 'Home Assistant: [A-Z]' target/soak.log) commands carried out, $(grep -c 'ignored a message' target/soak.log) ignored (bad payloads), $(grep -c 'Home Assistant: connected' target/soak.log) connection(s)"
+fi
 exit $status

@@ -13,8 +13,9 @@
 //!   [`Focus::hold`], and a new event of the same or a higher priority may take over. An event
 //!   whose end never arrives holds at most [`MAX_ACTIVE`].
 //! - **Streams.** Only cameras on the screen are streamed (battery cameras drain when
-//!   streamed), plus those marked `always_on`; a hidden camera's stream starts when its page
-//!   comes up or an event brings it forward.
+//!   streamed), plus those that stream `always`; a hidden camera's stream starts when its
+//!   page comes up or an event brings it forward. A camera that streams `on_event` is streamed
+//!   only while it is forward (its tile shows its latest picture otherwise).
 //! - **Night.** In the wall's night hours ([`Wall::night`]) the screen is dimmed, or black
 //!   with nothing streamed but `always_on` cameras; an event in focus wakes it as by day.
 //! - **Watchdog.** A camera that should be showing pictures (its stream is live) but showed
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use crate::eufy::protocol::DetectionKind;
 use crate::layout::Layout;
-use crate::wall::{Focus, FocusMode, Night, NightMode, Wall};
+use crate::wall::{Focus, FocusMode, Night, NightMode, Streaming, Wall};
 
 /// How dark a dimmed night screen is (0: not at all, 1: black).
 pub const NIGHT_DIM: f32 = 0.7;
@@ -90,6 +91,8 @@ pub struct Kiosk {
     page_time: Option<Duration>,
     focus_rules: Focus,
     always_on: Vec<usize>,
+    /// Cameras streamed only while forward.
+    on_event: Vec<usize>,
     page: usize,
     page_since: Instant,
     focus: Option<Focused>,
@@ -114,7 +117,10 @@ impl Kiosk {
             page_time: wall.page_time.filter(|_| wall.pages.len() > 1),
             focus_rules: wall.focus.clone(),
             always_on: (0..wall.cameras.len())
-                .filter(|&i| wall.cameras[i].always_on)
+                .filter(|&i| wall.cameras[i].always_on())
+                .collect(),
+            on_event: (0..wall.cameras.len())
+                .filter(|&i| wall.cameras[i].stream == Streaming::OnEvent)
                 .collect(),
             page: 0,
             page_since: now,
@@ -355,9 +361,16 @@ impl Kiosk {
         self.wanted_on(&self.screen())
     }
 
-    /// [`Kiosk::wanted`], with the screen already at hand.
+    /// [`Kiosk::wanted`], with the screen already at hand: the cameras on it (those that
+    /// stream on events only while one is forward), and those always on.
     pub fn wanted_on(&self, screen: &Screen) -> Vec<usize> {
-        let mut w = screen.cameras.clone();
+        let forward = self.focused();
+        let mut w: Vec<usize> = screen
+            .cameras
+            .iter()
+            .copied()
+            .filter(|c| !self.on_event.contains(c) || forward == Some(*c))
+            .collect();
         w.extend(self.always_on.iter().copied());
         w.sort_unstable();
         w.dedup();
@@ -492,6 +505,26 @@ hold_seconds = 5
 
     /// Home Assistant's commands: a page, a camera for a while (fill, whatever the focus
     /// mode; a ring takes it, motion does not), back to the wall, the screen off and on.
+    /// A camera that streams on events only: on its page but not streamed, streamed while
+    /// forward.
+    #[test]
+    fn on_event_cameras_stream_only_while_forward() {
+        let t0 = Instant::now();
+        let wall = parse(
+            &WALL.replace("serial = \"B2\"", "serial = \"B2\"\nstream = \"on_event\""),
+            "w",
+        )
+        .unwrap();
+        let mut k = Kiosk::new(&wall, t0);
+        assert_eq!(k.screen().cameras, [0, 1], "on its page");
+        assert_eq!(k.wanted(), [0, 2], "not streamed there");
+        k.on_detection(1, DetectionKind::Person, true, secs(t0, 1.0));
+        assert_eq!(k.wanted(), [1, 2], "streamed while forward");
+        k.on_detection(1, DetectionKind::Person, false, secs(t0, 2.0));
+        k.poll(secs(t0, 7.1));
+        assert_eq!(k.wanted(), [0, 2]);
+    }
+
     #[test]
     fn asked_pages_cameras_and_screen() {
         let t0 = Instant::now();

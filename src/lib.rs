@@ -42,6 +42,7 @@
 //! - [`view`]: the winit application: the wall, keys, overlay, sound.
 //! - [`wall`]: the wall file (TOML): cameras, pages, layouts, event focus, watchdog.
 //! - [`mqtt`]: Home Assistant over MQTT: discovery, commands to the wall, its state.
+//! - [`stills`]: the cameras' last pictures kept on disk (shown while streams start).
 //! - [`kiosk`]: what the wall shows now: page rotation, event focus, the frozen-picture
 //!   watchdog, which cameras to stream (pure, clocked by the caller).
 //! - [`audio`]: sound: AAC decoding, a jitter buffer aligned with the picture, cpal output.
@@ -71,6 +72,7 @@ pub mod render;
 pub mod shutdown;
 pub mod simulator;
 pub mod source;
+pub mod stills;
 pub mod throttle;
 pub mod timestamps;
 pub mod view;

@@ -11,7 +11,9 @@ use eufy_hw::app::{self, SessionTimes};
 use eufy_hw::clip::Clip;
 use eufy_hw::decode::{Accel, DecoderConfig};
 use eufy_hw::record::RecordConfig;
-use eufy_hw::simulator::{Chunking, Fault, NameSpec, Pacing, SimConfig, SimEvent, StationSpec};
+use eufy_hw::simulator::{
+    Chunking, Fault, NameSpec, Pacing, PictureSpec, SimConfig, SimEvent, StationSpec,
+};
 use eufy_hw::wall::{FocusMode, Overrides};
 
 /// Live viewer for Eufy security cameras, fed by eufy-security-ws.
@@ -531,6 +533,10 @@ struct StreamArgs {
     /// offline); repeatable.
     #[arg(long = "offline", value_name = "SERIAL")]
     offline: Vec<String>,
+    /// A camera's latest picture (JPEG): its `picture` property, sent again with each of
+    /// its events; repeatable.
+    #[arg(long = "picture", value_name = "SERIAL=FILE.jpg")]
+    pictures: Vec<PictureSpec>,
 }
 
 #[derive(Args, Debug)]
@@ -620,7 +626,14 @@ impl StreamArgs {
             Some(path) => Some(eufy_hw::clip::load_adts(path)?),
             None => None,
         };
+        let mut pictures = std::collections::HashMap::new();
+        for p in &self.pictures {
+            let jpeg = std::fs::read(&p.path)
+                .with_context(|| format!("--picture: reading {}", p.path.display()))?;
+            pictures.insert(p.serial.clone(), std::sync::Arc::new(jpeg));
+        }
         Ok(SimConfig {
+            pictures,
             stations: self
                 .stations
                 .iter()

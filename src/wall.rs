@@ -183,8 +183,43 @@ pub struct WallCamera {
     pub name: Option<String>,
     /// Its sound may play when it is focused (playback is issue 13's; the setting is kept).
     pub audio: bool,
-    /// Streamed even while its page is hidden (mains-powered cameras).
-    pub always_on: bool,
+    /// When it streams.
+    pub stream: Streaming,
+}
+
+impl WallCamera {
+    /// Streamed even while its page is hidden.
+    pub fn always_on(&self) -> bool {
+        self.stream == Streaming::Always
+    }
+}
+
+/// When a camera streams (`stream = "always" | "on_screen" | "on_event"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Streaming {
+    /// All the time, even while its page is hidden: mains powered, back at once.
+    Always,
+    /// While it is on the screen (the default).
+    #[default]
+    OnScreen,
+    /// Only while an event (a tap, Home Assistant) brings it forward; otherwise its tile shows
+    /// its latest picture: battery cameras drain when streamed.
+    OnEvent,
+}
+
+impl std::str::FromStr for Streaming {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Streaming, String> {
+        match s.trim() {
+            "always" => Ok(Streaming::Always),
+            "on_screen" => Ok(Streaming::OnScreen),
+            "on_event" => Ok(Streaming::OnEvent),
+            other => Err(format!(
+                "stream {other:?}: expected \"always\", \"on_screen\" or \"on_event\""
+            )),
+        }
+    }
 }
 
 /// A page: some cameras in a layout.
@@ -286,7 +321,7 @@ impl Wall {
                     serial: s.clone(),
                     name: None,
                     audio: true,
-                    always_on: false,
+                    stream: Streaming::OnScreen,
                 })
                 .collect(),
             pages: vec![Page {
@@ -350,13 +385,23 @@ impl Wall {
             ));
         }
         let always: Vec<String> = (0..self.cameras.len())
-            .filter(|&c| self.cameras[c].always_on)
+            .filter(|&c| self.cameras[c].always_on())
             .map(|c| self.label(c))
             .collect();
         if !always.is_empty() {
             s.push_str(&format!(
                 "\nstreamed even when hidden: {}",
                 always.join(", ")
+            ));
+        }
+        let on_event: Vec<String> = (0..self.cameras.len())
+            .filter(|&c| self.cameras[c].stream == Streaming::OnEvent)
+            .map(|c| self.label(c))
+            .collect();
+        if !on_event.is_empty() {
+            s.push_str(&format!(
+                "\nstreamed only for events (their latest picture otherwise): {}",
+                on_event.join(", ")
             ));
         }
         if self.focus.on.is_empty() {
@@ -577,7 +622,9 @@ struct RawCamera {
     serial: Spanned<String>,
     name: Option<String>,
     audio: Option<bool>,
-    always_on: Option<bool>,
+    stream: Option<Spanned<String>>,
+    /// `stream = "always"`, as older files say it.
+    always_on: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -791,10 +838,31 @@ fn parse_cameras(src: &Source<'_>, raw: &[RawCamera]) -> Result<Vec<WallCamera>,
             serial: serial.to_owned(),
             name,
             audio: c.audio.unwrap_or(true),
-            always_on: c.always_on.unwrap_or(false),
+            stream: camera_stream(src, c)?,
         });
     }
     Ok(cameras)
+}
+
+/// A camera's `stream`, or `always_on = true` (the older way to say `stream = "always"`).
+fn camera_stream(src: &Source<'_>, c: &RawCamera) -> Result<Streaming, WallError> {
+    let stream = match &c.stream {
+        Some(s) => Some(
+            s.get_ref()
+                .parse::<Streaming>()
+                .map_err(|m| src.err(s.span().start, m))?,
+        ),
+        None => None,
+    };
+    match (stream, &c.always_on) {
+        (Some(s), Some(a)) if (s == Streaming::Always) != *a.get_ref() => Err(src.err(
+            a.span().start,
+            "always_on and stream disagree: keep stream only".into(),
+        )),
+        (Some(s), _) => Ok(s),
+        (None, Some(a)) if *a.get_ref() => Ok(Streaming::Always),
+        (None, _) => Ok(Streaming::OnScreen),
+    }
 }
 
 fn parse_pages(
@@ -1142,7 +1210,7 @@ hold_seconds = 5
         assert_eq!(w.pages[0].layout, Layout::Grid { cols: 2, rows: 1 });
         assert_eq!(w.pages[1].cameras, vec![2]);
         assert_eq!(w.page_time, Some(Duration::from_secs(12)));
-        assert!(w.cameras[1].always_on && !w.cameras[0].always_on);
+        assert!(w.cameras[1].always_on() && !w.cameras[0].always_on());
         assert_eq!(w.focus.on, vec![DetectionKind::Person, DetectionKind::Ring]);
         assert_eq!(w.focus.mode, FocusMode::Highlight);
         assert_eq!(w.focus.hold, Duration::from_secs(5));

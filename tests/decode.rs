@@ -528,3 +528,41 @@ fn interrupted_stream(interruption: eufy_hw::eufy::session::SessionEvent) {
     );
     assert_eq!(stats["A"].resets, 1, "{what}: {:?}", stats["A"]);
 }
+
+/// A camera's still picture (its JPEG `picture` property): 4:2:0 as cameras send it, and
+/// 4:2:2 brought to 4:2:0; the luma equals FFmpeg's own decode of the file.
+#[test]
+fn pictures_decode_like_ffmpeg() {
+    for name in ["still_420.jpg", "still_422.jpg"] {
+        let path = common::clip_path(name);
+        let frame = eufy_hw::decode::picture(&std::fs::read(&path).unwrap(), "T1").unwrap();
+        assert_eq!(
+            (frame.width, frame.height, frame.layout),
+            (640, 360, Layout::I420)
+        );
+        assert_eq!(
+            frame.colour.range,
+            Range::Full,
+            "{name}: JPEG is full range"
+        );
+        let out = Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-i"])
+            .arg(&path)
+            .args(["-f", "rawvideo", "-pix_fmt", "gray", "-"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let ours: Vec<u8> = (0..360)
+            .flat_map(|y| frame.plane(0)[y * frame.stride(0)..][..640].to_vec())
+            .collect();
+        assert_eq!(ours.len(), out.stdout.len());
+        let worst = ours
+            .iter()
+            .zip(&out.stdout)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(worst <= 1, "{name}: luma differs by {worst}");
+    }
+    assert!(eufy_hw::decode::picture(b"not a jpeg", "T1").is_err());
+}

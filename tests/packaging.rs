@@ -116,6 +116,7 @@ fn example_wall_file_checks() {
         "5 camera(s), 2 page(s)",
         "Front door, Drive, Garden",
         "streamed even when hidden: Garage",
+        "streamed only for events (their latest picture otherwise): Back door",
         "ring > person > motion",
     ] {
         assert!(text.contains(expected), "{expected}: {text}");

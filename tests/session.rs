@@ -1193,3 +1193,43 @@ fn time_of(line: &str) -> chrono::DateTime<chrono::FixedOffset> {
     let stamp = line.split_whitespace().next().unwrap_or_default();
     chrono::DateTime::parse_from_rfc3339(stamp).unwrap_or_else(|e| panic!("{line}: {e}"))
 }
+
+/// Pictures: a camera's `picture` property reaches the owner at the start (schema 17 and up,
+/// not before), and again with each of its events, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pictures_come_with_the_properties_and_events() {
+    let jpeg = std::fs::read(clip_path("still_420.jpg")).unwrap();
+    for (schema, expected) in [(21, 2), (16, 1)] {
+        let clip = Arc::new(Clip::load(&clip_path("h264_baseline_720p.h264")).unwrap());
+        let sim = Simulator::start(SimConfig {
+            cameras: vec![camera_as("A", &clip)],
+            max_schema: schema,
+            pictures: [("A".to_owned(), Arc::new(jpeg.clone()))].into(),
+            events: vec!["person:A@1".parse().unwrap()],
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let cfg = SessionConfig {
+            serials: vec!["A".into()],
+            ..session_config(sim.url())
+        };
+        let (events, result) = run_until(cfg, Duration::from_secs(10), |ev| {
+            count(ev, |e| {
+                matches!(e, SessionEvent::Detection { state: false, .. })
+            }) >= 1
+        })
+        .await;
+        assert!(result.is_ok(), "{result:?}");
+        let pictures: Vec<&Vec<u8>> = events
+            .iter()
+            .filter_map(|e| match e {
+                SessionEvent::Picture { serial, data, .. } if serial == "A" => Some(data),
+                _ => None,
+            })
+            .collect();
+        // At schema 16 the properties carry none: only the event's.
+        assert_eq!(pictures.len(), expected, "schema {schema}");
+        assert!(pictures.iter().all(|p| **p == jpeg));
+    }
+}

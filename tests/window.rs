@@ -599,6 +599,114 @@ fn the_kiosk_shows_the_cursor_only_while_the_mouse_moves() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// How much a region of a 1280-wide screenshot varies (the standard deviation of its
+/// pixels' values): a plain card is flat, a picture, even dimmed, is not.
+fn spread(px: &[u8], (x0, x1): (usize, usize), (y0, y1): (usize, usize)) -> f64 {
+    let values: Vec<f64> = (y0..y1)
+        .step_by(3)
+        .flat_map(|y| (x0..x1).step_by(3).map(move |x| (y * 1280 + x) * 3))
+        .map(|i| px[i..i + 3].iter().map(|&c| f64::from(c)).sum::<f64>() / 3.0)
+        .collect();
+    let m = values.iter().sum::<f64>() / values.len().max(1) as f64;
+    (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / values.len().max(1) as f64).sqrt()
+}
+
+/// Battery cameras: a camera that streams on events only shows its latest picture (the
+/// server's `picture` property) dimmed on its tile, not streamed, until an event brings it
+/// forward and streams it.
+#[test]
+fn an_on_event_camera_shows_its_picture_until_an_event() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let x = xvfb();
+    let dir = temp_dir("on-event");
+    let cache = dir.join("cache");
+    let wall = write_wall(
+        &dir,
+        &format!(
+            "[[camera]]\nserial = \"{CAM1}\"\n[[camera]]\nserial = \"T8410P0000000002\"\nstream = \"on_event\"\n\
+             [[page]]\ncameras = [\"{CAM1}\", \"T8410P0000000002\"]\nlayout = \"2x1\"\n\
+             [focus]\non = [\"person\"]\nhold_seconds = 2\n"
+        ),
+    );
+    let still = common::clip_path("still_420.jpg");
+    let mut demo = viewer_with(
+        &x.1,
+        &[
+            "demo",
+            "--config",
+            &wall,
+            "--picture",
+            &format!("T8410P0000000002={}", still.display()),
+            "--event",
+            "person:T8410P0000000002@8",
+            "--duration",
+            "16",
+        ],
+        &dir,
+        &[("XDG_CACHE_HOME", cache.as_os_str())],
+    );
+    find_window(&x.1);
+    std::thread::sleep(Duration::from_secs(4));
+    let px = grab(&x.1);
+    // Away from the card's text in the middle: the pictures' top third.
+    let (left, right) = ((8, 632), (648, 1272));
+    let rows = (200, 300);
+    let (live, still_mean) = (mean(&px, left, rows), mean(&px, right, rows));
+    let still_spread = spread(&px, right, rows);
+    let shown = wait_for_layout(&x.1, 'F', Duration::from_secs(12));
+    let err = ends_cleanly(
+        &mut demo,
+        Duration::from_secs(25),
+        "with an on_event camera",
+    );
+    assert!(
+        still_spread > 10.0,
+        "a picture, not a plain card: {still_spread}"
+    );
+    assert!(
+        still_mean < 0.6 * live,
+        "dimmed, not live: {still_mean} against {live}"
+    );
+    assert!(shown.is_ok(), "the event brought it forward: {shown:?}");
+    let (starts, _) = sim_starts(&err);
+    assert_eq!(
+        starts.get("T8410P0000000002"),
+        Some(&1),
+        "streamed for the event only: {starts:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A restart shows each camera's last picture at once: kept on disk when the viewer ends,
+/// shown dimmed while the camera does not stream (here: it never sends); with nothing kept,
+/// a plain card.
+#[test]
+fn the_last_picture_is_kept_for_the_next_start() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let x = xvfb();
+    let dir = temp_dir("stills");
+    let cache = dir.join("cache");
+    let env = [("XDG_CACHE_HOME", cache.as_os_str())];
+    let run = |args: &[&str]| {
+        let mut demo = viewer_with(&x.1, args, &dir, &env);
+        find_window(&x.1);
+        std::thread::sleep(Duration::from_secs(4));
+        let px = grab(&x.1);
+        ends_cleanly(&mut demo, Duration::from_secs(20), "");
+        spread(&px, (200, 1080), (100, 250))
+    };
+    let offline = ["demo", "--offline", CAM1, "--duration", "6"];
+    let card = run(&offline);
+    let live = run(&["demo", "--duration", "6"]);
+    let kept = cache.join("eufy-hw/stills/T8410P0000000001.png");
+    assert!(kept.is_file(), "{}", kept.display());
+    let still = run(&offline);
+    assert!(card < 3.0, "nothing kept: a plain card ({card})");
+    assert!(live > 10.0, "live: {live}");
+    assert!(still > 10.0, "the kept picture: {still}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// A stream that stalls (its connection quiet for 6 s, under the session's 10 s silence
 /// limit): past the watchdog's limit the tile shows its last picture dimmed with "no
 /// picture", the stream is restarted, and the picture comes back.

@@ -132,7 +132,7 @@ pub fn with_sources(mut wall: Wall, urls: &[String]) -> Result<(Wall, Vec<RtspSo
             serial: s.label.clone(),
             name: Some(s.display_url()),
             audio: false,
-            always_on: true,
+            stream: wall::Streaming::Always,
         });
     }
     if let Some(page) = wall.pages.first_mut() {
@@ -348,7 +348,7 @@ mod tests {
             "other pages are left as they were"
         );
         assert_eq!(wall.cameras[2].name.as_deref(), Some("rtsp://cam:554/live"));
-        assert!(wall.cameras[2..].iter().all(|c| c.always_on && !c.audio));
+        assert!(wall.cameras[2..].iter().all(|c| c.always_on() && !c.audio));
         assert_eq!(sources[0].url, urls[0], "the reader keeps the credentials");
         assert_eq!(sources[1].label, "RTSP2");
         let err = with_sources(Wall::of_serials(&[]), &["http://x/y".into()]).unwrap_err();

@@ -179,6 +179,9 @@ pub enum DecodeError {
     /// The thread could not be started.
     #[error("cannot start the decoder thread: {0}")]
     Thread(String),
+    /// A still picture could not be decoded.
+    #[error("cannot decode the picture: {0}")]
+    Picture(String),
 }
 
 /// Counters of one decoder.
@@ -607,6 +610,45 @@ impl Counts<'_> {
         }
         true
     }
+}
+
+/// A camera's still picture (its JPEG `picture` property) as a frame the renderer takes:
+/// FFmpeg's JPEG decoder, 4:2:2 and 4:4:4 pictures brought to 4:2:0 (full range) by
+/// libswscale.
+pub fn picture(data: &[u8], stream: &str) -> Result<Frame, DecodeError> {
+    use ffmpeg::format::Pixel;
+    let failed = |e: ffmpeg::Error| DecodeError::Picture(e.to_string());
+    ffmpeg::init().map_err(DecodeError::Init)?;
+    let codec = ffmpeg::decoder::find(ffmpeg::codec::Id::MJPEG)
+        .ok_or_else(|| DecodeError::Picture("this FFmpeg has no JPEG decoder".into()))?;
+    let mut decoder = ffmpeg::codec::Context::new_with_codec(codec)
+        .decoder()
+        .video()
+        .map_err(failed)?;
+    decoder
+        .send_packet(&ffmpeg::Packet::copy(data))
+        .map_err(failed)?;
+    decoder.send_eof().map_err(failed)?;
+    let mut f = ffmpeg::frame::Video::empty();
+    decoder.receive_frame(&mut f).map_err(failed)?;
+    if !matches!(f.format(), Pixel::YUVJ420P | Pixel::YUV420P) {
+        // JPEG is full range: kept so (the J formats are libswscale's full-range ones).
+        let mut scaler = ffmpeg::software::scaling::Context::get(
+            f.format(),
+            f.width(),
+            f.height(),
+            Pixel::YUVJ420P,
+            f.width() & !1,
+            f.height() & !1,
+            ffmpeg::software::scaling::Flags::BILINEAR,
+        )
+        .map_err(failed)?;
+        let mut out = ffmpeg::frame::Video::empty();
+        scaler.run(&f, &mut out).map_err(failed)?;
+        f = out;
+    }
+    let now = Instant::now();
+    to_frame(f, now, "picture".into(), stream.into()).map_err(DecodeError::Picture)
 }
 
 /// A decoded FFmpeg frame as plane data, without a copy.

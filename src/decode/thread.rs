@@ -48,7 +48,8 @@ impl LatestFrame {
         })
     }
 
-    fn put(&self, frame: Frame) {
+    /// Puts a frame in, replacing one not taken, and notifies.
+    pub fn put(&self, frame: Frame) {
         {
             let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
             if slot.0.replace(frame).is_some() {

@@ -36,6 +36,32 @@ pub mod events {
     pub const DEVICE_ADDED: &str = "device added";
     /// A device went away (source `device`, with a `device` object).
     pub const DEVICE_REMOVED: &str = "device removed";
+    /// A device's property changed (`name`, `value`): the picture, among others.
+    pub const PROPERTY_CHANGED: &str = "property changed";
+}
+
+/// The property that holds a camera's latest picture: `{"data": Buffer, "type": {"ext",
+/// "mime"}}` (schema 17 and up).
+pub const PICTURE: &str = "picture";
+/// The largest picture taken, bytes.
+pub const MAX_PICTURE: usize = 8 << 20;
+
+/// A camera's picture (a `picture` property) as bytes, with its MIME type: `None` when the
+/// value is not one (no `data` bytes, too large).
+pub fn picture_of(value: &Value, fast: Option<Vec<u8>>) -> Option<(Vec<u8>, String)> {
+    let array = value.get("data")?.get("data")?.as_array()?;
+    let bytes = match fast {
+        // The byte array was taken by the fast scanner (it is the message's first).
+        Some(d) if array.is_empty() => d,
+        _ => serde_json::from_value::<Vec<u8>>(Value::Array(array.clone())).ok()?,
+    };
+    let mime = value
+        .get("type")
+        .and_then(|t| t.get("mime"))
+        .and_then(Value::as_str)
+        .unwrap_or("image/jpeg")
+        .to_owned();
+    (!bytes.is_empty() && bytes.len() <= MAX_PICTURE).then_some((bytes, mime))
 }
 
 /// What a detection event reports, by its event name.
@@ -270,6 +296,15 @@ pub enum Event {
         /// Added, or removed.
         added: bool,
     },
+    /// `property changed` for `picture`: the camera's latest picture.
+    Picture {
+        /// Camera serial.
+        serial: String,
+        /// The image (JPEG), as sent.
+        data: Vec<u8>,
+        /// Its MIME type.
+        mime: String,
+    },
     /// A detection event (`motion detected`, `rings`, …).
     Detection {
         /// Camera serial.
@@ -371,6 +406,17 @@ pub fn parse_server_message(text: &str) -> Result<ServerMessage, ProtocolError> 
             let v: VersionInfo = serde_json::from_value(Value::Object(env.rest))?;
             Ok(ServerMessage::Version(v))
         }
+        // A result keeps its arrays: the fast scanner took one (a picture's bytes), so read
+        // it again whole (results are rare).
+        "result" if fast.is_some() => {
+            let env: Envelope = serde_json::from_str(text)?;
+            Ok(ServerMessage::Result(CommandResult {
+                message_id: env.message_id.ok_or(ProtocolError::Missing("messageId"))?,
+                success: env.success.ok_or(ProtocolError::Missing("success"))?,
+                result: env.result.unwrap_or(Value::Null),
+                error_code: env.error_code,
+            }))
+        }
         "result" => Ok(ServerMessage::Result(CommandResult {
             message_id: env.message_id.ok_or(ProtocolError::Missing("messageId"))?,
             success: env.success.ok_or(ProtocolError::Missing("success"))?,
@@ -450,6 +496,15 @@ fn parse_event(
                 added: name == events::DEVICE_ADDED,
             }
         }
+        ("device", events::PROPERTY_CHANGED)
+            if ev.get("name").and_then(Value::as_str) == Some(PICTURE) =>
+        {
+            let serial = serial()?;
+            match ev.get("value").and_then(|v| picture_of(v, fast)) {
+                Some((data, mime)) => Event::Picture { serial, data, mime },
+                None => return Err(ProtocolError::Missing("event.value.data.data (a picture)")),
+            }
+        }
         ("device", _) if DetectionKind::from_event(name).is_some() => Event::Detection {
             serial: serial()?,
             kind: DetectionKind::from_event(name).ok_or(ProtocolError::Missing("event"))?,
@@ -495,6 +550,38 @@ mod tests {
             panic!("not an audio event");
         };
         assert_eq!(m.data, vec![255, 241]);
+    }
+
+    /// A picture's bytes survive the fast scanner, in an event and in a result.
+    #[test]
+    fn pictures_in_events_and_results() {
+        let value = r#"{"data":{"type":"Buffer","data":[255,216,255,224,0,16]},"type":{"ext":"jpg","mime":"image/jpeg"}}"#;
+        let event = format!(
+            r#"{{"type":"event","event":{{"source":"device","event":"property changed","serialNumber":"T1","name":"picture","value":{value},"timestamp":1}}}}"#
+        );
+        let ServerMessage::Event(Event::Picture { serial, data, mime }) =
+            parse_server_message(&event).unwrap()
+        else {
+            panic!("not a picture");
+        };
+        assert_eq!((serial.as_str(), mime.as_str()), ("T1", "image/jpeg"));
+        assert_eq!(data, [255, 216, 255, 224, 0, 16]);
+        let result = format!(
+            r#"{{"type":"result","messageId":"p","success":true,"result":{{"properties":{{"name":"Door","picture":{value}}}}}}}"#
+        );
+        let ServerMessage::Result(r) = parse_server_message(&result).unwrap() else {
+            panic!("not a result");
+        };
+        let (bytes, _) = picture_of(&r.result["properties"]["picture"], None).unwrap();
+        assert_eq!(bytes, [255, 216, 255, 224, 0, 16]);
+        // Other property changes stay other events; a picture that is not bytes is an error.
+        let other = r#"{"type":"event","event":{"source":"device","event":"property changed","serialNumber":"T1","name":"battery","value":80}}"#;
+        assert!(matches!(
+            parse_server_message(other).unwrap(),
+            ServerMessage::Event(Event::Other(_))
+        ));
+        let bad = r#"{"type":"event","event":{"source":"device","event":"property changed","serialNumber":"T1","name":"picture","value":{"data":{"data":[300]}}}}"#;
+        assert!(parse_server_message(bad).is_err());
     }
 
     #[test]

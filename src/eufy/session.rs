@@ -33,7 +33,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::protocol::{
-    codes, command, parse_server_message, CommandResult, DetectionKind, DeviceInfo, Event,
+    self, codes, command, parse_server_message, CommandResult, DetectionKind, DeviceInfo, Event,
     ServerMessage, VersionInfo, MIN_LIVESTREAM_SCHEMA, SCHEMA_VERSION,
 };
 pub use super::schedule::CameraState;
@@ -164,6 +164,16 @@ pub enum SessionEvent {
         serial: String,
         /// Why.
         reason: String,
+    },
+    /// A camera's latest picture (its `picture` property, at the start and when it changes):
+    /// shown on its tile until its stream's first frame.
+    Picture {
+        /// Camera serial.
+        serial: String,
+        /// The image (JPEG), as sent.
+        data: Vec<u8>,
+        /// Its MIME type.
+        mime: String,
     },
     /// A detection event (motion, person, doorbell ring, …), for any camera the server has.
     Detection {
@@ -796,6 +806,12 @@ impl<'a> Connection<'a> {
                 if let Some(info) = DeviceInfo::from_json(props, Some(serial)) {
                     self.learn(info).await;
                 }
+                let picture = props
+                    .get(protocol::PICTURE)
+                    .and_then(|p| protocol::picture_of(p, None));
+                if let Some((data, mime)) = picture {
+                    self.picture(serial.to_owned(), data, mime).await;
+                }
                 Ok(())
             }
             Err(e @ SessionError::Refused { .. }) => {
@@ -1084,10 +1100,23 @@ impl<'a> Connection<'a> {
                     })
                     .await;
             }
+            Event::Picture { serial, data, mime } => self.picture(serial, data, mime).await,
             Event::Shutdown => return Err(SessionError::ServerShutdown(self.url())),
             Event::Other(_) => {}
         }
         Ok(())
+    }
+
+    /// A camera's latest picture, handed on when it is one of ours.
+    async fn picture(&mut self, serial: String, data: Vec<u8>, mime: String) {
+        if !self.config.serials.contains(&serial) {
+            return;
+        }
+        tracing::debug!(camera = %serial, bytes = data.len(), %mime, "picture");
+        let _ = self
+            .events
+            .send(SessionEvent::Picture { serial, data, mime })
+            .await;
     }
 
     /// Carries out what the schedule asks for, until it asks for nothing more.

@@ -193,30 +193,6 @@ impl Client {
     }
 }
 
-/// The shown camera's picture as PNG, [`IMAGE_WIDTH`] wide.
-fn png_of(frame: &Frame) -> Option<Vec<u8>> {
-    use crate::av::scale::{Filter, PixelOrder, Scaler};
-    let w = IMAGE_WIDTH.min(frame.width).max(2);
-    let h = ((u64::from(frame.height) * u64::from(w) / u64::from(frame.width.max(1))) as u32)
-        .max(2)
-        & !1;
-    let src = (frame.layout, frame.width, frame.height);
-    let mut scaler = Scaler::new(src, frame.colour, (w, h), PixelOrder::Rgba, Filter::Area)?;
-    let mut rgba = vec![0u8; w as usize * h as usize * 4];
-    if !scaler.scale(frame, &mut rgba, w as usize * 4) {
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut enc = png::Encoder::new(&mut out, w, h);
-    enc.set_color(png::ColorType::Rgba);
-    enc.set_depth(png::BitDepth::Eight);
-    enc.set_compression(png::Compression::Fast);
-    let mut writer = enc.write_header().ok()?;
-    writer.write_image_data(&rgba).ok()?;
-    writer.finish().ok()?;
-    Some(out)
-}
-
 async fn run(
     mut client_state: Client,
     on_command: Box<dyn Fn(Command) + Send>,
@@ -271,7 +247,10 @@ async fn run(
                 }
             }
             Some(frame) = images.recv() => {
-                let png = tokio::task::spawn_blocking(move || png_of(&frame)).await.ok().flatten();
+                let png = tokio::task::spawn_blocking(move || crate::stills::png_of(&frame, IMAGE_WIDTH))
+                    .await
+                    .ok()
+                    .flatten();
                 match (png, connected) {
                     (Some(png), true) => {
                         client_state.publish(&client, client_state.topics.image(), png, true);

@@ -296,6 +296,8 @@ impl Feed {
                     s.dropped_messages += 1;
                 }
             }
+            // Pictures are the display's (the feed decodes video only).
+            SessionEvent::Picture { .. } => {}
             other => tracing::debug!(?other, "session event"),
         }
     }

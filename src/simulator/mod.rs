@@ -39,7 +39,7 @@ use tokio::time::Instant;
 
 use crate::clip::Clip;
 use crate::eufy::buffer::encode_byte_array;
-use crate::eufy::protocol::{events, DetectionKind};
+use crate::eufy::protocol::{self, events, DetectionKind};
 use serve::{event, serve, Out};
 
 /// One simulated camera.
@@ -207,7 +207,14 @@ pub struct SimConfig {
     /// Cameras that accept a start and then send nothing (asleep, or their station
     /// offline).
     pub offline: Vec<String>,
+    /// Each camera's latest picture (JPEG), its `picture` property (schema 17 and up): in
+    /// `device.get_properties`, and sent again (`property changed`) with each of its
+    /// detection events, as a camera snaps one.
+    pub pictures: HashMap<String, Arc<Vec<u8>>>,
 }
+
+/// The first schema whose device properties carry the `picture`.
+pub const PICTURE_SCHEMA: u32 = 17;
 
 /// A detection event the simulator sends at a set time: `KIND[:SERIAL]@SECS`.
 #[derive(Debug, Clone, PartialEq)]
@@ -328,7 +335,7 @@ impl Camera {
 }
 
 impl SimConfig {
-    /// Checks that the stations and events name only its cameras.
+    /// Checks that the stations, events and pictures name only its cameras.
     pub fn check(&self) -> Result<(), String> {
         let known = |serial: &String| self.cameras.iter().any(|c| &c.serial == serial);
         for (station, serials) in &self.stations {
@@ -344,7 +351,42 @@ impl SimConfig {
         {
             return Err(format!("--event: no camera {s}"));
         }
+        if let Some(s) = self.pictures.keys().find(|s| !known(s)) {
+            return Err(format!("--picture: no camera {s}"));
+        }
         Ok(())
+    }
+}
+
+/// A `picture` property's value: the JPEG as a Node Buffer, and its type.
+fn picture_json(jpeg: &[u8]) -> Value {
+    json!({
+        "data": { "type": "Buffer", "data": jpeg },
+        "type": { "ext": "jpg", "mime": "image/jpeg" },
+    })
+}
+
+/// A camera's latest picture from a file (`--picture SERIAL=FILE.jpg`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PictureSpec {
+    /// The camera.
+    pub serial: String,
+    /// The JPEG file.
+    pub path: std::path::PathBuf,
+}
+
+impl std::str::FromStr for PictureSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<PictureSpec, String> {
+        let (serial, path) = s
+            .split_once('=')
+            .filter(|(serial, path)| !serial.is_empty() && !path.is_empty())
+            .ok_or_else(|| format!("--picture {s:?}: expected SERIAL=FILE.jpg"))?;
+        Ok(PictureSpec {
+            serial: serial.to_owned(),
+            path: path.into(),
+        })
     }
 }
 
@@ -379,6 +421,7 @@ impl Default for SimConfig {
             events_every: None,
             event_hold: Duration::from_secs(2),
             offline: Vec::new(),
+            pictures: HashMap::new(),
         }
     }
 }
@@ -549,7 +592,7 @@ fn spawn_server_events(st: &Arc<Shared>, began: Instant) -> JoinHandle<()> {
                     let _ = st.broadcast.send(event(json!({
                         "source": "device",
                         "event": events::DEVICE_ADDED,
-                        "device": st.properties(&c.serial),
+                        "device": st.properties(&c.serial, 0),
                     })));
                 }
             });
@@ -664,7 +707,8 @@ impl Shared {
     }
 
     /// What `device.get_properties` and `device added` say of a camera.
-    fn properties(&self, serial: &str) -> Value {
+    /// `serial`'s properties as a connection at `schema` gets them.
+    fn properties(&self, serial: &str, schema: u32) -> Value {
         let index = self
             .config
             .cameras
@@ -677,14 +721,22 @@ impl Shared {
             .get(serial)
             .cloned()
             .unwrap_or_else(|| format!("Camera {}", index + 1));
-        json!({
+        let mut props = json!({
             "name": name,
             "model": "T8410",
             "serialNumber": serial,
             "stationSerialNumber": self.station(serial),
             "type": 14,
             "enabled": true,
-        })
+        });
+        if let (Some(p), true, Some(map)) = (
+            self.config.pictures.get(serial),
+            schema >= PICTURE_SCHEMA,
+            props.as_object_mut(),
+        ) {
+            map.insert(protocol::PICTURE.into(), picture_json(p));
+        }
+        props
     }
 
     /// A detection: `state: true`, then `state: false` after the hold time.
@@ -700,6 +752,16 @@ impl Shared {
                 "serialNumber": serial,
                 "state": state,
             })));
+            // The camera snaps a picture of what it saw.
+            if let Some(p) = self.config.pictures.get(serial).filter(|_| state) {
+                let _ = self.broadcast.send(event(json!({
+                    "source": "device",
+                    "event": events::PROPERTY_CHANGED,
+                    "serialNumber": serial,
+                    "name": protocol::PICTURE,
+                    "value": picture_json(p),
+                })));
+            }
         }
     }
 

@@ -389,7 +389,7 @@ fn handle_command(st: &Arc<Shared>, conn: &mut Conn, cmd: &Value) -> Vec<String>
         }
         "device.get_properties" => vec![result_ok(
             &id,
-            json!({ "serialNumber": serial, "properties": st.properties(serial) }),
+            json!({ "serialNumber": serial, "properties": st.properties(serial, conn.schema) }),
         )],
         "device.start_livestream" | "device.stop_livestream" | "device.is_livestreaming"
             if conn.schema < MIN_LIVESTREAM_SCHEMA =>

@@ -83,8 +83,14 @@ pub(super) struct App {
     pub(super) cursor_shown_at: Option<Instant>,
     /// Home Assistant's client, when the wall has `[mqtt]`.
     pub(super) home: Option<super::home::Home>,
-    /// Each camera's last picture shown (kept for Home Assistant's picture only).
+    /// Each camera's last live frame shown (its still, Home Assistant's picture).
     pub(super) last_frames: Vec<Option<crate::frame::Frame>>,
+    /// Each camera's latest picture waiting for its tile (from disk, from the server).
+    pub(super) pictures: Vec<Arc<super::pictures::PictureBox>>,
+    /// What each tile's picture is (none yet, a still, a live frame).
+    pub(super) tile_pictures: Vec<Option<super::pictures::TilePicture>>,
+    /// Keeps the cameras' last frames on disk.
+    pub(super) saver: super::pictures::Saver,
     /// Where the window was before `f` made it fullscreen.
     pub(super) windowed: Option<(
         winit::dpi::PhysicalPosition<i32>,
@@ -101,6 +107,7 @@ impl App {
         proxy: &EventLoopProxy<Wake>,
         control: mpsc::UnboundedSender<SessionControl>,
         stop: Trigger,
+        pictures: Vec<Arc<super::pictures::PictureBox>>,
     ) -> (App, Inputs, Feed) {
         let serials = config.wall.serials();
         let n = serials.len();
@@ -128,6 +135,7 @@ impl App {
         }
         let inputs = wall_inputs(&config.session, &config.wall, &config.sources);
         let awake = config.wall.keep_awake && (config.window.kiosk || config.window.fullscreen);
+        let store = crate::stills::StillStore::default();
         let app = App {
             overlay: config.stats || config.wall.stats,
             kiosk,
@@ -156,8 +164,12 @@ impl App {
             cursor_shown_at: None,
             home: None,
             last_frames: vec![None; n],
+            pictures,
+            tile_pictures: vec![None; n],
+            saver: super::pictures::Saver::start(store.clone(), n),
             windowed: None,
         };
+        app.load_stills(&store);
         (app, inputs, feed)
     }
 
@@ -197,34 +209,17 @@ impl App {
         self.last_redraw = Instant::now();
         self.redraw_due = None;
         let screen = self.kiosk.screen();
-        let views = self.tile_views(&screen);
         let Some(s) = self.surface.as_mut() else {
             return;
         };
         s.renderer.set_layout(screen.layout);
         s.renderer.set_shade(screen.shade);
-        let mut arrivals = Vec::new();
-        // Only what is on screen is uploaded; a hidden camera's newest frame waits in its
-        // mailbox for its page.
-        for &i in &screen.cameras {
-            if let Some(frame) = self.slots[i].take() {
-                match s.renderer.upload(&s.gpu, i, &frame) {
-                    Ok(()) => {
-                        arrivals.push((i, frame.received_at));
-                        // Kept for Home Assistant's picture of the shown camera.
-                        if self.home.as_ref().is_some_and(|h| h.image_every.is_some()) {
-                            self.last_frames[i] = Some(frame);
-                        }
-                    }
-                    Err(e) => {
-                        if let Some(held) = self.stats[i].upload_warnings.allow() {
-                            tracing::warn!(camera = %self.serials[i], "{e} ({held} more not logged)");
-                        }
-                    }
-                }
-            }
-        }
+        let arrivals = self.upload_on_screen(&screen);
+        let views = self.tile_views(&screen);
         self.screen = Some(screen);
+        let Some(s) = self.surface.as_mut() else {
+            return;
+        };
         if !s.draw(&views) {
             return;
         }
@@ -242,6 +237,43 @@ impl App {
                 st.shown_window = (now, st.shown);
             }
         }
+    }
+
+    /// Uploads what is new for the cameras on `screen`: each one's newest frame, else a
+    /// picture for a tile without a live one. Only what is on screen is uploaded; a hidden
+    /// camera's newest frame waits in its mailbox for its page. Returns the live frames'
+    /// cameras and arrivals.
+    fn upload_on_screen(&mut self, screen: &Screen) -> Vec<(usize, Instant)> {
+        let now = Instant::now();
+        let live: Vec<bool> = {
+            let statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+            self.serials
+                .iter()
+                .map(|s| statuses.get(s).is_some_and(|s| s.phase == Phase::Live))
+                .collect()
+        };
+        let mut arrivals = Vec::new();
+        for &i in &screen.cameras {
+            let Some(frame) = self.slots[i].take() else {
+                self.upload_picture(i, live[i]);
+                continue;
+            };
+            let Some(s) = self.surface.as_mut() else {
+                break;
+            };
+            match s.renderer.upload(&s.gpu, i, &frame) {
+                Ok(()) => {
+                    arrivals.push((i, frame.received_at));
+                    self.shown_live(i, frame, now);
+                }
+                Err(e) => {
+                    if let Some(held) = self.stats[i].upload_warnings.allow() {
+                        tracing::warn!(camera = %self.serials[i], "{e} ({held} more not logged)");
+                    }
+                }
+            }
+        }
+        arrivals
     }
 
     /// The wall's clock: pages, focus, which cameras stream, the watchdog. True when the
@@ -383,6 +415,11 @@ impl ApplicationHandler<Wake> for App {
                 }
             }
             Wake::Command(command) => self.on_command(command),
+            Wake::Picture(i) => {
+                if self.screen.as_ref().is_none_or(|s| s.cameras.contains(&i)) {
+                    self.request_redraw();
+                }
+            }
             Wake::Failed(why) => {
                 tracing::error!("{why}");
                 if !self.config.window.kiosk {

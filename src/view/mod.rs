@@ -23,6 +23,8 @@
 //! - [`pointer`]: touch and mouse: a tap on a tile fills the screen with it (another tap
 //!   returns), a swipe or the wheel turns the page; the kiosk's cursor shows only while the
 //!   mouse moves;
+//! - [`pictures`]: each camera's latest picture (kept on disk, or the server's) on its tile
+//!   until its stream's first frame;
 //! - [`power`]: the monitor powered down while the wall shows nothing (X11 DPMS);
 //! - [`keys`]: `f` fullscreen, `i` overlay, `s` PNG snapshot, `r` start/stop a raw recording
 //!   of the selected tile (`1`-`9` select, also whose sound plays), `m` mute, `n`/`p` (or
@@ -33,6 +35,7 @@
 mod app;
 mod home;
 mod keys;
+mod pictures;
 mod pointer;
 mod power;
 mod tiles;
@@ -112,6 +115,8 @@ enum Wake {
     },
     /// Home Assistant asked something of the wall.
     Command(crate::mqtt::ha::Command),
+    /// A picture of camera (slot) `usize` came (its `picture` property).
+    Picture(usize),
     /// The pipeline failed for good: why.
     Failed(String),
 }
@@ -131,16 +136,33 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
         .map_err(ViewError::Runtime)?;
     let (stop, shutdown) = crate::shutdown::channel();
     let (control, control_rx) = mpsc::unbounded_channel();
-    let (app, inputs, feed) = App::new(config, &proxy, control, stop);
+    let pictures: Vec<Arc<pictures::PictureBox>> = (0..config.wall.cameras.len())
+        .map(|_| Arc::default())
+        .collect();
+    let sink_pictures = config
+        .wall
+        .serials()
+        .into_iter()
+        .zip(pictures.iter().cloned())
+        .enumerate()
+        .map(|(i, (serial, b))| (serial, (i, b)))
+        .collect();
+    let (app, inputs, feed) = App::new(config, &proxy, control, stop, pictures);
     let inputs = Inputs {
         control: Some(control_rx),
         ..inputs
     };
     let mut app = app;
     let home_task = start_home(&mut app, &runtime, &proxy);
-    let feed_task = runtime.spawn(run_feed(inputs, feed, shutdown, proxy));
+    let sink = ViewSink {
+        feed,
+        proxy: proxy.clone(),
+        pictures: sink_pictures,
+    };
+    let feed_task = runtime.spawn(run_feed(inputs, sink, shutdown, proxy));
     let run = event_loop.run_app(&mut app);
     app.log_totals();
+    app.keep_stills();
     app.stop.trigger();
     // Let the session stop its streams and close cleanly, but do not hang on it.
     let ended = runtime.block_on(async {
@@ -238,10 +260,29 @@ fn wall_inputs(
 }
 
 /// The feed as the driver's sink: every event to the feed, the event loop woken for what
-/// changes the screen.
+/// changes the screen; the cameras' pictures decoded into their boxes.
 struct ViewSink {
     feed: Feed,
     proxy: EventLoopProxy<Wake>,
+    /// Each camera's picture box and slot, by serial.
+    pictures: HashMap<String, (usize, Arc<pictures::PictureBox>)>,
+}
+
+impl ViewSink {
+    /// A camera's picture (JPEG) decoded into its box; a picture that cannot be decoded is
+    /// logged and dropped.
+    fn picture(&self, serial: &str, data: &[u8]) {
+        let Some((i, slot)) = self.pictures.get(serial) else {
+            return;
+        };
+        match crate::decode::picture(data, serial) {
+            Ok(frame) => {
+                slot.put(frame, std::time::SystemTime::now());
+                let _ = self.proxy.send_event(Wake::Picture(*i));
+            }
+            Err(e) => tracing::warn!(camera = %serial, "{e}"),
+        }
+    }
 }
 
 impl Sink for ViewSink {
@@ -262,6 +303,10 @@ impl Sink for ViewSink {
                 state: *state,
             });
         }
+        if let SessionEvent::Picture { serial, data, .. } = &event {
+            self.picture(serial, data);
+            return Ok(Flow::Continue);
+        }
         self.feed.on_event(event);
         if status_change {
             let _ = self.proxy.send_event(Wake::Status);
@@ -279,14 +324,10 @@ impl Sink for ViewSink {
 /// event loop.
 async fn run_feed(
     inputs: Inputs,
-    feed: Feed,
+    mut sink: ViewSink,
     shutdown: Shutdown,
     proxy: EventLoopProxy<Wake>,
 ) -> Result<(), PipelineError> {
-    let mut sink = ViewSink {
-        feed,
-        proxy: proxy.clone(),
-    };
     let result = drive::run(inputs, &mut sink, shutdown).await;
     if let Err(e) = &result {
         let _ = proxy.send_event(Wake::Failed(full_message(e)));

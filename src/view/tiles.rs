@@ -4,9 +4,11 @@
 use std::time::Instant;
 
 use super::app::App;
+use crate::eufy::session::CameraState;
 use crate::kiosk::Screen;
-use crate::pipeline::CameraStatus;
+use crate::pipeline::{CameraStatus, Phase};
 use crate::render::{TileState, TileView};
+use crate::wall::Streaming;
 
 impl App {
     /// The tiles of `screen`: each camera's state card or picture, its overlay lines.
@@ -29,13 +31,18 @@ impl App {
             .map(|(k, &i)| {
                 let serial = &self.serials[i];
                 let s = statuses.get(serial).cloned().unwrap_or_default();
+                let on_event = self.config.wall.cameras[i].stream == Streaming::OnEvent;
                 let state = match (s.phase.describe(now), self.frozen.get(&i)) {
                     (None, Some(age)) => TileState::Waiting(format!(
                         "no picture for {:.0} s: restarting",
                         age.as_secs_f64()
                     )),
                     (None, None) => TileState::Live,
-                    (Some(text), _) => TileState::Waiting(text),
+                    // Not streamed on purpose: a battery camera waiting for an event.
+                    (Some(_), _) if on_event && s.phase == Phase::Session(CameraState::Idle) => {
+                        TileState::Waiting(self.with_age(i, "streams for events only".into()))
+                    }
+                    (Some(text), _) => TileState::Waiting(self.with_age(i, text)),
                 };
                 let mut lines = Vec::new();
                 if recording.contains(serial) {
@@ -87,10 +94,12 @@ impl App {
                 info.height
             ));
         }
-        lines.push(format!(
-            "{:.1} fps  latency {:.1} ms",
-            st.fps, st.latency_ms
-        ));
+        let latency = if st.latency_ms.is_finite() {
+            format!("{:.1} ms", st.latency_ms)
+        } else {
+            "-".to_owned()
+        };
+        lines.push(format!("{:.1} fps  latency {latency}", st.fps));
         let d = &s.decoder;
         lines.push(format!("decoder: {}", d.path));
         if let Some(surface) = &self.surface {
