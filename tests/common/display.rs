@@ -120,6 +120,9 @@ pub fn viewer_with(
     Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
         .args(args)
         .current_dir(dir)
+        // The cameras' last pictures go to the test's folder, not the user's cache (and no
+        // test sees another's).
+        .env("XDG_CACHE_HOME", dir.join("cache"))
         .env("DISPLAY", display)
         .env_remove("WAYLAND_DISPLAY")
         .env_remove("PULSE_SERVER")
