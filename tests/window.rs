@@ -839,6 +839,7 @@ fn the_packaged_x_session_runs_the_wall_under_xinit() {
         ])
         .env("EUFY_HW", env!("CARGO_BIN_EXE_eufy-hw"))
         .env("EUFY_HW_ARGS", "demo --kiosk --duration 9")
+        .env("XDG_CACHE_HOME", temp_dir("xinit-cache"))
         .env_remove("WAYLAND_DISPLAY")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
