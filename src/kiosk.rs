@@ -18,6 +18,8 @@
 //!   only while it is forward (its tile shows its latest picture otherwise).
 //! - **Night.** In the wall's night hours ([`Wall::night`]) the screen is dimmed, or black
 //!   with nothing streamed but `always_on` cameras; an event in focus wakes it as by day.
+//! - **Monitors.** A wall on several monitors has a kiosk per monitor, each turning its own
+//!   pages ([`Kiosk::of_pages`]; page numbers stay the wall's), and one [`Watchdog`] for all.
 //! - **Watchdog.** A camera that should be showing pictures (its stream is live) but showed
 //!   none for [`Wall::watchdog`] is *frozen*: its tile says so over the dimmed last picture,
 //!   and its stream is restarted (at most once per limit).
@@ -87,7 +89,8 @@ pub struct RecentEvent {
 /// The wall's state.
 #[derive(Debug)]
 pub struct Kiosk {
-    pages: Vec<(Vec<usize>, Layout)>,
+    /// Its pages: (index into [`Wall::pages`], cameras, layout).
+    pages: Vec<(usize, Vec<usize>, Layout)>,
     page_time: Option<Duration>,
     focus_rules: Focus,
     always_on: Vec<usize>,
@@ -97,7 +100,6 @@ pub struct Kiosk {
     page_since: Instant,
     focus: Option<Focused>,
     recent: VecDeque<RecentEvent>,
-    watchdog: Watchdog,
     night: Option<Night>,
     /// Now within the night hours.
     is_night: bool,
@@ -106,15 +108,22 @@ pub struct Kiosk {
 }
 
 impl Kiosk {
-    /// Starts on the first page at `now`.
+    /// All the wall's pages, starting on the first at `now`.
     pub fn new(wall: &Wall, now: Instant) -> Kiosk {
+        let all: Vec<usize> = (0..wall.pages.len()).collect();
+        Kiosk::of_pages(wall, &all, now)
+    }
+
+    /// The wall's pages `pages` (one monitor's, indices into [`Wall::pages`], at least one),
+    /// starting on the first at `now`.
+    pub fn of_pages(wall: &Wall, pages: &[usize], now: Instant) -> Kiosk {
+        let pages: Vec<(usize, Vec<usize>, Layout)> = pages
+            .iter()
+            .filter_map(|&k| wall.pages.get(k).map(|p| (k, p.cameras.clone(), p.layout)))
+            .collect();
         Kiosk {
-            pages: wall
-                .pages
-                .iter()
-                .map(|p| (p.cameras.clone(), p.layout))
-                .collect(),
-            page_time: wall.page_time.filter(|_| wall.pages.len() > 1),
+            page_time: wall.page_time.filter(|_| pages.len() > 1),
+            pages,
             focus_rules: wall.focus.clone(),
             always_on: (0..wall.cameras.len())
                 .filter(|&i| wall.cameras[i].always_on())
@@ -126,7 +135,6 @@ impl Kiosk {
             page_since: now,
             focus: None,
             recent: VecDeque::new(),
-            watchdog: Watchdog::new(wall.watchdog, wall.cameras.len()),
             night: wall.night,
             is_night: false,
             off: false,
@@ -147,9 +155,24 @@ impl Kiosk {
         self.night.filter(|_| self.is_night).map(|n| n.mode)
     }
 
-    /// The page shown (or under the focus), 0-based.
+    /// The page shown (or under the focus): its index into [`Wall::pages`].
     pub fn page(&self) -> usize {
-        self.page
+        self.pages.get(self.page).map_or(0, |p| p.0)
+    }
+
+    /// Whether the wall's page `page` is one of this kiosk's.
+    pub fn has_page(&self, page: usize) -> bool {
+        self.pages.iter().any(|p| p.0 == page)
+    }
+
+    /// Whether `camera` is on one of its pages.
+    pub fn has_camera(&self, camera: usize) -> bool {
+        self.pages.iter().any(|p| p.1.contains(&camera))
+    }
+
+    /// How many pages it turns through.
+    pub fn page_count(&self) -> usize {
+        self.pages.len()
     }
 
     /// The next page now (a key), restarting its time.
@@ -164,10 +187,11 @@ impl Kiosk {
         self.focus = None;
     }
 
-    /// Shows page `page` now (when there is one), restarting its time.
+    /// Shows the wall's page `page` now (when it is one of this kiosk's), restarting its
+    /// time.
     pub fn show_page(&mut self, page: usize, now: Instant) {
-        if page < self.pages.len() {
-            self.page = page;
+        if let Some(k) = self.pages.iter().position(|p| p.0 == page) {
+            self.page = k;
             self.page_since = now;
             self.focus = None;
         }
@@ -294,7 +318,7 @@ impl Kiosk {
 
     /// What to draw now.
     pub fn screen(&self) -> Screen {
-        let (cameras, layout) = self.pages[self.page].clone();
+        let (_, cameras, layout) = self.pages[self.page].clone();
         let page_caption = if self.pages.len() > 1 {
             format!("page {} of {}", self.page + 1, self.pages.len())
         } else {
@@ -336,12 +360,12 @@ impl Kiosk {
         let home = self
             .pages
             .iter()
-            .position(|(cams, _)| cams.contains(&f.camera))
+            .position(|(_, cams, _)| cams.contains(&f.camera))
             .filter(|_| f.why != Why::Asked);
         match (self.focus_rules.mode, home) {
             (FocusMode::Highlight, Some(p)) => Screen {
-                cameras: self.pages[p].0.clone(),
-                layout: self.pages[p].1,
+                cameras: self.pages[p].1.clone(),
+                layout: self.pages[p].2,
                 highlight: Some(f.camera),
                 caption,
                 shade: 0.0,
@@ -380,16 +404,6 @@ impl Kiosk {
     /// The last events, oldest first.
     pub fn recent(&self) -> impl Iterator<Item = &RecentEvent> {
         self.recent.iter()
-    }
-
-    /// The watchdog.
-    pub fn watchdog(&self) -> &Watchdog {
-        &self.watchdog
-    }
-
-    /// The watchdog, to feed it.
-    pub fn watchdog_mut(&mut self) -> &mut Watchdog {
-        &mut self.watchdog
     }
 }
 
@@ -698,6 +712,38 @@ hold_seconds = 5
         k.set_time_of_day(0);
         let s = k.screen();
         assert_eq!((s.cameras, s.shade), (vec![0, 1], NIGHT_DIM));
+    }
+
+    #[test]
+    fn a_monitors_kiosk_turns_its_own_pages() {
+        let t0 = Instant::now();
+        let mut w = Wall::of_serials(&["A".into(), "B".into(), "C".into()]);
+        w.pages = (0..3)
+            .map(|c| crate::wall::Page {
+                name: None,
+                cameras: vec![c],
+                layout: Layout::Auto,
+                monitor: Some(c % 2),
+            })
+            .collect();
+        w.page_time = Some(Duration::from_secs(10));
+        let mut k = Kiosk::of_pages(&w, &[0, 2], t0);
+        assert_eq!((k.page(), k.page_count()), (0, 2));
+        assert!(k.has_page(2) && !k.has_page(1));
+        assert!(k.has_camera(2) && !k.has_camera(1));
+        assert_eq!(k.screen().caption, "page 1 of 2");
+        k.poll(secs(t0, 10.0));
+        assert_eq!(k.page(), 2, "the wall's page number");
+        assert_eq!(k.screen().cameras, [2]);
+        k.show_page(1, secs(t0, 11.0));
+        assert_eq!(k.page(), 2, "another monitor's page is not shown here");
+        k.show_page(0, secs(t0, 11.0));
+        assert_eq!(k.screen().cameras, [0]);
+        // One page on its monitor: no rotation.
+        let mut one = Kiosk::of_pages(&w, &[1], t0);
+        one.poll(secs(t0, 100.0));
+        assert_eq!((one.page(), one.next_wake()), (1, None));
+        assert_eq!(one.screen().caption, "");
     }
 
     #[test]

@@ -20,8 +20,9 @@
 //!                                       │
 //!                                       ▼
 //!                                     render::window::Surface (swapchain | own pixels) | Offscreen
-//!                                       ▲ draws what kiosk::Kiosk puts on screen (wall::Wall,
-//!                                       │ layout::Layout), driven by view's winit event loop
+//!                                       ▲ one per monitor: draws what its kiosk::Kiosk puts on
+//!                                       │ screen (wall::Wall, layout::Layout), driven by view's
+//!                                       │ winit event loop (Home Assistant's commands: mqtt)
 //! ```
 //! - [`eufy`]: the eufy-security-ws protocol, fast buffer decoding, the per-camera schedule,
 //!   the session.

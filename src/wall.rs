@@ -231,6 +231,21 @@ pub struct Page {
     pub cameras: Vec<usize>,
     /// How its tiles are arranged.
     pub layout: Layout,
+    /// The monitor it shows on (`monitor = N`, 0 first, in the display server's order);
+    /// `None`: the window's monitor (`--monitor`, else the primary).
+    pub monitor: Option<usize>,
+}
+
+/// Most monitors a wall file may name.
+pub const MAX_MONITORS: usize = 16;
+
+/// Pages that show together on one monitor, in one window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Monitor {
+    /// Which monitor (`None`: the window's, see [`Page::monitor`]).
+    pub index: Option<usize>,
+    /// Its pages (indices into [`Wall::pages`]), rotating among themselves.
+    pub pages: Vec<usize>,
 }
 
 /// Which events bring a camera forward, and how.
@@ -328,6 +343,7 @@ impl Wall {
                 name: None,
                 cameras: (0..serials.len()).collect(),
                 layout: Layout::Auto,
+                monitor: None,
             }],
             page_time: None,
             watchdog: Some(Duration::from_secs_f64(DEFAULT_WATCHDOG_SECONDS)),
@@ -358,21 +374,7 @@ impl Wall {
             _ => {}
         }
         for (i, p) in self.pages.iter().enumerate() {
-            let names: Vec<String> = p.cameras.iter().map(|&c| self.label(c)).collect();
-            s.push_str(&format!(
-                "\npage {}{}: {} in {}",
-                i + 1,
-                p.name
-                    .as_ref()
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default(),
-                names.join(", "),
-                match p.layout {
-                    Layout::Auto => "a grid".to_owned(),
-                    Layout::Main => "one large tile and small ones".to_owned(),
-                    Layout::Grid { cols, rows } => format!("a {cols}x{rows} grid"),
-                }
-            ));
+            s.push_str(&format!("\n{}", self.page_summary(i, p)));
         }
         let hidden: Vec<String> = (0..self.cameras.len())
             .filter(|c| !self.pages.iter().any(|p| p.cameras.contains(c)))
@@ -445,10 +447,64 @@ impl Wall {
         s
     }
 
+    /// Page `i`'s line of the summary.
+    fn page_summary(&self, i: usize, p: &Page) -> String {
+        let names: Vec<String> = p.cameras.iter().map(|&c| self.label(c)).collect();
+        format!(
+            "page {}{}: {} in {}{}",
+            i + 1,
+            p.name
+                .as_ref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default(),
+            names.join(", "),
+            match p.layout {
+                Layout::Auto => "a grid".to_owned(),
+                Layout::Main => "one large tile and small ones".to_owned(),
+                Layout::Grid { cols, rows } => format!("a {cols}x{rows} grid"),
+            },
+            p.monitor
+                .map(|m| format!(", on monitor {m}"))
+                .unwrap_or_default()
+        )
+    }
+
     /// A camera's name from the file, else its serial.
     pub fn label(&self, camera: usize) -> String {
         let c = &self.cameras[camera];
         c.name.clone().unwrap_or_else(|| c.serial.clone())
+    }
+
+    /// The wall's windows: its pages grouped by monitor, monitors in order; one, the
+    /// window's monitor, when no page names one. With `available` monitors known, the pages
+    /// of a monitor that is not there join the first monitor's (a wall file written for two
+    /// screens still shows everything on one).
+    pub fn monitors(&self, available: Option<usize>) -> Vec<Monitor> {
+        let mut out: Vec<Monitor> = Vec::new();
+        let mut named: Vec<usize> = self.pages.iter().filter_map(|p| p.monitor).collect();
+        named.sort_unstable();
+        named.dedup();
+        let here: Vec<usize> = named
+            .iter()
+            .copied()
+            .filter(|&m| available.is_none_or(|n| m < n))
+            .collect();
+        for (k, p) in self.pages.iter().enumerate() {
+            let index = match p.monitor {
+                Some(m) if here.contains(&m) => Some(m),
+                Some(_) => Some(here.first().copied().unwrap_or(0)),
+                None => None,
+            };
+            match out.iter_mut().find(|m| m.index == index) {
+                Some(m) => m.pages.push(k),
+                None => out.push(Monitor {
+                    index,
+                    pages: vec![k],
+                }),
+            }
+        }
+        out.sort_by_key(|m| m.index);
+        out
     }
 }
 
@@ -581,6 +637,7 @@ impl Wall {
                 name: None,
                 cameras: (0..keep.len()).collect(),
                 layout: Layout::Auto,
+                monitor: None,
             });
         }
         Ok(Wall {
@@ -633,6 +690,7 @@ struct RawPage {
     name: Option<String>,
     cameras: Spanned<Vec<Spanned<String>>>,
     layout: Option<Spanned<String>>,
+    monitor: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -894,16 +952,54 @@ fn parse_pages(
             name: p.name.clone(),
             cameras: list,
             layout,
+            monitor: page_monitor(src, page, p.monitor.as_ref())?,
         });
+    }
+    // Pages without a monitor would land on whichever monitor the window opens on, maybe
+    // over another's pages.
+    if let Some(k) = pages.iter().position(|p| p.monitor.is_some()) {
+        if let Some(j) = pages.iter().position(|p| p.monitor.is_none()) {
+            return Err(src.err(
+                raw[j].cameras.span().start,
+                format!(
+                    "page {}: no monitor, but page {} names one: with monitors, every page says which",
+                    j + 1,
+                    k + 1
+                ),
+            ));
+        }
     }
     if pages.is_empty() {
         pages.push(Page {
             name: None,
             cameras: (0..cameras.len()).collect(),
             layout: Layout::Auto,
+            monitor: None,
         });
     }
     Ok(pages)
+}
+
+/// A page's `monitor = N`.
+fn page_monitor(
+    src: &Source<'_>,
+    page: usize,
+    monitor: Option<&Spanned<i64>>,
+) -> Result<Option<usize>, WallError> {
+    let Some(m) = monitor else {
+        return Ok(None);
+    };
+    match usize::try_from(*m.get_ref()) {
+        Ok(n) if n < MAX_MONITORS => Ok(Some(n)),
+        _ => Err(src.err(
+            m.span().start,
+            format!(
+                "page {page}: monitor = {}: expected 0 to {} (0 is the first monitor)",
+                m.get_ref(),
+                MAX_MONITORS - 1
+            ),
+        )),
+    }
 }
 
 /// The cameras of page `page`, by serial or name, as indices into `cameras`.
@@ -1141,6 +1237,48 @@ hold_seconds = 5
             bad("[[camera]]\nserial = \"A1\"\n[mqtt]\nurl = \"mqtt://x\"\nnode_id = \"a b\"\n");
         assert_eq!(line, 5);
         assert!(msg.contains("node_id"), "{msg}");
+    }
+
+    #[test]
+    fn pages_on_monitors() {
+        let text = "[[camera]]\nserial = \"A1\"\n[[camera]]\nserial = \"B2\"\n\
+                    [[camera]]\nserial = \"C3\"\n\
+                    [[page]]\ncameras = [\"A1\"]\nmonitor = 1\n\
+                    [[page]]\ncameras = [\"B2\"]\nmonitor = 0\n\
+                    [[page]]\ncameras = [\"C3\", \"A1\"]\nmonitor = 1\n";
+        let w = parse(text, "w.toml").unwrap();
+        assert_eq!(w.pages[0].monitor, Some(1));
+        let on = |index: usize, pages: &[usize]| Monitor {
+            index: Some(index),
+            pages: pages.to_vec(),
+        };
+        assert_eq!(w.monitors(None), [on(0, &[1]), on(1, &[0, 2])]);
+        assert_eq!(w.monitors(Some(2)), w.monitors(None));
+        // One monitor there: everything on it, in the file's order.
+        assert_eq!(w.monitors(Some(1)), [on(0, &[0, 1, 2])]);
+        assert!(w.summary().contains("page 1: A1 in a grid, on monitor 1"));
+        // Monitors 1 and 3 of a file on two: 3's pages join 1's.
+        let far = text.replace("monitor = 0", "monitor = 3");
+        let w = parse(&far, "w.toml").unwrap();
+        assert_eq!(w.monitors(Some(2)), [on(1, &[0, 1, 2])]);
+        // Without monitors: one window, the window's monitor.
+        let plain = parse(TWO_PAGES, "w.toml").unwrap();
+        assert_eq!(
+            plain.monitors(Some(3)),
+            [Monitor {
+                index: None,
+                pages: vec![0, 1]
+            }]
+        );
+        // Some pages with a monitor, some without: refused, naming the page.
+        let (line, msg) = bad(&text.replacen("monitor = 0\n", "", 1));
+        assert_eq!(line, 11, "{msg}");
+        assert!(msg.starts_with("page 2: no monitor"), "{msg}");
+        let (line, msg) = bad(&text.replacen("monitor = 0", "monitor = -1", 1));
+        assert_eq!(line, 12);
+        assert!(msg.contains("monitor = -1"), "{msg}");
+        let (_, msg) = bad(&text.replacen("monitor = 0", "monitor = 16", 1));
+        assert!(msg.contains("expected 0 to 15"), "{msg}");
     }
 
     #[test]

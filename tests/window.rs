@@ -566,6 +566,170 @@ cameras = ["T8410P0000000003"]
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A wall on two monitors (Xorg's dummy driver, two outputs side by side, no window
+/// manager): a kiosk window covers each monitor exactly, each showing its own page, and a
+/// ring on a camera of the second monitor's page brings it forward there while the first
+/// monitor keeps its page. Each half of the X screen is classified as [`layout_of`] does.
+#[test]
+fn a_wall_on_two_monitors_covers_each_with_its_pages() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("monitors");
+    let x = two_monitors(1280, 720, &dir);
+    let wall = write_wall(
+        &dir,
+        r#"
+[[camera]]
+serial = "T8410P0000000001"
+[[camera]]
+serial = "T8410P0000000002"
+[[camera]]
+serial = "T8410P0000000003"
+[[camera]]
+serial = "T8410P0000000004"
+[[page]]
+cameras = ["T8410P0000000001", "T8410P0000000002"]
+layout = "2x1"
+monitor = 0
+[[page]]
+cameras = ["T8410P0000000003", "T8410P0000000004"]
+layout = "2x1"
+monitor = 1
+[focus]
+on = ["ring"]
+hold_seconds = 3
+"#,
+    );
+    let mut demo = viewer(
+        &x.1,
+        &[
+            "demo",
+            "--config",
+            &wall,
+            "--kiosk",
+            "--event",
+            "ring:T8410P0000000004@10",
+            "--duration",
+            "34",
+        ],
+        &dir,
+    );
+    find_window(&x.1);
+    // Both windows, each placed on and sized to its monitor.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut places = Vec::new();
+    while Instant::now() < deadline {
+        let out = Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--name", "eufy-hw"])
+            .env("DISPLAY", &x.1)
+            .output()
+            .unwrap();
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        places = ids
+            .iter()
+            .map(|id| {
+                let g = xdotool(&x.1, &["getwindowgeometry", id]);
+                g.lines()
+                    .skip(1)
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        places.sort();
+        if places.len() == 2 && places.iter().all(|p| p.contains("1280x720")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(
+        places,
+        [
+            "Position: 0,0 (screen: 0) Geometry: 1280x720",
+            "Position: 1280,0 (screen: 0) Geometry: 1280x720"
+        ],
+        "{}",
+        stderr_of(&mut demo)
+    );
+    // Each half's layout, every 400 ms: 'T' its two-tile page, 'F' one picture.
+    let halves = || {
+        let px = grab_sized(&x.1, 2560, 720);
+        let half = |k: usize| -> Vec<u8> {
+            px.chunks(2560 * 3)
+                .flat_map(|row| row[k * 1280 * 3..(k + 1) * 1280 * 3].to_vec())
+                .collect()
+        };
+        (layout_of(&half(0)), layout_of(&half(1)))
+    };
+    // Until both show their page (a window's first pixels, before it draws, are the X
+    // server's), then through the ring and back.
+    let mut start = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !start.ends_with("TTTT") && Instant::now() < deadline {
+        let (l, r) = halves();
+        start.push(l);
+        start.push(r);
+    }
+    assert!(start.ends_with("TTTT"), "{start}\n{}", stderr_of(&mut demo));
+    let (mut left, mut right) = (String::new(), String::new());
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(18) {
+        let (l, r) = halves();
+        left.push(l);
+        right.push(r);
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    let err = ends_cleanly(&mut demo, Duration::from_secs(25), "on two monitors");
+    assert_eq!(runs(&left), "T", "monitor 0: {left}\n{err}");
+    assert_eq!(runs(&right), "TFT", "monitor 1: {right}\n{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A wall file written for two monitors on a screen with one (Xvfb): one window, the second
+/// monitor's page taking turns with the first's, and the log says why.
+#[test]
+fn a_missing_monitors_pages_join_the_first() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let x = xvfb();
+    let dir = temp_dir("one-monitor");
+    let wall = write_wall(
+        &dir,
+        r#"
+page_seconds = 3
+[[camera]]
+serial = "T8410P0000000001"
+[[camera]]
+serial = "T8410P0000000002"
+[[camera]]
+serial = "T8410P0000000003"
+[[page]]
+cameras = ["T8410P0000000001", "T8410P0000000002"]
+layout = "2x1"
+monitor = 0
+[[page]]
+cameras = ["T8410P0000000003"]
+monitor = 1
+"#,
+    );
+    let mut demo = viewer(
+        &x.1,
+        &["demo", "--config", &wall, "--kiosk", "--duration", "14"],
+        &dir,
+    );
+    find_window(&x.1);
+    std::thread::sleep(Duration::from_millis(1500));
+    let shots = layouts(&x.1, 18, Duration::from_millis(450));
+    let err = ends_cleanly(&mut demo, Duration::from_secs(25), "with one monitor");
+    assert!(runs(&shots).len() >= 3, "pages did not turn: {shots}");
+    assert!(
+        err.contains("puts pages on monitor 1, but there are 1 monitor(s)"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// The kiosk's cursor: hidden at first, shown when the mouse moves, hidden again once it
 /// rests (x11grab draws the cursor into its screenshots).
 #[test]

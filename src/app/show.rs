@@ -334,6 +334,7 @@ mod tests {
             name: None,
             cameras: vec![1],
             layout: Default::default(),
+            monitor: None,
         });
         let urls = vec![
             "rtsp://user:secret@cam:554/live".to_owned(),

@@ -129,17 +129,22 @@ pub struct Surface {
     pub refresh: Duration,
 }
 
-/// Opens the window itself: 1280x720 at the top left, or covering the monitor (fullscreen,
-/// kiosk), borderless with the cursor hidden for a kiosk.
+/// Opens the window itself: 1280x720 at the top left (of its monitor, when one is asked
+/// for), or covering the monitor (fullscreen, kiosk), borderless with the cursor hidden for a
+/// kiosk.
 fn open_window(
     event_loop: &ActiveEventLoop,
     title: &str,
     opts: WindowOptions,
 ) -> Result<Arc<Window>, RenderError> {
+    let corner = opts
+        .monitor
+        .and_then(|_| target_monitor(event_loop, opts.monitor))
+        .map_or(winit::dpi::PhysicalPosition::new(0, 0), |m| m.position());
     let mut attrs = Window::default_attributes()
         .with_title(title)
         .with_inner_size(winit::dpi::PhysicalSize::new(1280, 720))
-        .with_position(winit::dpi::PhysicalPosition::new(0, 0));
+        .with_position(corner);
     if opts.fullscreen || opts.kiosk {
         attrs = attrs.with_fullscreen(Some(fullscreen_mode(event_loop, opts.monitor)));
         // The monitor's own geometry from the start (see `cover_monitor`).

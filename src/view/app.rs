@@ -1,9 +1,10 @@
 //! The event loop's application: the wall's clock (pages, focus, which cameras stream, the
-//! frozen-picture watchdog), drawing at most once per display refresh, whose sound plays.
+//! frozen-picture watchdog), its windows ([`Display`], one per monitor) each drawn at most
+//! once per refresh, whose sound plays.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 use winit::application::ApplicationHandler;
@@ -11,11 +12,13 @@ use winit::event::{ElementState, KeyEvent, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoopProxy};
 use winit::window::WindowId;
 
+use super::display::Display;
+use super::pictures::TilePicture;
 use super::{feed_into_mailboxes, keep_screen_awake, local_minute, wall_inputs};
 use super::{ViewConfig, ViewError, Wake};
 use crate::decode::LatestFrame;
 use crate::eufy::session::SessionControl;
-use crate::kiosk::{Kiosk, Screen, Verdict};
+use crate::kiosk::{Screen, Verdict, Watchdog};
 use crate::pipeline::drive::Inputs;
 use crate::pipeline::{Feed, Phase, Recordings, Statuses};
 use crate::render::window::{display_server, instance, Surface};
@@ -47,14 +50,17 @@ pub(super) struct App {
     pub(super) config: ViewConfig,
     pub(super) instance: wgpu::Instance,
     pub(super) serials: Vec<String>,
-    /// Pages, focus, watchdog.
-    pub(super) kiosk: Kiosk,
-    /// What was last drawn (a change redraws).
-    pub(super) screen: Option<Screen>,
+    /// The windows, one per monitor the wall's pages name (else one).
+    pub(super) displays: Vec<Display>,
+    /// The window last acted on (keys, taps, Home Assistant): its page is the wall's page
+    /// in Home Assistant.
+    pub(super) active: usize,
     /// Asks the session which cameras to stream, and restarts.
     pub(super) control: mpsc::UnboundedSender<SessionControl>,
     /// The cameras last asked for.
     pub(super) wanted: Vec<usize>,
+    /// Frozen pictures, for every window.
+    pub(super) watchdog: Watchdog,
     /// The cameras whose picture is frozen now, and for how long.
     pub(super) frozen: HashMap<usize, Duration>,
     /// When the local time of day was last read (night hours).
@@ -66,36 +72,30 @@ pub(super) struct App {
     pub(super) recordings: Recordings,
     /// The tile `r` acts on (keys 1-9 select).
     pub(super) selected: usize,
-    pub(super) surface: Option<Surface>,
     pub(super) overlay: bool,
     pub(super) stats: Vec<TileStats>,
     pub(super) error: Option<ViewError>,
     pub(super) started: Instant,
-    pub(super) last_redraw: Instant,
-    /// A new picture came less than a refresh after the last draw: drawn then.
-    pub(super) redraw_due: Option<Instant>,
     pub(super) stop: Trigger,
     /// Touch and mouse.
     pub(super) gestures: super::pointer::Gestures,
-    /// The monitor's power (down while the wall shows nothing).
+    /// The monitors' power (down while the wall shows nothing).
     pub(super) power: super::power::Power,
     /// The kiosk's cursor shows after the mouse moved, until it rests.
     pub(super) cursor_shown_at: Option<Instant>,
     /// Home Assistant's client, when the wall has `[mqtt]`.
     pub(super) home: Option<super::home::Home>,
-    /// Each camera's last live frame shown (its still, Home Assistant's picture).
+    /// Each camera's last live frame shown (its still, Home Assistant's picture, the other
+    /// windows' copy).
     pub(super) last_frames: Vec<Option<crate::frame::Frame>>,
+    /// Each camera's count of live frames taken from its mailbox.
+    pub(super) live_gen: Vec<u64>,
     /// Each camera's latest picture waiting for its tile (from disk, from the server).
     pub(super) pictures: Vec<Arc<super::pictures::PictureBox>>,
-    /// What each tile's picture is (none yet, a still, a live frame).
-    pub(super) tile_pictures: Vec<Option<super::pictures::TilePicture>>,
+    /// Each camera's latest picture taken from its box, while a window may still want it.
+    pub(super) stills: Vec<Option<(crate::frame::Frame, std::time::SystemTime)>>,
     /// Keeps the cameras' last frames on disk.
     pub(super) saver: super::pictures::Saver,
-    /// Where the window was before `f` made it fullscreen.
-    pub(super) windowed: Option<(
-        winit::dpi::PhysicalPosition<i32>,
-        winit::dpi::PhysicalSize<u32>,
-    )>,
 }
 
 impl App {
@@ -123,9 +123,9 @@ impl App {
             });
         feed.audio = audio.as_ref().map(|a| a.feed());
         let now = Instant::now();
-        let mut kiosk = Kiosk::new(&config.wall, now);
-        kiosk.set_time_of_day(local_minute());
-        let wanted = kiosk.wanted();
+        // Every monitor the file names, until the event loop says which are there.
+        let displays = Display::all(&config.wall, None, local_minute(), now);
+        let wanted = wanted_by(&displays);
         // Before the session starts: hidden cameras are never started.
         let _ = control.send(SessionControl::Want(
             wanted.iter().map(|&i| serials[i].clone()).collect(),
@@ -138,10 +138,11 @@ impl App {
         let store = crate::stills::StillStore::default();
         let app = App {
             overlay: config.stats || config.wall.stats,
-            kiosk,
-            screen: None,
+            displays,
+            active: 0,
             control,
             wanted,
+            watchdog: Watchdog::new(config.wall.watchdog, n),
             frozen: HashMap::new(),
             clock_checked: now,
             audio,
@@ -153,21 +154,18 @@ impl App {
             statuses: feed.statuses.clone(),
             recordings: feed.recordings.clone(),
             selected: 0,
-            surface: None,
             error: None,
             started: now,
-            last_redraw: now,
-            redraw_due: None,
             stop,
             gestures: Default::default(),
             power: super::power::Power::new(awake),
             cursor_shown_at: None,
             home: None,
             last_frames: vec![None; n],
+            live_gen: vec![0; n],
             pictures,
-            tile_pictures: vec![None; n],
+            stills: vec![None; n],
             saver: super::pictures::Saver::start(store.clone(), n),
-            windowed: None,
         };
         app.load_stills(&store);
         (app, inputs, feed)
@@ -176,7 +174,7 @@ impl App {
     /// What was shown and played, for the log at the end.
     pub(super) fn log_totals(&self) {
         let shown: u64 = self.stats.iter().map(|s| s.shown).sum();
-        let frozen = self.kiosk.watchdog().total_fires();
+        let frozen = self.watchdog.total_fires();
         tracing::info!("{shown} frames shown; {frozen} frozen picture(s) restarted");
         if let Some(a) = &self.audio {
             let r = a.report();
@@ -194,30 +192,61 @@ impl App {
         }
     }
 
-    fn create_surface(&mut self, event_loop: &ActiveEventLoop) -> Result<Surface, ViewError> {
-        let title = format!("eufy-hw — {}", self.serials.join(", "));
-        Ok(Surface::open(
+    /// Opens display `d`'s window.
+    fn open_window(&mut self, event_loop: &ActiveEventLoop, d: usize) -> Result<(), ViewError> {
+        let display = &self.displays[d];
+        let mut title = format!("eufy-hw — {}", self.serials.join(", "));
+        if let Some(m) = display.monitor.filter(|_| self.displays.len() > 1) {
+            title.push_str(&format!(" (monitor {m})"));
+        }
+        let surface = Surface::open(
             event_loop,
             &self.instance,
             &title,
-            self.config.window,
+            display.options(self.config.window),
             self.serials.len(),
-        )?)
+        )?;
+        self.displays[d].surface = Some(surface);
+        Ok(())
     }
 
-    fn redraw(&mut self) {
-        self.last_redraw = Instant::now();
-        self.redraw_due = None;
-        let screen = self.kiosk.screen();
-        let Some(s) = self.surface.as_mut() else {
+    /// The windows for the monitors that are there: a monitor the wall file names that is
+    /// not there has its pages shown on the first that is (said in the log).
+    fn place_displays(&mut self, event_loop: &ActiveEventLoop) {
+        let count = event_loop.available_monitors().count();
+        let wall = &self.config.wall;
+        let available = Some(count).filter(|&n| n > 0);
+        if wall.monitors(available) == wall.monitors(None) {
             return;
-        };
-        s.renderer.set_layout(screen.layout);
-        s.renderer.set_shade(screen.shade);
-        let arrivals = self.upload_on_screen(&screen);
-        let views = self.tile_views(&screen);
-        self.screen = Some(screen);
-        let Some(s) = self.surface.as_mut() else {
+        }
+        for m in wall.monitors(None).iter().filter_map(|m| m.index) {
+            if m >= count {
+                tracing::warn!(
+                    "the wall file puts pages on monitor {m}, but there are {count} monitor(s): they show with another monitor's pages"
+                );
+            }
+        }
+        self.displays = Display::all(wall, available, local_minute(), Instant::now());
+    }
+
+    /// Draws display `d`: uploads what is new for its screen, draws, counts what showed.
+    fn redraw(&mut self, d: usize) {
+        let now = Instant::now();
+        let screen = self.displays[d].kiosk.screen();
+        {
+            let display = &mut self.displays[d];
+            display.last_redraw = now;
+            display.redraw_due = None;
+            let Some(s) = display.surface.as_mut() else {
+                return;
+            };
+            s.renderer.set_layout(screen.layout);
+            s.renderer.set_shade(screen.shade);
+        }
+        let arrivals = self.upload_on_screen(d, &screen);
+        let views = self.tile_views(d, &screen);
+        self.displays[d].screen = Some(screen);
+        let Some(s) = self.displays[d].surface.as_mut() else {
             return;
         };
         if !s.draw(&views) {
@@ -225,7 +254,7 @@ impl App {
         }
         let now = Instant::now();
         for (i, received) in arrivals {
-            self.kiosk.watchdog_mut().on_picture(i, now);
+            self.watchdog.on_picture(i, now);
             self.frozen.remove(&i);
             let st = &mut self.stats[i];
             st.shown += 1;
@@ -239,11 +268,12 @@ impl App {
         }
     }
 
-    /// Uploads what is new for the cameras on `screen`: each one's newest frame, else a
-    /// picture for a tile without a live one. Only what is on screen is uploaded; a hidden
-    /// camera's newest frame waits in its mailbox for its page. Returns the live frames'
-    /// cameras and arrivals.
-    fn upload_on_screen(&mut self, screen: &Screen) -> Vec<(usize, Instant)> {
+    /// Uploads to display `d` what is new for the cameras on `screen`: each one's newest
+    /// frame (from its mailbox, or the one another window took), else a picture for a tile
+    /// without a live one. Only what is on screen is uploaded; a hidden camera's newest frame
+    /// waits in its mailbox for its page. Returns the cameras and arrivals of the frames
+    /// taken from their mailboxes.
+    fn upload_on_screen(&mut self, d: usize, screen: &Screen) -> Vec<(usize, Instant)> {
         let now = Instant::now();
         let live: Vec<bool> = {
             let statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
@@ -254,39 +284,67 @@ impl App {
         };
         let mut arrivals = Vec::new();
         for &i in &screen.cameras {
-            let Some(frame) = self.slots[i].take() else {
-                self.upload_picture(i, live[i]);
-                continue;
-            };
-            let Some(s) = self.surface.as_mut() else {
-                break;
-            };
-            match s.renderer.upload(&s.gpu, i, &frame) {
-                Ok(()) => {
-                    arrivals.push((i, frame.received_at));
-                    self.shown_live(i, frame, now);
+            if let Some(frame) = self.slots[i].take() {
+                if !self.upload_live(d, i, &frame) {
+                    continue;
                 }
-                Err(e) => {
-                    if let Some(held) = self.stats[i].upload_warnings.allow() {
-                        tracing::warn!(camera = %self.serials[i], "{e} ({held} more not logged)");
+                arrivals.push((i, frame.received_at));
+                self.shown_live(d, i, frame, now);
+                // The other windows showing it catch up at their next refresh.
+                for o in (0..self.displays.len()).filter(|&o| o != d) {
+                    if self.displays[o].shows(i) {
+                        self.redraw_for_picture(o);
                     }
                 }
+            } else if self.displays[d].live_shown[i] < self.live_gen[i] {
+                if let Some(frame) = self.last_frames[i].clone() {
+                    self.upload_live(d, i, &frame);
+                    self.displays[d].tile_pictures[i] = Some(TilePicture {
+                        taken: SystemTime::now(),
+                        live: true,
+                    });
+                }
+            } else {
+                self.upload_picture(d, i, live[i]);
             }
         }
         arrivals
     }
 
-    /// The wall's clock: pages, focus, which cameras stream, the watchdog. True when the
-    /// screen needs drawing again.
-    pub(super) fn tend(&mut self, now: Instant) -> bool {
+    /// Uploads camera `i`'s live `frame` to display `d`; true when it did.
+    fn upload_live(&mut self, d: usize, i: usize, frame: &crate::frame::Frame) -> bool {
+        let display = &mut self.displays[d];
+        let Some(s) = display.surface.as_mut() else {
+            return false;
+        };
+        match s.renderer.upload(&s.gpu, i, frame) {
+            Ok(()) => true,
+            Err(e) => {
+                if let Some(held) = self.stats[i].upload_warnings.allow() {
+                    tracing::warn!(camera = %self.serials[i], "{e} ({held} more not logged)");
+                }
+                false
+            }
+        }
+    }
+
+    /// The wall's clock: pages, focus, which cameras stream, the watchdog; the windows
+    /// whose screen changed are drawn again.
+    pub(super) fn tend(&mut self, now: Instant) {
         // The local time (a zone lookup) only matters with night hours, and once a second.
-        if self.kiosk.has_night() && now >= self.clock_checked + Duration::from_secs(1) {
-            self.kiosk.set_time_of_day(local_minute());
+        let night = self.displays.iter().any(|d| d.kiosk.has_night());
+        if night && now >= self.clock_checked + Duration::from_secs(1) {
+            let minute = local_minute();
+            for d in &mut self.displays {
+                d.kiosk.set_time_of_day(minute);
+            }
             self.clock_checked = now;
         }
-        self.kiosk.poll(now);
-        let screen = self.kiosk.screen();
-        let wanted = self.kiosk.wanted_on(&screen);
+        for d in &mut self.displays {
+            d.kiosk.poll(now);
+        }
+        let screens: Vec<Screen> = self.displays.iter().map(|d| d.kiosk.screen()).collect();
+        let wanted = wanted_by(&self.displays);
         if wanted != self.wanted {
             let serials: Vec<String> = wanted.iter().map(|&i| self.serials[i].clone()).collect();
             tracing::debug!(?serials, "streaming");
@@ -297,23 +355,26 @@ impl App {
             let statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
             (0..self.serials.len())
                 .map(|i| {
-                    screen.cameras.contains(&i)
+                    screens.iter().any(|s| s.cameras.contains(&i))
                         && statuses
                             .get(&self.serials[i])
                             .is_some_and(|s| s.phase == Phase::Live)
                 })
                 .collect()
         };
-        self.tend_audio(&screen);
-        self.tend_home(&screen, now);
-        // Nothing to show (a blank night, the screen turned off): the monitor goes down.
-        self.power
-            .follow(screen.cameras.is_empty() && screen.shade >= 1.0);
-        let mut changed = self.screen.as_ref() != Some(&screen);
+        self.tend_audio(&screens);
+        self.tend_home(&screens, now);
+        // Nothing to show anywhere (a blank night, the screen turned off): the monitors go
+        // down.
+        self.power.follow(
+            screens
+                .iter()
+                .all(|s| s.cameras.is_empty() && s.shade >= 1.0),
+        );
+        let mut frozen_changed = Vec::new();
         for (i, &live) in live.iter().enumerate() {
-            let verdict = self.kiosk.watchdog_mut().check(i, live, now);
             let was = self.frozen.contains_key(&i);
-            match verdict {
+            match self.watchdog.check(i, live, now) {
                 Verdict::Fine => {
                     self.frozen.remove(&i);
                 }
@@ -330,29 +391,41 @@ impl App {
                     self.frozen.insert(i, age);
                 }
             }
-            changed |= was != self.frozen.contains_key(&i);
+            if was != self.frozen.contains_key(&i) {
+                frozen_changed.push(i);
+            }
         }
-        changed
+        for (d, screen) in self.displays.iter().zip(&screens) {
+            if d.screen.as_ref() != Some(screen)
+                || frozen_changed.iter().any(|i| screen.cameras.contains(i))
+            {
+                d.request_redraw();
+            }
+        }
     }
 
-    /// Whose sound plays: the focused camera's when its wall entry allows, else the selected
-    /// tile's (the first tile's when the selected one is not on screen); none at a blank
-    /// night. The delay follows that tile's picture latency, plus a margin for jitter.
-    fn tend_audio(&self, screen: &Screen) {
+    /// Whose sound plays: a focused camera's when its wall entry allows, else the selected
+    /// tile's (the first tile's of the window last acted on when the selected one is not on
+    /// screen); none at a blank night. The delay follows that tile's picture latency, plus a
+    /// margin for jitter.
+    fn tend_audio(&self, screens: &[Screen]) {
         let Some(audio) = &self.audio else { return };
         let allowed = |i: usize| self.config.wall.cameras[i].audio;
-        let source = match self
-            .kiosk
-            .focused()
-            .filter(|&f| screen.cameras.contains(&f))
-        {
+        let focused = self
+            .displays
+            .iter()
+            .zip(screens)
+            .find_map(|(d, s)| d.kiosk.focused().filter(|f| s.cameras.contains(f)));
+        let on_screen = |c: usize| screens.iter().any(|s| s.cameras.contains(&c));
+        let source = match focused {
             Some(f) => Some(f).filter(|&f| allowed(f)),
-            None => screen
-                .cameras
-                .iter()
-                .copied()
-                .find(|&c| c == self.selected)
-                .or_else(|| screen.cameras.first().copied())
+            None => Some(self.selected)
+                .filter(|&c| on_screen(c))
+                .or_else(|| {
+                    screens
+                        .get(self.active)
+                        .and_then(|s| s.cameras.first().copied())
+                })
                 .filter(|&c| allowed(c)),
         };
         audio.set_source(source.map(|i| self.serials[i].as_str()));
@@ -364,30 +437,54 @@ impl App {
         }
     }
 
-    pub(super) fn turn_page(&mut self, forward: bool) {
-        self.kiosk.turn_page(forward, Instant::now());
+    /// Display `d` turns its page.
+    pub(super) fn turn_page(&mut self, d: usize, forward: bool) {
+        self.active = d;
+        self.displays[d].kiosk.turn_page(forward, Instant::now());
         self.tend(Instant::now());
-        self.request_redraw();
     }
 
+    /// Every window draws again.
     pub(super) fn request_redraw(&self) {
-        if let Some(s) = &self.surface {
-            s.window.request_redraw();
+        for d in &self.displays {
+            d.request_redraw();
         }
     }
+
+    /// The window whose id is `id`.
+    fn display_of(&self, id: WindowId) -> Option<usize> {
+        self.displays.iter().position(|d| d.is(id))
+    }
+
+    /// The window that brings `camera` forward: the one whose pages hold it, else the first.
+    pub(super) fn home_of(&self, camera: usize) -> usize {
+        self.displays
+            .iter()
+            .position(|d| d.kiosk.has_camera(camera))
+            .unwrap_or(0)
+    }
+}
+
+/// The cameras the windows want streamed, in order.
+fn wanted_by(displays: &[Display]) -> Vec<usize> {
+    let mut w: Vec<usize> = displays.iter().flat_map(|d| d.kiosk.wanted()).collect();
+    w.sort_unstable();
+    w.dedup();
+    w
 }
 
 impl ApplicationHandler<Wake> for App {
     fn resumed(&mut self, event_loop: &ActiveEventLoop) {
-        if self.surface.is_some() {
+        if self.displays.iter().any(|d| d.surface.is_some()) {
             return;
         }
         tracing::info!("display server: {}", display_server(event_loop));
-        match self.create_surface(event_loop) {
-            Ok(s) => self.surface = Some(s),
-            Err(e) => {
+        self.place_displays(event_loop);
+        for d in 0..self.displays.len() {
+            if let Err(e) = self.open_window(event_loop, d) {
                 self.error = Some(e);
                 event_loop.exit();
+                return;
             }
         }
     }
@@ -396,8 +493,10 @@ impl ApplicationHandler<Wake> for App {
         match event {
             // A hidden (always-on) camera's frame waits in its mailbox: no redraw for it.
             Wake::Frame(i) => {
-                if self.screen.as_ref().is_none_or(|s| s.cameras.contains(&i)) {
-                    self.redraw_for_picture();
+                for d in 0..self.displays.len() {
+                    if self.displays[d].shows(i) {
+                        self.redraw_for_picture(d);
+                    }
                 }
             }
             Wake::Status => self.request_redraw(),
@@ -409,15 +508,15 @@ impl ApplicationHandler<Wake> for App {
                 if let Some(i) = self.serials.iter().position(|s| *s == serial) {
                     tracing::info!(camera = %serial, "{}{}", kind.word(), if state { "" } else { " ended" });
                     let now = Instant::now();
-                    self.kiosk.on_detection(i, kind, state, now);
+                    let d = self.home_of(i);
+                    self.displays[d].kiosk.on_detection(i, kind, state, now);
                     self.tend(now);
-                    self.request_redraw();
                 }
             }
             Wake::Command(command) => self.on_command(command),
             Wake::Picture(i) => {
-                if self.screen.as_ref().is_none_or(|s| s.cameras.contains(&i)) {
-                    self.request_redraw();
+                for d in self.displays.iter().filter(|d| d.shows(i)) {
+                    d.request_redraw();
                 }
             }
             Wake::Failed(why) => {
@@ -429,16 +528,19 @@ impl ApplicationHandler<Wake> for App {
         }
     }
 
-    fn window_event(&mut self, event_loop: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
+    fn window_event(&mut self, event_loop: &ActiveEventLoop, id: WindowId, event: WindowEvent) {
+        let Some(d) = self.display_of(id) else {
+            return;
+        };
         match event {
             WindowEvent::CloseRequested => event_loop.exit(),
             WindowEvent::Resized(size) => {
-                if let Some(s) = self.surface.as_mut() {
+                if let Some(s) = self.displays[d].surface.as_mut() {
                     s.resize(size.width, size.height);
                 }
             }
-            WindowEvent::ScaleFactorChanged { .. } => self.request_redraw(),
-            WindowEvent::RedrawRequested => self.redraw(),
+            WindowEvent::ScaleFactorChanged { .. } => self.displays[d].request_redraw(),
+            WindowEvent::RedrawRequested => self.redraw(d),
             WindowEvent::KeyboardInput {
                 event:
                     KeyEvent {
@@ -448,14 +550,14 @@ impl ApplicationHandler<Wake> for App {
                         ..
                     },
                 ..
-            } => self.on_key(event_loop, &logical_key),
-            other => self.on_pointer(other),
+            } => self.on_key(event_loop, d, &logical_key),
+            other => self.on_pointer(d, other),
         }
     }
 
     fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {
-        if let Some(d) = self.config.duration {
-            if self.started.elapsed() >= d {
+        if let Some(limit) = self.config.duration {
+            if self.started.elapsed() >= limit {
                 event_loop.exit();
                 return;
             }
@@ -464,52 +566,53 @@ impl ApplicationHandler<Wake> for App {
         // ("next in 6 s"), the wall's pages and watchdog, and the duration need a slow tick
         // besides.
         let now = Instant::now();
-        if self.tend(now) {
-            self.request_redraw();
-        }
+        self.tend(now);
         let mut tick = now + Duration::from_millis(500);
         if let Some(t) = self.hide_idle_cursor(now) {
             tick = tick.min(t);
         }
-        if let Some(t) = self.kiosk.next_wake() {
-            tick = tick.min(t.max(now + Duration::from_millis(10)));
-        }
-        if let Some(due) = self.redraw_due {
-            if due <= now {
-                self.redraw_due = None;
-                self.request_redraw();
-            } else {
-                tick = tick.min(due);
+        let waiting = self
+            .statuses
+            .lock()
+            .map(|all| all.values().any(|s| s.phase != Phase::Live))
+            .unwrap_or(false);
+        for display in &mut self.displays {
+            if let Some(t) = display.kiosk.next_wake() {
+                tick = tick.min(t.max(now + Duration::from_millis(10)));
             }
-        }
-        let waiting = || {
-            self.statuses
-                .lock()
-                .map(|all| all.values().any(|s| s.phase != Phase::Live))
-                .unwrap_or(false)
-        };
-        if self.overlay || waiting() {
-            self.request_redraw_if_idle();
+            if let Some(due) = display.redraw_due {
+                if due <= now {
+                    display.redraw_due = None;
+                    display.request_redraw();
+                } else {
+                    tick = tick.min(due);
+                }
+            }
+            // Idle windows still show the overlay's numbers and the cards' countdowns.
+            if (self.overlay || waiting)
+                && display.last_redraw.elapsed() >= Duration::from_millis(500)
+            {
+                display.request_redraw();
+            }
         }
         event_loop.set_control_flow(ControlFlow::WaitUntil(tick));
     }
 }
 
 impl App {
-    /// A new picture is drawn at the next refresh: now, or one refresh after the last draw.
-    fn redraw_for_picture(&mut self) {
-        let refresh = self.surface.as_ref().map_or(Duration::ZERO, |s| s.refresh);
-        let next = self.last_redraw + refresh;
+    /// A new picture is drawn on display `d` at its next refresh: now, or one refresh after
+    /// its last draw.
+    fn redraw_for_picture(&mut self, d: usize) {
+        let display = &mut self.displays[d];
+        let refresh = display
+            .surface
+            .as_ref()
+            .map_or(Duration::ZERO, |s| s.refresh);
+        let next = display.last_redraw + refresh;
         if Instant::now() >= next {
-            self.request_redraw();
-        } else if self.redraw_due.is_none() {
-            self.redraw_due = Some(next);
-        }
-    }
-
-    fn request_redraw_if_idle(&self) {
-        if self.last_redraw.elapsed() >= Duration::from_millis(500) {
-            self.request_redraw();
+            display.request_redraw();
+        } else if display.redraw_due.is_none() {
+            display.redraw_due = Some(next);
         }
     }
 }

@@ -26,17 +26,36 @@ impl App {
     pub(super) fn on_command(&mut self, command: Command) {
         let now = Instant::now();
         match command {
-            Command::Page(p) => self.kiosk.show_page(p, now),
-            Command::NextPage => self.kiosk.turn_page(true, now),
-            Command::Show { camera, hold } => self.kiosk.show_camera(camera, hold, now),
-            Command::ShowWall => self.kiosk.show_wall(now),
+            Command::Page(p) => {
+                if let Some(d) = self.displays.iter().position(|d| d.kiosk.has_page(p)) {
+                    self.active = d;
+                    self.displays[d].kiosk.show_page(p, now);
+                }
+            }
+            // The window last acted on (several windows turn on their own).
+            Command::NextPage => self.displays[self.active].kiosk.turn_page(true, now),
+            Command::Show { camera, hold } => {
+                self.active = self.home_of(camera);
+                self.displays[self.active]
+                    .kiosk
+                    .show_camera(camera, hold, now);
+            }
+            Command::ShowWall => {
+                for d in &mut self.displays {
+                    d.kiosk.show_wall(now);
+                }
+            }
             Command::Restart(i) => {
                 let _ = self.control.send(SessionControl::Restart {
                     serial: self.serials[i].clone(),
                     reason: "asked by Home Assistant".into(),
                 });
             }
-            Command::Screen(on) => self.kiosk.set_screen_on(on),
+            Command::Screen(on) => {
+                for d in &mut self.displays {
+                    d.kiosk.set_screen_on(on);
+                }
+            }
             Command::Mute(muted) => match &self.audio {
                 Some(a) => a.set_muted(muted),
                 None => tracing::info!("Home Assistant asked to mute: there is no sound"),
@@ -47,17 +66,16 @@ impl App {
             h.state_at = None;
         }
         self.tend(now);
-        self.request_redraw();
     }
 
     /// Hands the client the wall's state (once a second) and the shown camera's picture
-    /// (when due).
-    pub(super) fn tend_home(&mut self, screen: &Screen, now: Instant) {
+    /// (when due); `screens` are the windows'.
+    pub(super) fn tend_home(&mut self, screens: &[Screen], now: Instant) {
         let Some(home) = self.home.as_ref() else {
             return;
         };
         if home.state_at.is_none_or(|t| now >= t + STATE_EVERY) {
-            let state = self.wall_state(screen);
+            let state = self.wall_state(screens);
             if let Some(h) = self.home.as_mut() {
                 h.state_at = Some(now);
                 h.link.state.send_if_modified(|s| {
@@ -67,17 +85,16 @@ impl App {
                 });
             }
         }
+        // The camera forward, else the first tile's of the window last acted on.
+        let shown = self
+            .focused()
+            .or_else(|| screens.get(self.active)?.cameras.first().copied());
         let Some(home) = self.home.as_mut() else {
             return;
         };
         let due = home
             .image_every
             .is_some_and(|every| home.image_at.is_none_or(|t| now >= t + every));
-        // The camera alone on the screen, else the first tile's.
-        let shown = self
-            .kiosk
-            .focused()
-            .or_else(|| screen.cameras.first().copied());
         if let (true, Some(frame)) = (due, shown.and_then(|i| self.last_frames[i].clone())) {
             home.image_at = Some(now);
             // A picture still being made: this one is skipped.
@@ -85,7 +102,12 @@ impl App {
         }
     }
 
-    fn wall_state(&self, screen: &Screen) -> WallState {
+    /// A camera brought forward on any window.
+    fn focused(&self) -> Option<usize> {
+        self.displays.iter().find_map(|d| d.kiosk.focused())
+    }
+
+    fn wall_state(&self, screens: &[Screen]) -> WallState {
         let statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
         let cameras = self
             .serials
@@ -96,7 +118,7 @@ impl App {
                     .get(serial)
                     .map(|s| s.phase.clone())
                     .unwrap_or_default();
-                let on_screen = screen.cameras.contains(&i);
+                let on_screen = screens.iter().any(|s| s.cameras.contains(&i));
                 let state = if self.frozen.contains_key(&i) {
                     "frozen"
                 } else {
@@ -111,9 +133,9 @@ impl App {
             })
             .collect();
         WallState {
-            page: self.kiosk.page(),
-            shown: self.kiosk.focused(),
-            screen_on: self.kiosk.screen_on(),
+            page: self.displays[self.active].kiosk.page(),
+            shown: self.focused(),
+            screen_on: self.displays.iter().any(|d| d.kiosk.screen_on()),
             muted: self.audio.as_ref().is_some_and(|a| a.muted()),
             cameras,
         }

@@ -14,12 +14,12 @@ use crate::render::window::cover_monitor;
 use crate::render::Offscreen;
 
 impl App {
-    /// A PNG of what the window shows, rendered offscreen at its size, into the snapshot
+    /// A PNG of what window `d` shows, rendered offscreen at its size, into the snapshot
     /// folder.
-    fn snapshot(&mut self) {
-        let screen = self.kiosk.screen();
-        let views = self.tile_views(&screen);
-        let Some(s) = self.surface.as_mut() else {
+    fn snapshot(&mut self, d: usize) {
+        let screen = self.displays[d].kiosk.screen();
+        let views = self.tile_views(d, &screen);
+        let Some(s) = self.displays[d].surface.as_mut() else {
             return;
         };
         s.renderer.set_layout(screen.layout);
@@ -47,13 +47,15 @@ impl App {
         }
     }
 
-    pub(super) fn on_key(&mut self, event_loop: &ActiveEventLoop, key: &Key) {
+    /// A key pressed in window `d`.
+    pub(super) fn on_key(&mut self, event_loop: &ActiveEventLoop, d: usize, key: &Key) {
+        self.active = d;
         match key {
             Key::Character(c) if c == "i" => {
                 self.overlay = !self.overlay;
                 self.request_redraw();
             }
-            Key::Character(c) if c == "s" => self.snapshot(),
+            Key::Character(c) if c == "s" => self.snapshot(d),
             Key::Character(c) if c == "r" => {
                 if let Some(serial) = self.serials.get(self.selected) {
                     match toggle_recording(
@@ -77,14 +79,16 @@ impl App {
             // The tiles on screen, in order.
             Key::Character(c) if c.len() == 1 && ("1"..="9").contains(&c.as_str()) => {
                 let k = c.as_bytes()[0] as usize - b'1' as usize;
-                if let Some(&i) = self.kiosk.screen().cameras.get(k) {
+                if let Some(&i) = self.displays[d].kiosk.screen().cameras.get(k) {
                     self.selected = i;
                     self.tend(Instant::now());
                 }
             }
             Key::Character(c) if c == "f" && !self.config.window.kiosk => {
-                if let Some(s) = &self.surface {
-                    match (s.window.fullscreen(), self.windowed.take()) {
+                let display = &mut self.displays[d];
+                let monitor = display.options(self.config.window).monitor;
+                if let Some(s) = &display.surface {
+                    match (s.window.fullscreen(), display.windowed.take()) {
                         (Some(_), back) => {
                             s.window.set_fullscreen(None);
                             // Back where it was (a window manager would do it; none may run).
@@ -94,12 +98,12 @@ impl App {
                             }
                         }
                         (None, _) => {
-                            self.windowed = s
+                            display.windowed = s
                                 .window
                                 .outer_position()
                                 .ok()
                                 .map(|p| (p, s.window.inner_size()));
-                            cover_monitor(&s.window, event_loop, self.config.window.monitor);
+                            cover_monitor(&s.window, event_loop, monitor);
                         }
                     }
                 }
@@ -111,18 +115,19 @@ impl App {
                     self.request_redraw();
                 }
             }
-            Key::Character(c) if c == "n" => self.turn_page(true),
-            Key::Character(c) if c == "p" => self.turn_page(false),
-            Key::Named(NamedKey::ArrowRight) => self.turn_page(true),
-            Key::Named(NamedKey::ArrowLeft) => self.turn_page(false),
+            Key::Character(c) if c == "n" => self.turn_page(d, true),
+            Key::Character(c) if c == "p" => self.turn_page(d, false),
+            Key::Named(NamedKey::ArrowRight) => self.turn_page(d, true),
+            Key::Named(NamedKey::ArrowLeft) => self.turn_page(d, false),
             Key::Character(c) if c == "q" && !self.config.window.kiosk => event_loop.exit(),
             Key::Named(NamedKey::Escape) if !self.config.window.kiosk => event_loop.exit(),
             _ => {}
         }
     }
 
-    /// Touch and mouse events; the kiosk's cursor shows while the mouse moves.
-    pub(super) fn on_pointer(&mut self, event: WindowEvent) {
+    /// Touch and mouse events in window `d`; the kiosk's cursor shows while the mouse
+    /// moves.
+    pub(super) fn on_pointer(&mut self, d: usize, event: WindowEvent) {
         let now = Instant::now();
         let gesture = match event {
             WindowEvent::CursorMoved { position, .. } => {
@@ -163,31 +168,32 @@ impl App {
             _ => None,
         };
         match gesture {
-            Some(Gesture::Page(forward)) => self.turn_page(forward),
-            Some(Gesture::Tap { x, y }) => self.tap(x, y),
+            Some(Gesture::Page(forward)) => self.turn_page(d, forward),
+            Some(Gesture::Tap { x, y }) => self.tap(d, x, y),
             None => {}
         }
     }
 
     /// A tap on a tile fills the screen with its camera for [`TAP_HOLD`]; a tap on a camera
     /// already forward (by a tap, an event or Home Assistant) brings the wall back.
-    fn tap(&mut self, x: f64, y: f64) {
+    fn tap(&mut self, d: usize, x: f64, y: f64) {
         let now = Instant::now();
-        if self.kiosk.focused().is_some() {
-            self.kiosk.show_wall(now);
-        } else if let Some(camera) = self.tile_at(x, y) {
+        self.active = d;
+        if self.displays[d].kiosk.focused().is_some() {
+            self.displays[d].kiosk.show_wall(now);
+        } else if let Some(camera) = self.tile_at(d, x, y) {
             tracing::info!(camera = %self.serials[camera], "tapped: shown alone");
-            self.kiosk.show_camera(camera, TAP_HOLD, now);
+            self.displays[d].kiosk.show_camera(camera, TAP_HOLD, now);
         }
         self.tend(now);
-        self.request_redraw();
     }
 
-    /// The camera whose tile holds the window point `(x, y)`.
-    fn tile_at(&self, x: f64, y: f64) -> Option<usize> {
-        let s = self.surface.as_ref()?;
+    /// The camera whose tile holds the point `(x, y)` of window `d`.
+    fn tile_at(&self, d: usize, x: f64, y: f64) -> Option<usize> {
+        let display = &self.displays[d];
+        let s = display.surface.as_ref()?;
         let (w, h) = s.size();
-        let screen = self.kiosk.screen();
+        let screen = display.kiosk.screen();
         let cells = screen.layout.cells(screen.cameras.len(), w, h);
         let inside = |c: &crate::layout::Rect| {
             x >= f64::from(c.x)
@@ -205,9 +211,7 @@ impl App {
             return;
         }
         if self.cursor_shown_at.is_none() {
-            if let Some(s) = &self.surface {
-                s.window.set_cursor_visible(true);
-            }
+            self.set_cursor_visible(true);
         }
         self.cursor_shown_at = Some(now);
     }
@@ -221,10 +225,14 @@ impl App {
             return Some(due);
         }
         self.cursor_shown_at = None;
-        if let Some(s) = &self.surface {
-            s.window.set_cursor_visible(false);
-        }
+        self.set_cursor_visible(false);
         None
+    }
+
+    fn set_cursor_visible(&self, visible: bool) {
+        for s in self.displays.iter().filter_map(|d| d.surface.as_ref()) {
+            s.window.set_cursor_visible(visible);
+        }
     }
 }
 

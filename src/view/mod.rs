@@ -18,7 +18,12 @@
 //! Sound ([`crate::audio`]) is the focused camera's when its wall entry allows it, else the
 //! selected tile's; its delay follows that tile's picture latency.
 //!
+//! A wall whose pages name monitors opens a window per monitor ([`display`]), each covering
+//! its monitor and turning its own pages; frames decoded once are drawn in every window
+//! that shows their camera.
+//!
 //! - [`app`]: the event loop's application: the wall's clock, drawing, sound;
+//! - [`display`]: a window, its monitor's pages and what its tiles show;
 //! - [`tiles`]: what each tile shows, and the overlay;
 //! - [`pointer`]: touch and mouse: a tap on a tile fills the screen with it (another tap
 //!   returns), a swipe or the wheel turns the page; the kiosk's cursor shows only while the
@@ -33,6 +38,7 @@
 //! The window itself (surface, presenting) is [`crate::render::window`]'s.
 
 mod app;
+mod display;
 mod home;
 mod keys;
 mod pictures;

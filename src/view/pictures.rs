@@ -26,16 +26,8 @@ impl PictureBox {
         }
     }
 
-    fn take_newer_than(&self, shown: Option<SystemTime>) -> Option<(Frame, SystemTime)> {
-        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match (&*slot, shown) {
-            (Some((_, t)), Some(s)) if *t <= s => {
-                // Older than what the tile shows: never shown.
-                *slot = None;
-                None
-            }
-            _ => slot.take(),
-        }
+    fn take(&self) -> Option<(Frame, SystemTime)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
 
@@ -110,35 +102,50 @@ impl App {
         }
     }
 
-    /// Uploads camera `i`'s waiting picture when its tile has no live picture, or an older
-    /// one; true when it did.
-    pub(super) fn upload_picture(&mut self, i: usize, live_now: bool) -> bool {
-        let shown = self.tile_pictures[i];
+    /// Uploads camera `i`'s latest picture to display `d` when its tile there has no live
+    /// picture, or an older one; true when it did.
+    pub(super) fn upload_picture(&mut self, d: usize, i: usize, live_now: bool) -> bool {
+        if let Some((frame, taken)) = self.pictures[i].take() {
+            if self.stills[i].as_ref().is_none_or(|(_, t)| *t <= taken) {
+                self.stills[i] = Some((frame, taken));
+            }
+        }
+        let single = self.displays.len() == 1;
+        let display = &mut self.displays[d];
+        let shown = display.tile_pictures[i];
         if live_now && shown.is_some_and(|p| p.live) {
             return false;
         }
-        let Some((frame, taken)) = self.pictures[i].take_newer_than(shown.map(|p| p.taken)) else {
+        let Some((frame, taken)) = &self.stills[i] else {
             return false;
         };
-        let Some(s) = self.surface.as_mut() else {
+        let taken = *taken;
+        // Older than what the tile shows: never shown.
+        if shown.is_some_and(|p| p.taken >= taken) {
             return false;
-        };
-        match s.renderer.upload(&s.gpu, i, &frame) {
-            Ok(()) => {
-                self.tile_pictures[i] = Some(TilePicture { taken, live: false });
-                true
-            }
-            Err(e) => {
-                tracing::debug!(camera = %self.serials[i], "its picture cannot be shown: {e}");
-                false
-            }
         }
+        let Some(s) = display.surface.as_mut() else {
+            return false;
+        };
+        if let Err(e) = s.renderer.upload(&s.gpu, i, frame) {
+            tracing::debug!(camera = %self.serials[i], "its picture cannot be shown: {e}");
+            return false;
+        }
+        display.tile_pictures[i] = Some(TilePicture { taken, live: false });
+        // With one window, nobody else wants it.
+        if single {
+            self.stills[i] = None;
+        }
+        true
     }
 
-    /// A live frame of camera `i` is on its tile: kept for its still (on disk once a
-    /// minute).
-    pub(super) fn shown_live(&mut self, i: usize, frame: Frame, now: Instant) {
-        self.tile_pictures[i] = Some(TilePicture {
+    /// A new live frame of camera `i` is on its tile on display `d`: kept for its still (on
+    /// disk once a minute) and for the other windows.
+    pub(super) fn shown_live(&mut self, d: usize, i: usize, frame: Frame, now: Instant) {
+        self.live_gen[i] += 1;
+        let display = &mut self.displays[d];
+        display.live_shown[i] = self.live_gen[i];
+        display.tile_pictures[i] = Some(TilePicture {
             taken: SystemTime::now(),
             live: true,
         });
@@ -161,9 +168,10 @@ impl App {
         self.saver.finish();
     }
 
-    /// `text` with the tile's picture's age, when it shows a still.
-    pub(super) fn with_age(&self, i: usize, text: String) -> String {
-        match self.tile_pictures[i] {
+    /// `text` with the age of the picture on camera `i`'s tile on display `d`, when it
+    /// shows a still.
+    pub(super) fn with_age(&self, d: usize, i: usize, text: String) -> String {
+        match self.displays[d].tile_pictures[i] {
             Some(p) if !p.live => format!(
                 "{text} - picture {}",
                 crate::stills::age(p.taken, SystemTime::now())

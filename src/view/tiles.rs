@@ -11,8 +11,9 @@ use crate::render::{TileState, TileView};
 use crate::wall::Streaming;
 
 impl App {
-    /// The tiles of `screen`: each camera's state card or picture, its overlay lines.
-    pub(super) fn tile_views(&self, screen: &Screen) -> Vec<TileView> {
+    /// The tiles of `screen` on window `d`: each camera's state card or picture, its overlay
+    /// lines.
+    pub(super) fn tile_views(&self, d: usize, screen: &Screen) -> Vec<TileView> {
         let statuses = self
             .statuses
             .lock()
@@ -40,9 +41,9 @@ impl App {
                     (None, None) => TileState::Live,
                     // Not streamed on purpose: a battery camera waiting for an event.
                     (Some(_), _) if on_event && s.phase == Phase::Session(CameraState::Idle) => {
-                        TileState::Waiting(self.with_age(i, "streams for events only".into()))
+                        TileState::Waiting(self.with_age(d, i, "streams for events only".into()))
                     }
-                    (Some(text), _) => TileState::Waiting(self.with_age(i, text)),
+                    (Some(text), _) => TileState::Waiting(self.with_age(d, i, text)),
                 };
                 let mut lines = Vec::new();
                 if recording.contains(serial) {
@@ -52,7 +53,7 @@ impl App {
                     if k == 0 && !screen.caption.is_empty() {
                         lines.push(screen.caption.clone());
                     }
-                    self.overlay_lines(i, &s, now, &mut lines);
+                    self.overlay_lines(d, i, &s, now, &mut lines);
                 }
                 let title = match &self.config.wall.cameras[i].name {
                     Some(name) => name.clone(),
@@ -69,8 +70,15 @@ impl App {
             .collect()
     }
 
-    /// The stats overlay of camera `i`.
-    fn overlay_lines(&self, i: usize, s: &CameraStatus, now: Instant, lines: &mut Vec<String>) {
+    /// The stats overlay of camera `i` on window `d`.
+    fn overlay_lines(
+        &self,
+        d: usize,
+        i: usize,
+        s: &CameraStatus,
+        now: Instant,
+        lines: &mut Vec<String>,
+    ) {
         let serial = &self.serials[i];
         let st = &self.stats[i];
         let name = self.config.wall.cameras[i]
@@ -100,16 +108,16 @@ impl App {
             "-".to_owned()
         };
         lines.push(format!("{:.1} fps  latency {latency}", st.fps));
-        let d = &s.decoder;
-        lines.push(format!("decoder: {}", d.path));
-        if let Some(surface) = &self.surface {
+        let dec = &s.decoder;
+        lines.push(format!("decoder: {}", dec.path));
+        if let Some(surface) = &self.displays[d].surface {
             lines.push(format!("colour: {}", surface.renderer.colour_path()));
         }
         lines.push(format!(
             "dropped: {} display, {} decoder, {} errors",
             self.slots[i].replaced(),
-            d.dropped_behind + d.dropped_before_keyframe,
-            d.errors
+            dec.dropped_behind + dec.dropped_before_keyframe,
+            dec.errors
         ));
         if s.gaps.count > 0 {
             lines.push(format!(
@@ -130,12 +138,19 @@ impl App {
                 ));
             }
         }
-        let frozen = self.kiosk.watchdog().fires(i);
+        let frozen = self.watchdog.fires(i);
         if frozen > 0 {
             lines.push(format!("frozen: {frozen} time(s), restarted"));
         }
         // The wall's last events, newest first (any camera: what brought whom forward).
-        for e in self.kiosk.recent().collect::<Vec<_>>().iter().rev().take(3) {
+        for e in self.displays[d]
+            .kiosk
+            .recent()
+            .collect::<Vec<_>>()
+            .iter()
+            .rev()
+            .take(3)
+        {
             let ago = now.saturating_duration_since(e.at).as_secs();
             let what = if e.state { "" } else { " ended" };
             lines.push(format!(

@@ -278,3 +278,115 @@ pub fn wait_for_layout(display: &str, want: char, limit: Duration) -> Result<(),
     }
     Err(seen)
 }
+
+/// An X server with two monitors side by side, each `width` x `height`: Xorg with its
+/// dummy video driver (Xvfb has one screen and no RandR outputs), the second output turned
+/// on with `xrandr`, as a second monitor plugged in would be.
+pub fn two_monitors(width: u32, height: u32, dir: &std::path::Path) -> Xvfb {
+    let conf = dir.join("xorg.conf");
+    // A mode at 60 Hz for any size: CVT-like blanking, the clock to match.
+    let (ht, vt) = (width + 370, height + 30);
+    let clock = f64::from(ht * vt) * 60.0 / 1e6;
+    let modeline = format!(
+        "{clock:.2} {width} {} {} {ht} {height} {} {} {vt}",
+        width + 110,
+        width + 150,
+        height + 5,
+        height + 10
+    );
+    std::fs::write(
+        &conf,
+        format!(
+            r#"Section "ServerFlags"
+    Option "DontVTSwitch" "true"
+    Option "AllowMouseOpenFail" "true"
+    Option "AutoAddDevices" "false"
+EndSection
+Section "Device"
+    Identifier "dummy"
+    Driver "dummy"
+    VideoRam 131072
+EndSection
+Section "Monitor"
+    Identifier "monitor"
+    HorizSync 5.0 - 1000.0
+    VertRefresh 5.0 - 200.0
+    Modeline "wall" {modeline}
+EndSection
+Section "Screen"
+    Identifier "screen"
+    Device "dummy"
+    Monitor "monitor"
+    DefaultDepth 24
+    SubSection "Display"
+        Depth 24
+        Modes "wall"
+        Virtual {} {height}
+    EndSubSection
+EndSection
+"#,
+            width * 2
+        ),
+    )
+    .unwrap();
+    for n in 90..140 {
+        if display_taken(n) {
+            continue;
+        }
+        let display = format!(":{n}");
+        let child = Command::new("Xorg")
+            .arg(&display)
+            .arg("-config")
+            .arg(&conf)
+            .arg("-logfile")
+            .arg(dir.join("xorg.log"))
+            .args(["-noreset", "-nolisten", "tcp", "-novtswitch", "-sharevts"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xorg (./dev.sh test installs xserver-xorg-core and its dummy driver)");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline
+            && !std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let server = Xvfb(child, display);
+        if !std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+            drop(server);
+            continue;
+        }
+        let xrandr = |args: &[&str]| {
+            let out = Command::new("xrandr")
+                .args(args)
+                .env("DISPLAY", &server.1)
+                .output()
+                .expect("xrandr (./dev.sh test installs x11-xserver-utils)");
+            assert!(
+                out.status.success(),
+                "xrandr {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        // The first output has the configured mode; the second gets it too, to its right.
+        let outputs = xrandr(&["--query"]);
+        assert!(
+            outputs.contains("DUMMY1"),
+            "the dummy driver has no second output: {outputs}"
+        );
+        xrandr(&["--addmode", "DUMMY1", "wall"]);
+        let right = format!("{width}x0");
+        xrandr(&[
+            "--output", "DUMMY0", "--mode", "wall", "--pos", "0x0", "--output", "DUMMY1", "--mode",
+            "wall", "--pos", &right,
+        ]);
+        let monitors = xrandr(&["--listmonitors"]);
+        assert!(
+            monitors.starts_with("Monitors: 2"),
+            "two monitors were asked for: {monitors}"
+        );
+        return server;
+    }
+    panic!("could not start Xorg");
+}
