@@ -35,7 +35,8 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 #    (systemd-analyze verify, desktop-file-validate), run the X session script under xinit,
 #    and the kiosk under cage (Wayland, headless; cage needs xwayland)
 #  - mosquitto, mosquitto-clients: a real MQTT broker and its clients (mosquitto_sub,
-#    mosquitto_pub) for the Home Assistant tests, started and stopped by the tests
+#    mosquitto_pub) for the Home Assistant tests, started and stopped by the tests; openssl:
+#    the certificates of its TLS listener in the mqtts:// test
 #  - xserver-xorg-core, xserver-xorg-video-dummy: an X server with two monitors (Xorg's
 #    dummy driver, its second output turned on with xrandr) for the several-monitor test;
 #    Xvfb has one screen and no RandR outputs
@@ -47,7 +48,7 @@ PKGS=(pkg-config clang libclang-dev
       xvfb xauth xdotool matchbox-window-manager x11-xserver-utils systemd xinit cage xwayland desktop-file-utils
       libasound2-dev pulseaudio pulseaudio-utils
       gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-      mosquitto mosquitto-clients
+      mosquitto mosquitto-clients openssl
       xserver-xorg-core xserver-xorg-video-dummy)
 
 setup() {

@@ -4,7 +4,7 @@
 //! are retained and complete, commands change what the screen shows (screenshots), the state
 //! follows the wall, a bad payload changes nothing, the broker's last will says `offline`
 //! when the viewer dies, and a broker that restarts (forgetting everything) gets it all
-//! again and commands still work.
+//! again and commands still work; `mqtts://` with a password against a TLS-only broker.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -351,4 +351,174 @@ fn a_broker_that_restarts_gets_everything_again() {
         2,
         "connected, then again: {err}"
     );
+}
+
+/// A certificate authority and a server certificate for `localhost` and 127.0.0.1, made
+/// with the openssl command: the CA's certificate.
+fn certificates(dir: &std::path::Path) -> std::path::PathBuf {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (./dev.sh setup installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+    openssl(
+        &[
+            &[
+                "req",
+                "-x509",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=eufy-hw test CA",
+            ][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.pem"],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req", "-nodes", "-subj", "/CN=localhost"][..],
+            &ec,
+            &["-keyout", "server.key", "-out", "server.csr"],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.pem",
+    ]);
+    // mosquitto started as root reads its files as the mosquitto user.
+    for f in ["server.key", "server.pem", "ca.pem"] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    dir.join("ca.pem")
+}
+
+/// A broker that takes TLS only, and only a user with its password (`mqtts://` with
+/// credentials in the wall file's URL, the test's CA trusted through `SSL_CERT_FILE`): the
+/// viewer connects and publishes its discovery; with a wrong password, or a CA it does not
+/// trust, the log says why and nothing is published.
+#[test]
+fn mqtts_with_a_password() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("mqtts");
+    let ca = certificates(&dir);
+    let ok = Command::new("mosquitto_passwd")
+        .args(["-b", "-c"])
+        .arg(dir.join("passwd"))
+        .args(["wall", "s3cret"])
+        .status()
+        .expect("mosquitto_passwd (./dev.sh setup installs mosquitto)")
+        .success();
+    assert!(ok, "mosquitto_passwd");
+    let port = free_port();
+    let config = dir.join("mosquitto.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "listener {port} 127.0.0.1\ncafile {ca}\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n\
+             allow_anonymous false\npassword_file {d}/passwd\npersistence false\n",
+            ca = ca.display(),
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let broker = Mosquitto {
+        child: spawn_broker(&config),
+        port,
+        config,
+    };
+    broker.wait_listening();
+    let x = xvfb();
+    let run = |password: &str, trust: bool, secs: &str| {
+        let plain = std::fs::read_to_string(wall_file(&dir, port)).unwrap();
+        let tls = plain.replace(
+            &format!("mqtt://127.0.0.1:{port}"),
+            &format!("mqtts://wall:{password}@localhost:{port}"),
+        );
+        assert_ne!(tls, plain);
+        let tls_wall = dir.join("tls.toml");
+        std::fs::write(&tls_wall, tls).unwrap();
+        let tls_wall = tls_wall.display().to_string();
+        let env: Vec<(&str, &std::ffi::OsStr)> = if trust {
+            vec![("SSL_CERT_FILE", ca.as_os_str())]
+        } else {
+            vec![]
+        };
+        let mut v = viewer_with(
+            &x.1,
+            &["demo", "--config", &tls_wall, "--duration", secs],
+            &dir,
+            &env,
+        );
+        (v.wait().map(|s| s.success()), stderr_of(&mut v))
+    };
+    let sub = |filter: &str| {
+        let out = Command::new("mosquitto_sub")
+            .args(["-h", "localhost", "-p", &port.to_string(), "--cafile"])
+            .arg(&ca)
+            .args([
+                "-u",
+                "wall",
+                "-P",
+                "s3cret",
+                "-t",
+                filter,
+                "--retained-only",
+            ])
+            .args(["-W", "2", "-F", "%t"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    // Wrong password: refused by the broker, said, nothing published.
+    let (status, err) = run("wrong", true, "6");
+    assert!(status.is_ok_and(|s| s), "{err}");
+    assert!(
+        err.contains("cannot reach the MQTT broker") && err.contains("NotAuthorized"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong"), "the password is in the log: {err}");
+    assert_eq!(sub("homeassistant/#"), 0);
+    // A CA it does not trust: the certificate refused, said.
+    let (_, err) = run("s3cret", false, "6");
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    assert_eq!(sub("homeassistant/#"), 0);
+    // Both right: connected over TLS, discovery published.
+    let (_, err) = run("s3cret", true, "8");
+    assert!(
+        err.contains("Home Assistant: connected to mqtts://"),
+        "{err}"
+    );
+    assert_eq!(sub("homeassistant/#"), 14, "{err}");
+    std::fs::remove_dir_all(&dir).ok();
 }
