@@ -215,7 +215,7 @@ fn volume(s: &str) -> Result<f32, String> {
 #[derive(Args, Debug, Clone)]
 struct DecodeArgs {
     /// Decoders to try in order, comma-separated: auto, vaapi, cuda, videotoolbox, d3d11va,
-    /// qsv, vulkan, none (software comes last unless --accel-strict).
+    /// qsv, vulkan, v4l2m2m, drm, none (software comes last unless --accel-strict).
     #[arg(
         long,
         value_delimiter = ',',

@@ -220,6 +220,9 @@ mod tests {
             .unwrap();
         assert!(diff <= 4, "luma differs by {diff}");
         assert!(store.load("T2").is_none());
+        // A damaged file is no picture.
+        std::fs::write(dir.join("T3.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
+        assert!(store.load("T3").is_none());
         std::fs::remove_dir_all(&dir).ok();
     }
 }

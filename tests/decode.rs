@@ -238,6 +238,71 @@ fn hardware_requests_fall_back_or_fail_clearly() {
     }
 }
 
+/// A Raspberry Pi's decoders are not on this machine: `v4l2m2m` opens FFmpeg's own
+/// `h264_v4l2m2m`/`hevc_v4l2m2m` (which find no V4L2 decoder), `drm` wants a DRM
+/// configuration of FFmpeg's decoder and a DRM device; each falls back to software with its
+/// reason, every frame decoded; strict mode fails naming the path. `auto` tries them first
+/// on ARM Linux only.
+#[test]
+fn pi_decoders_fall_back_with_their_reason() {
+    for (clip, codec, wrapper) in [
+        ("h264_baseline_720p.h264", "H.264", "h264_v4l2m2m"),
+        ("h265_main_1080p.h265", "H.265", "hevc_v4l2m2m"),
+    ] {
+        let units = units(clip);
+        for accel in [Accel::V4l2m2m, Accel::Drm] {
+            let config = DecoderConfig {
+                accel: vec![accel],
+                ..DecoderConfig::default()
+            };
+            let (frames, dec) = decode_all("pi", config, &units);
+            let path = dec.stats().path.clone();
+            if !path.starts_with("software") {
+                eprintln!("{accel} decodes {codec} here ({path}): fallback not exercised");
+                continue;
+            }
+            assert_eq!(frames.len(), units.len(), "{accel} {codec}: {path}");
+            assert_eq!(dec.stats().fallbacks, 1, "{path}");
+            let reason = path
+                .split(&format!("{accel}: "))
+                .nth(1)
+                .unwrap_or_else(|| panic!("no {accel} reason in {path:?}"));
+            match accel {
+                Accel::V4l2m2m => assert!(
+                    reason.contains(wrapper) && reason.contains("no V4L2 decoder"),
+                    "{path}"
+                ),
+                _ => assert!(
+                    reason.contains("drm configuration")
+                        || reason.contains("cannot open the device"),
+                    "{path}"
+                ),
+            }
+        }
+        let strict = DecoderConfig {
+            accel: vec![Accel::V4l2m2m],
+            strict: true,
+            ..DecoderConfig::default()
+        };
+        let mut dec = Decoder::new("strict", strict).unwrap();
+        match dec.decode(&units[0], &mut |_| {}) {
+            Err(e @ DecodeError::Strict { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("v4l2m2m") && msg.contains(wrapper), "{msg}");
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+            Ok(()) => eprintln!("{wrapper} works here: strict failure not exercised"),
+        }
+    }
+    assert_eq!(
+        Accel::order_for("linux", "aarch64")[..2],
+        [Accel::Drm, Accel::V4l2m2m]
+    );
+    assert!(!Accel::order_for("linux", "x86_64").contains(&Accel::V4l2m2m));
+    assert_eq!("v4l2m2m".parse::<Accel>(), Ok(Accel::V4l2m2m));
+    assert_eq!("DRM".parse::<Accel>(), Ok(Accel::Drm));
+}
+
 #[test]
 fn accel_names_parse() {
     assert_eq!("NVDEC".parse::<Accel>(), Ok(Accel::Cuda));
@@ -565,4 +630,40 @@ fn pictures_decode_like_ffmpeg() {
         assert!(worst <= 1, "{name}: luma differs by {worst}");
     }
     assert!(eufy_hw::decode::picture(b"not a jpeg", "T1").is_err());
+}
+
+/// A JPEG far larger than any camera's picture (8192x8192, 67 million pixels, yet only a
+/// few KiB of one colour) is refused before it is decoded, and cut-off JPEGs fail cleanly.
+#[test]
+fn pictures_too_large_or_cut_are_refused() {
+    let dir = std::env::temp_dir().join(format!("eufy-huge-jpeg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("huge.jpg");
+    let ok = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("color=c=gray:s=8192x8192")
+        .args(["-frames:v", "1"])
+        .arg(&path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ffmpeg made no JPEG");
+    let huge = std::fs::read(&path).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(huge.len() < 1 << 20, "{} bytes", huge.len());
+    let err = eufy_hw::decode::picture(&huge, "T1").map(|f| (f.width, f.height));
+    match err {
+        Err(e) => assert!(e.to_string().contains("larger than"), "{e}"),
+        Ok(size) => panic!("an 8192x8192 picture was decoded: {size:?}"),
+    }
+    let jpeg = std::fs::read(common::clip_path("still_420.jpg")).unwrap();
+    let sof = jpeg
+        .windows(2)
+        .position(|w| w == [0xff, 0xc0])
+        .expect("a baseline JPEG");
+    for cut in [2, 100, sof + 4, jpeg.len() / 2] {
+        if let Ok(f) = eufy_hw::decode::picture(&jpeg[..cut], "T1") {
+            assert_eq!((f.width, f.height), (640, 360), "cut at {cut}");
+        }
+    }
 }

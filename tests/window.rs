@@ -1090,9 +1090,41 @@ fn the_kiosk_runs_under_cage_on_wayland() {
 #[test]
 fn a_ring_wakes_a_blank_night_screen() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    // Xvfb has no DPMS: the monitor cannot be powered down, said once, the screen black.
-    let (shots, err) = blank_night_with_a_ring(&[]);
+    // Xvfb has no DPMS: the monitor cannot be powered down, said once (and asked once: the
+    // real xset, through a wrapper that writes down its calls), the screen black.
+    let dir = temp_dir("xset");
+    let log = dir.join("xset.log");
+    let xset = dir.join("xset");
+    let real = Command::new("sh")
+        .args(["-c", "command -v xset"])
+        .output()
+        .unwrap();
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_owned();
+    assert!(
+        !real.is_empty(),
+        "xset (./dev.sh setup installs x11-xserver-utils)"
+    );
+    std::fs::write(
+        &xset,
+        format!("#!/bin/sh\necho \"$*\" >> \"$XSET_LOG\"\nexec {real} \"$@\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&xset, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let (shots, err) =
+        blank_night_with_a_ring(&[("PATH", path.as_ref()), ("XSET_LOG", log.as_os_str())]);
     assert_eq!(runs(&shots), "BPB", "{shots}");
+    let asked = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        asked.lines().filter(|l| *l == "q").count(),
+        1,
+        "xset q, once: {asked}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
     let (starts, _) = sim_starts(&err);
     assert_eq!(
         starts.get(CAM1),

@@ -97,6 +97,8 @@ struct FormatChoice {
 pub struct DecoderContext {
     ctx: ManuallyDrop<ffmpeg::decoder::Video>,
     hw: Option<(Box<FormatChoice>, HwDevice)>,
+    /// A hardware decoder of its own (V4L2 memory-to-memory), without a device here.
+    wrapper: bool,
 }
 
 impl DecoderContext {
@@ -105,6 +107,17 @@ impl DecoderContext {
         DecoderContext {
             ctx: ManuallyDrop::new(ctx),
             hw: None,
+            wrapper: false,
+        }
+    }
+
+    /// A hardware decoder that FFmpeg wraps as a decoder of its own (`h264_v4l2m2m`): no
+    /// device to hold, but it falls back as a hardware path does.
+    pub fn wrapper(ctx: ffmpeg::decoder::Video) -> DecoderContext {
+        DecoderContext {
+            ctx: ManuallyDrop::new(ctx),
+            hw: None,
+            wrapper: true,
         }
     }
 
@@ -125,12 +138,13 @@ impl DecoderContext {
         Ok(DecoderContext {
             ctx: ManuallyDrop::new(opened),
             hw: Some((choice, device)),
+            wrapper: false,
         })
     }
 
     /// Whether it decodes in hardware.
     pub fn is_hw(&self) -> bool {
-        self.hw.is_some()
+        self.hw.is_some() || self.wrapper
     }
 
     /// Whether the decoder was not offered the hardware format (and went to software).

@@ -53,6 +53,12 @@ pub enum Accel {
     Qsv,
     /// Vulkan video (FFmpeg 6.1+).
     Vulkan,
+    /// The stateful V4L2 memory-to-memory decoders (`h264_v4l2m2m`: a Raspberry Pi 4's
+    /// H.264), frames in system memory.
+    V4l2m2m,
+    /// The stateless V4L2 request decoders through a DRM device (a Raspberry Pi 4/5's HEVC,
+    /// with a build of FFmpeg that has them), frames downloaded from DRM PRIME buffers.
+    Drm,
     /// Software decoding.
     None,
 }
@@ -68,18 +74,27 @@ impl Accel {
             Accel::D3d11va => "d3d11va",
             Accel::Qsv => "qsv",
             Accel::Vulkan => "vulkan",
+            Accel::V4l2m2m => "v4l2m2m",
+            Accel::Drm => "drm",
             Accel::None => "none",
         }
     }
 
     /// What `auto` tries on this platform, in order (software follows).
     pub fn platform_order() -> &'static [Accel] {
-        if cfg!(target_os = "macos") {
-            &[Accel::VideoToolbox]
-        } else if cfg!(windows) {
-            &[Accel::D3d11va, Accel::Cuda, Accel::Qsv]
-        } else {
-            &[Accel::Vaapi, Accel::Cuda]
+        Accel::order_for(std::env::consts::OS, std::env::consts::ARCH)
+    }
+
+    /// What `auto` tries on an operating system and architecture (Rust's names): on ARM
+    /// Linux a Pi's decoders first (each fails at once where it does not apply: the DRM
+    /// path when FFmpeg's decoder has no DRM configuration, the V4L2 one without a device
+    /// for the codec), then VA-API for the other boards.
+    pub fn order_for(os: &str, arch: &str) -> &'static [Accel] {
+        match (os, arch) {
+            ("macos", _) => &[Accel::VideoToolbox],
+            ("windows", _) => &[Accel::D3d11va, Accel::Cuda, Accel::Qsv],
+            ("linux", "aarch64" | "arm") => &[Accel::Drm, Accel::V4l2m2m, Accel::Vaapi],
+            _ => &[Accel::Vaapi, Accel::Cuda],
         }
     }
 }
@@ -95,10 +110,12 @@ impl std::str::FromStr for Accel {
             "d3d11va" | "d3d11" => Accel::D3d11va,
             "qsv" => Accel::Qsv,
             "vulkan" => Accel::Vulkan,
+            "v4l2m2m" | "v4l2" => Accel::V4l2m2m,
+            "drm" | "v4l2request" => Accel::Drm,
             "none" | "software" | "sw" => Accel::None,
             other => {
                 return Err(format!(
-                    "unknown accel {other:?}: use auto, vaapi, cuda, videotoolbox, d3d11va, qsv, vulkan or none"
+                    "unknown accel {other:?}: use auto, vaapi, cuda, videotoolbox, d3d11va, qsv, vulkan, v4l2m2m, drm or none"
                 ))
             }
         })
@@ -389,11 +406,19 @@ impl Decoder {
     }
 
     fn open_hw(&self, codec: Codec, found: &ffmpeg::Codec, accel: Accel) -> Result<Active, String> {
+        if accel == Accel::V4l2m2m {
+            return self.open_v4l2m2m(codec);
+        }
         let kind =
             av::hw::device_type(accel.name()).ok_or("this FFmpeg build does not support it")?;
         let hw_format = av::hw::hw_pixel_format(found, kind)
             .ok_or_else(|| format!("FFmpeg's {codec} decoder has no {accel} configuration"))?;
-        let device = av::hw::create_device(kind, self.config.device.as_deref())
+        // FFmpeg's DRM device defaults to the display card; decoding wants the render node.
+        let device = match (accel, self.config.device.as_deref()) {
+            (Accel::Drm, None) => Some("/dev/dri/renderD128"),
+            (_, d) => d,
+        };
+        let device = av::hw::create_device(kind, device)
             .map_err(|e| format!("cannot open the device ({e})"))?;
         let ctx = av::hw::DecoderContext::hardware(self.context(found), device, hw_format)
             .map_err(|e| format!("cannot open the decoder on the device ({e})"))?;
@@ -402,6 +427,30 @@ impl Decoder {
             ctx,
             accel: Some(accel),
             path: accel.name().into(),
+            frame: ffmpeg::frame::Video::empty(),
+        })
+    }
+
+    /// A V4L2 memory-to-memory decoder (`h264_v4l2m2m`, `hevc_v4l2m2m`): a decoder of its
+    /// own rather than a device for FFmpeg's, which finds its `/dev/video*` by itself and
+    /// fails to open where none decodes the codec.
+    fn open_v4l2m2m(&self, codec: Codec) -> Result<Active, String> {
+        let name = match codec {
+            Codec::H264 => "h264_v4l2m2m",
+            Codec::H265 => "hevc_v4l2m2m",
+        };
+        let found = ffmpeg::decoder::find_by_name(name)
+            .ok_or_else(|| format!("this FFmpeg build has no {name}"))?;
+        // Its own threads and buffers: FFmpeg's threading options do not apply.
+        let ctx = ffmpeg::codec::context::Context::new_with_codec(found)
+            .decoder()
+            .video()
+            .map_err(|e| format!("cannot open {name} ({e}: no V4L2 decoder for {codec} here?)"))?;
+        Ok(Active {
+            codec,
+            ctx: av::hw::DecoderContext::wrapper(ctx),
+            accel: Some(Accel::V4l2m2m),
+            path: Accel::V4l2m2m.name().into(),
             frame: ffmpeg::frame::Video::empty(),
         })
     }
@@ -583,7 +632,7 @@ impl Counts<'_> {
     /// false), a format the renderer cannot take as an unsupported frame.
     fn deliver(&mut self, active: &mut Active, at: Instant, out: &mut impl FnMut(Frame)) -> bool {
         let picture = if av::frame::is_hw_frame(&active.frame) {
-            match av::frame::download(&active.frame) {
+            match av::frame::download(&active.frame, &RENDERER_TAKES) {
                 Ok(f) => f,
                 Err(e) => {
                     if let Some(held) = self.warnings.allow() {
@@ -612,25 +661,39 @@ impl Counts<'_> {
     }
 }
 
+/// The most pixels a still picture may have (8K UHD): a few KiB of JPEG can claim far more,
+/// and FFmpeg's own limit (2^28) would let it take hundreds of MiB.
+pub const MAX_PICTURE_PIXELS: u32 = 7680 * 4320;
+
 /// A camera's still picture (its JPEG `picture` property) as a frame the renderer takes:
-/// FFmpeg's JPEG decoder, 4:2:2 and 4:4:4 pictures brought to 4:2:0 (full range) by
-/// libswscale.
+/// FFmpeg's JPEG decoder (pictures over [`MAX_PICTURE_PIXELS`] refused before they are
+/// decoded), 4:2:2 and 4:4:4 pictures brought to 4:2:0 (full range) by libswscale.
 pub fn picture(data: &[u8], stream: &str) -> Result<Frame, DecodeError> {
     use ffmpeg::format::Pixel;
     let failed = |e: ffmpeg::Error| DecodeError::Picture(e.to_string());
     ffmpeg::init().map_err(DecodeError::Init)?;
     let codec = ffmpeg::decoder::find(ffmpeg::codec::Id::MJPEG)
         .ok_or_else(|| DecodeError::Picture("this FFmpeg has no JPEG decoder".into()))?;
+    let mut options = ffmpeg::Dictionary::new();
+    options.set("max_pixels", &MAX_PICTURE_PIXELS.to_string());
     let mut decoder = ffmpeg::codec::Context::new_with_codec(codec)
         .decoder()
-        .video()
+        .open_as_with(codec, options)
+        .and_then(|d| d.video())
         .map_err(failed)?;
+    // The size limit is the one argument FFmpeg can find invalid here.
+    let refused = |e: ffmpeg::Error| match e {
+        ffmpeg::Error::Other { errno } if errno == ffmpeg::error::EINVAL => DecodeError::Picture(
+            format!("larger than {MAX_PICTURE_PIXELS} pixels (8K), or a broken JPEG"),
+        ),
+        e => failed(e),
+    };
     decoder
         .send_packet(&ffmpeg::Packet::copy(data))
-        .map_err(failed)?;
+        .map_err(refused)?;
     decoder.send_eof().map_err(failed)?;
     let mut f = ffmpeg::frame::Video::empty();
-    decoder.receive_frame(&mut f).map_err(failed)?;
+    decoder.receive_frame(&mut f).map_err(refused)?;
     if !matches!(f.format(), Pixel::YUVJ420P | Pixel::YUV420P) {
         // JPEG is full range: kept so (the J formats are libswscale's full-range ones).
         let mut scaler = ffmpeg::software::scaling::Context::get(
@@ -670,6 +733,15 @@ impl PlaneData for FfmpegPlanes {
         }
     }
 }
+
+/// The pixel formats [`to_frame`] takes, in the order a download prefers them.
+const RENDERER_TAKES: [ffmpeg::format::Pixel; 5] = [
+    ffmpeg::format::Pixel::NV12,
+    ffmpeg::format::Pixel::P010LE,
+    ffmpeg::format::Pixel::YUV420P,
+    ffmpeg::format::Pixel::YUVJ420P,
+    ffmpeg::format::Pixel::YUV420P10LE,
+];
 
 fn to_frame(
     f: ffmpeg::frame::Video,

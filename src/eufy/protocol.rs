@@ -49,11 +49,16 @@ pub const MAX_PICTURE: usize = 8 << 20;
 /// A camera's picture (a `picture` property) as bytes, with its MIME type: `None` when the
 /// value is not one (no `data` bytes, too large).
 pub fn picture_of(value: &Value, fast: Option<Vec<u8>>) -> Option<(Vec<u8>, String)> {
-    let array = value.get("data")?.get("data")?.as_array()?;
+    let data = value.get("data")?.get("data")?;
+    let array = data.as_array()?;
+    if array.len() > MAX_PICTURE {
+        return None;
+    }
     let bytes = match fast {
         // The byte array was taken by the fast scanner (it is the message's first).
         Some(d) if array.is_empty() => d,
-        _ => serde_json::from_value::<Vec<u8>>(Value::Array(array.clone())).ok()?,
+        // Read in place: a picture's array is large, not worth a copy.
+        _ => <Vec<u8> as serde::Deserialize>::deserialize(data).ok()?,
     };
     let mime = value
         .get("type")
@@ -406,10 +411,13 @@ pub fn parse_server_message(text: &str) -> Result<ServerMessage, ProtocolError> 
             let v: VersionInfo = serde_json::from_value(Value::Object(env.rest))?;
             Ok(ServerMessage::Version(v))
         }
-        // A result keeps its arrays: the fast scanner took one (a picture's bytes), so read
-        // it again whole (results are rare).
-        "result" if fast.is_some() => {
-            let env: Envelope = serde_json::from_str(text)?;
+        "result" => {
+            // A result keeps its arrays: when the fast scanner took one (a picture's bytes),
+            // it is read again whole (results are rare).
+            let env: Envelope = match fast {
+                Some(_) => serde_json::from_str(text)?,
+                None => env,
+            };
             Ok(ServerMessage::Result(CommandResult {
                 message_id: env.message_id.ok_or(ProtocolError::Missing("messageId"))?,
                 success: env.success.ok_or(ProtocolError::Missing("success"))?,
@@ -417,12 +425,6 @@ pub fn parse_server_message(text: &str) -> Result<ServerMessage, ProtocolError> 
                 error_code: env.error_code,
             }))
         }
-        "result" => Ok(ServerMessage::Result(CommandResult {
-            message_id: env.message_id.ok_or(ProtocolError::Missing("messageId"))?,
-            success: env.success.ok_or(ProtocolError::Missing("success"))?,
-            result: env.result.unwrap_or(Value::Null),
-            error_code: env.error_code,
-        })),
         "event" => {
             let ev = env.event.ok_or(ProtocolError::Missing("event"))?;
             parse_event(ev, fast, fast_error).map(ServerMessage::Event)

@@ -85,34 +85,32 @@ fn object(serial: &str) -> String {
 /// The show select's option for each camera: its name, made unique with the serial where
 /// two cameras share one.
 pub fn camera_options(wall: &Wall) -> Vec<String> {
-    let labels: Vec<String> = (0..wall.cameras.len()).map(|i| wall.label(i)).collect();
-    labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            if labels.iter().filter(|o| *o == l).count() > 1 {
-                format!("{l} ({})", wall.cameras[i].serial)
-            } else {
-                l.clone()
-            }
-        })
-        .collect()
+    unique(
+        (0..wall.cameras.len()).map(|i| wall.label(i)).collect(),
+        |i| wall.cameras[i].serial.clone(),
+    )
 }
 
 /// The page select's option for each page: its name, else `Page N`, made unique.
 pub fn page_options(wall: &Wall) -> Vec<String> {
-    let names: Vec<String> = wall
-        .pages
-        .iter()
-        .enumerate()
-        .map(|(k, p)| p.name.clone().unwrap_or_else(|| format!("Page {}", k + 1)))
-        .collect();
+    unique(
+        wall.pages
+            .iter()
+            .enumerate()
+            .map(|(k, p)| p.name.clone().unwrap_or_else(|| format!("Page {}", k + 1)))
+            .collect(),
+        |k| (k + 1).to_string(),
+    )
+}
+
+/// `names`, each one that is not unique followed by its `tag` in brackets.
+fn unique(names: Vec<String>, tag: impl Fn(usize) -> String) -> Vec<String> {
     names
         .iter()
         .enumerate()
-        .map(|(k, n)| {
+        .map(|(i, n)| {
             if names.iter().filter(|o| *o == n).count() > 1 {
-                format!("{n} ({})", k + 1)
+                format!("{n} ({})", tag(i))
             } else {
                 n.clone()
             }
@@ -611,6 +609,33 @@ node_id = "hall"
         }
         let binary = parse_command(&w, &t, "eufy_hw/hall/page/set", &[0xff, 0xfe]);
         assert!(binary.unwrap_err().contains("UTF-8"));
+    }
+
+    proptest::proptest! {
+        /// Whatever arrives on whatever topic: a command of this wall or a reason, never a
+        /// panic; a command names a page or camera that exists.
+        #[test]
+        fn any_message_is_a_command_or_a_reason(
+            rest in "(page|show|screen|mute|camera/[a-z0-9]{0,20})(/set|/next|/restart)?|\\PC{0,30}",
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            json in "\\{\"camera\": \"(Front door|Garden|wall|\\PC{0,10})\", \"seconds\": -?[0-9e.]{1,8}\\}",
+            text in "(Page )?[0-9]{1,2}|ON|off|wall|Garden|Front door|T8410P000000000[0-9]|\\PC{0,12}",
+        ) {
+            let (w, _, t) = wall();
+            let topic = format!("eufy_hw/hall/{rest}");
+            for p in [&payload[..], json.as_bytes(), text.as_bytes()] {
+                match parse_command(&w, &t, &topic, p) {
+                    Ok(Command::Page(n)) => proptest::prop_assert!(n < w.pages.len()),
+                    Ok(Command::Show { camera, hold }) => {
+                        proptest::prop_assert!(camera < w.cameras.len());
+                        proptest::prop_assert!(hold > Duration::ZERO && hold <= MAX_SHOW);
+                    }
+                    Ok(Command::Restart(c)) => proptest::prop_assert!(c < w.cameras.len()),
+                    Ok(_) => {}
+                    Err(why) => proptest::prop_assert!(!why.is_empty()),
+                }
+            }
+        }
     }
 
     #[test]

@@ -247,16 +247,17 @@ async fn run(
                 }
             }
             Some(frame) = images.recv() => {
+                if !connected {
+                    // Nobody to send it to: not made.
+                    continue;
+                }
                 let png = tokio::task::spawn_blocking(move || crate::stills::png_of(&frame, IMAGE_WIDTH))
                     .await
                     .ok()
                     .flatten();
-                match (png, connected) {
-                    (Some(png), true) => {
-                        client_state.publish(&client, client_state.topics.image(), png, true);
-                    }
-                    (None, _) => tracing::debug!("the shown camera's picture could not be made"),
-                    _ => {}
+                match png {
+                    Some(png) => client_state.publish(&client, client_state.topics.image(), png, true),
+                    None => tracing::debug!("the shown camera's picture could not be made"),
                 }
             }
             _ = shutdown.wait() => break,

@@ -14,7 +14,8 @@ use winit::window::WindowId;
 
 use super::display::Display;
 use super::pictures::TilePicture;
-use super::{feed_into_mailboxes, keep_screen_awake, local_minute, wall_inputs};
+use super::power::keep_screen_awake;
+use super::{feed_into_mailboxes, local_minute, wall_inputs};
 use super::{ViewConfig, ViewError, Wake};
 use crate::decode::LatestFrame;
 use crate::eufy::session::SessionControl;
@@ -125,7 +126,8 @@ impl App {
         let now = Instant::now();
         // Every monitor the file names, until the event loop says which are there.
         let displays = Display::all(&config.wall, None, local_minute(), now);
-        let wanted = wanted_by(&displays);
+        let screens: Vec<Screen> = displays.iter().map(|d| d.kiosk.screen()).collect();
+        let wanted = wanted_by(&displays, &screens);
         // Before the session starts: hidden cameras are never started.
         let _ = control.send(SessionControl::Want(
             wanted.iter().map(|&i| serials[i].clone()).collect(),
@@ -216,15 +218,14 @@ impl App {
         let count = event_loop.available_monitors().count();
         let wall = &self.config.wall;
         let available = Some(count).filter(|&n| n > 0);
-        if wall.monitors(available) == wall.monitors(None) {
+        let named = wall.monitors(None);
+        if wall.monitors(available) == named {
             return;
         }
-        for m in wall.monitors(None).iter().filter_map(|m| m.index) {
-            if m >= count {
-                tracing::warn!(
-                    "the wall file puts pages on monitor {m}, but there are {count} monitor(s): they show with another monitor's pages"
-                );
-            }
+        for m in named.iter().filter_map(|m| m.index).filter(|&m| m >= count) {
+            tracing::warn!(
+                "the wall file puts pages on monitor {m}, but there are {count} monitor(s): they show with another monitor's pages"
+            );
         }
         self.displays = Display::all(wall, available, local_minute(), Instant::now());
     }
@@ -344,7 +345,7 @@ impl App {
             d.kiosk.poll(now);
         }
         let screens: Vec<Screen> = self.displays.iter().map(|d| d.kiosk.screen()).collect();
-        let wanted = wanted_by(&self.displays);
+        let wanted = wanted_by(&self.displays, &screens);
         if wanted != self.wanted {
             let serials: Vec<String> = wanted.iter().map(|&i| self.serials[i].clone()).collect();
             tracing::debug!(?serials, "streaming");
@@ -465,9 +466,13 @@ impl App {
     }
 }
 
-/// The cameras the windows want streamed, in order.
-fn wanted_by(displays: &[Display]) -> Vec<usize> {
-    let mut w: Vec<usize> = displays.iter().flat_map(|d| d.kiosk.wanted()).collect();
+/// The cameras the windows want streamed (each showing its screen), in order.
+fn wanted_by(displays: &[Display], screens: &[Screen]) -> Vec<usize> {
+    let mut w: Vec<usize> = displays
+        .iter()
+        .zip(screens)
+        .flat_map(|(d, s)| d.kiosk.wanted_on(s))
+        .collect();
     w.sort_unstable();
     w.dedup();
     w
@@ -487,6 +492,9 @@ impl ApplicationHandler<Wake> for App {
                 return;
             }
         }
+        // `--duration` counts from here: on a loaded machine opening the windows (an
+        // adapter, shaders) can take longer than a short duration itself.
+        self.started = Instant::now();
     }
 
     fn user_event(&mut self, event_loop: &ActiveEventLoop, event: Wake) {
@@ -571,11 +579,13 @@ impl ApplicationHandler<Wake> for App {
         if let Some(t) = self.hide_idle_cursor(now) {
             tick = tick.min(t);
         }
-        let waiting = self
-            .statuses
-            .lock()
-            .map(|all| all.values().any(|s| s.phase != Phase::Live))
-            .unwrap_or(false);
+        // The overlay's numbers and the cards' countdowns change without a new picture.
+        let ticking = self.overlay
+            || self
+                .statuses
+                .lock()
+                .map(|all| all.values().any(|s| s.phase != Phase::Live))
+                .unwrap_or(false);
         for display in &mut self.displays {
             if let Some(t) = display.kiosk.next_wake() {
                 tick = tick.min(t.max(now + Duration::from_millis(10)));
@@ -588,10 +598,7 @@ impl ApplicationHandler<Wake> for App {
                     tick = tick.min(due);
                 }
             }
-            // Idle windows still show the overlay's numbers and the cards' countdowns.
-            if (self.overlay || waiting)
-                && display.last_redraw.elapsed() >= Duration::from_millis(500)
-            {
+            if ticking && display.last_redraw.elapsed() >= Duration::from_millis(500) {
                 display.request_redraw();
             }
         }

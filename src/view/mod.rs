@@ -30,7 +30,8 @@
 //!   mouse moves;
 //! - [`pictures`]: each camera's latest picture (kept on disk, or the server's) on its tile
 //!   until its stream's first frame;
-//! - [`power`]: the monitor powered down while the wall shows nothing (X11 DPMS);
+//! - [`power`]: the monitor powered down while the wall shows nothing (X11 DPMS), and kept
+//!   from blanking by itself in a kiosk;
 //! - [`keys`]: `f` fullscreen, `i` overlay, `s` PNG snapshot, `r` start/stop a raw recording
 //!   of the selected tile (`1`-`9` select, also whose sound plays), `m` mute, `n`/`p` (or
 //!   →/←) next/previous page, `q`/Esc quit (not in kiosk mode).
@@ -79,7 +80,7 @@ pub struct ViewConfig {
     pub window: WindowOptions,
     /// Overlay on at start.
     pub stats: bool,
-    /// Close after this long (tests, demos).
+    /// Close this long after the windows open (tests, demos).
     pub duration: Option<Duration>,
     /// Where `s` writes snapshots and `r` recordings.
     pub snapshot_dir: std::path::PathBuf,
@@ -275,19 +276,27 @@ struct ViewSink {
 }
 
 impl ViewSink {
-    /// A camera's picture (JPEG) decoded into its box; a picture that cannot be decoded is
-    /// logged and dropped.
-    fn picture(&self, serial: &str, data: &[u8]) {
-        let Some((i, slot)) = self.pictures.get(serial) else {
+    /// A camera's picture (JPEG) decoded into its box, off the I/O threads (FFmpeg takes a
+    /// few milliseconds); a picture that is not a JPEG or cannot be decoded is logged and
+    /// dropped.
+    fn picture(&self, serial: String, data: Vec<u8>, mime: &str) {
+        let Some((i, slot)) = self.pictures.get(&serial) else {
             return;
         };
-        match crate::decode::picture(data, serial) {
+        if !matches!(mime, "image/jpeg" | "image/jpg") {
+            tracing::warn!(camera = %serial, "its picture is {mime}, not a JPEG: not shown");
+            return;
+        }
+        let (i, slot, proxy) = (*i, slot.clone(), self.proxy.clone());
+        // Taken now: a picture decoded later than a newer one is still the older.
+        let taken = std::time::SystemTime::now();
+        tokio::task::spawn_blocking(move || match crate::decode::picture(&data, &serial) {
             Ok(frame) => {
-                slot.put(frame, std::time::SystemTime::now());
-                let _ = self.proxy.send_event(Wake::Picture(*i));
+                slot.put(frame, taken);
+                let _ = proxy.send_event(Wake::Picture(i));
             }
             Err(e) => tracing::warn!(camera = %serial, "{e}"),
-        }
+        });
     }
 }
 
@@ -309,8 +318,8 @@ impl Sink for ViewSink {
                 state: *state,
             });
         }
-        if let SessionEvent::Picture { serial, data, .. } = &event {
-            self.picture(serial, data);
+        if let SessionEvent::Picture { serial, data, mime } = event {
+            self.picture(serial, data, &mime);
             return Ok(Flow::Continue);
         }
         self.feed.on_event(event);
@@ -366,33 +375,6 @@ fn local_minute() -> u32 {
     use chrono::Timelike;
     let t = chrono::Local::now();
     t.hour() * 60 + t.minute()
-}
-
-/// Keeps the X screen from blanking while the wall runs: the screensaver and DPMS off with
-/// `xset` (x11-xserver-utils), as kiosk set-ups do. Best effort: without X or `xset` it says
-/// so in the log; on Wayland the compositor decides (see the README's kiosk section).
-fn keep_screen_awake() {
-    if std::env::var_os("DISPLAY").is_none() {
-        return;
-    }
-    let run = |args: &[&str]| {
-        std::process::Command::new("xset")
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-    };
-    match run(&["s", "off", "s", "noblank"]) {
-        Ok(s) if s.success() => {
-            // Servers without the DPMS extension (Xvfb) refuse this part: nothing to do there.
-            let _ = run(&["-dpms"]);
-            tracing::info!("screen blanking off (xset s off -dpms)");
-        }
-        Ok(s) => tracing::warn!("xset could not turn screen blanking off ({s})"),
-        Err(e) => tracing::warn!(
-            "cannot run xset to keep the screen on ({e}); install x11-xserver-utils, or run `xset s off -dpms` in the X session"
-        ),
-    }
 }
 
 #[cfg(test)]
