@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use eufy_hw::bitstream::{split_access_units, AccessUnit};
 use eufy_hw::decode::{
-    Accel, DecodeError, Decoder, DecoderConfig, DecoderThread, FrameSink, LatestFrame,
+    Accel, DecodeError, Decoder, DecoderConfig, DecoderThread, FrameSink, LatestFrame, MAX_WAIT,
 };
 use eufy_hw::frame::{Frame, Layout, Range};
 use md5::{Digest, Md5};
@@ -339,9 +339,10 @@ fn latest_frame_slot_keeps_the_newest() {
     assert!(slot.take().is_none());
 }
 
-/// A decoder that falls behind drops units, and then every unit up to the next keyframe:
-/// the pictures after a missing one would decode damaged. Nothing between a drop and the
-/// next keyframe is decoded; from the keyframe on, everything is.
+/// A decoder that falls behind (a unit has waited [`MAX_WAIT`] for it) drops units, and
+/// then every unit up to the next keyframe: the pictures after a missing one would decode
+/// damaged. Nothing between a drop and the next keyframe is decoded; from the keyframe on,
+/// everything is.
 #[test]
 fn a_drop_is_followed_by_a_resync_at_the_next_keyframe() {
     let name = "h264_baseline_720p.h264";
@@ -359,12 +360,17 @@ fn a_drop_is_followed_by_a_resync_at_the_next_keyframe() {
     // A consumer that takes nothing at first: the decoder blocks, its queue fills.
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let mut d = DecoderThread::spawn("resync", software(), FrameSink::Every(tx)).unwrap();
-    let first_burst = 14;
-    for au in &aus[..first_burst] {
+    let (waited_on, first_burst) = (4, 14);
+    for au in &aus[..waited_on] {
+        d.try_push(au.clone());
+    }
+    // The decoder is stuck on the second unit's frame: the units behind it wait.
+    std::thread::sleep(MAX_WAIT + std::time::Duration::from_millis(200));
+    for au in &aus[waited_on..first_burst] {
         d.try_push(au.clone());
     }
     let dropped_at = first_burst - usize::try_from(d.stats().dropped_behind).unwrap();
-    assert!(d.stats().dropped_behind > 0, "the queue never filled");
+    assert_eq!(dropped_at, waited_on, "not dropped after waiting");
     // The consumer catches up; the rest arrives at a pace the decoder keeps up with.
     let mut frames: Vec<usize> = Vec::new();
     let drain = |frames: &mut Vec<usize>| {
@@ -403,6 +409,29 @@ fn a_drop_is_followed_by_a_resync_at_the_next_keyframe() {
     assert_eq!(frames, expected);
     assert_eq!(stats.errors, 0);
     assert_eq!(stats.dropped_behind as usize, next_key - dropped_at);
+}
+
+/// The real server sends the frames captured while a stream started in one burst (about
+/// 650 ms of them, more on a slow start): a decoder that keeps up works the burst off and
+/// decodes every unit, none dropped as "behind" — a drop there froze the picture until the
+/// next keyframe, seconds later, at every other stream start.
+#[test]
+fn a_burst_at_the_start_is_decoded_whole() {
+    let units = units("h264_baseline_720p.h264");
+    let (burst, paced) = (20, 10);
+    assert!(units.len() >= burst + paced);
+    let (tx, rx) = std::sync::mpsc::sync_channel(units.len());
+    let mut d = DecoderThread::spawn("burst", software(), FrameSink::Every(tx)).unwrap();
+    for au in &units[..burst] {
+        d.try_push(au.clone());
+    }
+    for au in &units[burst..burst + paced] {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        d.try_push(au.clone());
+    }
+    let stats = d.finish().unwrap();
+    assert_eq!(stats.dropped_behind, 0, "{stats:?}");
+    assert_eq!(rx.try_iter().count(), burst + paced);
 }
 
 /// Frames the decoder still holds at the end (B-frame reordering) are counted like the

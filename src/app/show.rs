@@ -279,8 +279,8 @@ async fn headless(session: SessionConfig, show: &Show) -> Result<()> {
     for (serial, t) in &totals {
         let d = &t.status.decoder;
         println!(
-            "  {serial}: {} access units, {} decoded, {} dropped before a keyframe, {} decoder errors, path: {}",
-            t.status.access_units, d.frames_out, d.dropped_before_keyframe, d.errors, d.path
+            "  {serial}: {} access units, {} decoded, {} dropped before a keyframe, {} dropped behind, {} decoder errors, path: {}",
+            t.status.access_units, d.frames_out, d.dropped_before_keyframe, d.dropped_behind, d.errors, d.path
         );
     }
     if frames == 0 {

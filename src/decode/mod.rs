@@ -34,7 +34,7 @@ use crate::av;
 use crate::bitstream::{AccessUnit, Codec};
 use crate::frame::{Colour, Frame, Layout, Matrix, PlaneData, Range};
 
-pub use thread::{Command, DecoderThread, FrameSink, LatestFrame};
+pub use thread::{Command, DecoderThread, FrameSink, LatestFrame, MAX_WAIT};
 
 /// A hardware acceleration API, or software.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,11 +1,12 @@
 //! A [`Decoder`] on its own named thread, fed [`Command`]s through a bounded channel (rerun
 //! `re_video`'s pattern), and the places its frames go ([`FrameSink`]).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{DecodeError, DecodeStats, Decoder, DecoderConfig};
 use crate::bitstream::AccessUnit;
@@ -70,8 +71,16 @@ impl LatestFrame {
     }
 }
 
-/// Units queued before the feeding side drops (display) or waits (benchmarks).
-const QUEUE: usize = 8;
+/// The most units queued (memory's bound): past it the feeding side drops (display) or
+/// waits (benchmarks), whatever else holds.
+const QUEUE: usize = 64;
+/// How long a unit may wait for the decoder before the display counts the decoder as
+/// behind and drops units. A backlog is normal at a stream's start: the real server sends
+/// the frames captured while the stream started (about 650 ms of them) in one burst, which a
+/// decoder keeping up works off in a fraction of this; behind a decoder slower than the
+/// stream, the wait only grows. Waiting is counted from the decoder's first finished unit
+/// at the earliest: opening a hardware device can take a second.
+pub const MAX_WAIT: Duration = Duration::from_secs(1);
 /// Room in the channel besides the units: a reset and a stop always fit, so they never
 /// wait on the decoder (two resets in a row are one).
 const CONTROL_ROOM: usize = 2;
@@ -79,8 +88,10 @@ const CONTROL_ROOM: usize = 2;
 /// What the thread and its owner share.
 struct Shared {
     stats: Mutex<DecodeStats>,
-    /// Units sent and not yet taken by the decoder.
-    queued: AtomicUsize,
+    /// Units the decoder has finished with (the owner counts those it sent).
+    done: AtomicU64,
+    /// When the decoder finished its first unit.
+    first_done: OnceLock<Instant>,
 }
 
 /// A [`Decoder`] on its own thread, fed through a bounded channel.
@@ -88,6 +99,11 @@ pub struct DecoderThread {
     tx: Option<SyncSender<Command>>,
     handle: Option<JoinHandle<Result<(), DecodeError>>>,
     shared: Arc<Shared>,
+    /// Units sent to the decoder.
+    sent: u64,
+    /// When each unit not yet finished was sent (at most [`QUEUE`] and the control room),
+    /// oldest first.
+    sent_at: VecDeque<Instant>,
     behind: u64,
     /// A unit was dropped: drop until the next keyframe.
     resync: bool,
@@ -105,7 +121,8 @@ impl DecoderThread {
         let (tx, rx) = sync_channel::<Command>(QUEUE + CONTROL_ROOM);
         let shared = Arc::new(Shared {
             stats: Mutex::new(DecodeStats::default()),
-            queued: AtomicUsize::new(0),
+            done: AtomicU64::new(0),
+            first_done: OnceLock::new(),
         });
         let mut decoder = Decoder::new(name, config)?;
         let theirs = shared.clone();
@@ -117,51 +134,75 @@ impl DecoderThread {
             tx: Some(tx),
             handle: Some(handle),
             shared,
+            sent: 0,
+            sent_at: VecDeque::new(),
             behind: 0,
             resync: false,
             reset_sent: false,
         })
     }
 
-    /// Queues an access unit; when the decoder is [`QUEUE`] behind, drops it (display: a
-    /// slow decoder must not build latency). After a drop every unit up to the next keyframe
-    /// is dropped too, counted the same way: the pictures after a missing one would decode
-    /// damaged, so the display keeps the last good picture until the decoder can start clean.
+    /// Whether the decoder is behind: a unit has waited [`MAX_WAIT`] for it, or [`QUEUE`]
+    /// units wait.
+    fn is_behind(&mut self, now: Instant) -> bool {
+        let waiting = self.waiting();
+        let Some(&oldest) = self.sent_at.front() else {
+            return false;
+        };
+        let waited = self.shared.first_done.get().map_or(Duration::ZERO, |&t| {
+            now.saturating_duration_since(oldest.max(t))
+        });
+        waiting >= QUEUE || waited >= MAX_WAIT
+    }
+
+    /// Units sent and not yet finished; forgets when the finished ones were sent.
+    fn waiting(&mut self) -> usize {
+        let done = self.shared.done.load(Ordering::Acquire);
+        let waiting = usize::try_from(self.sent.saturating_sub(done)).unwrap_or(usize::MAX);
+        while self.sent_at.len() > waiting {
+            self.sent_at.pop_front();
+        }
+        waiting
+    }
+
+    /// Counts a unit sent.
+    fn sent_one(&mut self, now: Instant) {
+        self.sent += 1;
+        self.sent_at.push_back(now);
+        self.reset_sent = false;
+    }
+
+    /// Queues an access unit; when the decoder is behind ([`MAX_WAIT`], [`QUEUE`]),
+    /// drops it (display: a slow decoder must not build latency). After a drop every unit up
+    /// to the next keyframe is dropped too, counted the same way: the pictures after a
+    /// missing one would decode damaged, so the display keeps the last good picture until
+    /// the decoder can start clean.
     pub fn try_push(&mut self, au: AccessUnit<Instant>) {
-        let full = self.shared.queued.load(Ordering::Acquire) >= QUEUE;
-        if full || (self.resync && !au.keyframe) {
+        let now = Instant::now();
+        if self.is_behind(now) || (self.resync && !au.keyframe) {
             self.behind += 1;
             self.resync = true;
             return;
         }
         let Some(tx) = &self.tx else { return };
-        // Counted before it is sent: the decoder takes it off once received.
-        self.shared.queued.fetch_add(1, Ordering::AcqRel);
         match tx.try_send(Command::Unit(au)) {
             Ok(()) => {
+                self.sent_one(now);
                 self.resync = false;
-                self.reset_sent = false;
             }
-            Err(e) => {
-                self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-                match e {
-                    TrySendError::Full(_) => {
-                        self.behind += 1;
-                        self.resync = true;
-                    }
-                    TrySendError::Disconnected(_) => self.tx = None,
-                }
+            Err(TrySendError::Full(_)) => {
+                self.behind += 1;
+                self.resync = true;
             }
+            Err(TrySendError::Disconnected(_)) => self.tx = None,
         }
     }
 
     /// Queues an access unit, waiting for room (benchmarks: count every frame).
     pub fn push(&mut self, au: AccessUnit<Instant>) {
-        self.shared.queued.fetch_add(1, Ordering::AcqRel);
         if self.send(Command::Unit(au)) {
-            self.reset_sent = false;
-        } else {
-            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+            self.waiting();
+            self.sent_one(Instant::now());
         }
     }
 
@@ -258,10 +299,11 @@ fn decode_loop(
     while let Ok(command) = rx.recv() {
         match command {
             Command::Unit(au) => {
-                shared.queued.fetch_sub(1, Ordering::AcqRel);
                 tracing::trace!(len = au.data.len(), keyframe = au.keyframe, "decoding");
                 let r = decoder.decode(&au, &mut emit);
                 publish(decoder);
+                shared.first_done.get_or_init(Instant::now);
+                shared.done.fetch_add(1, Ordering::AcqRel);
                 r?;
             }
             Command::Reset => {
