@@ -5,29 +5,41 @@
 #                    built-in simulator into the viewer
 #   ./dev.sh test    install what is missing, make the test clips, run every check CI runs
 #
-# Other verbs: setup (only install), clips DIR (only make the test clips), check (fmt +
-# clippy). Everything is idempotent: a second run installs nothing and reuses target/.
+# `demo` installs only what building and running need; `test` adds the test tools, the arm64
+# cross toolchain and qemu-user (and runs as root: it installs the packages it builds into a
+# clean Debian root). Other verbs: setup (install what `test` needs), clips DIR (only make the
+# test clips), check (fmt + clippy). Everything is idempotent: a second run installs nothing
+# and reuses target/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# Debian/Ubuntu packages, with what each is for.
+# Debian/Ubuntu packages, with what each is for. `demo` installs only what building and
+# running need; `test` adds the test tools.
 #  - FFmpeg development headers and libraries: ffmpeg-next links against them
 #  - clang/libclang: bindgen (ffmpeg-sys-next) reads the FFmpeg headers
 #  - pkg-config: finds FFmpeg
-#  - ffmpeg (CLI with libx264/libx265): makes the test clips, reference decodes in tests
 #  - mesa-vulkan-drivers: software Vulkan (lavapipe) for rendering without a GPU
 #  - libvulkan1: the Vulkan loader wgpu opens at run time
 #  - libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libx11-xcb1: X11 libraries winit loads
 #    at run time
+#  - libasound2-dev: cpal's ALSA backend (sound) links against it
+#  - x11-xserver-utils: xset, with which the kiosk keeps the screen from blanking and powers
+#    it down at night
+BUILD_PKGS=(pkg-config clang libclang-dev
+      libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
+      libavfilter-dev libavdevice-dev
+      mesa-vulkan-drivers libvulkan1
+      libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libx11-xcb1
+      libasound2-dev x11-xserver-utils)
+# What the tests add:
+#  - ffmpeg (CLI with libx264/libx265): makes the test clips, reference decodes in tests
 #  - xvfb, xauth: a virtual X display for window tests; xdotool: keys and resizes sent to
 #    the window in those tests; matchbox-window-manager: the small window manager kiosks
-#    run, for the fullscreen tests with a window manager; x11-xserver-utils: xset, with which
-#    the kiosk keeps the screen from blanking (and the tests read the screensaver settings)
-#  - libasound2-dev: cpal's ALSA backend (sound) links against it; pulseaudio,
-#    pulseaudio-utils: a real sound server with a null sink for the sound tests (parec
-#    captures what was played)
+#    run, for the fullscreen tests with a window manager
+#  - pulseaudio, pulseaudio-utils: a real sound server with a null sink for the sound tests
+#    (parec captures what was played)
 #  - gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad:
 #    GStreamer's RTSP server (scripts/rtsp-server.py), the real RTSP server the --source tests
 #    read from
@@ -40,20 +52,25 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 #  - xserver-xorg-core, xserver-xorg-video-dummy: an X server with two monitors (Xorg's
 #    dummy driver, its second output turned on with xrandr) for the several-monitor test;
 #    Xvfb has one screen and no RandR outputs
-PKGS=(pkg-config clang libclang-dev
-      libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
-      libavfilter-dev libavdevice-dev ffmpeg
-      mesa-vulkan-drivers libvulkan1
-      libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libx11-xcb1
-      xvfb xauth xdotool matchbox-window-manager x11-xserver-utils systemd xinit cage xwayland desktop-file-utils
-      libasound2-dev pulseaudio pulseaudio-utils
+#  - dpkg-dev (dpkg-shlibdeps), debootstrap: the .deb packages are built (scripts/deb.sh),
+#    then installed and run in a clean Debian 12 root (scripts/check-deb.sh)
+#  - gcc-aarch64-linux-gnu, qemu-user-static, and the arm64 FFmpeg and ALSA libraries
+#    (multiarch, ARM64_PKGS): the arm64 cross build and its tests under qemu (scripts/arm64.sh)
+TEST_PKGS=(ffmpeg
+      xvfb xauth xdotool matchbox-window-manager systemd xinit cage xwayland desktop-file-utils
+      pulseaudio pulseaudio-utils
       gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
       mosquitto mosquitto-clients openssl
-      xserver-xorg-core xserver-xorg-video-dummy)
+      xserver-xorg-core xserver-xorg-video-dummy
+      dpkg-dev debootstrap gcc-aarch64-linux-gnu qemu-user-static)
+ARM64_PKGS=(libc6-dev:arm64 libavcodec-dev:arm64 libavformat-dev:arm64 libavutil-dev:arm64
+      libswscale-dev:arm64 libswresample-dev:arm64 libavfilter-dev:arm64 libavdevice-dev:arm64
+      libasound2-dev:arm64)
 
+# Installs the packages named that are missing.
 setup() {
   local missing=()
-  for p in "${PKGS[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -67,6 +84,9 @@ setup() {
       echo "this script installs with apt-get (Debian 12 / Ubuntu 24.04); install these by hand: ${missing[*]}" >&2
       exit 1
     fi
+    if printf '%s\n' "${missing[@]}" | grep -q ':arm64$' && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+      $sudo dpkg --add-architecture arm64
+    fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     say "system packages installed"
@@ -76,26 +96,35 @@ setup() {
   command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs), then run this again" >&2; exit 1; }
 }
 
+# What the tests need besides the packages: Rust's standard library for arm64.
+test_setup() {
+  setup "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "${ARM64_PKGS[@]}"
+  if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
+    say "adding Rust's aarch64-unknown-linux-gnu standard library (rustup)"
+    rustup target add aarch64-unknown-linux-gnu
+  fi
+}
+
 clips() {
   local dir=${1:-target/clips}
   scripts/make-clips.sh "$dir"
 }
 
 case "${1:-}" in
-  setup) setup ;;
-  clips) setup; clips "${2:-}" ;;
+  setup) test_setup ;;
+  clips) setup "${BUILD_PKGS[@]}" ffmpeg; clips "${2:-}" ;;
   demo)
-    setup
+    setup "${BUILD_PKGS[@]}"
     say "building eufy-hw (release; the first build takes a few minutes)"
     cargo build --release --locked
     say "running the demo: simulator -> WebSocket -> access units -> decoder -> window"
     shift; exec target/release/eufy-hw demo "$@" ;;
   check)
-    setup
+    setup "${BUILD_PKGS[@]}"
     say "cargo fmt --check"; cargo fmt --all -- --check
     say "cargo clippy -D warnings"; cargo clippy --locked --all-targets -- -D warnings ;;
   test)
-    setup
+    test_setup
     say "making test clips (cached in target/clips)"
     clips target/clips
     say "cargo fmt --check"; cargo fmt --all -- --check
@@ -104,7 +133,14 @@ case "${1:-}" in
     say "window tests under Xvfb)"
     # Vulkan WSI and winit look for a runtime dir; CI shells may not have one.
     export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
-    EUFY_CLIPS=target/clips cargo test --locked --all-targets ;;
+    EUFY_CLIPS=target/clips cargo test --locked --all-targets
+    say "arm64: cross-built, the decode tests and a headless demo under qemu-user"
+    scripts/arm64.sh
+    say "packages: .deb for amd64 and arm64 (dist profile), installed and run in a clean Debian 12"
+    amd64_deb=$(scripts/deb.sh amd64 | tail -1)
+    arm64_deb=$(scripts/deb.sh arm64 | tail -1)
+    ls -l "$amd64_deb" "$arm64_deb"
+    scripts/check-deb.sh "$amd64_deb" "$arm64_deb" ;;
   *)
     sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -233,9 +233,12 @@ impl Surface {
         tiles: usize,
     ) -> Result<Surface, RenderError> {
         let window = open_window(event_loop, title, opts)?;
-        let surface = instance
-            .create_surface(window.clone())
-            .map_err(|e| RenderError::Window(e.to_string()))?;
+        // No backend takes the window when no Vulkan (or GL) driver is installed.
+        let surface = instance.create_surface(window.clone()).map_err(|e| {
+            RenderError::Window(format!(
+                "{e} (is a Vulkan driver installed? Debian: mesa-vulkan-drivers libvulkan1)"
+            ))
+        })?;
         let gpu = Gpu::new(instance, Some(&surface))?;
         let config = surface_config(&surface, &gpu, window.inner_size(), opts.vsync)?;
         let mut renderer = Renderer::with_colour(&gpu, opts.colour);
