@@ -68,10 +68,10 @@ EOF
 done
 
 echo "== cores used over $secs s on a 1920x1080 X server (llvmpipe)"
-display=:$((200 + RANDOM % 100))
-Xvfb "$display" -screen 0 1920x1080x24 -nolisten tcp >/dev/null 2>&1 &
-pids+=($!)
-sleep 1
+. scripts/lib.sh
+xvfb_start 1920x1080
+display=$xvfb_display
+pids+=("$xvfb_pid")
 export DISPLAY=$display
 cores() { python3 -c "print(f'{$1 / $secs:.3f}')"; }
 c=$(cpu_of "$bin" --url "$url" --serial T1 --kiosk --no-audio --duration "$secs")

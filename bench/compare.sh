@@ -44,10 +44,10 @@ cpu_path() {
   json "" "'cpu %.2f ms per frame, render p50 %.2f ms' % (r['cpu_ms_per_frame'], r['latency_ms']['render']['p50'])" "$tmp/c.json"
 }
 
-display=:$((200 + RANDOM % 100))
-Xvfb "$display" -screen 0 1920x1080x24 -nolisten tcp >/dev/null 2>&1 &
-pids+=($!)
-sleep 1
+. scripts/lib.sh
+xvfb_start 1920x1080
+display=$xvfb_display
+pids+=("$xvfb_pid")
 cores() {
   local bin=$1; shift
   DISPLAY=$display python3 -c 'import resource, subprocess, sys

@@ -6,6 +6,7 @@
 # headless demo through the simulator. Emulated: correctness only, no speed figure.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib.sh
 # shellcheck source=scripts/cross.sh
 . scripts/cross.sh arm64
 triple=aarch64-unknown-linux-gnu
@@ -15,6 +16,6 @@ cargo build --locked --target "$triple" --bin eufy-hw
 out=$(qemu-aarch64-static "target/$triple/debug/eufy-hw" demo --headless --duration 5 2>&1) \
   || { echo "$out" >&2; echo "arm64: the headless demo failed" >&2; exit 1; }
 echo "$out" | grep -E 'access units' || true
-decoded=$(echo "$out" | sed -n 's/.* access units, \([0-9]*\) decoded.*/\1/p' | head -1)
+decoded=$(demo_decoded "$out")
 [ "${decoded:-0}" -gt 10 ] || { echo "$out" >&2; echo "arm64: the headless demo decoded ${decoded:-no} frames" >&2; exit 1; }
 echo "arm64: $decoded frames decoded by the emulated headless demo"

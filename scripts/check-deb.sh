@@ -16,6 +16,7 @@
 # as a foreign architecture: every dependency resolvable from the archive); it is not run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib.sh
 deb=${1:?usage: scripts/check-deb.sh AMD64.deb [ARM64.deb]}
 arm=${2:-}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -58,21 +59,16 @@ in_root eufy-hw --version
 
 say "eufy-hw demo --headless, in the clean root"
 out=$(in_root eufy-hw demo --headless --duration 4 2>&1) || { echo "$out" >&2; fail "headless demo failed"; }
-decoded=$(echo "$out" | sed -n 's/.* access units, \([0-9]*\) decoded.*/\1/p' | head -1)
+decoded=$(demo_decoded "$out")
 [ "${decoded:-0}" -gt 10 ] || { echo "$out" >&2; fail "headless demo decoded ${decoded:-no} frames"; }
 echo "headless: $decoded frames decoded"
 
 say "eufy-hw demo in a window (Xvfb of this machine; Vulkan, Mesa and X from the package's dependencies)"
-n=97
-while [ -e "/tmp/.X11-unix/X$n" ]; do n=$((n + 1)); done
-Xvfb ":$n" -screen 0 1280x720x24 -nolisten tcp > /dev/null 2>&1 &
-xvfb_pid=$!
-for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$n" ] && break; sleep 0.1; done
-[ -e "/tmp/.X11-unix/X$n" ] || fail "Xvfb did not start"
+xvfb_start 1280x720 || fail "no X screen for the window demo"
 mkdir -p "$root/tmp/.X11-unix"
 mount --bind /tmp/.X11-unix "$root/tmp/.X11-unix"
 in_root mkdir -p -m 700 /tmp/xdg
-out=$(in_root env DISPLAY=":$n" XDG_RUNTIME_DIR=/tmp/xdg HOME=/root RUST_LOG=info \
+out=$(in_root env DISPLAY="$xvfb_display" XDG_RUNTIME_DIR=/tmp/xdg HOME=/root RUST_LOG=info \
   eufy-hw demo --no-audio --duration 5 2>&1) || { echo "$out" | tail -20 >&2; fail "window demo failed"; }
 shown=$(echo "$out" | sed 's/\x1b\[[0-9;]*m//g' | sed -n 's/.* \([0-9]*\) frames shown.*/\1/p' | tail -1)
 [ "${shown:-0}" -gt 10 ] || { echo "$out" | tail -20 >&2; fail "the window showed ${shown:-no} frames"; }

@@ -63,8 +63,8 @@ mkdir -p "$work/debian"
 printf 'Source: eufy-hw\n\nPackage: eufy-hw\nArchitecture: any\n' > "$work/debian/control"
 abs_bin=$(realpath "$root/usr/bin/eufy-hw")
 linked=$(cd "$work" && DEB_HOST_ARCH=$arch DEB_HOST_MULTIARCH=$(dpkg-architecture -a"$arch" -qDEB_HOST_MULTIARCH 2>/dev/null) \
-  dpkg-shlibdeps -O "$abs_bin" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
-[ -n "$linked" ] || { echo "dpkg-shlibdeps found no dependencies for $bin" >&2; exit 1; }
+  dpkg-shlibdeps -O "$abs_bin" 2>"$work/shlibdeps.log" | sed -n 's/^shlibs:Depends=//p')
+[ -n "$linked" ] || { cat "$work/shlibdeps.log" >&2; echo "dpkg-shlibdeps found no dependencies for $bin" >&2; exit 1; }
 # Opened at run time (dlopen), so invisible to dpkg-shlibdeps: wgpu's Vulkan loader and
 # Mesa's drivers (lavapipe where there is no GPU driver), winit's X11 and Wayland libraries.
 opened="libvulkan1, mesa-vulkan-drivers, libx11-6, libx11-xcb1, libxcursor1, libxi6, libxrandr2, libxkbcommon0, libxkbcommon-x11-0, libwayland-client0, libwayland-cursor0"

@@ -9,15 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=target/release/eufy-hw
 [ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
-display=""
-for n in $(seq 200 249); do
-  if [ ! -e "/tmp/.X11-unix/X$n" ] && [ ! -e "/tmp/.X$n-lock" ]; then display=":$n"; break; fi
-done
-[ -n "$display" ] || { echo "no free X display number" >&2; exit 1; }
-Xvfb "$display" -screen 0 1280x720x24 -nolisten tcp >/dev/null 2>&1 &
-xvfb=$!
-trap 'kill $xvfb 2>/dev/null || true' EXIT
-sleep 1
+. scripts/lib.sh
+xvfb_start 1280x720
+display=$xvfb_display
+trap 'kill $xvfb_pid 2>/dev/null || true' EXIT
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
 mkdir -p docs
 clips=${EUFY_CLIPS:-target/clips}

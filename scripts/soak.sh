@@ -23,15 +23,10 @@ out=${2:-target/soak.csv}
 bin=target/release/eufy-hw
 [ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 
-display=""
-for n in $(seq 150 199); do
-  if [ ! -e "/tmp/.X11-unix/X$n" ] && [ ! -e "/tmp/.X$n-lock" ]; then display=":$n"; break; fi
-done
-[ -n "$display" ] || { echo "no free X display number" >&2; exit 1; }
-Xvfb "$display" -screen 0 1280x720x24 -nolisten tcp >/dev/null 2>&1 &
-xvfb=$!
-trap 'kill $xvfb 2>/dev/null || true' EXIT
-sleep 1
+. scripts/lib.sh
+xvfb_start 1280x720
+display=$xvfb_display
+trap 'kill $xvfb_pid 2>/dev/null || true' EXIT
 
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
 wall=packaging/wall.example.toml
@@ -41,7 +36,7 @@ if [ -n "$mosquitto" ] && command -v mosquitto_pub >/dev/null; then
   printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$port" >target/soak-mosquitto.conf
   "$mosquitto" -c target/soak-mosquitto.conf >/dev/null 2>&1 &
   broker=$!
-  trap 'kill $xvfb $broker 2>/dev/null || true' EXIT
+  trap 'kill $xvfb_pid $broker 2>/dev/null || true' EXIT
   wall=target/soak-wall.toml
   cp packaging/wall.example.toml "$wall"
   printf '\n[mqtt]\nurl = "mqtt://127.0.0.1:%s"\nnode_id = "soak"\nimage_seconds = 5\n' "$port" >>"$wall"
