@@ -2,7 +2,8 @@
 //!
 //! The pipeline, one module per stage, down to the screen:
 //! ```text
-//! eufy-security-ws ──WebSocket/JSON──► eufy::session (tokio task; simulator stands in)
+//! eufy-security-ws ──WebSocket/JSON──► eufy::session ┐ backend (known from the first
+//! Eufy Mega bridge ─WebSocket + HTTP──► bridge::session ┘ message; simulator stands in)
 //!   RTSP streams ──FFmpeg demuxer────► source (a named thread per stream)
 //!                                       │ SessionEvent::Video { bytes, received_at } | Ended | …
 //!                                       ▼
@@ -24,8 +25,12 @@
 //!                                       │ screen (wall::Wall, layout::Layout), driven by view's
 //!                                       │ winit event loop (Home Assistant's commands: mqtt)
 //! ```
+//! - [`backend`]: the session seam: eufy-security-ws or the Eufy Mega bridge, known from the
+//!   server's first message; both report the same session events.
 //! - [`eufy`]: the eufy-security-ws protocol, fast buffer decoding, the per-camera schedule,
 //!   the session.
+//! - [`bridge`]: the Eufy Mega bridge (ha-eufy-sdk-bridge): its WebSocket protocol, video and
+//!   pictures over HTTP, the login.
 //! - [`simulator`]: a stand-in eufy-security-ws server (`eufy-hw simulate`, tests, bench).
 //! - [`source`]: RTSP streams read as cameras (`--source`).
 //! - [`shutdown`]: the one stop signal of every long-running part.
@@ -57,8 +62,10 @@
 pub mod app;
 pub mod audio;
 pub mod av;
+pub mod backend;
 pub mod bench;
 pub mod bitstream;
+pub mod bridge;
 pub mod clip;
 pub mod decode;
 pub mod eufy;

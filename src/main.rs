@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use eufy_hw::app::{self, SessionTimes};
+use eufy_hw::backend::Backend;
+use eufy_hw::bridge::Answer;
 use eufy_hw::clip::Clip;
 use eufy_hw::decode::{Accel, DecoderConfig};
 use eufy_hw::record::RecordConfig;
@@ -131,16 +133,26 @@ struct SessionArgs {
     /// bench for 60 s.
     #[arg(long, value_parser = seconds)]
     wait_server: Option<f64>,
+    /// Which server --url is: ws (eufy-security-ws), bridge (the Eufy Mega bridge,
+    /// ws://HOST:3000/ws), or auto (known from its first message). With demo: which one the
+    /// simulator speaks.
+    #[arg(long, default_value = "auto", value_parser = backend_arg)]
+    backend: Backend,
 }
 impl SessionArgs {
     fn times(&self) -> SessionTimes {
         SessionTimes {
+            backend: self.backend,
             station_dwell: Duration::from_secs_f64(self.station_dwell),
             restart_pause: Duration::from_secs_f64(self.restart_pause),
             start_timeout: Duration::from_secs_f64(self.start_timeout),
             wait_server: self.wait_server.map(Duration::from_secs_f64),
         }
     }
+}
+
+fn backend_arg(s: &str) -> Result<Backend, String> {
+    s.parse()
 }
 
 /// Seconds: a finite number, 0 or more.
@@ -281,8 +293,10 @@ enum Command {
     Bench(BenchArgs),
     /// Save what the cameras send: raw Annex-B (.h264/.h265, or - for stdout) or MP4/MKV.
     Record(RecordArgs),
-    /// List the cameras eufy-security-ws knows: serial, name, model, station.
+    /// List the cameras the server knows: serial, name, model, station.
     Cameras(CamerasArgs),
+    /// Complete the Eufy Mega bridge's login: its state, a 2FA code, a captcha's answer.
+    Login(LoginArgs),
     /// Check a wall file without connecting: say what it sets up, or what is wrong and where.
     CheckConfig(CheckConfigArgs),
     /// Push cameras to an RTSP server (go2rtc, MediaMTX) for every other viewer: video as it
@@ -353,6 +367,28 @@ struct CamerasArgs {
     /// Print a starting wall file for these cameras instead of the table.
     #[arg(long)]
     wall: bool,
+    /// Which server --url is: ws, bridge or auto.
+    #[arg(long, default_value = "auto", value_parser = backend_arg)]
+    backend: Backend,
+}
+
+#[derive(Args, Debug)]
+struct LoginArgs {
+    /// The Eufy Mega bridge's WebSocket URL.
+    #[arg(long, env = "EUFY_WS_URL", default_value = "ws://127.0.0.1:3000/ws")]
+    url: String,
+    /// The 2FA code Eufy sent (by email or SMS).
+    #[arg(long, conflicts_with_all = ["captcha", "retrigger"])]
+    code: Option<String>,
+    /// The captcha's answer (run without it first: the image is saved and its path printed).
+    #[arg(long, conflicts_with = "retrigger")]
+    captcha: Option<String>,
+    /// Ask the bridge for a new code or captcha.
+    #[arg(long)]
+    retrigger: bool,
+    /// Where a captcha image is saved.
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    captcha_dir: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -463,12 +499,36 @@ struct SimulateArgs {
     /// Port; 0 picks a free one and prints it.
     #[arg(long, default_value_t = 3000)]
     port: u16,
+    /// Which server to stand in for: ws (eufy-security-ws) or bridge (the Eufy Mega bridge:
+    /// WebSocket on /ws, video on /stream/SERIAL).
+    #[arg(long, default_value = "ws", value_parser = backend_arg)]
+    backend: Backend,
     #[command(flatten)]
     stream: StreamArgs,
 }
 
 #[derive(Args, Debug)]
 struct StreamArgs {
+    /// Bridge: the login waits for this 2FA code (`eufy-hw login --code`).
+    #[arg(long, value_name = "CODE")]
+    code: Option<String>,
+    /// Bridge: the Eufy session expires this many seconds after the start (`reauth`, streams
+    /// cut, then logged in again).
+    #[arg(long, value_parser = positive_seconds)]
+    expire: Option<f64>,
+    /// Bridge: what every /stream body does wrong: garbage, huge-chunk, no-headers,
+    /// wrong-type, json-ok, abort@UNITS.
+    #[arg(long, value_name = "KIND")]
+    http_fault: Option<eufy_hw::simulator::HttpFault>,
+    /// Bridge: a battery camera (listed with the capability); repeatable.
+    #[arg(long = "battery", value_name = "SERIAL")]
+    battery: Vec<String>,
+    /// Bridge: events of unknown names and wrong field types after hello.
+    #[arg(long)]
+    bad_events: bool,
+    /// Bridge: the schema `hello` says (0: no hello at all).
+    #[arg(long, default_value_t = 1)]
+    bridge_schema: u64,
     /// Frames per second (default: the clip's own rate, 15 when it declares none).
     #[arg(long, conflicts_with = "unpaced", value_parser = fps)]
     fps: Option<f64>,
@@ -620,8 +680,9 @@ impl BenchArgs {
 }
 
 impl StreamArgs {
-    /// The simulator's settings; its cameras and address are filled in by the caller.
-    fn sim_config(&self) -> Result<SimConfig> {
+    /// The simulator's settings (the bridge's with `bridge`); its cameras and address are
+    /// filled in by the caller.
+    fn sim_config(&self, bridge: bool) -> Result<SimConfig> {
         let audio = match &self.audio {
             Some(path) => Some(eufy_hw::clip::load_adts(path)?),
             None => None,
@@ -668,6 +729,15 @@ impl StreamArgs {
             faults: self.faults.clone(),
             ignore_commands: self.ignore.clone(),
             max_schema: self.max_schema,
+            bridge: bridge.then(|| eufy_hw::simulator::BridgeSim {
+                schema: Some(self.bridge_schema).filter(|s| *s > 0),
+                code: self.code.clone(),
+                expire_at: self.expire.map(Duration::from_secs_f64),
+                http_fault: self.http_fault.clone(),
+                bad_events: self.bad_events,
+                battery: self.battery.clone(),
+                ..Default::default()
+            }),
             ..SimConfig::default()
         })
     }
@@ -705,7 +775,7 @@ async fn run(cli: Cli) -> Result<()> {
         Some(Command::Simulate(a)) => {
             let sim = SimConfig {
                 bind: SocketAddr::new(a.bind, a.port),
-                ..a.stream.sim_config()?
+                ..a.stream.sim_config(a.backend == Backend::Bridge)?
             };
             app::simulate(&a.cameras, sim).await
         }
@@ -715,7 +785,7 @@ async fn run(cli: Cli) -> Result<()> {
                 cameras: a.cameras,
                 wall_file: a.wall.config.clone(),
                 overrides: a.wall.overrides(),
-                sim: a.stream.sim_config()?,
+                sim: a.stream.sim_config(a.session.backend == Backend::Bridge)?,
                 session: a.session.times(),
                 show: a.window.show(&a.decode, a.duration),
             })
@@ -728,7 +798,22 @@ async fn run(cli: Cli) -> Result<()> {
             app::record(a.cameras.config(&a.output, wait)).await
         }
         Some(Command::Cameras(a)) => {
-            app::cameras(&a.url, Duration::from_secs_f64(a.wait_server), a.wall).await
+            app::cameras(
+                &a.url,
+                Duration::from_secs_f64(a.wait_server),
+                a.wall,
+                a.backend,
+            )
+            .await
+        }
+        Some(Command::Login(a)) => {
+            let answer = match (a.code, a.captcha, a.retrigger) {
+                (Some(code), _, _) => Answer::Code(code),
+                (_, Some(captcha), _) => Answer::Captcha(captcha),
+                (_, _, true) => Answer::Retrigger,
+                _ => Answer::Nothing,
+            };
+            app::login(&a.url, answer, &a.captcha_dir).await.map(|_| ())
         }
         Some(Command::CheckConfig(a)) => {
             print!("{}", app::check_config(&a.file)?);

@@ -22,8 +22,11 @@ pub const MAX_CAMERAS: usize = 64;
 /// A checked wall file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Wall {
-    /// eufy-security-ws URL, when the file gives one.
+    /// The server's URL (eufy-security-ws or the bridge), when the file gives one.
     pub url: Option<String>,
+    /// Which server that is (`backend = "ws" | "bridge"`; absent: known from its first
+    /// message).
+    pub backend: Option<crate::backend::Backend>,
     /// The cameras, in the file's order.
     pub cameras: Vec<WallCamera>,
     /// The pages (at least one); each names cameras by index into `cameras`.
@@ -330,6 +333,7 @@ impl Wall {
     pub fn of_serials(serials: &[String]) -> Wall {
         Wall {
             url: None,
+            backend: None,
             cameras: serials
                 .iter()
                 .map(|s| WallCamera {
@@ -652,6 +656,7 @@ impl Wall {
 #[serde(deny_unknown_fields)]
 struct RawWall {
     url: Option<Spanned<String>>,
+    backend: Option<Spanned<String>>,
     page_seconds: Option<Spanned<f64>>,
     watchdog_seconds: Option<Spanned<f64>>,
     stats: Option<bool>,
@@ -757,6 +762,14 @@ pub fn parse(text: &str, file: &str) -> Result<Wall, WallError> {
         src.err(offset, e.message().trim().to_owned())
     })?;
     let url = parse_url(&src, raw.url.as_ref())?;
+    let backend = match &raw.backend {
+        Some(b) => Some(
+            b.get_ref()
+                .parse::<crate::backend::Backend>()
+                .map_err(|e| src.err(b.span().start, e))?,
+        ),
+        None => None,
+    };
     let cameras = parse_cameras(&src, &raw.cameras)?;
     let pages = parse_pages(&src, &raw.pages, &cameras)?;
     let page_time = match &raw.page_seconds {
@@ -784,6 +797,7 @@ pub fn parse(text: &str, file: &str) -> Result<Wall, WallError> {
     };
     Ok(Wall {
         url,
+        backend,
         cameras,
         pages,
         page_time,
@@ -848,7 +862,7 @@ fn parse_url(src: &Source<'_>, url: Option<&Spanned<String>>) -> Result<Option<S
     if !(value.starts_with("ws://") || value.starts_with("wss://")) {
         return Err(src.err(
             u.span().start,
-            format!("url {value:?}: expected ws://host:port or wss://host:port"),
+            format!("url {value:?}: expected ws://host:port (eufy-security-ws) or ws://host:port/ws (the Eufy Mega bridge), or wss://…"),
         ));
     }
     Ok(Some(value.to_owned()))

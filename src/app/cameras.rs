@@ -6,14 +6,21 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::backend::list_cameras;
 use crate::eufy::protocol::DeviceInfo;
-use crate::eufy::session::{list_cameras, SessionConfig};
+use crate::eufy::session::SessionConfig;
 
 /// Prints the cameras the server at `url` lists (waiting up to `wait` for its login): a
 /// table, or with `as_wall` a starting wall file.
-pub async fn cameras(url: &str, wait: Duration, as_wall: bool) -> Result<()> {
+pub async fn cameras(
+    url: &str,
+    wait: Duration,
+    as_wall: bool,
+    backend: crate::backend::Backend,
+) -> Result<()> {
     let config = SessionConfig {
         wait_server: Some(wait),
+        backend,
         reconnect: false,
         ..SessionConfig::new(url, Vec::new())
     };
@@ -21,7 +28,7 @@ pub async fn cameras(url: &str, wait: Duration, as_wall: bool) -> Result<()> {
         .await
         .with_context(|| format!("listing the cameras of {url}"))?;
     if list.is_empty() {
-        eprintln!("eufy-security-ws at {url} lists no camera");
+        eprintln!("{url} lists no camera");
         return Ok(());
     }
     if as_wall {

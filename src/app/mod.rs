@@ -5,12 +5,14 @@
 //! - [`show`]: the viewer and the demo — the wall (a file, `--serial`, RTSP sources) in a
 //!   window, or decode progress without a display;
 //! - [`cameras`]: what a server lists, as a table or a starting wall file; `check-config`;
+//! - [`login`]: the bridge's login completed from here (2FA code, captcha);
 //! - [`record`]: `record` and `publish`;
 //! - [`simulate`]: the stand-in server;
 //! - [`bench`]: the benchmark with its progress bar and outputs.
 
 pub mod bench;
 pub mod cameras;
+pub mod login;
 pub mod record;
 pub mod show;
 pub mod simulate;
@@ -21,6 +23,7 @@ use crate::eufy::session::SessionConfig;
 
 pub use bench::{bench, BenchOutputs};
 pub use cameras::{camera_table, cameras, check_config};
+pub use login::login;
 pub use record::{publish, record};
 pub use show::{demo, live, Demo, Live, Show};
 pub use simulate::simulate;
@@ -39,6 +42,8 @@ pub struct SessionTimes {
     /// Give up when the server is not ready after this long (`None`: the command's
     /// default).
     pub wait_server: Option<Duration>,
+    /// Which server (`--backend`; auto: known from its first message).
+    pub backend: crate::backend::Backend,
 }
 
 impl SessionTimes {
@@ -49,6 +54,7 @@ impl SessionTimes {
             restart_pause: self.restart_pause,
             start_timeout: self.start_timeout,
             wait_server: self.wait_server.or(wait),
+            backend: self.backend,
             ..SessionConfig::new(url, serials.to_vec())
         }
     }

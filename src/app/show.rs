@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use super::SessionTimes;
+use crate::backend::list_cameras;
 use crate::clip::Clip;
 use crate::decode::DecoderConfig;
-use crate::eufy::session::{list_cameras, SessionConfig};
+use crate::eufy::session::SessionConfig;
 use crate::pipeline::{run_headless, CameraTotals};
 use crate::shutdown::Shutdown;
 use crate::simulator::{Camera, SimConfig, Simulator};
@@ -66,10 +67,19 @@ pub async fn live(mut live: Live) -> Result<()> {
             eprintln!("wall file: {}", path.display());
         }
     }
-    let file_url = match &live.wall_file {
-        Some(path) => wall::load(path)?.url,
-        None => None,
+    let (file_url, file_backend) = match &live.wall_file {
+        Some(path) => {
+            let w = wall::load(path)?;
+            (w.url, w.backend)
+        }
+        None => (None, None),
     };
+    // --backend wins over the file's; both over the server's first message.
+    if live.session.backend == crate::backend::Backend::Auto {
+        if let Some(b) = file_backend {
+            live.session.backend = b;
+        }
+    }
     let url = live
         .url
         .clone()
@@ -77,7 +87,7 @@ pub async fn live(mut live: Live) -> Result<()> {
         .unwrap_or_else(|| DEFAULT_URL.to_owned());
     let mut serials = live.serials.clone();
     if serials.is_empty() && live.wall_file.is_none() && live.sources.is_empty() {
-        serials = every_camera(&url, live.session.wait_server).await?;
+        serials = every_camera(&url, live.session.wait_server, live.session.backend).await?;
     }
     let wall = wall::choose(live.wall_file.as_deref(), &serials, &live.overrides)?;
     let (wall, sources) = with_sources(wall, &live.sources)?;
@@ -93,9 +103,14 @@ pub async fn live(mut live: Live) -> Result<()> {
 }
 
 /// Every camera the server lists (waiting for its login, as the viewer does).
-async fn every_camera(url: &str, wait: Option<Duration>) -> Result<Vec<String>> {
+async fn every_camera(
+    url: &str,
+    wait: Option<Duration>,
+    backend: crate::backend::Backend,
+) -> Result<Vec<String>> {
     let config = SessionConfig {
         wait_server: wait,
+        backend,
         ..SessionConfig::new(url, Vec::new())
     };
     eprintln!(

@@ -52,6 +52,12 @@ pub struct ScheduleConfig {
 pub enum CameraState {
     /// The server is still logging in to the Eufy cloud, or does not list the camera yet.
     LoggingIn,
+    /// The server's login waits on its user (the bridge needs a 2FA code, a captcha) or
+    /// logs in again: what to say on the tile.
+    Login {
+        /// E.g. "the bridge needs a 2FA code: eufy-hw login --code CODE".
+        what: String,
+    },
     /// The start was sent; waiting for the camera (after failures in a row: how many, and
     /// why the last one failed).
     Starting {

@@ -38,13 +38,16 @@ use super::protocol::{
 };
 pub use super::schedule::CameraState;
 use super::schedule::{Action, ScheduleConfig, Scheduler, StartFailure};
+use crate::backend::Backend;
 use crate::shutdown::Shutdown;
 
 /// How a session behaves.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    /// `ws://host:port`.
+    /// `ws://host:port` (eufy-security-ws) or `ws://host:port/ws` (the bridge).
     pub url: String,
+    /// Which server that is ([`Backend::Auto`]: known from its first message).
+    pub backend: Backend,
     /// The cameras to stream.
     pub serials: Vec<String>,
     /// Longest wait for a command's result (and for the `version` message).
@@ -82,6 +85,7 @@ impl SessionConfig {
     pub fn new(url: impl Into<String>, serials: Vec<String>) -> Self {
         SessionConfig {
             url: url.into(),
+            backend: Backend::Auto,
             serials,
             request_timeout: Duration::from_secs(10),
             start_timeout: Duration::from_secs(20),
@@ -317,6 +321,30 @@ pub enum SessionError {
     /// The stream ended (and restarts are off).
     #[error("livestream of {0} stopped")]
     StreamStopped(String),
+    /// The Eufy Mega bridge failed or refused (lost, silent, an unreadable answer).
+    #[error("the Eufy Mega bridge at {url}: {reason}")]
+    Bridge {
+        /// The URL.
+        url: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The bridge speaks a WebSocket schema this client does not.
+    #[error("the Eufy Mega bridge at {url} speaks WebSocket schema {schema}; eufy-hw speaks schema 1: update eufy-hw, or run a bridge release of schema 1")]
+    BridgeSchema {
+        /// The URL.
+        url: String,
+        /// What its `hello` said.
+        schema: u64,
+    },
+    /// The server is neither eufy-security-ws nor the bridge.
+    #[error("{url} is not eufy-security-ws nor the Eufy Mega bridge: {what} (eufy-security-ws sends {{\"type\":\"version\",…}} and the bridge {{\"event\":\"hello\",…}} first; check --url, or say which with --backend)")]
+    UnknownServer {
+        /// The URL.
+        url: String,
+        /// What it sent, or that it sent nothing.
+        what: String,
+    },
     /// A camera's stream failed (and restarts are off).
     #[error("camera {serial}: {reason}")]
     Camera {
@@ -335,6 +363,8 @@ impl SessionError {
             SessionError::SchemaTooOld { .. }
                 | SessionError::UnknownCamera { .. }
                 | SessionError::NotReady { .. }
+                | SessionError::BridgeSchema { .. }
+                | SessionError::UnknownServer { .. }
         ) && !matches!(self, SessionError::Refused { code, .. } if code == codes::NOT_SUPPORTED || code == codes::UNKNOWN_COMMAND)
     }
 }

@@ -13,9 +13,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::eufy::session::{
-    run_session, run_session_with, ControlReceiver, SessionConfig, SessionError, SessionEvent,
-};
+use crate::backend::run_session;
+use crate::eufy::session::{ControlReceiver, SessionConfig, SessionError, SessionEvent};
 use crate::shutdown::{self, Shutdown};
 use crate::source::RtspSource;
 
@@ -89,10 +88,7 @@ pub async fn run<S: Sink>(
     let session = inputs
         .session
         .filter(|c| !c.serials.is_empty())
-        .map(|config| match inputs.control {
-            Some(control) => tokio::spawn(run_session_with(config, tx.clone(), inner, control)),
-            None => tokio::spawn(run_session(config, tx.clone(), inner)),
-        });
+        .map(|config| tokio::spawn(run_session(config, tx.clone(), inner, inputs.control)));
     // The channel closes when every input has ended.
     drop(tx);
     let mut tick = tokio::time::interval(sink.tick_every());

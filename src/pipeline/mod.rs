@@ -63,11 +63,13 @@ pub enum Phase {
 
 impl Phase {
     /// The phase in a word (Home Assistant's camera state): `connecting`, `logging in`,
+    /// `login needed`,
     /// `starting`, `hidden`, `station turn`, `restarting`, `live`, `offline`.
     pub fn word(&self) -> &'static str {
         match self {
             Phase::Connecting => "connecting",
             Phase::Session(CameraState::LoggingIn) => "logging in",
+            Phase::Session(CameraState::Login { .. }) => "login needed",
             Phase::Session(CameraState::Starting { .. } | CameraState::Streaming)
             | Phase::WaitingForKeyframe => "starting",
             Phase::Session(CameraState::Idle) => "hidden",
@@ -85,6 +87,7 @@ impl Phase {
         Some(match self {
             Phase::Connecting => "connecting...".to_owned(),
             Phase::Session(CameraState::LoggingIn) => "server is logging in...".to_owned(),
+            Phase::Session(CameraState::Login { what }) => what.clone(),
             Phase::Session(CameraState::Starting { retry: None }) => {
                 "starting the stream...".to_owned()
             }

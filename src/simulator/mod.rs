@@ -21,8 +21,11 @@
 //! doorbell rings) come on a schedule ([`SimConfig::events`], [`SimConfig::events_every`]).
 //! [`Simulator::stats`] counts what clients did (commands, close codes, silenced starts).
 
+mod bridge;
 mod serve;
 mod stream;
+
+pub use bridge::{BridgeSim, HttpFault};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -211,6 +214,9 @@ pub struct SimConfig {
     /// `device.get_properties`, and sent again (`property changed`) with each of its
     /// detection events, as a camera snaps one.
     pub pictures: HashMap<String, Arc<Vec<u8>>>,
+    /// Speak the Eufy Mega bridge instead of eufy-security-ws (`--backend bridge`): the
+    /// WebSocket on `/ws`, video over HTTP.
+    pub bridge: Option<BridgeSim>,
 }
 
 /// The first schema whose device properties carry the `picture`.
@@ -422,6 +428,7 @@ impl Default for SimConfig {
             event_hold: Duration::from_secs(2),
             offline: Vec::new(),
             pictures: HashMap::new(),
+            bridge: None,
         }
     }
 }
@@ -460,6 +467,7 @@ impl SimStats {
 pub struct Simulator {
     addr: SocketAddr,
     state: Arc<Shared>,
+    bridge: Option<Arc<bridge::Bridge>>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     background: JoinHandle<()>,
@@ -485,9 +493,18 @@ impl Simulator {
             encoded: Mutex::new(EncodedCache::default()),
             broadcast,
         });
-        let background = spawn_server_events(&state, began);
+        let bridge = state.config.bridge.clone().map(bridge::Bridge::new);
+        let mut background = spawn_server_events(&state, began);
+        if let Some(br) = &bridge {
+            let events = background;
+            let translated = tokio::spawn(bridge::background(state.clone(), br.clone()));
+            background = tokio::spawn(async move {
+                let _ = tokio::join!(events, translated);
+            });
+        }
         let (stop, mut stopped) = oneshot::channel();
         let st = state.clone();
+        let br = bridge.clone();
         let task = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             loop {
@@ -497,8 +514,13 @@ impl Simulator {
                         Ok((tcp, peer)) => {
                             let _ = tcp.set_nodelay(true);
                             let st = st.clone();
+                            let br = br.clone();
                             conns.spawn(async move {
-                                if let Err(e) = serve(st, tcp).await {
+                                let served = match br {
+                                    Some(br) => bridge::serve(st, br, tcp).await.map_err(Into::into),
+                                    None => serve(st, tcp).await,
+                                };
+                                if let Err(e) = served {
                                     tracing::debug!(%peer, "simulator connection ended: {e}");
                                 }
                             });
@@ -516,6 +538,7 @@ impl Simulator {
         Ok(Simulator {
             addr,
             state,
+            bridge,
             stop: Some(stop),
             task,
             background,
@@ -527,9 +550,12 @@ impl Simulator {
         self.addr
     }
 
-    /// `ws://ADDR`.
+    /// `ws://ADDR` (`ws://ADDR/ws` for the bridge).
     pub fn url(&self) -> String {
-        format!("ws://{}", self.addr)
+        match self.bridge {
+            Some(_) => format!("ws://{}/ws", self.addr),
+            None => format!("ws://{}", self.addr),
+        }
     }
 
     /// What clients did so far.
@@ -541,6 +567,9 @@ impl Simulator {
 
     /// Streams running now (silenced ones not counted).
     pub fn active_streams(&self) -> usize {
+        if let Some(br) = &self.bridge {
+            return br.streaming().len();
+        }
         lock(&self.state.cameras)
             .values()
             .filter(|r| !r.silent)
@@ -549,6 +578,9 @@ impl Simulator {
 
     /// The cameras streaming now (silenced ones not counted), sorted.
     pub fn streaming(&self) -> Vec<String> {
+        if let Some(br) = &self.bridge {
+            return br.streaming();
+        }
         let mut v: Vec<String> = lock(&self.state.cameras)
             .iter()
             .filter(|(_, r)| !r.silent)

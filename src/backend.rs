@@ -1,0 +1,286 @@
+//! The session seam: two backends, one wall. A camera server is either eufy-security-ws
+//! ([`crate::eufy::session`]: one WebSocket, video in JSON events) or the Eufy Mega bridge
+//! ([`crate::bridge`]: a WebSocket for control and events, video over HTTP). Both report the
+//! same [`SessionEvent`]s and take the same [`SessionControl`]s, so the pipeline, the viewer,
+//! the kiosk, record, publish, bench and MQTT never know which one they have.
+//!
+//! Which one is known from the first message after connecting (eufy-security-ws sends
+//! `{"type":"version",…}`, the bridge `{"event":"hello",…}`), or said by `--backend` /
+//! the wall file's `backend`. A bridge URL given without its `/ws` path is completed.
+//!
+//! [`SessionControl`]: crate::eufy::session::SessionControl
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::time::{timeout_at, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::eufy::protocol::DeviceInfo;
+use crate::eufy::session::{ControlReceiver, SessionConfig, SessionError, SessionEvent};
+use crate::shutdown::Shutdown;
+
+/// Which server a session speaks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// Known from the server's first message.
+    #[default]
+    Auto,
+    /// eufy-security-ws.
+    Ws,
+    /// The Eufy Mega bridge (ha-eufy-sdk-bridge).
+    Bridge,
+}
+
+impl Backend {
+    /// Its name on the command line and in wall files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Ws => "ws",
+            Backend::Bridge => "bridge",
+        }
+    }
+
+    /// What a user calls it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Backend::Auto => "a camera server",
+            Backend::Ws => "eufy-security-ws",
+            Backend::Bridge => "the Eufy Mega bridge",
+        }
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Backend, String> {
+        match s {
+            "auto" => Ok(Backend::Auto),
+            "ws" | "eufy-security-ws" => Ok(Backend::Ws),
+            "bridge" | "mega" => Ok(Backend::Bridge),
+            other => Err(format!(
+                "backend {other:?}: expected auto, ws (eufy-security-ws) or bridge (the Eufy Mega bridge)"
+            )),
+        }
+    }
+}
+
+/// What a server's first message says it is.
+pub fn classify(first: &str) -> Result<Backend, String> {
+    let v: Value = match serde_json::from_str(first) {
+        Ok(v) => v,
+        Err(_) => return Err(format!("its first message is not JSON: {}", excerpt(first))),
+    };
+    if v.get("type").and_then(Value::as_str) == Some("version") {
+        return Ok(Backend::Ws);
+    }
+    if v.get("event").and_then(Value::as_str) == Some("hello") {
+        return Ok(Backend::Bridge);
+    }
+    Err(format!("its first message is {}", excerpt(first)))
+}
+
+fn excerpt(text: &str) -> String {
+    crate::bridge::session::excerpt(text)
+}
+
+/// `url` with the bridge's `/ws` path when it has no path.
+fn with_ws_path(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let path = rest.find('/').map_or("", |k| &rest[k..]);
+    (path.is_empty() || path == "/").then(|| format!("{}/ws", url.trim_end_matches('/')))
+}
+
+/// Connects once and reads the first message: which backend, and the URL to use (a bridge
+/// URL completed with `/ws`).
+pub async fn probe(config: &SessionConfig) -> Result<(Backend, String), SessionError> {
+    match probe_url(config, &config.url).await {
+        // The bridge answers its WebSocket on /ws only; a URL without a path is refused
+        // with an HTTP error by the bridge (eufy-security-ws answers any path).
+        Err(SessionError::Connect { source, .. })
+            if matches!(*source, tokio_tungstenite::tungstenite::Error::Http(_)) =>
+        {
+            match with_ws_path(&config.url) {
+                Some(url) => probe_url(config, &url).await,
+                None => Err(SessionError::Connect {
+                    url: config.url.clone(),
+                    source,
+                }),
+            }
+        }
+        other => other,
+    }
+}
+
+async fn probe_url(config: &SessionConfig, url: &str) -> Result<(Backend, String), SessionError> {
+    let deadline = Instant::now() + config.request_timeout;
+    let (mut ws, _) = timeout_at(deadline, tokio_tungstenite::connect_async(url))
+        .await
+        .map_err(|_| SessionError::Timeout {
+            url: url.to_owned(),
+            what: "the WebSocket handshake".into(),
+            secs: config.request_timeout.as_secs_f64(),
+        })?
+        .map_err(|e| SessionError::Connect {
+            url: url.to_owned(),
+            source: Box::new(e),
+        })?;
+    let first = loop {
+        match timeout_at(deadline, ws.next()).await {
+            Err(_) => {
+                return Err(SessionError::Silent {
+                    url: url.to_owned(),
+                    secs: config.request_timeout.as_secs_f64(),
+                })
+            }
+            Ok(None) => {
+                return Err(SessionError::Lost {
+                    url: url.to_owned(),
+                    reason: "closed before its first message".into(),
+                })
+            }
+            Ok(Some(Err(e))) => {
+                return Err(SessionError::Lost {
+                    url: url.to_owned(),
+                    reason: e.to_string(),
+                })
+            }
+            Ok(Some(Ok(Message::Text(t)))) => break t.to_string(),
+            Ok(Some(Ok(_))) => {}
+        }
+    };
+    let _ = ws.close(None).await;
+    match classify(&first) {
+        Ok(b) => Ok((b, url.to_owned())),
+        Err(what) => Err(SessionError::UnknownServer {
+            url: url.to_owned(),
+            what,
+        }),
+    }
+}
+
+/// `config` with its backend known: as given, or probed (again after transient failures,
+/// with backoff, until `wait_server`; `None` when `stop` came first).
+async fn resolve(
+    config: SessionConfig,
+    events: &mpsc::Sender<SessionEvent>,
+    stop: &mut Shutdown,
+) -> Result<Option<SessionConfig>, SessionError> {
+    if config.backend != Backend::Auto {
+        return Ok(Some(config));
+    }
+    let begun = std::time::Instant::now();
+    let mut delay = config.backoff_min;
+    loop {
+        let err = tokio::select! {
+            r = probe(&config) => match r {
+                Ok((backend, url)) => {
+                    tracing::info!("{url} is {}", backend.describe());
+                    return Ok(Some(SessionConfig { backend, url, ..config }));
+                }
+                Err(e) => e,
+            },
+            _ = stop.wait() => return Ok(None),
+        };
+        if !config.reconnect || !err.is_transient() {
+            return Err(err);
+        }
+        if let Some(wait) = config.wait_server.filter(|w| begun.elapsed() + delay >= *w) {
+            return Err(SessionError::NotReady {
+                url: config.url.clone(),
+                secs: wait.as_secs_f64(),
+                why: err.to_string(),
+            });
+        }
+        tracing::warn!("{err}; trying again in {:.1} s", delay.as_secs_f64());
+        let _ = events
+            .send(SessionEvent::Reconnecting {
+                reason: err.to_string(),
+                delay,
+            })
+            .await;
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.wait() => return Ok(None),
+        }
+        delay = (delay * 2).min(config.backoff_max);
+    }
+}
+
+/// Runs a session on whichever backend `config` names or the server is, until `stop` or
+/// an error another try cannot fix; `control` lets the owner choose the cameras streamed.
+pub async fn run_session(
+    config: SessionConfig,
+    events: mpsc::Sender<SessionEvent>,
+    mut stop: Shutdown,
+    control: Option<ControlReceiver>,
+) -> Result<(), SessionError> {
+    let Some(config) = resolve(config, &events, &mut stop).await? else {
+        return Ok(());
+    };
+    match (config.backend, control) {
+        (Backend::Bridge, control) => crate::bridge::run(config, events, stop, control).await,
+        (_, Some(control)) => {
+            crate::eufy::session::run_session_with(config, events, stop, control).await
+        }
+        (_, None) => crate::eufy::session::run_session(config, events, stop).await,
+    }
+}
+
+/// The cameras the server at `config.url` lists (see the backends' `list_cameras`).
+pub async fn list_cameras(config: &SessionConfig) -> Result<Vec<DeviceInfo>, SessionError> {
+    let (tx, mut rx) = mpsc::channel(16);
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let (_trigger, mut stop) = crate::shutdown::channel();
+    let resolved = resolve(config.clone(), &tx, &mut stop).await;
+    drop(tx);
+    let _ = drain.await;
+    let Some(config) = resolved? else {
+        return Ok(Vec::new());
+    };
+    match config.backend {
+        Backend::Bridge => crate::bridge::list_cameras(&config).await,
+        _ => crate::eufy::session::list_cameras(&config).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_messages() {
+        assert_eq!(
+            classify(
+                r#"{"type":"version","driverVersion":"3","serverVersion":"1.9","minSchemaVersion":0,"maxSchemaVersion":21}"#
+            ),
+            Ok(Backend::Ws)
+        );
+        assert_eq!(
+            classify(r#"{"event":"hello","schemaVersion":1,"auth":{"state":"ok"}}"#),
+            Ok(Backend::Bridge)
+        );
+        let e = classify(r#"{"hello":"world"}"#).unwrap_err();
+        assert!(e.contains("hello"), "{e}");
+        assert!(classify("<html>").unwrap_err().contains("not JSON"));
+    }
+
+    #[test]
+    fn names_and_paths() {
+        for b in [Backend::Auto, Backend::Ws, Backend::Bridge] {
+            assert_eq!(b.name().parse::<Backend>(), Ok(b));
+        }
+        assert!("mqtt".parse::<Backend>().is_err());
+        assert_eq!(
+            with_ws_path("ws://h:3000").as_deref(),
+            Some("ws://h:3000/ws")
+        );
+        assert_eq!(
+            with_ws_path("ws://h:3000/").as_deref(),
+            Some("ws://h:3000/ws")
+        );
+        assert_eq!(with_ws_path("ws://h:3000/ws"), None);
+    }
+}
