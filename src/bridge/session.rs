@@ -196,6 +196,11 @@ impl<'a> Control<'a> {
     ) -> Result<(), SessionError> {
         let (link, auth) = hello(self.config).await?;
         let link = slot.insert(link);
+        // What the owner asked before we connected (a wall's hidden pages, its on_event
+        // cameras) holds before any camera opens.
+        while let Some(c) = control.as_mut().and_then(|rx| rx.try_recv().ok()) {
+            on_control(c, wants);
+        }
         let _ = self
             .events
             .send(SessionEvent::Connected {
@@ -205,14 +210,16 @@ impl<'a> Control<'a> {
             })
             .await;
         self.on_auth(auth, link).await?;
-        let mut ping = tokio::time::interval(self.config.ping_interval);
+        // The bridge sends no pings: ours keep the socket alive and prove it alive.
+        let every = self.config.ping_interval.min(self.config.data_timeout / 2);
+        let mut ping = tokio::time::interval(every.max(std::time::Duration::from_millis(10)));
         ping.tick().await;
         loop {
             tokio::select! {
-                msg = link.next(Instant::now() + self.config.data_timeout) => {
-                    let msg = msg?;
-                    self.on_message(msg, link).await?;
-                }
+                msg = link.next(Instant::now() + self.config.data_timeout) => match msg? {
+                    Ok(msg) => self.on_message(msg, link).await?,
+                    Err(why) => link.drop_message(self.events, why).await,
+                },
                 _ = ping.tick() => link.ping().await?,
                 Some(c) = next_control(control) => on_control(c, wants),
             }
@@ -385,6 +392,7 @@ async fn hello(config: &SessionConfig) -> Result<(Link<'_>, AuthState), SessionE
         next_id: 0,
         last_msg: Instant::now(),
         dropped: 0,
+        backlog: Default::default(),
     };
     let auth = loop {
         let text = match timeout_at(deadline, link.text()).await {
@@ -427,6 +435,14 @@ pub(crate) fn excerpt(text: &str) -> String {
     s
 }
 
+/// Why a message was dropped, with its start.
+fn unreadable(e: &protocol::ParseError, text: &str) -> String {
+    format!(
+        "unreadable message from the bridge ({e}): {}",
+        excerpt(text)
+    )
+}
+
 /// One open WebSocket: requests, replies and the silence deadline.
 struct Link<'a> {
     ws: Ws,
@@ -434,7 +450,12 @@ struct Link<'a> {
     next_id: u64,
     last_msg: Instant,
     dropped: u64,
+    /// What arrived while a reply was awaited: messages, or why one was unreadable.
+    backlog: std::collections::VecDeque<Result<Message, String>>,
 }
+
+/// The most messages kept while a reply is awaited (more are counted drops).
+const BACKLOG: usize = 256;
 
 impl Link<'_> {
     fn lost(&self, reason: impl Into<String>) -> SessionError {
@@ -468,10 +489,13 @@ impl Link<'_> {
         }
     }
 
-    /// The next message the session acts on, or an error when nothing at all came before
-    /// `deadline`. Unreadable messages are counted and said, never fatal.
-    async fn next(&mut self, deadline: Instant) -> Result<Message, SessionError> {
-        loop {
+    /// The next message the session acts on (`Err(why)`: one unreadable, to count and say),
+    /// or an error when nothing at all came before `deadline`.
+    async fn next(&mut self, deadline: Instant) -> Result<Result<Message, String>, SessionError> {
+        if let Some(m) = self.backlog.pop_front() {
+            return Ok(m);
+        }
+        {
             let silent_since = self.last_msg;
             let text = match timeout_at(
                 deadline.max(silent_since + self.config.data_timeout),
@@ -487,23 +511,22 @@ impl Link<'_> {
                     })
                 }
             };
-            match protocol::parse(&text) {
-                Ok(m) => return Ok(m),
-                Err(e) => {
-                    self.dropped += 1;
-                    tracing::warn!(
-                        "dropped a message from the bridge ({e}): {} ({} dropped)",
-                        excerpt(&text),
-                        self.dropped
-                    );
-                }
-            }
+            Ok(protocol::parse(&text).map_err(|e| unreadable(&e, &text)))
+        }
+    }
+
+    fn keep(&mut self, m: Result<Message, String>) {
+        if self.backlog.len() < BACKLOG {
+            self.backlog.push_back(m);
+        } else {
+            self.dropped += 1;
+            tracing::warn!("a message from the bridge dropped: too many while a reply was awaited");
         }
     }
 
     async fn drop_message(&mut self, events: &mpsc::Sender<SessionEvent>, reason: String) {
         self.dropped += 1;
-        tracing::debug!("{reason} ({} dropped)", self.dropped);
+        tracing::warn!("{reason} ({} dropped)", self.dropped);
         let _ = events.send(SessionEvent::Dropped { reason }).await;
     }
 
@@ -548,14 +571,8 @@ impl Link<'_> {
                         })
                     };
                 }
-                Ok(other) => tracing::debug!(?other, "bridge message while waiting for {cmd}"),
-                Err(e) => {
-                    self.dropped += 1;
-                    tracing::warn!(
-                        "dropped a message from the bridge ({e}): {}",
-                        excerpt(&text)
-                    );
-                }
+                Ok(other) => self.keep(Ok(other)),
+                Err(e) => self.keep(Err(unreadable(&e, &text))),
             }
         }
     }
@@ -731,6 +748,9 @@ impl CameraTask {
     /// stops wanting the camera.
     async fn stream(&self, path: Option<&str>, want: &mut watch::Receiver<Want>) -> Outcome {
         let first = *want.borrow_and_update();
+        if !first.on {
+            return Outcome::Interrupted;
+        }
         let wait = async {
             loop {
                 if want.changed().await.is_err() {
@@ -837,7 +857,7 @@ async fn list_once(
             None => Instant::now() + Duration::from_secs(3600),
         };
         match link.next(deadline).await {
-            Ok(Message::Auth(a)) => auth = a,
+            Ok(Ok(Message::Auth(a))) => auth = a,
             Ok(_) => {}
             Err(SessionError::Silent { .. })
                 if begun.elapsed() < config.wait_server.unwrap_or(Duration::MAX) =>

@@ -119,12 +119,49 @@ pub(super) struct Bridge {
     backoff: Mutex<HashMap<String, Instant>>,
 }
 
+/// One unit on its way to a pull's viewers: its bytes, and whether it is a keyframe.
+type Sent = (Arc<[u8]>, bool);
+
+/// A unit receiver.
+type Units = broadcast::Receiver<Sent>;
+
+/// A late joiner's start: its receiver, and the last keyframe to send first.
+type Joined = (Units, Option<Arc<[u8]>>);
+
 /// One camera's shared pull: live units, and the last keyframe for late joiners.
 struct Pull {
-    units: broadcast::Sender<(Arc<[u8]>, bool)>,
+    /// Taken (closed) when the camera's stream ends: its viewers' bodies end.
+    units: Mutex<Option<broadcast::Sender<Sent>>>,
+    /// The last keyframe, under the same lock as the sends (see [`Pull::join`]).
     key: Mutex<Option<Arc<[u8]>>>,
     open: watch::Sender<bool>,
     viewers: Mutex<usize>,
+}
+
+impl Pull {
+    /// A new viewer's receiver, with the last keyframe sent before it (for a late joiner):
+    /// taken under the key's lock, so the keyframe is neither missed nor sent twice.
+    fn join(&self) -> Option<Joined> {
+        let key = lock(&self.key);
+        let rx = lock(&self.units).as_ref()?.subscribe();
+        Some((rx, key.clone()))
+    }
+
+    /// Sends a unit to every viewer (keeping it as the last keyframe when it is one).
+    fn send(&self, data: Arc<[u8]>, keyframe: bool) {
+        let mut key = lock(&self.key);
+        if keyframe {
+            *key = Some(data.clone());
+        }
+        if let Some(tx) = lock(&self.units).as_ref() {
+            let _ = tx.send((data, keyframe));
+        }
+    }
+
+    /// Ends the stream: every viewer's body ends.
+    fn close(&self) {
+        lock(&self.units).take();
+    }
 }
 
 impl Bridge {
@@ -182,7 +219,9 @@ pub(super) async fn background(st: Arc<Shared>, br: Arc<Bridge>) {
                 tracing::info!("bridge simulator: the session expired, logging in again");
                 br.set_auth(json!({"state": "reauth"}));
                 // Streams end with the session.
-                lock(&br.pulls).clear();
+                for (_, p) in lock(&br.pulls).drain() {
+                    p.close();
+                }
                 tokio::time::sleep(br.sim.relogin).await;
                 br.set_auth(json!({"state": "ok"}));
             }
@@ -435,8 +474,15 @@ async fn stream(
         _ => {}
     }
     *lock(&st.stats).starts.entry(serial.to_owned()).or_default() += 1;
-    let pull = join_pull(st, br, &camera);
-    let mut units = pull.units.subscribe();
+    let Some((pull, (mut units, cached))) = join_pull(st, br, &camera) else {
+        return respond(
+            &mut tcp,
+            502,
+            "application/json",
+            br#"{"error":"the camera's stream ended"}"#,
+        )
+        .await;
+    };
     let mut open = pull.open.subscribe();
     let viewer = Viewer {
         br: br.clone(),
@@ -450,16 +496,16 @@ async fn stream(
         }
     }
     tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: video/H264\r\ntransfer-encoding: chunked\r\ncache-control: no-store\r\n\r\n").await?;
-    let cached = lock(&pull.key).clone();
-    if let Some(key) = cached {
-        chunk(&mut tcp, &key).await?;
-    }
+    let mut first = cached;
     let mut sent = 0u64;
     let clean = loop {
-        let (data, _) = match units.recv().await {
-            Ok(u) => u,
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(broadcast::error::RecvError::Closed) => break true,
+        let data = match first.take() {
+            Some(key) => key,
+            None => match units.recv().await {
+                Ok((data, _)) => data,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break true,
+            },
         };
         match &br.sim.http_fault {
             Some(HttpFault::Abort(n)) if sent >= *n => break false,
@@ -517,15 +563,17 @@ impl Drop for Viewer {
     }
 }
 
-/// The camera's running pull, or a new one.
-fn join_pull(st: &Arc<Shared>, br: &Arc<Bridge>, camera: &Camera) -> Arc<Pull> {
+/// Joins the camera's running pull (its receiver, and the last keyframe to send first), or
+/// starts one (whose first viewer gets every unit from the camera's start).
+fn join_pull(st: &Arc<Shared>, br: &Arc<Bridge>, camera: &Camera) -> Option<(Arc<Pull>, Joined)> {
     let mut pulls = lock(&br.pulls);
     if let Some(p) = pulls.get(&camera.serial) {
+        let joined = p.join()?;
         *lock(&p.viewers) += 1;
-        return p.clone();
+        return Some((p.clone(), joined));
     }
     let pull = Arc::new(Pull {
-        units: broadcast::channel(64).0,
+        units: Mutex::new(Some(broadcast::channel(256).0)),
         key: Mutex::new(None),
         open: watch::channel(false).0,
         viewers: Mutex::new(1),
@@ -534,13 +582,15 @@ fn join_pull(st: &Arc<Shared>, br: &Arc<Bridge>, camera: &Camera) -> Arc<Pull> {
     let mut stats = lock(&st.stats);
     stats.peak_streams = stats.peak_streams.max(pulls.len() as u64);
     drop(stats);
+    let (rx, _) = pull.join()?;
+    let joined = (rx, None);
     tokio::spawn(run_pull(
         st.clone(),
         br.clone(),
         camera.clone(),
         Arc::downgrade(&pull),
     ));
-    pull
+    Some((pull, joined))
 }
 
 /// The camera's session: opens after the start delay, sends its units paced, ends at the
@@ -563,7 +613,7 @@ async fn run_pull(st: Arc<Shared>, br: Arc<Bridge>, camera: Camera, pull: std::s
     if br.sim.http_fault == Some(HttpFault::HugeChunk) {
         let all: Vec<u8> = units.iter().flat_map(|u| u.data.iter().copied()).collect();
         if let Some(p) = pull.upgrade() {
-            let _ = p.units.send((all.into(), true));
+            p.send(all.into(), true);
         }
         finish(&br, &camera.serial, &pull);
         return;
@@ -580,13 +630,10 @@ async fn run_pull(st: Arc<Shared>, br: Arc<Bridge>, camera: Camera, pull: std::s
             break;
         };
         let Some(p) = pull.upgrade() else { return };
-        if unit.keyframe {
-            *lock(&p.key) = Some(unit.data.clone());
-        }
-        if p.units.receiver_count() == 0 && *lock(&p.viewers) == 0 {
+        if *lock(&p.viewers) == 0 {
             return;
         }
-        let _ = p.units.send((unit.data.clone(), unit.keyframe));
+        p.send(unit.data.clone(), unit.keyframe);
         drop(p);
         if let Some(iv) = interval {
             next += iv;
@@ -605,8 +652,8 @@ fn finish(br: &Bridge, serial: &str, pull: &std::sync::Weak<Pull>) {
         if pulls.get(serial).is_some_and(|q| Arc::ptr_eq(q, &p)) {
             pulls.remove(serial);
         }
+        p.close();
     }
-    // The sender goes with the last `Arc`: the viewers see `Closed`.
 }
 
 async fn websocket(
