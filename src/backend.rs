@@ -17,7 +17,7 @@ use tokio::time::{timeout_at, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::eufy::protocol::DeviceInfo;
-use crate::eufy::session::{ControlReceiver, SessionConfig, SessionError, SessionEvent};
+use crate::eufy::session::{ControlReceiver, Opened, SessionConfig, SessionError, SessionEvent};
 use crate::shutdown::Shutdown;
 
 /// Which server a session speaks to.
@@ -93,9 +93,19 @@ fn with_ws_path(url: &str) -> Option<String> {
     (path.is_empty() || path == "/").then(|| format!("{}/ws", url.trim_end_matches('/')))
 }
 
-/// Connects once and reads the first message: which backend, and the URL to use (a bridge
-/// URL completed with `/ws`).
-pub async fn probe(config: &SessionConfig) -> Result<(Backend, String), SessionError> {
+/// What the probe found: the backend, the URL to use (a bridge URL completed with `/ws`),
+/// and the open socket with its first message, handed to the session.
+pub struct Probed {
+    /// Which server.
+    pub backend: Backend,
+    /// Its URL.
+    pub url: String,
+    /// The connection, kept for the session (no second connection at the start).
+    pub opened: Opened,
+}
+
+/// Connects once and reads the first message: which backend it is.
+pub async fn probe(config: &SessionConfig) -> Result<Probed, SessionError> {
     match probe_url(config, &config.url).await {
         // The bridge answers its WebSocket on /ws only; a URL without a path is refused
         // with an HTTP error by the bridge (eufy-security-ws answers any path).
@@ -114,9 +124,13 @@ pub async fn probe(config: &SessionConfig) -> Result<(Backend, String), SessionE
     }
 }
 
-async fn probe_url(config: &SessionConfig, url: &str) -> Result<(Backend, String), SessionError> {
+async fn probe_url(config: &SessionConfig, url: &str) -> Result<Probed, SessionError> {
     let deadline = Instant::now() + config.request_timeout;
-    let (mut ws, _) = timeout_at(deadline, tokio_tungstenite::connect_async(url))
+    let at = SessionConfig {
+        url: url.to_owned(),
+        ..config.clone()
+    };
+    let (mut ws, _) = timeout_at(deadline, crate::eufy::session::connect(&at))
         .await
         .map_err(|_| SessionError::Timeout {
             url: url.to_owned(),
@@ -151,9 +165,12 @@ async fn probe_url(config: &SessionConfig, url: &str) -> Result<(Backend, String
             Ok(Some(Ok(_))) => {}
         }
     };
-    let _ = ws.close(None).await;
     match classify(&first) {
-        Ok(b) => Ok((b, url.to_owned())),
+        Ok(backend) => Ok(Probed {
+            backend,
+            url: url.to_owned(),
+            opened: Opened { ws, first },
+        }),
         Err(what) => Err(SessionError::UnknownServer {
             url: url.to_owned(),
             what,
@@ -162,23 +179,24 @@ async fn probe_url(config: &SessionConfig, url: &str) -> Result<(Backend, String
 }
 
 /// `config` with its backend known: as given, or probed (again after transient failures,
-/// with backoff, until `wait_server`; `None` when `stop` came first).
+/// with backoff, until `wait_server`; `None` when `stop` came first), with the probe's
+/// open connection.
 async fn resolve(
     config: SessionConfig,
     events: &mpsc::Sender<SessionEvent>,
     stop: &mut Shutdown,
-) -> Result<Option<SessionConfig>, SessionError> {
+) -> Result<Option<(SessionConfig, Option<Opened>)>, SessionError> {
     if config.backend != Backend::Auto {
-        return Ok(Some(config));
+        return Ok(Some((config, None)));
     }
     let begun = std::time::Instant::now();
     let mut delay = config.backoff_min;
     loop {
         let err = tokio::select! {
             r = probe(&config) => match r {
-                Ok((backend, url)) => {
+                Ok(Probed { backend, url, opened }) => {
                     tracing::info!("{url} is {}", backend.describe());
-                    return Ok(Some(SessionConfig { backend, url, ..config }));
+                    return Ok(Some((SessionConfig { backend, url, ..config }, Some(opened))));
                 }
                 Err(e) => e,
             },
@@ -217,15 +235,20 @@ pub async fn run_session(
     mut stop: Shutdown,
     control: Option<ControlReceiver>,
 ) -> Result<(), SessionError> {
-    let Some(config) = resolve(config, &events, &mut stop).await? else {
+    let Some((config, opened)) = resolve(config, &events, &mut stop).await? else {
         return Ok(());
     };
-    match (config.backend, control) {
-        (Backend::Bridge, control) => crate::bridge::run(config, events, stop, control).await,
-        (_, Some(control)) => {
+    match (config.backend, opened, control) {
+        (Backend::Bridge, opened, control) => {
+            crate::bridge::run(config, events, stop, control, opened).await
+        }
+        (_, Some(opened), control) => {
+            crate::eufy::session::run_opened(config, events, stop, control, opened).await
+        }
+        (_, None, Some(control)) => {
             crate::eufy::session::run_session_with(config, events, stop, control).await
         }
-        (_, None) => crate::eufy::session::run_session(config, events, stop).await,
+        (_, None, None) => crate::eufy::session::run_session(config, events, stop).await,
     }
 }
 
@@ -237,7 +260,8 @@ pub async fn list_cameras(config: &SessionConfig) -> Result<Vec<DeviceInfo>, Ses
     let resolved = resolve(config.clone(), &tx, &mut stop).await;
     drop(tx);
     let _ = drain.await;
-    let Some(config) = resolved? else {
+    // Listing opens its own connection (the probe's is closed).
+    let Some((config, _)) = resolved? else {
         return Ok(Vec::new());
     };
     match config.backend {

@@ -193,9 +193,10 @@ async fn a_bridge_url_without_its_path_is_completed_and_known() {
     .unwrap();
     let bare = format!("ws://{}", sim.addr());
     let config = SessionConfig::new(bare.clone(), Vec::new());
-    let (kind, url) = backend::probe(&config).await.unwrap();
-    assert_eq!(kind, Backend::Bridge);
-    assert_eq!(url, format!("{bare}/ws"));
+    let probed = backend::probe(&config).await.unwrap();
+    assert_eq!(probed.backend, Backend::Bridge);
+    assert_eq!(probed.url, format!("{bare}/ws"));
+    drop(probed);
     // `eufy-hw cameras` through the seam.
     let list = backend::list_cameras(&SessionConfig {
         wait_server: Some(Duration::from_secs(5)),

@@ -16,7 +16,7 @@ use crate::eufy::session::SessionConfig;
 /// `captcha_dir`. Fails with the bridge's reason when it refuses, or when a code was wrong.
 pub async fn login(url: &str, answer: Answer, captcha_dir: &Path) -> Result<AuthState> {
     let config = SessionConfig::new(url, Vec::new());
-    let (backend, url) = crate::backend::probe(&config)
+    let crate::backend::Probed { backend, url, .. } = crate::backend::probe(&config)
         .await
         .with_context(|| format!("connecting to {url}"))?;
     if backend != Backend::Bridge {

@@ -21,24 +21,20 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::protocol::{self, AuthState, Device, Message, SCHEMA};
 use super::Http;
 use crate::eufy::protocol::DeviceInfo;
 use crate::eufy::schedule::{CameraState, Retry, WARN_EVERY};
 use crate::eufy::session::{
-    ControlReceiver, SessionConfig, SessionControl, SessionError, SessionEvent,
+    ControlReceiver, Opened, SessionConfig, SessionControl, SessionError, SessionEvent, Ws,
 };
 use crate::shutdown::Shutdown;
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// What every camera task reads: the bridge's login state and its device list.
 #[derive(Debug, Clone, Default)]
@@ -65,6 +61,7 @@ pub async fn run(
     events: mpsc::Sender<SessionEvent>,
     mut stop: Shutdown,
     mut control: Option<ControlReceiver>,
+    opened: Option<Opened>,
 ) -> Result<(), SessionError> {
     let http = Http::new(&config)?;
     let (gate_tx, gate) = watch::channel(Gate::default());
@@ -97,6 +94,7 @@ pub async fn run(
         begun: std::time::Instant::now(),
         was_ready: false,
         unknown_events: 0,
+        opened,
     };
     let outcome = tokio::select! {
         r = ctl.run(&mut stop, &mut control, &wants) => r,
@@ -123,6 +121,8 @@ struct Control<'a> {
     begun: std::time::Instant,
     was_ready: bool,
     unknown_events: u64,
+    /// The backend probe's connection, used by the first connection.
+    opened: Option<Opened>,
 }
 
 impl<'a> Control<'a> {
@@ -194,7 +194,7 @@ impl<'a> Control<'a> {
         control: &mut Option<ControlReceiver>,
         wants: &HashMap<String, watch::Sender<Want>>,
     ) -> Result<(), SessionError> {
-        let (link, auth) = hello(self.config).await?;
+        let (link, auth) = hello(self.config, self.opened.take()).await?;
         let link = slot.insert(link);
         // What the owner asked before we connected (a wall's hidden pages, its on_event
         // cameras) holds before any camera opens.
@@ -371,21 +371,26 @@ fn wrong_schema(config: &SessionConfig, schema: u64) -> SessionError {
     }
 }
 
-/// Opens the WebSocket and reads `hello`: the link and the login state.
-async fn hello(config: &SessionConfig) -> Result<(Link<'_>, AuthState), SessionError> {
-    let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(config.max_message))
-        .max_frame_size(Some(config.max_message));
+/// Opens the WebSocket (or takes the one the backend probe opened) and reads `hello`: the
+/// link and the login state.
+async fn hello(
+    config: &SessionConfig,
+    opened: Option<Opened>,
+) -> Result<(Link<'_>, AuthState), SessionError> {
     let deadline = Instant::now() + config.request_timeout;
-    let connect =
-        tokio_tungstenite::connect_async_with_config(config.url.as_str(), Some(ws_config), true);
-    let (ws, _) = timeout_at(deadline, connect)
-        .await
-        .map_err(|_| bridge_timeout(config, "the WebSocket handshake"))?
-        .map_err(|e| SessionError::Connect {
-            url: config.url.clone(),
-            source: Box::new(e),
-        })?;
+    let (ws, mut first) = match opened {
+        Some(o) => (o.ws, Some(o.first)),
+        None => {
+            let (ws, _) = timeout_at(deadline, crate::eufy::session::connect(config))
+                .await
+                .map_err(|_| bridge_timeout(config, "the WebSocket handshake"))?
+                .map_err(|e| SessionError::Connect {
+                    url: config.url.clone(),
+                    source: Box::new(e),
+                })?;
+            (ws, None)
+        }
+    };
     let mut link = Link {
         ws,
         config,
@@ -395,9 +400,12 @@ async fn hello(config: &SessionConfig) -> Result<(Link<'_>, AuthState), SessionE
         backlog: Default::default(),
     };
     let auth = loop {
-        let text = match timeout_at(deadline, link.text()).await {
-            Err(_) => return Err(bridge_timeout(config, "hello")),
-            Ok(r) => r?,
+        let text = match first.take() {
+            Some(t) => t,
+            None => match timeout_at(deadline, link.text()).await {
+                Err(_) => return Err(bridge_timeout(config, "hello")),
+                Ok(r) => r?,
+            },
         };
         match protocol::parse(&text) {
             Ok(Message::Hello { schema, auth }) if schema == SCHEMA => {
@@ -849,7 +857,7 @@ async fn list_once(
     config: &SessionConfig,
     begun: std::time::Instant,
 ) -> Result<Vec<DeviceInfo>, SessionError> {
-    let (mut link, mut auth) = hello(config).await?;
+    let (mut link, mut auth) = hello(config, None).await?;
     while !auth.is_ok() {
         tracing::info!("the bridge at {}: {}", config.url, auth.describe());
         let deadline = match config.wait_server {
@@ -913,7 +921,7 @@ pub enum Answer {
 /// Connects to the bridge, submits `answer` and returns the login state before and after.
 /// A refused submission (`ok: false`) is an error with the bridge's reason.
 pub async fn login(config: &SessionConfig, answer: Answer) -> Result<LoginOutcome, SessionError> {
-    let (mut link, before) = hello(config).await?;
+    let (mut link, before) = hello(config, None).await?;
     let (cmd, args) = match answer {
         Answer::Nothing => {
             let _ = link.ws.close(None).await;

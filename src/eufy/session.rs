@@ -390,7 +390,24 @@ pub fn negotiate_schema(v: &VersionInfo) -> Option<u32> {
     (s >= v.min_schema_version).then_some(s)
 }
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// A client WebSocket, plain or TLS.
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Opens a WebSocket to `config.url` with the session's message limits.
+pub async fn connect(
+    config: &SessionConfig,
+) -> Result<
+    (
+        Ws,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(config.max_message))
+        .max_frame_size(Some(config.max_message));
+    tokio_tungstenite::connect_async_with_config(config.url.as_str(), Some(ws_config), true).await
+}
 
 /// How often the state is asked for again while the server logs in (events may be missed).
 const REFRESH_WHILE_LOGGING_IN: Duration = Duration::from_secs(5);
@@ -412,6 +429,18 @@ struct Memory {
     devices: HashMap<String, DeviceInfo>,
     /// The cameras the owner wants streamed (`None`: all).
     wanted: Option<Vec<String>>,
+    /// A connection already open (the backend's probe), with the first message it read:
+    /// the first handshake uses it instead of connecting again.
+    opened: Option<Opened>,
+}
+
+/// A WebSocket the backend seam opened to find out which server it is, with the first
+/// text message it read (eufy-security-ws's `version`, the bridge's `hello`).
+pub struct Opened {
+    /// The socket.
+    pub ws: Ws,
+    /// Its first text message.
+    pub first: String,
 }
 
 /// Runs a session until `shutdown` (then stops the streams cleanly and returns Ok), or until
@@ -421,7 +450,7 @@ pub async fn run_session(
     events: mpsc::Sender<SessionEvent>,
     shutdown: Shutdown,
 ) -> Result<(), SessionError> {
-    run_controlled(config, events, shutdown, None).await
+    run_controlled(config, events, shutdown, None, None).await
 }
 
 /// [`run_session`], with the owner choosing which cameras stream and restarting frozen ones
@@ -432,7 +461,18 @@ pub async fn run_session_with(
     shutdown: Shutdown,
     control: ControlReceiver,
 ) -> Result<(), SessionError> {
-    run_controlled(config, events, shutdown, Some(control)).await
+    run_controlled(config, events, shutdown, Some(control), None).await
+}
+
+/// [`run_session_with`] (control optional) on a connection the backend seam already opened.
+pub async fn run_opened(
+    config: SessionConfig,
+    events: mpsc::Sender<SessionEvent>,
+    shutdown: Shutdown,
+    control: Option<ControlReceiver>,
+    opened: Opened,
+) -> Result<(), SessionError> {
+    run_controlled(config, events, shutdown, control, Some(opened)).await
 }
 
 async fn run_controlled(
@@ -440,6 +480,7 @@ async fn run_controlled(
     events: mpsc::Sender<SessionEvent>,
     mut stop: Shutdown,
     mut control: Option<ControlReceiver>,
+    opened: Option<Opened>,
 ) -> Result<(), SessionError> {
     let mut delay = config.backoff_min;
     let mut memory = Memory {
@@ -447,6 +488,7 @@ async fn run_controlled(
         was_ready: false,
         devices: HashMap::new(),
         wanted: None,
+        opened,
     };
     loop {
         let mut conn = Connection::new(&config, &events, &mut memory);
@@ -511,6 +553,7 @@ pub async fn list_cameras(config: &SessionConfig) -> Result<Vec<DeviceInfo>, Ses
         was_ready: false,
         devices: HashMap::new(),
         wanted: None,
+        opened: None,
     };
     let mut delay = config.backoff_min;
     let listed = loop {
@@ -579,6 +622,8 @@ struct Connection<'a> {
     server_ready_pending: bool,
     /// Dropped messages are all counted; logged at most once a minute.
     drop_warnings: crate::throttle::Throttle,
+    /// The first message, read by the backend's probe on the socket it handed over.
+    replay: Option<String>,
 }
 
 impl<'a> Connection<'a> {
@@ -603,6 +648,7 @@ impl<'a> Connection<'a> {
             streamed: false,
             server_ready_pending: false,
             drop_warnings: Default::default(),
+            replay: None,
         }
     }
 
@@ -658,23 +704,20 @@ impl<'a> Connection<'a> {
 
     /// Connects: the WebSocket, `version`, the schema, `start_listening`.
     async fn handshake(&mut self) -> Result<(), SessionError> {
-        let ws_config = WebSocketConfig::default()
-            .max_message_size(Some(self.config.max_message))
-            .max_frame_size(Some(self.config.max_message));
-        let connect = tokio_tungstenite::connect_async_with_config(
-            self.config.url.as_str(),
-            Some(ws_config),
-            true,
-        );
         let deadline = Instant::now() + self.config.request_timeout;
-        let (ws, _) = timeout_at(deadline, connect)
-            .await
-            .map_err(|_| self.timeout("the WebSocket handshake"))?
-            .map_err(|e| SessionError::Connect {
-                url: self.url(),
-                source: Box::new(e),
-            })?;
-        self.ws = Some(ws);
+        if let Some(opened) = self.memory.opened.take() {
+            self.ws = Some(opened.ws);
+            self.replay = Some(opened.first);
+        } else {
+            let (ws, _) = timeout_at(deadline, connect(self.config))
+                .await
+                .map_err(|_| self.timeout("the WebSocket handshake"))?
+                .map_err(|e| SessionError::Connect {
+                    url: self.url(),
+                    source: Box::new(e),
+                })?;
+            self.ws = Some(ws);
+        }
 
         // 1. version, unasked.
         let version = loop {
@@ -973,6 +1016,11 @@ impl<'a> Connection<'a> {
         deadline: Instant,
         what: &str,
     ) -> Result<ServerMessage, SessionError> {
+        if let Some(first) = self.replay.take() {
+            if let Some(m) = self.parse(Message::Text(first.into())).await? {
+                return Ok(m);
+            }
+        }
         loop {
             let ws = self.ws_mut()?;
             let msg = match timeout_at(deadline, ws.next()).await {

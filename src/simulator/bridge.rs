@@ -446,35 +446,13 @@ async fn stream(
         )
         .await;
     };
-    match br.sim.http_fault {
-        Some(HttpFault::NoHeaders) => {
-            // Read nothing, answer nothing, until the client gives up.
-            let mut sink = [0u8; 64];
-            while tcp.read(&mut sink).await? > 0 {}
+    if let Some(fault) = &br.sim.http_fault {
+        if answer_fault(fault, &mut tcp).await? {
             return Ok(());
         }
-        Some(HttpFault::WrongType) => {
-            return respond(
-                &mut tcp,
-                200,
-                "text/html",
-                b"<html><body>Bridge UI</body></html>",
-            )
-            .await
-        }
-        Some(HttpFault::JsonOk) => {
-            return respond(
-                &mut tcp,
-                200,
-                "application/json",
-                br#"{"error":"camera session failed"}"#,
-            )
-            .await
-        }
-        _ => {}
     }
     *lock(&st.stats).starts.entry(serial.to_owned()).or_default() += 1;
-    let Some((pull, (mut units, cached))) = join_pull(st, br, &camera) else {
+    let Some((pull, (units, cached))) = join_pull(st, br, &camera) else {
         return respond(
             &mut tcp,
             502,
@@ -496,7 +474,56 @@ async fn stream(
         }
     }
     tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: video/H264\r\ntransfer-encoding: chunked\r\ncache-control: no-store\r\n\r\n").await?;
+    let clean = send_units(st, br, &mut tcp, units, cached).await?;
+    drop(viewer);
+    if clean {
+        tcp.write_all(b"0\r\n\r\n").await?;
+        tcp.shutdown().await?;
+    }
+    // Aborted: dropped without the final chunk, as a P2P error does.
+    Ok(())
+}
+
+/// The faults answered instead of a stream (true when answered).
+async fn answer_fault(fault: &HttpFault, tcp: &mut TcpStream) -> std::io::Result<bool> {
+    match fault {
+        HttpFault::NoHeaders => {
+            // Read nothing, answer nothing, until the client gives up.
+            let mut sink = [0u8; 64];
+            while tcp.read(&mut sink).await? > 0 {}
+            Ok(true)
+        }
+        HttpFault::WrongType => respond(
+            tcp,
+            200,
+            "text/html",
+            b"<html><body>Bridge UI</body></html>",
+        )
+        .await
+        .map(|()| true),
+        HttpFault::JsonOk => respond(
+            tcp,
+            200,
+            "application/json",
+            br#"{"error":"camera session failed"}"#,
+        )
+        .await
+        .map(|()| true),
+        _ => Ok(false),
+    }
+}
+
+/// A stream's units as chunks (the first viewer's from the start, a late one's from
+/// `cached`), faults applied: true when the camera ended it, false when it was cut off.
+async fn send_units(
+    st: &Shared,
+    br: &Bridge,
+    tcp: &mut TcpStream,
+    units: Units,
+    cached: Option<Arc<[u8]>>,
+) -> std::io::Result<bool> {
     let mut first = cached;
+    let mut units = units;
     let mut sent = 0u64;
     let clean = loop {
         let data = match first.take() {
@@ -513,17 +540,17 @@ async fn stream(
                 let garbage: Vec<u8> = (0..data.len().max(64))
                     .map(|i| 0x80 | (i as u8 & 0x7f))
                     .collect();
-                chunk(&mut tcp, &garbage).await?;
+                chunk(tcp, &garbage).await?;
             }
             _ => match st.config.chunking {
-                Chunking::AccessUnit => chunk(&mut tcp, &data).await?,
+                Chunking::AccessUnit => chunk(tcp, &data).await?,
                 // Cut anywhere: the client must not care where.
                 Chunking::Random { seed, max } => {
                     let mut rng = SmallRng::seed_from_u64(seed.wrapping_add(sent));
                     let mut rest: &[u8] = &data;
                     while !rest.is_empty() {
                         let n = rng.random_range(1..=max.max(1)).min(rest.len());
-                        chunk(&mut tcp, &rest[..n]).await?;
+                        chunk(tcp, &rest[..n]).await?;
                         rest = &rest[n..];
                     }
                 }
@@ -531,13 +558,7 @@ async fn stream(
         }
         sent += 1;
     };
-    drop(viewer);
-    if clean {
-        tcp.write_all(b"0\r\n\r\n").await?;
-        tcp.shutdown().await?;
-    }
-    // Aborted: dropped without the final chunk, as a P2P error does.
-    Ok(())
+    Ok(clean)
 }
 
 /// A client of a pull; the last one to leave stops the camera.
