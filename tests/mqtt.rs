@@ -200,7 +200,7 @@ fn home_assistant_sees_and_drives_the_wall() {
     let configs = retained(port, "homeassistant/#");
     assert_eq!(
         configs.len(),
-        5 + 1 + 2 * 4,
+        6 + 1 + 2 * 4,
         "{:?}",
         configs.iter().map(|c| &c.0).collect::<Vec<_>>()
     );
@@ -323,12 +323,12 @@ fn a_broker_that_restarts_gets_everything_again() {
     wait_state(port, "eufy_hw/test/availability", |s| s == "online", t);
     broker.restart(Duration::from_secs(2));
     assert!(
-        retained(port, "homeassistant/#").len() < 14,
+        retained(port, "homeassistant/#").len() < 15,
         "a fresh broker"
     );
     wait_state(port, "eufy_hw/test/availability", |s| s == "online", t);
     let deadline = Instant::now() + t;
-    while retained(port, "homeassistant/#").len() < 14 {
+    while retained(port, "homeassistant/#").len() < 15 {
         assert!(Instant::now() < deadline, "discovery not published again");
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -519,6 +519,66 @@ fn mqtts_with_a_password() {
         err.contains("Home Assistant: connected to mqtts://"),
         "{err}"
     );
-    assert_eq!(sub("homeassistant/#"), 14, "{err}");
+    assert_eq!(sub("homeassistant/#"), 15, "{err}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// On the Eufy Mega bridge: the wall's "Server login" sensor says what the bridge waits for
+/// (its 2FA code), the cameras' state says `login needed`; `eufy-hw login --code` logs it in
+/// and both say so, and the cameras go live.
+#[test]
+fn the_bridges_login_is_a_home_assistant_sensor() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("mqtt-bridge");
+    let broker = Mosquitto::start(&dir);
+    let port = broker.port;
+    let clip = common::clip_path("h264_baseline_720p.h264");
+    let (mut sim, url) = common::simulate(&[
+        "--backend",
+        "bridge",
+        "--code",
+        "246810",
+        "--camera",
+        &format!("{CAM1}={}", clip.display()),
+        "--camera",
+        &format!("{CAM2}={}", clip.display()),
+    ]);
+    let x = xvfb();
+    let wall = wall_file(&dir, port);
+    let mut v = viewer(
+        &x.1,
+        &["--config", &wall, "--url", &url, "--duration", "40"],
+        &dir,
+    );
+    let t = Duration::from_secs(30);
+    let waiting = wait_state(port, "eufy_hw/test/login", |s| s.contains("2FA code"), t);
+    assert!(waiting.contains("eufy-hw login"), "{waiting}");
+    let cam = wait_state(
+        port,
+        &format!("eufy_hw/test/camera/{}", CAM1.to_lowercase()),
+        |s| s.contains("login needed"),
+        t,
+    );
+    assert!(cam.contains("\"fps\":0"), "{cam}");
+    let out = Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+        .args(["login", "--url", &url, "--code", "246810"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_state(port, "eufy_hw/test/login", |s| s == "ok", t);
+    wait_state(
+        port,
+        &format!("eufy_hw/test/camera/{}", CAM1.to_lowercase()),
+        |s| s.contains("\"live\""),
+        t,
+    );
+    let _ = v.kill();
+    let _ = v.wait();
+    let _ = sim.kill();
+    let _ = sim.wait();
+    drop(broker);
 }

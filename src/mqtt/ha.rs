@@ -216,6 +216,12 @@ fn wall_entities(d: &Discovery<'_>, wall: &Wall, image: bool) -> Vec<(String, St
             }),
         ));
     }
+    out.push(d.entity(
+        "sensor",
+        "login",
+        "Server login",
+        json!({ "state_topic": t.at("login"), "icon": "mdi:account-key" }),
+    ));
     if image {
         out.push(d.entity(
             "image",
@@ -413,6 +419,9 @@ pub struct WallState {
     pub muted: bool,
     /// Each camera, in the wall's order.
     pub cameras: Vec<CameraReport>,
+    /// The server's login: `ok`, or what it waits for (the bridge needs a 2FA code, a
+    /// captcha, logs in again).
+    pub login: String,
 }
 
 /// The state messages (retained): all of them without `old`, else those that changed —
@@ -446,6 +455,9 @@ pub fn state_messages(
     }
     if changed(&|s| word(s.muted)) {
         out.push((topics.at("mute"), word(new.muted)));
+    }
+    if changed(&|s| s.login.clone()) {
+        out.push((topics.at("login"), new.login.clone()));
     }
     for (i, c) in wall.cameras.iter().enumerate() {
         let Some(report) = new.cameras.get(i) else {
@@ -506,7 +518,7 @@ node_id = "hall"
         let (w, m, t) = wall();
         let msgs = discovery(&w, &m, &t);
         // 5 for the wall, the image, 4 per camera.
-        assert_eq!(msgs.len(), 5 + 1 + 3 * 4);
+        assert_eq!(msgs.len(), 6 + 1 + 3 * 4);
         let mut ids = Vec::new();
         for (topic, body) in &msgs {
             assert!(
@@ -542,7 +554,7 @@ node_id = "hall"
             image_every: None,
             ..m
         };
-        assert_eq!(discovery(&w, &no_image, &t).len(), 5 + 3 * 4);
+        assert_eq!(discovery(&w, &no_image, &t).len(), 6 + 3 * 4);
     }
 
     #[test]
@@ -656,9 +668,11 @@ node_id = "hall"
                 report("starting", 0.0),
                 report("hidden", 0.0),
             ],
+            login: "ok".into(),
         };
         let all = state_messages(&w, &t, None, &a, false);
-        assert_eq!(all.len(), 4 + 3);
+        assert_eq!(all.len(), 5 + 3);
+        assert!(all.contains(&("eufy_hw/hall/login".into(), "ok".into())));
         assert!(all.contains(&("eufy_hw/hall/page".into(), "Outside".into())));
         assert!(all.contains(&("eufy_hw/hall/show".into(), "wall".into())));
         let cam: Value = serde_json::from_str(
@@ -686,5 +700,12 @@ node_id = "hall"
             "eufy_hw/hall/show".into(),
             "Garden (T8410P0000000003)".into()
         )));
+        // The bridge waiting for its 2FA code is said on its own sensor.
+        let mut c = b.clone();
+        c.login = "the bridge needs a 2FA code".into();
+        assert_eq!(
+            state_messages(&w, &t, Some(&b), &c, false),
+            vec![("eufy_hw/hall/login".into(), c.login.clone())]
+        );
     }
 }

@@ -5,9 +5,10 @@
 use std::time::{Duration, Instant};
 
 use super::app::App;
-use crate::eufy::session::SessionControl;
+use crate::eufy::session::{CameraState, SessionControl};
 use crate::kiosk::Screen;
 use crate::mqtt::ha::{CameraReport, Command, WallState};
+use crate::pipeline::Phase;
 
 /// The wall's state goes to the client at most this often.
 const STATE_EVERY: Duration = Duration::from_secs(1);
@@ -109,6 +110,14 @@ impl App {
 
     fn wall_state(&self, screens: &[Screen]) -> WallState {
         let statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+        // The server's login: what any camera waits on, else ok.
+        let login = statuses
+            .values()
+            .find_map(|s| match &s.phase {
+                Phase::Session(CameraState::Login { what }) => Some(what.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "ok".to_owned());
         let cameras = self
             .serials
             .iter()
@@ -138,6 +147,7 @@ impl App {
             screen_on: self.displays.iter().any(|d| d.kiosk.screen_on()),
             muted: self.audio.as_ref().is_some_and(|a| a.muted()),
             cameras,
+            login,
         }
     }
 }
