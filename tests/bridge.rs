@@ -794,3 +794,44 @@ fn a_wall_file_moves_to_the_bridge_by_its_url_alone() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `record` over the bridge: the raw recording is the clip's bytes, exactly (H.264 and
+/// H.265, cut anywhere).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_recording_over_the_bridge_equals_the_clip() {
+    for name in ["h264_slices4_720p.h264", "h265_main_1080p.h265"] {
+        let cam = camera(name);
+        let sim = Simulator::start(SimConfig {
+            chunking: Chunking::Random { seed: 3, max: 4000 },
+            looping: true,
+            ..bridge_sim(cam.clone(), BridgeSim::default())
+        })
+        .await
+        .unwrap();
+        let out =
+            std::env::temp_dir().join(format!("eufy-bridge-rec-{}-{name}", std::process::id()));
+        let config = eufy_hw::record::RecordConfig {
+            session: SessionConfig::new(sim.url(), vec![SERIAL.into()]),
+            output: out.display().to_string(),
+            duration: Some(Duration::from_secs(30)),
+            frames: Some(25),
+        };
+        let r = eufy_hw::record::record(config, shutdown::Shutdown::never())
+            .await
+            .unwrap();
+        assert_eq!(r[0].units, 25);
+        let expected: Vec<u8> = cam.clip.units[..25]
+            .iter()
+            .flat_map(|u| u.data.iter().copied())
+            .collect();
+        let got = std::fs::read(&out).unwrap();
+        assert!(
+            got == expected,
+            "{name}: {} vs {} bytes",
+            got.len(),
+            expected.len()
+        );
+        let _ = std::fs::remove_file(&out);
+        sim.shutdown().await;
+    }
+}

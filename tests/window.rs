@@ -780,9 +780,21 @@ fn spread(px: &[u8], (x0, x1): (usize, usize), (y0, y1): (usize, usize)) -> f64 
 /// forward and streams it.
 #[test]
 fn an_on_event_camera_shows_its_picture_until_an_event() {
+    on_event_camera("ws");
+}
+
+/// The same wall through the simulated Eufy Mega bridge: the stored picture
+/// (`/snapshot?mode=stored`), the bridge's momentary event bringing the camera forward, and
+/// its stream opened for the event only.
+#[test]
+fn an_on_event_camera_shows_its_picture_until_an_event_on_the_bridge() {
+    on_event_camera("bridge");
+}
+
+fn on_event_camera(backend: &str) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let x = xvfb();
-    let dir = temp_dir("on-event");
+    let dir = temp_dir(&format!("on-event-{backend}"));
     let cache = dir.join("cache");
     let wall = write_wall(
         &dir,
@@ -797,6 +809,8 @@ fn an_on_event_camera_shows_its_picture_until_an_event() {
         &x.1,
         &[
             "demo",
+            "--backend",
+            backend,
             "--config",
             &wall,
             "--picture",
@@ -831,12 +845,15 @@ fn an_on_event_camera_shows_its_picture_until_an_event() {
         still_mean < 0.6 * live,
         "dimmed, not live: {still_mean} against {live}"
     );
-    assert!(shown.is_ok(), "the event brought it forward: {shown:?}");
+    assert!(
+        shown.is_ok(),
+        "{backend}: the event brought it forward: {shown:?}"
+    );
     let (starts, _) = sim_starts(&err);
     assert_eq!(
         starts.get("T8410P0000000002"),
         Some(&1),
-        "streamed for the event only: {starts:?}"
+        "{backend}: streamed for the event only: {starts:?}"
     );
     std::fs::remove_dir_all(&dir).ok();
 }
