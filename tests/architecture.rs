@@ -180,6 +180,27 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
         "the client does not contain the server",
     ),
     ("eufy", "extern:ffmpeg_next", "the session knows no codec"),
+    (
+        "bridge",
+        "pipeline",
+        "the session feeds the pipeline, not the other way",
+    ),
+    ("bridge", "decode", "the session knows no codec"),
+    ("bridge", "extern:ffmpeg_next", "the session knows no codec"),
+    (
+        "bridge",
+        "simulator",
+        "the client does not contain the server",
+    ),
+    ("backend", "pipeline", "the seam is below the pipeline"),
+    (
+        "pipeline",
+        "bridge",
+        "the pipeline knows no backend, only the seam",
+    ),
+    ("view", "bridge", "the viewer knows no backend"),
+    ("mqtt", "bridge", "Home Assistant knows no backend"),
+    ("kiosk", "bridge", "the wall's rules know no backend"),
     // Layers: the pipeline below the window, bench and the commands.
     ("pipeline", "view", "the pipeline knows no window"),
     ("pipeline", "render", "the pipeline knows no renderer"),
