@@ -236,7 +236,7 @@ pub type ControlReceiver = mpsc::UnboundedReceiver<SessionControl>;
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     /// Could not open the WebSocket.
-    #[error("cannot connect to eufy-security-ws at {url}: {source}")]
+    #[error("cannot connect to the camera server at {url}: {source}")]
     Connect {
         /// The URL.
         url: String,
@@ -252,7 +252,7 @@ pub enum SessionError {
         reason: String,
     },
     /// A request got no answer in time.
-    #[error("eufy-security-ws at {url} did not answer {what} within {secs:.0} s")]
+    #[error("the server at {url} did not answer {what} within {secs:.0} s")]
     Timeout {
         /// The URL.
         url: String,
@@ -262,7 +262,7 @@ pub enum SessionError {
         secs: f64,
     },
     /// Nothing at all came from the server (not even a pong) for too long.
-    #[error("eufy-security-ws at {url} sent nothing, not even a pong, for {secs:.0} s")]
+    #[error("the server at {url} sent nothing, not even a pong, for {secs:.0} s")]
     Silent {
         /// The URL.
         url: String,
@@ -270,7 +270,7 @@ pub enum SessionError {
         secs: f64,
     },
     /// The server was not ready (unreachable, logging in, cameras not listed) in time.
-    #[error("eufy-security-ws at {url} was not ready within {secs:.0} s: {why} (is it still logging in to the Eufy cloud, waiting for 2FA or a captcha? see its log; --wait-server sets how long to wait)")]
+    #[error("the server at {url} was not ready within {secs:.0} s: {why} (is it still logging in to the Eufy cloud, waiting for 2FA or a captcha? see its log, or `eufy-hw login` for the Eufy Mega bridge; --wait-server sets how long to wait)")]
     NotReady {
         /// The URL.
         url: String,
