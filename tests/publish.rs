@@ -298,3 +298,40 @@ async fn a_camera_cut_off_mid_stream_goes_on() {
     assert_eq!(streams[0], "h264,1280,720,90", "{streams:?} {err}");
     s.shutdown().await;
 }
+
+/// Publishing through the Eufy Mega bridge: the same units reach the RTSP server (H.265, the
+/// codec from the parameter sets although the bridge says `video/H264`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridges_cameras_are_published_too() {
+    let s = Simulator::start(SimConfig {
+        cameras: vec![Camera {
+            serial: "T1".into(),
+            clip: Arc::new(Clip::load(&common::clip_path("h265_main_1080p.h265")).unwrap()),
+        }],
+        pacing: Pacing::Fps(30.0),
+        realistic: false,
+        bridge: Some(eufy_hw::simulator::BridgeSim::default()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let url = format!("rtsp://127.0.0.1:{}/live", free_port());
+    let file = tmp("bridge-hevc.mkv");
+    let server = rtsp_server(&url, &file, None);
+    let r = record(
+        RecordConfig {
+            session: SessionConfig::new(s.url(), vec!["T1".into()]),
+            output: url.clone(),
+            duration: None,
+            frames: Some(60),
+        },
+        Shutdown::never(),
+    )
+    .await
+    .unwrap();
+    let err = finished(server, Duration::from_secs(10));
+    assert_eq!(r[0].units, 60, "{:?}", r[0]);
+    let streams = probe(&file);
+    assert_eq!(streams, vec!["hevc,1920,1080,60".to_owned()], "{err}");
+    s.shutdown().await;
+}
