@@ -835,3 +835,36 @@ async fn a_raw_recording_over_the_bridge_equals_the_clip() {
         sim.shutdown().await;
     }
 }
+
+/// The headless progress line says what the bridge waits for instead of "starting".
+#[test]
+fn the_progress_line_says_the_bridge_needs_a_code() {
+    let (mut sim, url) = common::simulate(&["--backend", "bridge", "--code", "999000"]);
+    let (_, stdout, stderr) = run_cli(&[
+        "--url",
+        &url,
+        "--serial",
+        SERIAL,
+        "--headless",
+        "--duration",
+        "2",
+        "--accel",
+        "none",
+        "--log",
+        "warn",
+    ]);
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let progress: Vec<&str> = stdout
+        .lines()
+        .chain(stderr.lines())
+        .filter(|l| l.starts_with(SERIAL) && l.contains("frames"))
+        .collect();
+    assert!(!progress.is_empty(), "{stdout}\n{stderr}");
+    assert!(
+        progress
+            .iter()
+            .all(|l| l.contains("the bridge needs a 2FA code (sent by email)")),
+        "{progress:?}"
+    );
+}
