@@ -32,7 +32,8 @@ use super::Http;
 use crate::eufy::protocol::DeviceInfo;
 use crate::eufy::schedule::{CameraState, Retry, WARN_EVERY};
 use crate::eufy::session::{
-    ControlReceiver, Opened, SessionConfig, SessionControl, SessionError, SessionEvent, Ws,
+    next_control, ControlReceiver, Opened, SessionConfig, SessionControl, SessionError,
+    SessionEvent, Ws,
 };
 use crate::shutdown::Shutdown;
 
@@ -351,17 +352,6 @@ fn on_control(c: SessionControl, wants: &HashMap<String, watch::Sender<Want>>) {
             }
         }
     }
-}
-
-async fn next_control(control: &mut Option<ControlReceiver>) -> Option<SessionControl> {
-    let Some(rx) = control.as_mut() else {
-        return std::future::pending().await;
-    };
-    let next = rx.recv().await;
-    if next.is_none() {
-        *control = None;
-    }
-    next
 }
 
 fn wrong_schema(config: &SessionConfig, schema: u64) -> SessionError {

@@ -585,7 +585,7 @@ pub async fn list_cameras(config: &SessionConfig) -> Result<Vec<DeviceInfo>, Ses
 }
 
 /// The owner's next request; pending for ever when there is no owner (or it has gone).
-async fn next_control(control: &mut Option<ControlReceiver>) -> Option<SessionControl> {
+pub(crate) async fn next_control(control: &mut Option<ControlReceiver>) -> Option<SessionControl> {
     let Some(rx) = control.as_mut() else {
         return std::future::pending().await;
     };
