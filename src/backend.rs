@@ -67,6 +67,112 @@ impl std::str::FromStr for Backend {
     }
 }
 
+/// A pan/tilt step (one per command: the camera moves a step and stops).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Pan left.
+    Left,
+    /// Pan right.
+    Right,
+    /// Tilt up.
+    Up,
+    /// Tilt down.
+    Down,
+}
+
+impl Direction {
+    /// eufy-security-ws's `direction` (1 left, 2 right, 3 up, 4 down; 0 is the sweep).
+    pub fn ws_code(self) -> u8 {
+        match self {
+            Direction::Left => 1,
+            Direction::Right => 2,
+            Direction::Up => 3,
+            Direction::Down => 4,
+        }
+    }
+
+    /// Its name (the bridge's `device.action`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Left => "left",
+            Direction::Right => "right",
+            Direction::Up => "up",
+            Direction::Down => "down",
+        }
+    }
+}
+
+/// A pan/tilt command (`eufy-hw ptz`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ptz {
+    /// One pan/tilt step.
+    Move(Direction),
+    /// A 360° sweep (eufy-security-ws only: the bridge exposes none).
+    Sweep,
+    /// Go to preset 1–4 (as people number them).
+    Preset(u8),
+}
+
+/// The most presets a camera keeps, numbered 1 to this for people.
+pub const PRESETS: u8 = 4;
+
+impl std::str::FromStr for Ptz {
+    type Err = String;
+
+    /// `left`, `right`, `up`, `down`, `sweep`, `preset N` (also `preset=N`, `presetN`).
+    fn from_str(s: &str) -> Result<Ptz, String> {
+        let s = s.trim().to_ascii_lowercase();
+        Ok(match s.as_str() {
+            "left" => Ptz::Move(Direction::Left),
+            "right" => Ptz::Move(Direction::Right),
+            "up" => Ptz::Move(Direction::Up),
+            "down" => Ptz::Move(Direction::Down),
+            "sweep" => Ptz::Sweep,
+            other => {
+                let n = other
+                    .strip_prefix("preset")
+                    .map(|n| n.trim_start_matches(['=', ' ']))
+                    .and_then(|n| n.parse::<u8>().ok())
+                    .filter(|n| (1..=PRESETS).contains(n))
+                    .ok_or_else(|| {
+                        format!(
+                            "{s:?}: expected left, right, up, down, sweep or preset 1-{PRESETS}"
+                        )
+                    })?;
+                Ptz::Preset(n)
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for Ptz {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ptz::Move(d) => f.write_str(d.name()),
+            Ptz::Sweep => f.write_str("a 360° sweep"),
+            Ptz::Preset(n) => write!(f, "preset {n}"),
+        }
+    }
+}
+
+/// Asks camera `serial` of the server at `config.url` (either backend) to carry out
+/// `action`, once: connects, checks that the camera can, sends it, closes.
+pub async fn act(config: &SessionConfig, serial: &str, action: Ptz) -> Result<(), SessionError> {
+    let (tx, mut rx) = mpsc::channel(16);
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let (_trigger, mut stop) = crate::shutdown::channel();
+    let resolved = resolve(config.clone(), &tx, &mut stop).await;
+    drop(tx);
+    let _ = drain.await;
+    let Some((config, _)) = resolved? else {
+        return Ok(());
+    };
+    match config.backend {
+        Backend::Bridge => crate::bridge::session::act(&config, serial, action).await,
+        _ => crate::eufy::session::act(&config, serial, action).await,
+    }
+}
+
 /// What a server's first message says it is.
 pub fn classify(first: &str) -> Result<Backend, String> {
     let v: Value = match serde_json::from_str(first) {
@@ -289,6 +395,20 @@ mod tests {
         let e = classify(r#"{"hello":"world"}"#).unwrap_err();
         assert!(e.contains("hello"), "{e}");
         assert!(classify("<html>").unwrap_err().contains("not JSON"));
+    }
+
+    #[test]
+    fn actions() {
+        assert_eq!("left".parse(), Ok(Ptz::Move(Direction::Left)));
+        assert_eq!("Down".parse(), Ok(Ptz::Move(Direction::Down)));
+        assert_eq!("sweep".parse(), Ok(Ptz::Sweep));
+        assert_eq!("preset 2".parse(), Ok(Ptz::Preset(2)));
+        assert_eq!("preset=4".parse(), Ok(Ptz::Preset(4)));
+        assert!("preset 0".parse::<Ptz>().is_err());
+        assert!("preset 5".parse::<Ptz>().is_err());
+        assert!("spin".parse::<Ptz>().is_err());
+        assert_eq!(Direction::Up.ws_code(), 3);
+        assert_eq!(Ptz::Preset(3).to_string(), "preset 3");
     }
 
     #[test]

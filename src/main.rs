@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use eufy_hw::app::{self, SessionTimes};
-use eufy_hw::backend::Backend;
+use eufy_hw::backend::{Backend, Ptz};
 use eufy_hw::bridge::Answer;
 use eufy_hw::clip::Clip;
 use eufy_hw::decode::{Accel, DecoderConfig};
@@ -297,6 +297,8 @@ enum Command {
     Cameras(CamerasArgs),
     /// Complete the Eufy Mega bridge's login: its state, a 2FA code, a captcha's answer.
     Login(LoginArgs),
+    /// Pan and tilt a camera: one step left, right, up or down, a 360° sweep, or preset 1-4.
+    Ptz(PtzArgs),
     /// Check a wall file without connecting: say what it sets up, or what is wrong and where.
     CheckConfig(CheckConfigArgs),
     /// Push cameras to an RTSP server (go2rtc, MediaMTX) for every other viewer: video as it
@@ -370,6 +372,22 @@ struct CamerasArgs {
     /// Which server --url is: ws, bridge or auto.
     #[arg(long, default_value = "auto", value_parser = backend_arg)]
     backend: Backend,
+}
+
+#[derive(Args, Debug)]
+struct PtzArgs {
+    /// The server's URL (eufy-security-ws or the bridge).
+    #[arg(long, env = "EUFY_WS_URL", default_value = "ws://127.0.0.1:3000")]
+    url: String,
+    /// The camera.
+    #[arg(long, env = "EUFY_SERIAL")]
+    serial: String,
+    /// Which server --url is: ws, bridge or auto.
+    #[arg(long, default_value = "auto", value_parser = backend_arg)]
+    backend: Backend,
+    /// left, right, up, down, sweep, or preset N (1-4).
+    #[arg(required = true, num_args = 1..=2, value_name = "ACTION")]
+    action: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -529,6 +547,9 @@ struct StreamArgs {
     /// Bridge: the schema `hello` says (0: no hello at all).
     #[arg(long, default_value_t = 1)]
     bridge_schema: u64,
+    /// What a camera is: plain, doorbell or ptz (its commands and capabilities); repeatable.
+    #[arg(long = "kind", value_name = "SERIAL=KIND")]
+    kinds: Vec<eufy_hw::simulator::KindSpec>,
     /// Frames per second (default: the clip's own rate, 15 when it declares none).
     #[arg(long, conflicts_with = "unpaced", value_parser = fps)]
     fps: Option<f64>,
@@ -729,6 +750,11 @@ impl StreamArgs {
             faults: self.faults.clone(),
             ignore_commands: self.ignore.clone(),
             max_schema: self.max_schema,
+            kinds: self
+                .kinds
+                .iter()
+                .map(|k| (k.serial.clone(), k.kind))
+                .collect(),
             bridge: bridge.then(|| eufy_hw::simulator::BridgeSim {
                 schema: Some(self.bridge_schema).filter(|s| *s > 0),
                 code: self.code.clone(),
@@ -805,6 +831,10 @@ async fn run(cli: Cli) -> Result<()> {
                 a.backend,
             )
             .await
+        }
+        Some(Command::Ptz(a)) => {
+            let action: Ptz = a.action.join(" ").parse().map_err(anyhow::Error::msg)?;
+            app::ptz(&a.url, a.backend, &a.serial, action).await
         }
         Some(Command::Login(a)) => {
             let answer = match (a.code, a.captcha, a.retrigger) {

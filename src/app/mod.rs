@@ -6,6 +6,7 @@
 //!   window, or decode progress without a display;
 //! - [`cameras`]: what a server lists, as a table or a starting wall file; `check-config`;
 //! - [`login`]: the bridge's login completed from here (2FA code, captcha);
+//! - [`ptz`]: a pan/tilt step, sweep or preset;
 //! - [`record`]: `record` and `publish`;
 //! - [`simulate`]: the stand-in server;
 //! - [`bench`]: the benchmark with its progress bar and outputs.
@@ -13,6 +14,7 @@
 pub mod bench;
 pub mod cameras;
 pub mod login;
+pub mod ptz;
 pub mod record;
 pub mod show;
 pub mod simulate;
@@ -24,6 +26,7 @@ use crate::eufy::session::SessionConfig;
 pub use bench::{bench, BenchOutputs};
 pub use cameras::{camera_table, cameras, check_config};
 pub use login::login;
+pub use ptz::ptz;
 pub use record::{publish, record};
 pub use show::{demo, live, Demo, Live, Show};
 pub use simulate::simulate;

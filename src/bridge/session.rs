@@ -29,6 +29,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::protocol::{self, AuthState, Device, Message, SCHEMA};
 use super::Http;
+use crate::backend::Ptz;
 use crate::eufy::protocol::DeviceInfo;
 use crate::eufy::schedule::{CameraState, Retry, WARN_EVERY};
 use crate::eufy::session::{
@@ -884,6 +885,59 @@ async fn list_once(
     let devices = link.devices().await?;
     let _ = link.ws.close(None).await;
     Ok(devices.into_iter().map(|d| d.info).collect())
+}
+
+/// Asks camera `serial` to carry out `action` once (`eufy-hw ptz`) through the bridge:
+/// `device.state` says whether it has the `ptz` capability, then `device.action` (`left`,
+/// `right`, `up`, `down`; `preset.goto` with the slot index, preset N → N − 1 as the SDK's
+/// preset list numbers them). The bridge has no 360° sweep.
+pub async fn act(config: &SessionConfig, serial: &str, action: Ptz) -> Result<(), SessionError> {
+    let (mut link, auth) = hello(config, None).await?;
+    if !auth.is_ok() {
+        return Err(SessionError::Bridge {
+            url: config.url.clone(),
+            reason: auth.describe(),
+        });
+    }
+    let unable = |why: &str| SessionError::Unable {
+        serial: serial.to_owned(),
+        what: action.to_string(),
+        why: why.to_owned(),
+    };
+    let reply = link
+        .request("device.state", json!({ "sn": serial }))
+        .await?;
+    let device = reply
+        .get("device")
+        .map(Device::from_json)
+        .and_then(Result::ok)
+        .flatten()
+        .ok_or_else(|| SessionError::Bridge {
+            url: config.url.clone(),
+            reason: format!(
+                "its state of {serial} is unreadable: {}",
+                excerpt(&reply.to_string())
+            ),
+        })?;
+    if !device.can("ptz") {
+        return Err(unable(&format!(
+            "it has no ptz capability (its capabilities: {})",
+            device.capabilities.join(", ")
+        )));
+    }
+    let (name, args) = match action {
+        Ptz::Move(d) => (d.name(), json!([])),
+        Ptz::Sweep => return Err(unable("the bridge exposes no 360° sweep")),
+        Ptz::Preset(n) => ("preset.goto", json!([n.saturating_sub(1)])),
+    };
+    let done = link
+        .request(
+            "device.action",
+            json!({ "sn": serial, "action": name, "args": args }),
+        )
+        .await;
+    let _ = link.ws.close(None).await;
+    done.map(|_| ())
 }
 
 /// What `eufy-hw login` reports: the login state after what was submitted.

@@ -38,7 +38,7 @@ use super::protocol::{
 };
 pub use super::schedule::CameraState;
 use super::schedule::{Action, ScheduleConfig, Scheduler, StartFailure};
-use crate::backend::Backend;
+use crate::backend::{Backend, Ptz};
 use crate::shutdown::Shutdown;
 
 /// How a session behaves.
@@ -345,6 +345,16 @@ pub enum SessionError {
         /// What it sent, or that it sent nothing.
         what: String,
     },
+    /// A camera cannot do what it was asked (no such command, refused, schema too old).
+    #[error("camera {serial} cannot do {what}: {why}")]
+    Unable {
+        /// The camera.
+        serial: String,
+        /// What was asked.
+        what: String,
+        /// Why not.
+        why: String,
+    },
     /// A camera's stream failed (and restarts are off).
     #[error("camera {serial}: {reason}")]
     Camera {
@@ -365,6 +375,7 @@ impl SessionError {
                 | SessionError::NotReady { .. }
                 | SessionError::BridgeSchema { .. }
                 | SessionError::UnknownServer { .. }
+                | SessionError::Unable { .. }
         ) && !matches!(self, SessionError::Refused { code, .. } if code == codes::NOT_SUPPORTED || code == codes::UNKNOWN_COMMAND)
     }
 }
@@ -584,6 +595,37 @@ pub async fn list_cameras(config: &SessionConfig) -> Result<Vec<DeviceInfo>, Ses
     listed
 }
 
+/// The first schema with `device.pan_and_tilt` and `device.get_commands`.
+pub const PTZ_SCHEMA: u32 = 3;
+/// The first schema with `device.preset_position`.
+pub const PRESET_SCHEMA: u32 = 21;
+
+/// Asks camera `serial` to carry out `action` once (`eufy-hw ptz`): connects, checks with
+/// `device.get_commands` that the camera can, sends the command, closes. Presets are 1–4
+/// for people, `position` 0–3 on the wire.
+pub async fn act(config: &SessionConfig, serial: &str, action: Ptz) -> Result<(), SessionError> {
+    let config = SessionConfig {
+        serials: Vec::new(),
+        ..config.clone()
+    };
+    let (tx, mut rx) = mpsc::channel(64);
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let mut memory = Memory {
+        begun: std::time::Instant::now(),
+        was_ready: false,
+        devices: HashMap::new(),
+        wanted: None,
+        opened: None,
+    };
+    let mut conn = Connection::new(&config, &tx, &mut memory);
+    let done = conn.ptz(serial, action).await;
+    conn.shutdown().await;
+    drop(conn);
+    drop(tx);
+    let _ = drain.await;
+    done
+}
+
 /// The owner's next request; pending for ever when there is no owner (or it has gone).
 pub(crate) async fn next_control(control: &mut Option<ControlReceiver>) -> Option<SessionControl> {
     let Some(rx) = control.as_mut() else {
@@ -624,6 +666,8 @@ struct Connection<'a> {
     drop_warnings: crate::throttle::Throttle,
     /// The first message, read by the backend's probe on the socket it handed over.
     replay: Option<String>,
+    /// The schema agreed on (0 before the handshake).
+    schema: u32,
 }
 
 impl<'a> Connection<'a> {
@@ -649,6 +693,7 @@ impl<'a> Connection<'a> {
             server_ready_pending: false,
             drop_warnings: Default::default(),
             replay: None,
+            schema: 0,
         }
     }
 
@@ -679,6 +724,70 @@ impl<'a> Connection<'a> {
         self.handshake().await?;
         // 4. stream, as the schedule says.
         self.stream(stop, control).await
+    }
+
+    async fn ptz(&mut self, serial: &str, action: Ptz) -> Result<(), SessionError> {
+        self.handshake().await?;
+        let (need, capability, name, args) = match action {
+            Ptz::Move(d) => (
+                PTZ_SCHEMA,
+                "devicePanAndTilt",
+                "device.pan_and_tilt",
+                json!({ "serialNumber": serial, "direction": d.ws_code() }),
+            ),
+            Ptz::Sweep => (
+                PTZ_SCHEMA,
+                "devicePanAndTilt",
+                "device.pan_and_tilt",
+                json!({ "serialNumber": serial, "direction": 0 }),
+            ),
+            Ptz::Preset(n) => (
+                PRESET_SCHEMA,
+                "devicePresetPosition",
+                "device.preset_position",
+                json!({ "serialNumber": serial, "position": n.saturating_sub(1) }),
+            ),
+        };
+        let unable = |why: String| SessionError::Unable {
+            serial: serial.to_owned(),
+            what: action.to_string(),
+            why,
+        };
+        if self.schema < need {
+            return Err(unable(format!(
+                "eufy-security-ws speaks schema {} here; this needs {need} (upgrade the server)",
+                self.schema
+            )));
+        }
+        let got = self
+            .request(
+                "device.get_commands",
+                json!({ "serialNumber": serial }),
+                serial,
+            )
+            .await?;
+        let commands: Vec<&str> = got
+            .get("commands")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !commands.contains(&capability) {
+            return Err(unable(format!(
+                "it has no {capability} command (its commands: {})",
+                if commands.is_empty() {
+                    "none".to_owned()
+                } else {
+                    commands.join(", ")
+                }
+            )));
+        }
+        match self.request(name, args, serial).await {
+            Ok(_) => Ok(()),
+            Err(SessionError::Refused { code, .. }) if code == codes::NOT_SUPPORTED => Err(unable(
+                "the camera refused it (device_not_supported)".to_owned(),
+            )),
+            Err(e) => Err(e),
+        }
     }
 
     /// Carries out what the owner asked.
@@ -737,6 +846,7 @@ impl<'a> Connection<'a> {
         // 2. schema, 3. listening (and whether the server has logged in).
         self.request("set_api_schema", json!({ "schemaVersion": schema }), "")
             .await?;
+        self.schema = schema;
         self.refresh_state().await?;
         tracing::info!(
             server = %version.server_version, schema, devices = ?self.listed,

@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::{lock, Camera, Chunking, Pacing, Shared};
+use super::{lock, Camera, CameraKind, Chunking, Pacing, Shared};
 use crate::bridge::protocol::event_name;
 use crate::eufy::protocol::{events, DetectionKind};
 
@@ -800,6 +800,19 @@ fn command(st: &Shared, br: &Bridge, text: &str) -> Value {
             json!({"path": format!("/stream/{sn}"), "http": format!("http://127.0.0.1:3000/stream/{sn}"), "rtsp": format!("rtsp://127.0.0.1:8554/{sn}")}),
         ),
         "stream.stop" => ok(json!({})),
+        "device.action" if st.camera(sn).is_none() => fail(&format!("unknown device {sn}")),
+        "device.action" => {
+            let action = msg.get("action").and_then(Value::as_str).unwrap_or("");
+            let args = msg.get("args").cloned().unwrap_or(json!([]));
+            let moves = ["left", "right", "up", "down", "preset.goto"];
+            if st.kind(sn) != CameraKind::Ptz || !moves.contains(&action) {
+                return fail(&format!("no action '{action}' on {sn}"));
+            }
+            lock(&st.stats)
+                .ptz
+                .push((sn.to_owned(), format!("device.action {action} {args}")));
+            ok(json!({"result": null}))
+        }
         other => fail(&format!("unknown cmd: {other}")),
     }
 }
@@ -810,6 +823,11 @@ fn device(st: &Shared, br: &Bridge, serial: &str) -> Value {
     let mut caps = vec!["video", "snapshot", "motion"];
     if br.sim.battery.iter().any(|s| s == serial) {
         caps.push("battery");
+    }
+    match st.kind(serial) {
+        CameraKind::Ptz => caps.push("ptz"),
+        CameraKind::Doorbell => caps.push("doorbell"),
+        CameraKind::Plain => {}
     }
     json!({
         "sn": serial,

@@ -217,6 +217,66 @@ pub struct SimConfig {
     /// Speak the Eufy Mega bridge instead of eufy-security-ws (`--backend bridge`): the
     /// WebSocket on `/ws`, video over HTTP.
     pub bridge: Option<BridgeSim>,
+    /// What each camera is (default plain): what `device.get_commands` and the bridge's
+    /// capabilities say, and which commands it takes.
+    pub kinds: HashMap<String, CameraKind>,
+}
+
+/// What a simulated camera can do beyond streaming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CameraKind {
+    /// Streams only.
+    #[default]
+    Plain,
+    /// A doorbell (talk back, quick replies).
+    Doorbell,
+    /// A pan/tilt camera (steps, sweep, presets).
+    Ptz,
+}
+
+impl CameraKind {
+    /// eufy-security-ws's `device.get_commands` for it.
+    pub fn commands(self) -> Vec<&'static str> {
+        let mut c = vec!["deviceStartLivestream", "deviceStopLivestream"];
+        match self {
+            CameraKind::Plain => {}
+            CameraKind::Doorbell => c.extend([
+                "deviceStartTalkback",
+                "deviceStopTalkback",
+                "deviceQuickResponse",
+            ]),
+            CameraKind::Ptz => c.extend(["devicePanAndTilt", "devicePresetPosition"]),
+        }
+        c
+    }
+}
+
+/// A camera's kind (`--kind SERIAL=plain|doorbell|ptz`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KindSpec {
+    /// The camera.
+    pub serial: String,
+    /// What it is.
+    pub kind: CameraKind,
+}
+
+impl std::str::FromStr for KindSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<KindSpec, String> {
+        let bad = || format!("--kind {s:?}: expected SERIAL=plain|doorbell|ptz");
+        let (serial, kind) = s.split_once('=').ok_or_else(bad)?;
+        let kind = match kind {
+            "plain" => CameraKind::Plain,
+            "doorbell" => CameraKind::Doorbell,
+            "ptz" => CameraKind::Ptz,
+            _ => return Err(bad()),
+        };
+        Ok(KindSpec {
+            serial: serial.to_owned(),
+            kind,
+        })
+    }
 }
 
 /// The first schema whose device properties carry the `picture`.
@@ -429,6 +489,7 @@ impl Default for SimConfig {
             offline: Vec::new(),
             pictures: HashMap::new(),
             bridge: None,
+            kinds: HashMap::new(),
         }
     }
 }
@@ -454,6 +515,9 @@ pub struct SimStats {
     pub starts: std::collections::BTreeMap<String, u64>,
     /// Streams running at once (all cameras, silenced ones not counted), at most.
     pub peak_streams: u64,
+    /// Pan/tilt commands carried out, in order: (camera, what the server was sent, e.g.
+    /// `device.pan_and_tilt 1`, `device.action left []`).
+    pub ptz: Vec<(String, String)>,
 }
 
 impl SimStats {
@@ -723,6 +787,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Shared {
     fn camera(&self, serial: &str) -> Option<&Camera> {
         self.config.cameras.iter().find(|c| c.serial == serial)
+    }
+
+    fn kind(&self, serial: &str) -> CameraKind {
+        self.config.kinds.get(serial).copied().unwrap_or_default()
     }
 
     fn logged_in(&self) -> bool {

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::stream::spawn_stream;
-use super::{lock, Fault, FaultKind, Run, Shared, Watcher};
+use super::{lock, CameraKind, Fault, FaultKind, Run, Shared, Watcher};
 use crate::eufy::buffer::encode_byte_array;
 use crate::eufy::protocol::{codes, events, ASYNC_RESULT_SCHEMA, MIN_LIVESTREAM_SCHEMA};
 
@@ -401,6 +401,9 @@ fn handle_command(st: &Arc<Shared>, conn: &mut Conn, cmd: &Value) -> Vec<String>
         {
             vec![result_err(&id, codes::DEVICE_NOT_FOUND)]
         }
+        "device.get_commands" | "device.pan_and_tilt" | "device.preset_position" => {
+            ptz_command(st, conn, &id, name, serial, cmd)
+        }
         "device.start_livestream" => start_livestream(st, conn, &id, serial),
         "device.stop_livestream" => stop_livestream(st, conn, &id, serial),
         "device.is_livestreaming" => {
@@ -412,6 +415,48 @@ fn handle_command(st: &Arc<Shared>, conn: &mut Conn, cmd: &Value) -> Vec<String>
         }
         _ => vec![result_err(&id, codes::UNKNOWN_COMMAND)],
     }
+}
+
+/// `device.get_commands` and the pan/tilt commands, with the real server's schema rules;
+/// what a PTZ camera was sent is kept in the stats.
+fn ptz_command(
+    st: &Shared,
+    conn: &Conn,
+    id: &Value,
+    name: &str,
+    serial: &str,
+    cmd: &Value,
+) -> Vec<String> {
+    let need = match name {
+        "device.preset_position" => 21,
+        _ => 3,
+    };
+    if conn.schema < need {
+        return vec![result_err(id, codes::UNKNOWN_COMMAND)];
+    }
+    if st.camera(serial).is_none() {
+        return vec![result_err(id, codes::DEVICE_NOT_FOUND)];
+    }
+    let kind = st.kind(serial);
+    if name == "device.get_commands" {
+        return vec![result_ok(
+            id,
+            json!({ "serialNumber": serial, "commands": kind.commands() }),
+        )];
+    }
+    if kind != CameraKind::Ptz {
+        return vec![result_err(id, codes::NOT_SUPPORTED)];
+    }
+    let arg = match name {
+        "device.pan_and_tilt" => cmd.get("direction"),
+        _ => cmd.get("position"),
+    };
+    let sent = format!(
+        "{name} {}",
+        arg.map_or_else(|| "-".to_owned(), Value::to_string)
+    );
+    lock(&st.stats).ptz.push((serial.to_owned(), sent));
+    vec![result_ok(id, json!({}))]
 }
 
 fn start_livestream(st: &Arc<Shared>, conn: &mut Conn, id: &Value, serial: &str) -> Vec<String> {

@@ -1,0 +1,135 @@
+//! Pan and tilt from the command line and the library, on both simulated backends: what the
+//! server receives for each step, the sweep and presets (1–4 for people, 0–3 on the wire),
+//! and clear refusals for cameras that cannot, a sweep the bridge has not, an old schema.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use eufy_hw::backend::{self, Direction, Ptz};
+use eufy_hw::clip::Clip;
+use eufy_hw::eufy::session::{SessionConfig, SessionError};
+use eufy_hw::simulator::{BridgeSim, Camera, CameraKind, SimConfig, Simulator};
+
+const PTZ: &str = "T8410P0000000001";
+const PLAIN: &str = "T8410P0000000002";
+
+async fn sim(bridge: bool, max_schema: u32) -> Simulator {
+    let clip = Arc::new(Clip::demo());
+    Simulator::start(SimConfig {
+        cameras: [PTZ, PLAIN]
+            .map(|s| Camera {
+                serial: s.into(),
+                clip: clip.clone(),
+            })
+            .to_vec(),
+        kinds: [(PTZ.to_owned(), CameraKind::Ptz)].into(),
+        max_schema,
+        bridge: bridge.then(BridgeSim::default),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn act(sim: &Simulator, serial: &str, action: Ptz) -> Result<(), SessionError> {
+    backend::act(&SessionConfig::new(sim.url(), Vec::new()), serial, action).await
+}
+
+fn sent(sim: &Simulator) -> Vec<String> {
+    sim.stats()
+        .ptz
+        .into_iter()
+        .map(|(serial, what)| {
+            assert_eq!(serial, PTZ);
+            what
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_sweep_and_presets_reach_eufy_security_ws() {
+    let s = sim(false, 21).await;
+    for action in [
+        Ptz::Move(Direction::Left),
+        Ptz::Move(Direction::Down),
+        Ptz::Sweep,
+        Ptz::Preset(1),
+        Ptz::Preset(4),
+    ] {
+        act(&s, PTZ, action).await.unwrap();
+    }
+    assert_eq!(
+        sent(&s),
+        [
+            "device.pan_and_tilt 1",
+            "device.pan_and_tilt 4",
+            "device.pan_and_tilt 0",
+            "device.preset_position 0",
+            "device.preset_position 3",
+        ]
+    );
+    // A camera without the command: said, nothing sent.
+    let e = act(&s, PLAIN, Ptz::Move(Direction::Up)).await.unwrap_err();
+    assert!(matches!(e, SessionError::Unable { .. }), "{e}");
+    assert!(e.to_string().contains("no devicePanAndTilt command"), "{e}");
+    assert_eq!(sent(&s).len(), 5);
+    s.shutdown().await;
+
+    // Presets need schema 21: an older server is said, not sent.
+    let old = sim(false, 20).await;
+    let e = act(&old, PTZ, Ptz::Preset(2))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("this needs 21"), "{e}");
+    act(&old, PTZ, Ptz::Move(Direction::Right)).await.unwrap();
+    assert_eq!(sent(&old), ["device.pan_and_tilt 2"]);
+    old.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_and_presets_reach_the_bridge() {
+    let s = sim(true, 21).await;
+    act(&s, PTZ, Ptz::Move(Direction::Up)).await.unwrap();
+    act(&s, PTZ, Ptz::Preset(2)).await.unwrap();
+    assert_eq!(
+        sent(&s),
+        ["device.action up []", "device.action preset.goto [1]"]
+    );
+    let e = act(&s, PTZ, Ptz::Sweep).await.unwrap_err().to_string();
+    assert!(e.contains("no 360° sweep"), "{e}");
+    let e = act(&s, PLAIN, Ptz::Move(Direction::Left))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no ptz capability"), "{e}");
+    assert_eq!(sent(&s).len(), 2);
+    s.shutdown().await;
+}
+
+#[test]
+fn eufy_hw_ptz_on_the_command_line() {
+    for backend in ["ws", "bridge"] {
+        let (mut sim, url) =
+            common::simulate(&["--backend", backend, "--kind", &format!("{PTZ}=ptz")]);
+        let run = |args: &[&str]| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+                .args(["ptz", "--url", &url])
+                .args(args)
+                .env_remove("RUST_LOG")
+                .output()
+                .unwrap()
+        };
+        let out = run(&["--serial", PTZ, "preset", "3"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{backend}: {err}");
+        assert!(err.contains(&format!("sent preset 3 to {PTZ}")), "{err}");
+        let out = run(&["--serial", PTZ, "preset", "9"]);
+        assert!(!out.status.success(), "{backend}: preset 9 refused");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("preset 1-4"));
+        let _ = sim.kill();
+        let _ = sim.wait();
+    }
+}
