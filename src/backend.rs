@@ -173,6 +173,32 @@ pub async fn act(config: &SessionConfig, serial: &str, action: Ptz) -> Result<()
     }
 }
 
+/// A doorbell's quick replies (id, description), and with `voice` that one played at the
+/// door. eufy-security-ws only: the bridge exposes none yet.
+pub async fn quick_reply(
+    config: &SessionConfig,
+    serial: &str,
+    voice: Option<u64>,
+) -> Result<Vec<(u64, String)>, SessionError> {
+    let (tx, mut rx) = mpsc::channel(16);
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let (_trigger, mut stop) = crate::shutdown::channel();
+    let resolved = resolve(config.clone(), &tx, &mut stop).await;
+    drop(tx);
+    let _ = drain.await;
+    let Some((config, _)) = resolved? else {
+        return Ok(Vec::new());
+    };
+    match config.backend {
+        Backend::Bridge => Err(SessionError::Unable {
+            serial: serial.to_owned(),
+            what: "quick replies".to_owned(),
+            why: "the Eufy Mega bridge exposes no quick replies yet".to_owned(),
+        }),
+        _ => crate::eufy::session::quick_reply(&config, serial, voice).await,
+    }
+}
+
 /// What a server's first message says it is.
 pub fn classify(first: &str) -> Result<Backend, String> {
     let v: Value = match serde_json::from_str(first) {

@@ -299,6 +299,8 @@ enum Command {
     Login(LoginArgs),
     /// Pan and tilt a camera: one step left, right, up or down, a 360° sweep, or preset 1-4.
     Ptz(PtzArgs),
+    /// A doorbell's quick replies: list them, or play one at the door with --voice.
+    Reply(ReplyArgs),
     /// Check a wall file without connecting: say what it sets up, or what is wrong and where.
     CheckConfig(CheckConfigArgs),
     /// Push cameras to an RTSP server (go2rtc, MediaMTX) for every other viewer: video as it
@@ -388,6 +390,22 @@ struct PtzArgs {
     /// left, right, up, down, sweep, or preset N (1-4).
     #[arg(required = true, num_args = 1..=2, value_name = "ACTION")]
     action: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct ReplyArgs {
+    /// The server's URL.
+    #[arg(long, env = "EUFY_WS_URL", default_value = "ws://127.0.0.1:3000")]
+    url: String,
+    /// The doorbell.
+    #[arg(long, env = "EUFY_SERIAL")]
+    serial: String,
+    /// Which server --url is: ws, bridge or auto.
+    #[arg(long, default_value = "auto", value_parser = backend_arg)]
+    backend: Backend,
+    /// The reply to play (an id the listing prints); without it, the replies are listed.
+    #[arg(long)]
+    voice: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -836,6 +854,7 @@ async fn run(cli: Cli) -> Result<()> {
             let action: Ptz = a.action.join(" ").parse().map_err(anyhow::Error::msg)?;
             app::ptz(&a.url, a.backend, &a.serial, action).await
         }
+        Some(Command::Reply(a)) => app::reply(&a.url, a.backend, &a.serial, a.voice).await,
         Some(Command::Login(a)) => {
             let answer = match (a.code, a.captcha, a.retrigger) {
                 (Some(code), _, _) => Answer::Code(code),

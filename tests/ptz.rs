@@ -1,6 +1,7 @@
 //! Pan and tilt from the command line and the library, on both simulated backends: what the
 //! server receives for each step, the sweep and presets (1–4 for people, 0–3 on the wire),
 //! and clear refusals for cameras that cannot, a sweep the bridge has not, an old schema.
+//! A doorbell's quick replies: listed, one played, an unknown one refused.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -14,17 +15,22 @@ use eufy_hw::simulator::{BridgeSim, Camera, CameraKind, SimConfig, Simulator};
 
 const PTZ: &str = "T8410P0000000001";
 const PLAIN: &str = "T8410P0000000002";
+const DOORBELL: &str = "T8410P0000000003";
 
 async fn sim(bridge: bool, max_schema: u32) -> Simulator {
     let clip = Arc::new(Clip::demo());
     Simulator::start(SimConfig {
-        cameras: [PTZ, PLAIN]
+        cameras: [PTZ, PLAIN, DOORBELL]
             .map(|s| Camera {
                 serial: s.into(),
                 clip: clip.clone(),
             })
             .to_vec(),
-        kinds: [(PTZ.to_owned(), CameraKind::Ptz)].into(),
+        kinds: [
+            (PTZ.to_owned(), CameraKind::Ptz),
+            (DOORBELL.to_owned(), CameraKind::Doorbell),
+        ]
+        .into(),
         max_schema,
         bridge: bridge.then(BridgeSim::default),
         ..SimConfig::default()
@@ -132,4 +138,78 @@ fn eufy_hw_ptz_on_the_command_line() {
         let _ = sim.kill();
         let _ = sim.wait();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_doorbells_quick_replies() {
+    let s = sim(false, 21).await;
+    let config = SessionConfig::new(s.url(), Vec::new());
+    let voices = backend::quick_reply(&config, DOORBELL, None).await.unwrap();
+    let want: Vec<(u64, String)> = eufy_hw::simulator::VOICES
+        .iter()
+        .map(|(id, d)| (*id, (*d).to_owned()))
+        .collect();
+    assert_eq!(voices, want);
+    assert!(s.stats().replies.is_empty(), "listing plays nothing");
+    backend::quick_reply(&config, DOORBELL, Some(2))
+        .await
+        .unwrap();
+    assert_eq!(s.stats().replies, [(DOORBELL.to_owned(), 2)]);
+    let e = backend::quick_reply(&config, DOORBELL, Some(9))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no such reply") && e.contains("1 \"Hello"),
+        "{e}"
+    );
+    let e = backend::quick_reply(&config, PLAIN, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SessionError::Refused { .. }), "{e}");
+    assert_eq!(s.stats().replies.len(), 1);
+    s.shutdown().await;
+
+    // The bridge has none: said.
+    let b = sim(true, 21).await;
+    let e = backend::quick_reply(&SessionConfig::new(b.url(), Vec::new()), DOORBELL, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no quick replies"), "{e}");
+    b.shutdown().await;
+}
+
+#[test]
+fn eufy_hw_reply_lists_and_plays() {
+    let clip = common::clip_path("h264_baseline_720p.h264");
+    let (mut sim, url) = common::simulate(&[
+        "--camera",
+        &format!("{DOORBELL}={}", clip.display()),
+        "--kind",
+        &format!("{DOORBELL}=doorbell"),
+    ]);
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_eufy-hw"))
+            .args(["reply", "--url", &url, "--serial", DOORBELL])
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert!(listed.starts_with("1\tHello"), "{listed}");
+    let out = run(&["--voice", "3"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("played quick reply 3"), "{err}");
+    let _ = sim.kill();
+    let _ = sim.wait();
 }

@@ -6,7 +6,7 @@
 //!   window, or decode progress without a display;
 //! - [`cameras`]: what a server lists, as a table or a starting wall file; `check-config`;
 //! - [`login`]: the bridge's login completed from here (2FA code, captcha);
-//! - [`ptz`]: a pan/tilt step, sweep or preset;
+//! - [`ptz`]: a pan/tilt step, sweep or preset; a doorbell's quick replies;
 //! - [`record`]: `record` and `publish`;
 //! - [`simulate`]: the stand-in server;
 //! - [`bench`]: the benchmark with its progress bar and outputs.
@@ -26,7 +26,7 @@ use crate::eufy::session::SessionConfig;
 pub use bench::{bench, BenchOutputs};
 pub use cameras::{camera_table, cameras, check_config};
 pub use login::login;
-pub use ptz::ptz;
+pub use ptz::{ptz, reply};
 pub use record::{publish, record};
 pub use show::{demo, live, Demo, Live, Show};
 pub use simulate::simulate;

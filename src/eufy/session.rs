@@ -604,6 +604,30 @@ pub const PRESET_SCHEMA: u32 = 21;
 /// `device.get_commands` that the camera can, sends the command, closes. Presets are 1–4
 /// for people, `position` 0–3 on the wire.
 pub async fn act(config: &SessionConfig, serial: &str, action: Ptz) -> Result<(), SessionError> {
+    one_shot(config, async |conn: &mut Connection<'_>| {
+        conn.ptz(serial, action).await
+    })
+    .await
+}
+
+/// A doorbell's quick replies (`device.get_voices`: id and description), and with `voice`
+/// that reply played at the door (`device.quick_response`; no livestream needed).
+pub async fn quick_reply(
+    config: &SessionConfig,
+    serial: &str,
+    voice: Option<u64>,
+) -> Result<Vec<(u64, String)>, SessionError> {
+    one_shot(config, async |conn: &mut Connection<'_>| {
+        conn.quick_reply(serial, voice).await
+    })
+    .await
+}
+
+/// One connection for one job: handshake done by the job, closed after it.
+async fn one_shot<T>(
+    config: &SessionConfig,
+    job: impl AsyncFnOnce(&mut Connection<'_>) -> Result<T, SessionError>,
+) -> Result<T, SessionError> {
     let config = SessionConfig {
         serials: Vec::new(),
         ..config.clone()
@@ -618,7 +642,7 @@ pub async fn act(config: &SessionConfig, serial: &str, action: Ptz) -> Result<()
         opened: None,
     };
     let mut conn = Connection::new(&config, &tx, &mut memory);
-    let done = conn.ptz(serial, action).await;
+    let done = job(&mut conn).await;
     conn.shutdown().await;
     drop(conn);
     drop(tx);
@@ -788,6 +812,62 @@ impl<'a> Connection<'a> {
             )),
             Err(e) => Err(e),
         }
+    }
+
+    async fn quick_reply(
+        &mut self,
+        serial: &str,
+        voice: Option<u64>,
+    ) -> Result<Vec<(u64, String)>, SessionError> {
+        self.handshake().await?;
+        let got = self
+            .request(
+                "device.get_voices",
+                json!({ "serialNumber": serial }),
+                serial,
+            )
+            .await?;
+        let mut voices: Vec<(u64, String)> = got
+            .get("voices")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| {
+                        let id = v
+                            .get("voice_id")
+                            .and_then(Value::as_u64)
+                            .or_else(|| k.parse().ok())?;
+                        let desc = v.get("desc").and_then(Value::as_str).unwrap_or("");
+                        Some((id, desc.to_owned()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        voices.sort();
+        let Some(voice) = voice else {
+            return Ok(voices);
+        };
+        if !voices.iter().any(|(id, _)| *id == voice) {
+            return Err(SessionError::Unable {
+                serial: serial.to_owned(),
+                what: format!("quick reply {voice}"),
+                why: format!(
+                    "it has no such reply (its replies: {})",
+                    voices
+                        .iter()
+                        .map(|(id, d)| format!("{id} {d:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+        self.request(
+            "device.quick_response",
+            json!({ "serialNumber": serial, "voiceId": voice }),
+            serial,
+        )
+        .await?;
+        Ok(voices)
     }
 
     /// Carries out what the owner asked.

@@ -234,6 +234,13 @@ pub enum CameraKind {
     Ptz,
 }
 
+/// The quick replies a simulated doorbell has: (voice id, description).
+pub const VOICES: [(u64, &str); 3] = [
+    (1, "Hello, we'll be right there"),
+    (2, "Please leave the package at the door"),
+    (3, "Sorry, we can't come to the door right now"),
+];
+
 impl CameraKind {
     /// eufy-security-ws's `device.get_commands` for it.
     pub fn commands(self) -> Vec<&'static str> {
@@ -518,6 +525,8 @@ pub struct SimStats {
     /// Pan/tilt commands carried out, in order: (camera, what the server was sent, e.g.
     /// `device.pan_and_tilt 1`, `device.action left []`).
     pub ptz: Vec<(String, String)>,
+    /// Quick replies played, in order: (doorbell, voice id).
+    pub replies: Vec<(String, u64)>,
 }
 
 impl SimStats {

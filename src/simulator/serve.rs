@@ -404,6 +404,7 @@ fn handle_command(st: &Arc<Shared>, conn: &mut Conn, cmd: &Value) -> Vec<String>
         "device.get_commands" | "device.pan_and_tilt" | "device.preset_position" => {
             ptz_command(st, conn, &id, name, serial, cmd)
         }
+        "device.get_voices" | "device.quick_response" => quick_reply(st, &id, name, serial, cmd),
         "device.start_livestream" => start_livestream(st, conn, &id, serial),
         "device.stop_livestream" => stop_livestream(st, conn, &id, serial),
         "device.is_livestreaming" => {
@@ -457,6 +458,33 @@ fn ptz_command(
     );
     lock(&st.stats).ptz.push((serial.to_owned(), sent));
     vec![result_ok(id, json!({}))]
+}
+
+/// A doorbell's voices and its quick replies (kept in the stats); other cameras refuse.
+fn quick_reply(st: &Shared, id: &Value, name: &str, serial: &str, cmd: &Value) -> Vec<String> {
+    if st.camera(serial).is_none() {
+        return vec![result_err(id, codes::DEVICE_NOT_FOUND)];
+    }
+    if st.kind(serial) != CameraKind::Doorbell {
+        return vec![result_err(id, codes::NOT_SUPPORTED)];
+    }
+    if name == "device.get_voices" {
+        let voices: serde_json::Map<String, Value> = super::VOICES
+            .iter()
+            .map(|(v, desc)| (v.to_string(), json!({ "voice_id": v, "desc": desc })))
+            .collect();
+        return vec![result_ok(
+            id,
+            json!({ "serialNumber": serial, "voices": voices }),
+        )];
+    }
+    match cmd.get("voiceId").and_then(Value::as_u64) {
+        Some(v) if super::VOICES.iter().any(|(id, _)| *id == v) => {
+            lock(&st.stats).replies.push((serial.to_owned(), v));
+            vec![result_ok(id, json!({}))]
+        }
+        _ => vec![result_err(id, codes::UNKNOWN_ERROR)],
+    }
 }
 
 fn start_livestream(st: &Arc<Shared>, conn: &mut Conn, id: &Value, serial: &str) -> Vec<String> {
