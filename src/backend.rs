@@ -158,13 +158,7 @@ impl std::fmt::Display for Ptz {
 /// Asks camera `serial` of the server at `config.url` (either backend) to carry out
 /// `action`, once: connects, checks that the camera can, sends it, closes.
 pub async fn act(config: &SessionConfig, serial: &str, action: Ptz) -> Result<(), SessionError> {
-    let (tx, mut rx) = mpsc::channel(16);
-    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let (_trigger, mut stop) = crate::shutdown::channel();
-    let resolved = resolve(config.clone(), &tx, &mut stop).await;
-    drop(tx);
-    let _ = drain.await;
-    let Some((config, _)) = resolved? else {
+    let Some(config) = resolved(config).await? else {
         return Ok(());
     };
     match config.backend {
@@ -180,13 +174,7 @@ pub async fn quick_reply(
     serial: &str,
     voice: Option<u64>,
 ) -> Result<Vec<(u64, String)>, SessionError> {
-    let (tx, mut rx) = mpsc::channel(16);
-    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let (_trigger, mut stop) = crate::shutdown::channel();
-    let resolved = resolve(config.clone(), &tx, &mut stop).await;
-    drop(tx);
-    let _ = drain.await;
-    let Some((config, _)) = resolved? else {
+    let Some(config) = resolved(config).await? else {
         return Ok(Vec::new());
     };
     match config.backend {
@@ -359,6 +347,18 @@ async fn resolve(
     }
 }
 
+/// `config` with its backend known, for a one-off job that opens its own connection (the
+/// probe's is closed).
+async fn resolved(config: &SessionConfig) -> Result<Option<SessionConfig>, SessionError> {
+    let (tx, mut rx) = mpsc::channel(16);
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let (_trigger, mut stop) = crate::shutdown::channel();
+    let resolved = resolve(config.clone(), &tx, &mut stop).await;
+    drop(tx);
+    let _ = drain.await;
+    Ok(resolved?.map(|(config, _)| config))
+}
+
 /// Runs a session on whichever backend `config` names or the server is, until `stop` or
 /// an error another try cannot fix; `control` lets the owner choose the cameras streamed.
 pub async fn run_session(
@@ -386,14 +386,7 @@ pub async fn run_session(
 
 /// The cameras the server at `config.url` lists (see the backends' `list_cameras`).
 pub async fn list_cameras(config: &SessionConfig) -> Result<Vec<DeviceInfo>, SessionError> {
-    let (tx, mut rx) = mpsc::channel(16);
-    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let (_trigger, mut stop) = crate::shutdown::channel();
-    let resolved = resolve(config.clone(), &tx, &mut stop).await;
-    drop(tx);
-    let _ = drain.await;
-    // Listing opens its own connection (the probe's is closed).
-    let Some((config, _)) = resolved? else {
+    let Some(config) = resolved(config).await? else {
         return Ok(Vec::new());
     };
     match config.backend {

@@ -445,6 +445,19 @@ struct Memory {
     opened: Option<Opened>,
 }
 
+impl Memory {
+    /// A session's start (on a connection already open, when given).
+    fn new(opened: Option<Opened>) -> Memory {
+        Memory {
+            begun: std::time::Instant::now(),
+            was_ready: false,
+            devices: HashMap::new(),
+            wanted: None,
+            opened,
+        }
+    }
+}
+
 /// A WebSocket the backend seam opened to find out which server it is, with the first
 /// text message it read (eufy-security-ws's `version`, the bridge's `hello`).
 pub struct Opened {
@@ -494,13 +507,7 @@ async fn run_controlled(
     opened: Option<Opened>,
 ) -> Result<(), SessionError> {
     let mut delay = config.backoff_min;
-    let mut memory = Memory {
-        begun: std::time::Instant::now(),
-        was_ready: false,
-        devices: HashMap::new(),
-        wanted: None,
-        opened,
-    };
+    let mut memory = Memory::new(opened);
     loop {
         let mut conn = Connection::new(&config, &events, &mut memory);
         let mut stop_during = stop.clone();
@@ -559,13 +566,7 @@ pub async fn list_cameras(config: &SessionConfig) -> Result<Vec<DeviceInfo>, Ses
     };
     let (tx, mut rx) = mpsc::channel(64);
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let mut memory = Memory {
-        begun: std::time::Instant::now(),
-        was_ready: false,
-        devices: HashMap::new(),
-        wanted: None,
-        opened: None,
-    };
+    let mut memory = Memory::new(None);
     let mut delay = config.backoff_min;
     let listed = loop {
         let mut conn = Connection::new(&config, &tx, &mut memory);
@@ -634,13 +635,7 @@ async fn one_shot<T>(
     };
     let (tx, mut rx) = mpsc::channel(64);
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let mut memory = Memory {
-        begun: std::time::Instant::now(),
-        was_ready: false,
-        devices: HashMap::new(),
-        wanted: None,
-        opened: None,
-    };
+    let mut memory = Memory::new(None);
     let mut conn = Connection::new(&config, &tx, &mut memory);
     let done = job(&mut conn).await;
     conn.shutdown().await;
