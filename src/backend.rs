@@ -191,7 +191,12 @@ pub async fn quick_reply(
 pub fn classify(first: &str) -> Result<Backend, String> {
     let v: Value = match serde_json::from_str(first) {
         Ok(v) => v,
-        Err(_) => return Err(format!("its first message is not JSON: {}", excerpt(first))),
+        Err(_) => {
+            return Err(format!(
+                "its first message is not JSON: {}",
+                crate::bridge::session::excerpt(first)
+            ))
+        }
     };
     if v.get("type").and_then(Value::as_str) == Some("version") {
         return Ok(Backend::Ws);
@@ -199,11 +204,10 @@ pub fn classify(first: &str) -> Result<Backend, String> {
     if v.get("event").and_then(Value::as_str) == Some("hello") {
         return Ok(Backend::Bridge);
     }
-    Err(format!("its first message is {}", excerpt(first)))
-}
-
-fn excerpt(text: &str) -> String {
-    crate::bridge::session::excerpt(text)
+    Err(format!(
+        "its first message is {}",
+        crate::bridge::session::excerpt(first)
+    ))
 }
 
 /// `url` with the bridge's `/ws` path when it has no path.
@@ -325,12 +329,8 @@ async fn resolve(
         if !config.reconnect || !err.is_transient() {
             return Err(err);
         }
-        if let Some(wait) = config.wait_server.filter(|w| begun.elapsed() + delay >= *w) {
-            return Err(SessionError::NotReady {
-                url: config.url.clone(),
-                secs: wait.as_secs_f64(),
-                why: err.to_string(),
-            });
+        if let Some(e) = crate::eufy::session::past_wait(&config, begun, delay, &err) {
+            return Err(e);
         }
         tracing::warn!("{err}; trying again in {:.1} s", delay.as_secs_f64());
         let _ = events

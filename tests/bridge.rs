@@ -45,6 +45,15 @@ fn bridge_sim(cam: Camera, bridge: BridgeSim) -> SimConfig {
     }
 }
 
+/// The 720p H.264 clip's camera on a bridge simulator.
+fn baseline(bridge: BridgeSim) -> SimConfig {
+    bridge_sim(camera("h264_baseline_720p.h264"), bridge)
+}
+
+async fn start(config: SimConfig) -> Simulator {
+    Simulator::start(config).await.unwrap()
+}
+
 fn session_config(url: String) -> SessionConfig {
     SessionConfig {
         request_timeout: Duration::from_secs(3),
@@ -126,14 +135,13 @@ fn restart_reasons(events: &[SessionEvent]) -> Vec<String> {
 
 /// Plays the clip once over `backend` (a simulator of that kind), reconnects off.
 async fn play_once(cam: &Camera, chunking: Chunking, bridge: bool) -> Vec<Vec<u8>> {
-    let sim = Simulator::start(SimConfig {
+    let sim = start(SimConfig {
         chunking,
         end_timeout: Duration::from_millis(50),
         bridge: bridge.then(BridgeSim::default),
         ..bridge_sim(cam.clone(), BridgeSim::default())
     })
-    .await
-    .unwrap();
+    .await;
     let mut cfg = session_config(sim.url());
     cfg.reconnect = false;
     let (events, result) = run_until(cfg, Duration::from_secs(30), None, |_| false).await;
@@ -185,12 +193,7 @@ async fn both_backends_deliver_the_files_access_units() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bridge_url_without_its_path_is_completed_and_known() {
-    let sim = Simulator::start(bridge_sim(
-        camera("h264_baseline_720p.h264"),
-        BridgeSim::default(),
-    ))
-    .await
-    .unwrap();
+    let sim = start(baseline(BridgeSim::default())).await;
     let bare = format!("ws://{}", sim.addr());
     let config = SessionConfig::new(bare.clone(), Vec::new());
     let probed = backend::probe(&config).await.unwrap();
@@ -262,15 +265,11 @@ async fn neither_server_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hello_of_another_schema_or_none_fails_loudly() {
-    let sim = Simulator::start(bridge_sim(
-        camera("h264_baseline_720p.h264"),
-        BridgeSim {
-            schema: Some(2),
-            ..BridgeSim::default()
-        },
-    ))
-    .await
-    .unwrap();
+    let sim = start(baseline(BridgeSim {
+        schema: Some(2),
+        ..BridgeSim::default()
+    }))
+    .await;
     let (_, result) = run_until(
         session_config(sim.url()),
         Duration::from_secs(10),
@@ -287,15 +286,11 @@ async fn hello_of_another_schema_or_none_fails_loudly() {
     sim.shutdown().await;
 
     // No hello at all, the bridge named: its own timeout, said as the bridge's.
-    let sim = Simulator::start(bridge_sim(
-        camera("h264_baseline_720p.h264"),
-        BridgeSim {
-            schema: None,
-            ..BridgeSim::default()
-        },
-    ))
-    .await
-    .unwrap();
+    let sim = start(baseline(BridgeSim {
+        schema: None,
+        ..BridgeSim::default()
+    }))
+    .await;
     let config = SessionConfig {
         backend: Backend::Bridge,
         reconnect: false,
@@ -321,20 +316,16 @@ async fn cut_offs_clean_and_aborted_are_restarted() {
         ),
         (Some(HttpFault::Abort(5)), None, "broke off"),
     ] {
-        let sim = Simulator::start(SimConfig {
+        let sim = start(SimConfig {
             looping: true,
             pacing: Pacing::Fps(60.0),
             cutoff,
-            ..bridge_sim(
-                camera("h264_baseline_720p.h264"),
-                BridgeSim {
-                    http_fault: fault.clone(),
-                    ..BridgeSim::default()
-                },
-            )
+            ..baseline(BridgeSim {
+                http_fault: fault.clone(),
+                ..BridgeSim::default()
+            })
         })
-        .await
-        .unwrap();
+        .await;
         let (events, result) = run_until(
             session_config(sim.url()),
             Duration::from_secs(20),
@@ -362,13 +353,12 @@ async fn cut_offs_clean_and_aborted_are_restarted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_camera_streams_only_while_wanted() {
-    let sim = Simulator::start(SimConfig {
+    let sim = start(SimConfig {
         looping: true,
         pacing: Pacing::Fps(30.0),
-        ..bridge_sim(camera("h264_baseline_720p.h264"), BridgeSim::default())
+        ..baseline(BridgeSim::default())
     })
-    .await
-    .unwrap();
+    .await;
     let (ctl, rx) = mpsc::unbounded_channel();
     ctl.send(SessionControl::Want(Vec::new())).unwrap();
     let mut asked = false;
@@ -410,7 +400,7 @@ async fn a_camera_streams_only_while_wanted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pictures_and_momentary_events() {
     let jpeg = std::fs::read(clip_path("still_420.jpg")).unwrap();
-    let sim = Simulator::start(SimConfig {
+    let sim = start(SimConfig {
         looping: true,
         pacing: Pacing::Fps(30.0),
         pictures: [(SERIAL.to_owned(), Arc::new(jpeg.clone()))].into(),
@@ -419,10 +409,9 @@ async fn pictures_and_momentary_events() {
             serial: None,
             at: Duration::from_millis(500),
         }],
-        ..bridge_sim(camera("h264_baseline_720p.h264"), BridgeSim::default())
+        ..baseline(BridgeSim::default())
     })
-    .await
-    .unwrap();
+    .await;
     let (events, _) = run_until(
         session_config(sim.url()),
         Duration::from_secs(10),
@@ -474,15 +463,14 @@ async fn http_bad_input_is_said_and_counted() {
         (HttpFault::WrongType, "text/html instead of video"),
         (HttpFault::JsonOk, "camera session failed"),
     ] {
-        let sim = Simulator::start(bridge_sim(
+        let sim = start(bridge_sim(
             camera(clip),
             BridgeSim {
                 http_fault: Some(fault.clone()),
                 ..BridgeSim::default()
             },
         ))
-        .await
-        .unwrap();
+        .await;
         let config = SessionConfig {
             start_timeout: Duration::from_secs(1),
             ..session_config(sim.url())
@@ -503,15 +491,14 @@ async fn http_bad_input_is_said_and_counted() {
     }
 
     // Garbage bodies: bytes come, no access unit, every byte counted as garbage.
-    let sim = Simulator::start(bridge_sim(
+    let sim = start(bridge_sim(
         camera(clip),
         BridgeSim {
             http_fault: Some(HttpFault::Garbage),
             ..BridgeSim::default()
         },
     ))
-    .await
-    .unwrap();
+    .await;
     let mut cfg = session_config(sim.url());
     cfg.reconnect = false;
     let (events, _) = run_until(cfg, Duration::from_secs(20), None, |_| false).await;
@@ -525,15 +512,14 @@ async fn http_bad_input_is_said_and_counted() {
 
     // The whole clip in one chunk: the same units.
     let cam = camera(clip);
-    let sim = Simulator::start(bridge_sim(
+    let sim = start(bridge_sim(
         cam.clone(),
         BridgeSim {
             http_fault: Some(HttpFault::HugeChunk),
             ..BridgeSim::default()
         },
     ))
-    .await
-    .unwrap();
+    .await;
     let mut cfg = session_config(sim.url());
     cfg.reconnect = false;
     let (events, _) = run_until(cfg, Duration::from_secs(20), None, |_| false).await;
@@ -544,18 +530,14 @@ async fn http_bad_input_is_said_and_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_open_honours_the_bridges_backoff() {
-    let sim = Simulator::start(SimConfig {
+    let sim = start(SimConfig {
         offline: vec![SERIAL.into()],
-        ..bridge_sim(
-            camera("h264_baseline_720p.h264"),
-            BridgeSim {
-                backoff: Duration::from_secs(3),
-                ..BridgeSim::default()
-            },
-        )
+        ..baseline(BridgeSim {
+            backoff: Duration::from_secs(3),
+            ..BridgeSim::default()
+        })
     })
-    .await
-    .unwrap();
+    .await;
     let (events, result) = run_until(
         session_config(sim.url()),
         Duration::from_secs(15),
@@ -591,19 +573,15 @@ async fn a_failed_open_honours_the_bridges_backoff() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_and_malformed_events_are_dropped_not_fatal() {
-    let sim = Simulator::start(SimConfig {
+    let sim = start(SimConfig {
         looping: true,
         pacing: Pacing::Fps(30.0),
-        ..bridge_sim(
-            camera("h264_baseline_720p.h264"),
-            BridgeSim {
-                bad_events: true,
-                ..BridgeSim::default()
-            },
-        )
+        ..baseline(BridgeSim {
+            bad_events: true,
+            ..BridgeSim::default()
+        })
     })
-    .await
-    .unwrap();
+    .await;
     let (events, result) = run_until(
         session_config(sim.url()),
         Duration::from_secs(15),
@@ -647,21 +625,17 @@ fn login_states(events: &[SessionEvent]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_login_flow_and_a_session_expiry() {
-    let sim = Simulator::start(SimConfig {
+    let sim = start(SimConfig {
         looping: true,
         pacing: Pacing::Fps(30.0),
-        ..bridge_sim(
-            camera("h264_baseline_720p.h264"),
-            BridgeSim {
-                code: Some("123456".into()),
-                expire_at: Some(Duration::from_secs(3)),
-                relogin: Duration::from_millis(500),
-                ..BridgeSim::default()
-            },
-        )
+        ..baseline(BridgeSim {
+            code: Some("123456".into()),
+            expire_at: Some(Duration::from_secs(3)),
+            relogin: Duration::from_millis(500),
+            ..BridgeSim::default()
+        })
     })
-    .await
-    .unwrap();
+    .await;
     let url = sim.url();
     let login_url = url.clone();
     let login = tokio::spawn(async move {
@@ -801,13 +775,12 @@ fn a_wall_file_moves_to_the_bridge_by_its_url_alone() {
 async fn a_raw_recording_over_the_bridge_equals_the_clip() {
     for name in ["h264_slices4_720p.h264", "h265_main_1080p.h265"] {
         let cam = camera(name);
-        let sim = Simulator::start(SimConfig {
+        let sim = start(SimConfig {
             chunking: Chunking::Random { seed: 3, max: 4000 },
             looping: true,
             ..bridge_sim(cam.clone(), BridgeSim::default())
         })
-        .await
-        .unwrap();
+        .await;
         let out =
             std::env::temp_dir().join(format!("eufy-bridge-rec-{}-{name}", std::process::id()));
         let config = eufy_hw::record::RecordConfig {

@@ -95,11 +95,6 @@ impl Http {
         })
     }
 
-    /// `http://host:port` of the bridge.
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     /// Opens `GET /stream/<sn>` (or the listed path): the response once its headers came,
     /// with status 200 and a video content type; anything else is [`OpenError::Refused`]
     /// with the body's reason.

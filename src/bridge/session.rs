@@ -33,7 +33,7 @@ use crate::backend::Ptz;
 use crate::eufy::protocol::DeviceInfo;
 use crate::eufy::schedule::{CameraState, Retry, WARN_EVERY};
 use crate::eufy::session::{
-    next_control, ControlReceiver, Opened, SessionConfig, SessionControl, SessionError,
+    next_control, past_wait, ControlReceiver, Opened, SessionConfig, SessionControl, SessionError,
     SessionEvent, Ws,
 };
 use crate::shutdown::Shutdown;
@@ -45,6 +45,19 @@ struct Gate {
     auth: Option<AuthState>,
     /// The stream path of each listed camera (`None`: listed without live video).
     listed: Option<HashMap<String, Option<String>>>,
+}
+
+impl Gate {
+    /// The stream path to open for `serial` (when listed with one), or the state it waits
+    /// in: the bridge's login, its device list, or the owner not wanting it.
+    fn ready_for(&self, serial: &str, wanted: bool) -> Result<Option<String>, CameraState> {
+        match (&self.auth, &self.listed) {
+            (Some(a), _) if !a.is_ok() => Err(CameraState::Login { what: a.describe() }),
+            (None, _) | (_, None) => Err(CameraState::LoggingIn),
+            (Some(_), Some(_)) if !wanted => Err(CameraState::Idle),
+            (Some(_), Some(listed)) => Ok(listed.get(serial).cloned().flatten()),
+        }
+    }
 }
 
 /// What the owner wants of one camera.
@@ -95,16 +108,15 @@ pub async fn run(
         pictures,
         begun: std::time::Instant::now(),
         was_ready: false,
-        unknown_events: 0,
         opened,
     };
     let outcome = tokio::select! {
         r = ctl.run(&mut stop, &mut control, &wants) => r,
         Some(done) = cameras.join_next(), if !cameras.is_empty() => match done {
             Ok(r) => r,
-            Err(e) => Err(SessionError::Camera {
-                serial: String::new(),
-                reason: format!("camera task failed: {e}"),
+            Err(e) => Err(SessionError::Bridge {
+                url: config.url.clone(),
+                reason: format!("a camera's task failed: {e}"),
             }),
         },
     };
@@ -122,7 +134,6 @@ struct Control<'a> {
     pictures: Pictures,
     begun: std::time::Instant,
     was_ready: bool,
-    unknown_events: u64,
     /// The backend probe's connection, used by the first connection.
     opened: Option<Opened>,
 }
@@ -160,13 +171,9 @@ impl<'a> Control<'a> {
             if !self.config.reconnect || !err.is_transient() {
                 return Err(err);
             }
-            if let Some(wait) = self.config.wait_server.filter(|_| !self.was_ready) {
-                if self.begun.elapsed() >= wait {
-                    return Err(SessionError::NotReady {
-                        url: self.config.url.clone(),
-                        secs: wait.as_secs_f64(),
-                        why: err.to_string(),
-                    });
+            if !self.was_ready {
+                if let Some(e) = past_wait(self.config, self.begun, Duration::ZERO, &err) {
+                    return Err(e);
                 }
             }
             tracing::warn!("{err}; reconnecting in {:.1} s", delay.as_secs_f64());
@@ -203,14 +210,6 @@ impl<'a> Control<'a> {
         while let Some(c) = control.as_mut().and_then(|rx| rx.try_recv().ok()) {
             on_control(c, wants);
         }
-        let _ = self
-            .events
-            .send(SessionEvent::Connected {
-                server_version: "Eufy Mega bridge".to_owned(),
-                schema: SCHEMA as u32,
-                devices: Vec::new(),
-            })
-            .await;
         self.on_auth(auth, link).await?;
         // The bridge sends no pings: ours keep the socket alive and prove it alive.
         let every = self.config.ping_interval.min(self.config.data_timeout / 2);
@@ -225,14 +224,11 @@ impl<'a> Control<'a> {
                 _ = ping.tick() => link.ping().await?,
                 Some(c) = next_control(control) => on_control(c, wants),
             }
-            if let Some(wait) = self.config.wait_server.filter(|_| !self.was_ready) {
-                if self.begun.elapsed() >= wait {
-                    let state = self.gate.borrow().auth.clone();
-                    return Err(SessionError::NotReady {
-                        url: self.config.url.clone(),
-                        secs: wait.as_secs_f64(),
-                        why: state.map_or_else(|| "no login state".to_owned(), |a| a.describe()),
-                    });
+            if !self.was_ready {
+                let state = self.gate.borrow().auth.clone();
+                let why = state.map_or_else(|| "no login state".to_owned(), |a| a.describe());
+                if let Some(e) = past_wait(self.config, self.begun, Duration::ZERO, &why) {
+                    return Err(e);
                 }
             }
         }
@@ -316,7 +312,6 @@ impl<'a> Control<'a> {
                 tracing::debug!(camera = %serial, active, "the bridge's stream state");
             }
             Message::Unknown { event } => {
-                self.unknown_events += 1;
                 link.drop_message(self.events, format!("unknown bridge event {event:?}"))
                     .await;
             }
@@ -659,25 +654,15 @@ impl CameraTask {
         loop {
             // Wait until logged in, listed and wanted, saying why meanwhile.
             let path = loop {
-                let waiting = {
-                    let g = gate.borrow_and_update();
-                    let w = *want.borrow_and_update();
-                    match (&g.auth, &g.listed) {
-                        (Some(a), _) if !a.is_ok() => {
-                            Some(CameraState::Login { what: a.describe() })
-                        }
-                        (None, _) | (_, None) => Some(CameraState::LoggingIn),
-                        (Some(_), Some(_)) if !w.on => Some(CameraState::Idle),
-                        (Some(_), Some(listed)) => {
-                            break listed.get(&self.serial).cloned().flatten();
-                        }
+                let on = want.borrow_and_update().on;
+                let ready = gate.borrow_and_update().ready_for(&self.serial, on);
+                match ready {
+                    Ok(path) => break path,
+                    Err(state) if said.as_ref() != Some(&state) => {
+                        self.state(state.clone()).await;
+                        said = Some(state);
                     }
-                };
-                if waiting != said {
-                    if let Some(s) = waiting.clone() {
-                        self.state(s).await;
-                    }
-                    said = waiting;
+                    Err(_) => {}
                 }
                 tokio::select! {
                     r = gate.changed() => if r.is_err() { return Ok(()) },
@@ -810,7 +795,8 @@ impl CameraTask {
                 .events
                 .send(SessionEvent::Video {
                     serial: self.serial.clone(),
-                    data: chunk.to_vec(),
+                    // Bytes hands its buffer over when it owns it alone (no copy).
+                    data: Vec::from(chunk),
                     received_at: std::time::Instant::now(),
                 })
                 .await;
@@ -829,14 +815,8 @@ pub async fn list_cameras(config: &SessionConfig) -> Result<Vec<DeviceInfo>, Ses
             Err(e) if e.is_transient() => e,
             Err(e) => return Err(e),
         };
-        if let Some(wait) = config.wait_server {
-            if begun.elapsed() + delay >= wait {
-                return Err(SessionError::NotReady {
-                    url: config.url.clone(),
-                    secs: wait.as_secs_f64(),
-                    why: err.to_string(),
-                });
-            }
+        if let Some(e) = past_wait(config, begun, delay, &err) {
+            return Err(e);
         }
         tracing::warn!("{err}; trying again in {:.1} s", delay.as_secs_f64());
         tokio::time::sleep(delay).await;
@@ -851,35 +831,22 @@ async fn list_once(
     let (mut link, mut auth) = hello(config, None).await?;
     while !auth.is_ok() {
         tracing::info!("the bridge at {}: {}", config.url, auth.describe());
-        let deadline = match config.wait_server {
-            Some(w) => Instant::now() + w.saturating_sub(begun.elapsed()),
-            None => Instant::now() + Duration::from_secs(3600),
-        };
-        match link.next(deadline).await {
+        let left = config
+            .wait_server
+            .map(|w| w.saturating_sub(begun.elapsed()));
+        let next = link
+            .next(Instant::now() + left.unwrap_or(Duration::from_secs(3600)))
+            .await;
+        let given_up = || past_wait(config, begun, Duration::ZERO, &auth.describe());
+        match next {
             Ok(Ok(Message::Auth(a))) => auth = a,
             Ok(_) => {}
-            Err(SessionError::Silent { .. })
-                if begun.elapsed() < config.wait_server.unwrap_or(Duration::MAX) =>
-            {
-                link.ping().await?
-            }
-            Err(e) => {
-                return Err(match config.wait_server {
-                    Some(w) if begun.elapsed() >= w => SessionError::NotReady {
-                        url: config.url.clone(),
-                        secs: w.as_secs_f64(),
-                        why: auth.describe(),
-                    },
-                    _ => e,
-                })
-            }
+            // Silence while it logs in: keep the socket alive.
+            Err(SessionError::Silent { .. }) if given_up().is_none() => link.ping().await?,
+            Err(e) => return Err(given_up().unwrap_or(e)),
         }
-        if let Some(w) = config.wait_server.filter(|w| begun.elapsed() >= *w) {
-            return Err(SessionError::NotReady {
-                url: config.url.clone(),
-                secs: w.as_secs_f64(),
-                why: auth.describe(),
-            });
+        if let Some(e) = past_wait(config, begun, Duration::ZERO, &auth.describe()) {
+            return Err(e);
         }
     }
     let devices = link.devices().await?;
@@ -988,4 +955,29 @@ pub async fn login(config: &SessionConfig, answer: Answer) -> Result<LoginOutcom
     };
     let _ = link.ws.close(None).await;
     Ok(LoginOutcome { before, after })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_camera_waits_for_login_list_and_owner() {
+        let mut g = Gate::default();
+        assert_eq!(g.ready_for("A", true), Err(CameraState::LoggingIn));
+        g.auth = Some(AuthState::Require2fa { method: None });
+        assert!(
+            matches!(g.ready_for("A", true), Err(CameraState::Login { what }) if what.contains("2FA"))
+        );
+        g.auth = Some(AuthState::Ok);
+        assert_eq!(
+            g.ready_for("A", true),
+            Err(CameraState::LoggingIn),
+            "not listed yet"
+        );
+        g.listed = Some([("A".to_owned(), Some("/stream/A".to_owned()))].into());
+        assert_eq!(g.ready_for("A", false), Err(CameraState::Idle));
+        assert_eq!(g.ready_for("A", true), Ok(Some("/stream/A".to_owned())));
+        assert_eq!(g.ready_for("B", true), Ok(None));
+    }
 }

@@ -430,6 +430,22 @@ const MAX_LISTED: usize = 1024;
 /// camera it does not list is an error (`device added` events follow the login).
 const LISTING_GRACE: Duration = Duration::from_secs(10);
 
+/// The error to give up with when `config.wait_server` has run out, or would during
+/// `ahead` more waiting, since `begun` (`None`: go on trying); `why` is what was missing.
+pub(crate) fn past_wait(
+    config: &SessionConfig,
+    begun: std::time::Instant,
+    ahead: Duration,
+    why: &dyn std::fmt::Display,
+) -> Option<SessionError> {
+    let wait = config.wait_server?;
+    (begun.elapsed() + ahead >= wait).then(|| SessionError::NotReady {
+        url: config.url.clone(),
+        secs: wait.as_secs_f64(),
+        why: why.to_string(),
+    })
+}
+
 /// What one session remembers across its connections.
 struct Memory {
     /// When the session began (for `wait_server`).
@@ -529,13 +545,9 @@ async fn run_controlled(
         }
         let streamed = conn.streamed;
         drop(conn);
-        if let Some(wait) = config.wait_server.filter(|_| !memory.was_ready) {
-            if memory.begun.elapsed() >= wait {
-                return Err(SessionError::NotReady {
-                    url: config.url.clone(),
-                    secs: wait.as_secs_f64(),
-                    why: err.to_string(),
-                });
+        if !memory.was_ready {
+            if let Some(e) = past_wait(&config, memory.begun, Duration::ZERO, &err) {
+                return Err(e);
             }
         }
         if streamed {
@@ -575,14 +587,8 @@ pub async fn list_cameras(config: &SessionConfig) -> Result<Vec<DeviceInfo>, Ses
         match listed {
             // A server not up yet (at boot): tried again until `wait_server`.
             Err(e) if e.is_transient() => {
-                if let Some(wait) = config.wait_server {
-                    if memory.begun.elapsed() + delay >= wait {
-                        break Err(SessionError::NotReady {
-                            url: config.url.clone(),
-                            secs: wait.as_secs_f64(),
-                            why: e.to_string(),
-                        });
-                    }
+                if let Some(gone) = past_wait(&config, memory.begun, delay, &e) {
+                    break Err(gone);
                 }
                 tracing::warn!("{e}; trying again in {:.1} s", delay.as_secs_f64());
                 tokio::time::sleep(delay).await;
