@@ -509,7 +509,27 @@ impl Link<'_> {
         }
     }
 
+    /// Keeps what arrived while a reply was awaited, for the session to act on later: small
+    /// (a stale reply's body and a property's value are nothing the session uses), at most
+    /// [`BACKLOG`] of them.
     fn keep(&mut self, m: Result<Message, String>) {
+        let m = match m {
+            Ok(Message::Reply { id: Some(_), .. })
+            | Ok(Message::PropertyChanged { .. })
+            | Ok(Message::Ignored { .. }) => return,
+            Ok(Message::Reply {
+                id: None,
+                error,
+                ok,
+                ..
+            }) => Ok(Message::Reply {
+                id: None,
+                ok,
+                error: error.map(|e| excerpt(&e)),
+                body: Value::Null,
+            }),
+            other => other,
+        };
         if self.backlog.len() < BACKLOG {
             self.backlog.push_back(m);
         } else {
