@@ -81,6 +81,7 @@ pub mod shutdown;
 pub mod simulator;
 pub mod source;
 pub mod stills;
+pub mod talk;
 pub mod throttle;
 pub mod timestamps;
 pub mod view;

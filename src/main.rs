@@ -301,6 +301,9 @@ enum Command {
     Ptz(PtzArgs),
     /// A doorbell's quick replies: list them, or play one at the door with --voice.
     Reply(ReplyArgs),
+    /// Talk through a camera's speaker: a sound file (any FFmpeg reads; - for stdin) or the
+    /// microphone (--mic), until the sound ends (or --duration, Ctrl-C).
+    Talk(TalkArgs),
     /// Check a wall file without connecting: say what it sets up, or what is wrong and where.
     CheckConfig(CheckConfigArgs),
     /// Push cameras to an RTSP server (go2rtc, MediaMTX) for every other viewer: video as it
@@ -390,6 +393,34 @@ struct PtzArgs {
     /// left, right, up, down, sweep, or preset N (1-4).
     #[arg(required = true, num_args = 1..=2, value_name = "ACTION")]
     action: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct TalkArgs {
+    /// The server's URL (eufy-security-ws, schema 13 or later).
+    #[arg(long, env = "EUFY_WS_URL", default_value = "ws://127.0.0.1:3000")]
+    url: String,
+    /// The camera (a doorbell, or any camera with a speaker).
+    #[arg(long, env = "EUFY_SERIAL")]
+    serial: String,
+    /// Which server --url is: ws, bridge or auto.
+    #[arg(long, default_value = "auto", value_parser = backend_arg)]
+    backend: Backend,
+    /// The sound to play: WAV, MP3, … (anything FFmpeg reads); - reads standard input.
+    #[arg(long, required_unless_present = "mic", conflicts_with = "mic")]
+    file: Option<String>,
+    /// Talk from the microphone (the default input, or --device) until Ctrl-C or --duration.
+    #[arg(long)]
+    mic: bool,
+    /// The microphone's name as the sound server lists it (pactl list short sources).
+    #[arg(long, requires = "mic")]
+    device: Option<String>,
+    /// Stop after this many seconds.
+    #[arg(long, value_parser = seconds)]
+    duration: Option<f64>,
+    /// Give up when the server is not ready after this many seconds.
+    #[arg(long, default_value_t = 30.0, value_parser = seconds)]
+    wait_server: f64,
 }
 
 #[derive(Args, Debug)]
@@ -568,6 +599,12 @@ struct StreamArgs {
     /// What a camera is: plain, doorbell or ptz (its commands and capabilities); repeatable.
     #[arg(long = "kind", value_name = "SERIAL=KIND")]
     kinds: Vec<eufy_hw::simulator::KindSpec>,
+    /// Seconds from `device.start_talkback` to the camera's `talkback started`.
+    #[arg(long, default_value_t = 0.3, value_parser = seconds)]
+    talk_delay: f64,
+    /// A doorbell that is busy: it refuses talk back (`talkback stopped`); repeatable.
+    #[arg(long = "talk-busy", value_name = "SERIAL")]
+    talk_busy: Vec<String>,
     /// Frames per second (default: the clip's own rate, 15 when it declares none).
     #[arg(long, conflicts_with = "unpaced", value_parser = fps)]
     fps: Option<f64>,
@@ -773,6 +810,8 @@ impl StreamArgs {
                 .iter()
                 .map(|k| (k.serial.clone(), k.kind))
                 .collect(),
+            talk_delay: Duration::from_secs_f64(self.talk_delay),
+            talk_busy: self.talk_busy.clone(),
             bridge: bridge.then(|| eufy_hw::simulator::BridgeSim {
                 schema: Some(self.bridge_schema).filter(|s| *s > 0),
                 code: self.code.clone(),
@@ -855,6 +894,21 @@ async fn run(cli: Cli) -> Result<()> {
             app::ptz(&a.url, a.backend, &a.serial, action).await
         }
         Some(Command::Reply(a)) => app::reply(&a.url, a.backend, &a.serial, a.voice).await,
+        Some(Command::Talk(a)) => {
+            let source = match (&a.file, a.mic) {
+                (Some(file), _) => app::TalkSource::File(file.clone()),
+                (None, _) => app::TalkSource::Mic(a.device.clone()),
+            };
+            let talk = app::Talk {
+                url: a.url,
+                backend: a.backend,
+                serial: a.serial,
+                source,
+                duration: secs(a.duration),
+                wait_server: Duration::from_secs_f64(a.wait_server),
+            };
+            app::talk(talk).await
+        }
         Some(Command::Login(a)) => {
             let answer = match (a.code, a.captcha, a.retrigger) {
                 (Some(code), _, _) => Answer::Code(code),

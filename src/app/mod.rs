@@ -18,6 +18,7 @@ pub mod ptz;
 pub mod record;
 pub mod show;
 pub mod simulate;
+pub mod talk;
 
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ pub use ptz::{ptz, reply};
 pub use record::{publish, record};
 pub use show::{demo, live, Demo, Live, Show};
 pub use simulate::simulate;
+pub use talk::{talk, Talk, TalkSource};
 
 /// How a session treats stations, cut-offs and a server still logging in
 /// (`--station-dwell`, `--restart-pause`, `--wait-server`).

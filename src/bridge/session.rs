@@ -208,7 +208,7 @@ impl<'a> Control<'a> {
         // What the owner asked before we connected (a wall's hidden pages, its on_event
         // cameras) holds before any camera opens.
         while let Some(c) = control.as_mut().and_then(|rx| rx.try_recv().ok()) {
-            on_control(c, wants);
+            on_control(c, wants, self.events).await;
         }
         self.on_auth(auth, link).await?;
         // The bridge sends no pings: ours keep the socket alive and prove it alive.
@@ -222,7 +222,7 @@ impl<'a> Control<'a> {
                     Err(why) => link.drop_message(self.events, why).await,
                 },
                 _ = ping.tick() => link.ping().await?,
-                Some(c) = next_control(control) => on_control(c, wants),
+                Some(c) = next_control(control) => on_control(c, wants, self.events).await,
             }
             if !self.was_ready {
                 let state = self.gate.borrow().auth.clone();
@@ -333,8 +333,20 @@ impl<'a> Control<'a> {
 }
 
 /// Carries out what the owner asked.
-fn on_control(c: SessionControl, wants: &HashMap<String, watch::Sender<Want>>) {
+async fn on_control(
+    c: SessionControl,
+    wants: &HashMap<String, watch::Sender<Want>>,
+    events: &mpsc::Sender<SessionEvent>,
+) {
     match c {
+        SessionControl::Talk { serial, .. } => {
+            // BRIDGE.md: talk back is "not yet exposed"; the sound is dropped here.
+            let state = crate::talk::TalkState::Failed(
+                "the Eufy Mega bridge does not offer talk back yet (eufy-security-ws does)".into(),
+            );
+            tracing::warn!(camera = %serial, "{}", state.describe());
+            let _ = events.send(SessionEvent::Talk { serial, state }).await;
+        }
         SessionControl::Want(list) => {
             for (serial, want) in wants {
                 let on = list.contains(serial);

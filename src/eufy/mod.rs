@@ -6,3 +6,4 @@ pub mod buffer;
 pub mod protocol;
 pub mod schedule;
 pub mod session;
+pub mod talk;

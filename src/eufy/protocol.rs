@@ -38,6 +38,10 @@ pub mod events {
     pub const DEVICE_REMOVED: &str = "device removed";
     /// A device's property changed (`name`, `value`): the picture, among others.
     pub const PROPERTY_CHANGED: &str = "property changed";
+    /// The camera plays what `device.talkback_audio_data` sends (schema 13+).
+    pub const TALKBACK_STARTED: &str = "talkback started";
+    /// Talk back ended (asked, or refused by a busy camera); not sent when a stream cut ends it.
+    pub const TALKBACK_STOPPED: &str = "talkback stopped";
 }
 
 /// The property that holds a camera's latest picture: `{"data": Buffer, "type": {"ext",
@@ -220,6 +224,12 @@ pub mod codes {
     pub const NOT_SUPPORTED: &str = "device_not_supported";
     /// Anything else.
     pub const UNKNOWN_ERROR: &str = "unknown_error";
+    /// Talk back data sent while no talk back runs (before `talkback started`, after a cut).
+    pub const TALKBACK_NOT_RUNNING: &str = "device_talkback_not_running";
+    /// This client already talks.
+    pub const TALKBACK_ALREADY_RUNNING: &str = "device_talkback_already_running";
+    /// Another client talks: the server holds one talk back for all devices.
+    pub const ONLY_ONE_TALKBACK: &str = "device_only_one_talkback_at_a_time";
     /// The station did not answer.
     pub const STATION_TIMEOUT: &str = "station_connection_timeout";
 }
@@ -280,6 +290,13 @@ pub enum Event {
     Stopped {
         /// Camera serial.
         serial: String,
+    },
+    /// `talkback started` (`started`) or `talkback stopped`.
+    Talkback {
+        /// Camera serial.
+        serial: String,
+        /// Started, or stopped.
+        started: bool,
     },
     /// `command result` from a station or device.
     CommandResult {
@@ -477,6 +494,10 @@ fn parse_event(
         }
         ("device", events::STARTED) => Event::Started { serial: serial()? },
         ("device", events::STOPPED) => Event::Stopped { serial: serial()? },
+        ("device", events::TALKBACK_STARTED | events::TALKBACK_STOPPED) => Event::Talkback {
+            serial: serial()?,
+            started: name == events::TALKBACK_STARTED,
+        },
         (_, events::COMMAND_RESULT) => Event::CommandResult {
             serial: serial()?,
             command: ev

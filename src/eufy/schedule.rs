@@ -354,6 +354,16 @@ impl Scheduler {
         }
     }
 
+    /// Whether the camera's livestream runs for us (`livestream started` came).
+    pub fn is_live(&self, serial: &str) -> bool {
+        self.index(serial).is_some_and(|i| {
+            matches!(
+                self.cams[i].phase,
+                Phase::Started(_) | Phase::Streaming { .. }
+            )
+        })
+    }
+
     /// Audio for `serial`: true while its stream is ours (forward it).
     pub fn on_audio(&self, serial: &str) -> bool {
         self.index(serial).is_some_and(|i| self.cams[i].active())

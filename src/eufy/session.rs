@@ -38,8 +38,10 @@ use super::protocol::{
 };
 pub use super::schedule::CameraState;
 use super::schedule::{Action, ScheduleConfig, Scheduler, StartFailure};
+use super::talk::{TalkJob, Tick, TALK_SCHEMA};
 use crate::backend::{Backend, Ptz};
 use crate::shutdown::Shutdown;
+use crate::talk::{TalkAudio, TalkState};
 
 /// How a session behaves.
 #[derive(Debug, Clone)]
@@ -204,6 +206,13 @@ pub enum SessionEvent {
         /// Its code.
         return_code: i64,
     },
+    /// Where a talk back ([`SessionControl::Talk`]) is.
+    Talk {
+        /// Camera.
+        serial: String,
+        /// Its state.
+        state: crate::talk::TalkState,
+    },
     /// The connection was lost; the session reconnects after `delay`.
     Reconnecting {
         /// Why the connection was lost.
@@ -214,7 +223,7 @@ pub enum SessionEvent {
 }
 
 /// What the owner of a running session may ask of it ([`run_session_with`]).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum SessionControl {
     /// Stream only these of the session's cameras; the others are stopped and wait (a wall's
     /// hidden pages). Until the first `Want`, every camera is wanted.
@@ -225,6 +234,16 @@ pub enum SessionControl {
         serial: String,
         /// Why, for the log and its tile.
         reason: String,
+    },
+    /// Talk to camera `serial` with this sound until it ends (the channel closes): its
+    /// livestream is started (and kept) for it, the talk back started when the camera streams
+    /// and again after a cut, frames sent one per [`crate::talk::FRAME_INTERVAL`]. A new
+    /// `Talk` replaces the one before. Reported as [`SessionEvent::Talk`].
+    Talk {
+        /// Camera.
+        serial: String,
+        /// ADTS frames (16 kHz mono AAC-LC, 1024 samples each).
+        audio: crate::talk::TalkAudio,
     },
 }
 
@@ -459,6 +478,8 @@ struct Memory {
     /// A connection already open (the backend's probe), with the first message it read:
     /// the first handshake uses it instead of connecting again.
     opened: Option<Opened>,
+    /// The talk back asked for, kept across reconnections.
+    talk: Option<TalkJob>,
 }
 
 impl Memory {
@@ -470,6 +491,7 @@ impl Memory {
             devices: HashMap::new(),
             wanted: None,
             opened,
+            talk: None,
         }
     }
 }
@@ -602,6 +624,9 @@ pub async fn list_cameras(config: &SessionConfig) -> Result<Vec<DeviceInfo>, Ses
     listed
 }
 
+/// The id prefix of `device.talkback_audio_data` commands (their results are not awaited).
+const TALK_DATA_ID: &str = "talk-";
+
 /// The first schema with `device.pan_and_tilt` and `device.get_commands`.
 pub const PTZ_SCHEMA: u32 = 3;
 /// The first schema with `device.preset_position`.
@@ -701,6 +726,9 @@ impl<'a> Connection<'a> {
         events: &'a mpsc::Sender<SessionEvent>,
         memory: &'a mut Memory,
     ) -> Self {
+        if let Some(job) = memory.talk.as_mut() {
+            job.on_reconnect();
+        }
         Connection {
             config,
             events,
@@ -872,9 +900,10 @@ impl<'a> Connection<'a> {
     }
 
     /// Carries out what the owner asked.
-    fn on_control(&mut self, c: SessionControl) {
+    async fn on_control(&mut self, c: SessionControl) {
         let now = std::time::Instant::now();
         match c {
+            SessionControl::Talk { serial, audio } => self.talk_begin(serial, audio).await,
             SessionControl::Want(list) => {
                 self.apply_wanted(&list, now);
                 self.memory.wanted = Some(list);
@@ -887,8 +916,146 @@ impl<'a> Connection<'a> {
     }
 
     fn apply_wanted(&mut self, list: &[String], now: std::time::Instant) {
+        let talking = self.memory.talk.as_ref().map(|j| j.serial.as_str());
         for serial in &self.config.serials {
-            self.schedule.set_wanted(serial, list.contains(serial), now);
+            let wanted = list.contains(serial) || talking == Some(serial.as_str());
+            self.schedule.set_wanted(serial, wanted, now);
+        }
+    }
+
+    /// A talk back to `serial`: its livestream wanted, the talk back started once it runs.
+    async fn talk_begin(&mut self, serial: String, audio: TalkAudio) {
+        if self.memory.talk.is_some() {
+            self.talk_finish(true, None).await;
+        }
+        let refuse = if !self.config.serials.contains(&serial) {
+            Some(format!("{serial} is not one of this session's cameras"))
+        } else if self.schema < TALK_SCHEMA {
+            Some(format!(
+                "eufy-security-ws speaks schema {} here; talk back needs {TALK_SCHEMA} (upgrade the server)",
+                self.schema
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = refuse {
+            self.talk_report(&serial, TalkState::Failed(why)).await;
+            return;
+        }
+        let now = std::time::Instant::now();
+        let mut job = TalkJob::new(serial.clone(), audio, self.config.start_timeout, now);
+        if self.schedule.is_live(&serial) {
+            job.on_live();
+        }
+        self.memory.talk = Some(job);
+        self.schedule.set_wanted(&serial, true, now);
+        self.talk_report(&serial, TalkState::Waiting).await;
+    }
+
+    async fn talk_report(&self, serial: &str, state: TalkState) {
+        match &state {
+            TalkState::Failed(_) => tracing::warn!(camera = %serial, "{}", state.describe()),
+            _ => tracing::info!(camera = %serial, "{}", state.describe()),
+        }
+        let _ = self
+            .events
+            .send(SessionEvent::Talk {
+                serial: serial.to_owned(),
+                state,
+            })
+            .await;
+    }
+
+    /// Ends the talk back: stopped on the server when `stop`, `state` reported (`None`: the
+    /// frames sent), the camera's stream wanted as the owner wants it again.
+    async fn talk_finish(&mut self, stop: bool, state: Option<TalkState>) {
+        let Some(job) = self.memory.talk.as_ref() else {
+            return;
+        };
+        let (serial, frames) = (job.serial.clone(), job.frames);
+        if stop {
+            let args = json!({ "serialNumber": serial });
+            if let Err(e) = self.request("device.stop_talkback", args, &serial).await {
+                tracing::debug!(camera = %serial, "stop_talkback: {e}");
+            }
+        }
+        let state = state.unwrap_or(TalkState::Ended { frames });
+        self.talk_drop(&serial, state).await;
+    }
+
+    /// The talk back is over with `state` (nothing to stop on the server).
+    async fn talk_drop(&mut self, serial: &str, state: TalkState) {
+        self.memory.talk = None;
+        self.talk_report(serial, state).await;
+        if let Some(list) = self.memory.wanted.clone() {
+            self.apply_wanted(&list, std::time::Instant::now());
+        }
+    }
+
+    /// The talk back's due work: its start when the camera streams, the frame of this tick,
+    /// its end.
+    async fn talk_act(&mut self) -> Result<(), SessionError> {
+        let now = std::time::Instant::now();
+        let Some(job) = self.memory.talk.as_mut() else {
+            return Ok(());
+        };
+        let serial = job.serial.clone();
+        if job.take_due(now) {
+            self.talk_report(&serial, TalkState::Starting).await;
+            let args = json!({ "serialNumber": serial });
+            match self.request("device.start_talkback", args, &serial).await {
+                Ok(_) => {}
+                Err(SessionError::Refused { code, .. }) => {
+                    let schema = self.schema;
+                    match self
+                        .memory
+                        .talk
+                        .as_mut()
+                        .and_then(|j| j.on_refused(&code, schema))
+                    {
+                        Some(s @ TalkState::Failed(_)) => self.talk_drop(&serial, s).await,
+                        Some(s) => self.talk_report(&serial, s).await,
+                        None => {}
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        loop {
+            let Some(job) = self.memory.talk.as_mut() else {
+                return Ok(());
+            };
+            match job.tick(now) {
+                Tick::Idle => return Ok(()),
+                Tick::Send(frame) => {
+                    self.next_id += 1;
+                    let id = format!("{TALK_DATA_ID}{}", self.next_id);
+                    let args = json!({ "serialNumber": serial, "buffer": frame });
+                    self.send(command(&id, "device.talkback_audio_data", args))
+                        .await?;
+                }
+                Tick::Finish { stop, state } => {
+                    let state = (!matches!(state, TalkState::Ended { .. })).then_some(state);
+                    self.talk_finish(stop, state).await;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// A talk back event or a stream's end for `serial`, handed to the talk back.
+    async fn talk_on(
+        &mut self,
+        serial: &str,
+        what: impl FnOnce(&mut TalkJob) -> Option<TalkState>,
+    ) {
+        let Some(job) = self.memory.talk.as_mut().filter(|j| j.serial == serial) else {
+            return;
+        };
+        match what(job) {
+            Some(s @ TalkState::Failed(_)) => self.talk_drop(serial, s).await,
+            Some(s) => self.talk_report(serial, s).await,
+            None => {}
         }
     }
 
@@ -1311,10 +1478,21 @@ impl<'a> Connection<'a> {
             Event::Started { serial } => {
                 if self.schedule.on_started(&serial, now) {
                     tracing::info!(%serial, "livestream started");
+                    self.talk_on(&serial, |j| {
+                        j.on_live();
+                        None
+                    })
+                    .await;
                     let _ = self.events.send(SessionEvent::Started { serial }).await;
                 }
             }
-            Event::Stopped { serial } => self.schedule.on_stopped(&serial, now),
+            Event::Stopped { serial } => {
+                self.schedule.on_stopped(&serial, now);
+                self.talk_on(&serial, TalkJob::on_cut).await;
+            }
+            Event::Talkback { serial, started } => {
+                self.talk_on(&serial, |j| j.on_event(started)).await;
+            }
             Event::CommandResult {
                 serial,
                 command,
@@ -1405,6 +1583,7 @@ impl<'a> Connection<'a> {
                         }
                     }
                     Action::Ended { serial, reason } => {
+                        self.talk_on(&serial, TalkJob::on_cut).await;
                         let _ = self
                             .events
                             .send(SessionEvent::Ended { serial, reason })
@@ -1496,11 +1675,15 @@ impl<'a> Connection<'a> {
             }
             // What the owner asked meanwhile, before anything starts.
             while let Some(c) = control.as_mut().and_then(|rx| rx.try_recv().ok()) {
-                self.on_control(c);
+                self.on_control(c).await;
             }
             self.schedule.poll(now.into_std());
             self.act().await?;
+            self.talk_act().await?;
             let mut wake = silence;
+            if let Some(job) = &self.memory.talk {
+                wake = wake.min(Instant::from_std(job.next_wake()));
+            }
             if let Some(t) = self.schedule.next_wake() {
                 wake = wake.min(Instant::from_std(t));
             }
@@ -1520,6 +1703,16 @@ impl<'a> Connection<'a> {
                     };
                     match self.parse(msg).await? {
                         Some(ServerMessage::Event(ev)) => self.on_event(ev).await?,
+                        Some(ServerMessage::Result(r))
+                            if r.message_id.starts_with(TALK_DATA_ID)
+                                && !r.success
+                                && r.error_code.as_deref() == Some(codes::TALKBACK_NOT_RUNNING) =>
+                        {
+                            let serial = self.memory.talk.as_ref().map(|j| j.serial.clone()).unwrap_or_default();
+                            self.talk_on(&serial, TalkJob::on_data_refused).await;
+                        }
+                        // The others' results are not awaited.
+                        Some(ServerMessage::Result(r)) if r.message_id.starts_with(TALK_DATA_ID) => {}
                         Some(other) => tracing::debug!(?other, "unexpected message while streaming"),
                         None => {}
                     }
@@ -1531,7 +1724,7 @@ impl<'a> Connection<'a> {
                     }
                 }
                 _ = tokio::time::sleep_until(wake) => {}
-                Some(c) = next_control(control) => self.on_control(c),
+                Some(c) = next_control(control) => self.on_control(c).await,
                 _ = stop.wait() => return Ok(()),
             }
         }
@@ -1565,6 +1758,16 @@ impl<'a> Connection<'a> {
             return;
         }
         let limit = Instant::now() + Duration::from_secs(2).min(self.config.request_timeout);
+        if let Some(serial) = self
+            .memory
+            .talk
+            .take()
+            .filter(|j| j.is_running())
+            .map(|j| j.serial)
+        {
+            let args = json!({ "serialNumber": serial });
+            let _ = timeout_at(limit, self.request("device.stop_talkback", args, &serial)).await;
+        }
         for serial in self.schedule.active() {
             let args = json!({ "serialNumber": serial });
             let r = timeout_at(limit, self.request("device.stop_livestream", args, &serial)).await;

@@ -24,6 +24,7 @@
 mod bridge;
 mod serve;
 mod stream;
+mod talk;
 
 pub use bridge::{BridgeSim, HttpFault};
 
@@ -220,6 +221,10 @@ pub struct SimConfig {
     /// What each camera is (default plain): what `device.get_commands` and the bridge's
     /// capabilities say, and which commands it takes.
     pub kinds: HashMap<String, CameraKind>,
+    /// From `device.start_talkback` to the camera's `talkback started`.
+    pub talk_delay: Duration,
+    /// Doorbells that refuse talk back (busy: `talkback stopped`, never started).
+    pub talk_busy: Vec<String>,
 }
 
 /// What a simulated camera can do beyond streaming.
@@ -497,6 +502,8 @@ impl Default for SimConfig {
             pictures: HashMap::new(),
             bridge: None,
             kinds: HashMap::new(),
+            talk_delay: Duration::from_millis(300),
+            talk_busy: Vec::new(),
         }
     }
 }
@@ -527,7 +534,30 @@ pub struct SimStats {
     pub ptz: Vec<(String, String)>,
     /// Quick replies played, in order: (doorbell, voice id).
     pub replies: Vec<(String, u64)>,
+    /// Talk back audio taken, in order of arrival (the first [`MAX_TALK_KEPT`]).
+    pub talk: Vec<TalkReceived>,
+    /// `device.talkback_audio_data` taken, in all.
+    pub talk_frames: u64,
+    /// `device.talkback_audio_data` refused (no talk back running: before the camera
+    /// answered, after a cut).
+    pub talk_refused: u64,
+    /// Talk backs started, by camera.
+    pub talk_starts: std::collections::BTreeMap<String, u64>,
 }
+
+/// One `device.talkback_audio_data` as the server took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TalkReceived {
+    /// The camera that talked.
+    pub serial: String,
+    /// When it arrived.
+    pub at: std::time::Instant,
+    /// Its buffer.
+    pub data: Vec<u8>,
+}
+
+/// Talk back messages kept in [`SimStats::talk`] (about 20 minutes at one per 64 ms).
+pub const MAX_TALK_KEPT: usize = 20_000;
 
 impl SimStats {
     /// How many times `command` was received.
@@ -565,6 +595,7 @@ impl Simulator {
             next_id: Mutex::new(0),
             encoded: Mutex::new(EncodedCache::default()),
             broadcast,
+            talk: Mutex::new(None),
         });
         let bridge = state.config.bridge.clone().map(bridge::Bridge::new);
         let mut background = spawn_server_events(&state, began);
@@ -775,6 +806,8 @@ struct Shared {
     encoded: Mutex<EncodedCache>,
     /// The `metadata` of audio events, made once.
     audio_metadata: String,
+    /// The one talk back the server holds.
+    talk: Mutex<Option<talk::TalkRun>>,
 }
 
 /// Encoding a unit's bytes as decimal text is the server's main cost; a real server runs on

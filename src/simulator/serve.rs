@@ -49,11 +49,11 @@ pub(super) fn device_event(name: &str, serial: &str) -> String {
     event(json!({ "source": "device", "event": name, "serialNumber": serial }))
 }
 
-fn result_ok(id: &Value, result: Value) -> String {
+pub(super) fn result_ok(id: &Value, result: Value) -> String {
     json!({ "type": "result", "messageId": id, "success": true, "result": result }).to_string()
 }
 
-fn result_err(id: &Value, code: &str) -> String {
+pub(super) fn result_err(id: &Value, code: &str) -> String {
     json!({ "type": "result", "messageId": id, "success": false, "errorCode": code }).to_string()
 }
 
@@ -91,7 +91,7 @@ fn media_json(event: &str, serial: &str, data: Array<'_>, metadata: &str) -> Str
 /// Per-connection state.
 pub(super) struct Conn {
     pub(super) id: u64,
-    schema: u32,
+    pub(super) schema: u32,
     listening: bool,
     pub(super) out_tx: mpsc::Sender<Out>,
     /// Cameras this connection streams (by its own start).
@@ -318,6 +318,7 @@ fn corrupt(bytes: &[u8]) -> Vec<u8> {
 
 /// Takes this connection off every camera it watches; a camera nobody watches stops.
 fn stop_all(st: &Shared, conn: &mut Conn) {
+    super::talk::closed(st, conn.id);
     let mut cams = lock(&st.cameras);
     for run in cams.values_mut() {
         if let Some(w) = run.watchers.remove(&conn.id) {
@@ -405,6 +406,9 @@ fn handle_command(st: &Arc<Shared>, conn: &mut Conn, cmd: &Value) -> Vec<String>
             ptz_command(st, conn, &id, name, serial, cmd)
         }
         "device.get_voices" | "device.quick_response" => quick_reply(st, &id, name, serial, cmd),
+        "device.start_talkback" | "device.stop_talkback" | "device.talkback_audio_data" => {
+            super::talk::command(st, conn, &id, name, serial, cmd)
+        }
         "device.start_livestream" => start_livestream(st, conn, &id, serial),
         "device.stop_livestream" => stop_livestream(st, conn, &id, serial),
         "device.is_livestreaming" => {

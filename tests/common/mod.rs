@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod display;
+pub mod sound;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
