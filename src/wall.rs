@@ -46,6 +46,9 @@ pub struct Wall {
     pub stats: bool,
     /// Home Assistant over MQTT (`[mqtt]`), when set up.
     pub mqtt: Option<MqttConfig>,
+    /// The microphone talk back uses (`microphone = "…"`, a name as the sound server lists
+    /// it); absent: the default input.
+    pub microphone: Option<String>,
 }
 
 /// Home Assistant over MQTT: where the broker is and how this wall appears there.
@@ -332,6 +335,7 @@ impl Wall {
     /// The wall of `--serial` flags: one page of every camera in an automatic grid.
     pub fn of_serials(serials: &[String]) -> Wall {
         Wall {
+            microphone: None,
             url: None,
             backend: None,
             cameras: serials
@@ -667,6 +671,7 @@ struct RawWall {
     focus: Option<RawFocus>,
     screen: Option<RawScreen>,
     mqtt: Option<RawMqtt>,
+    microphone: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -796,6 +801,7 @@ pub fn parse(text: &str, file: &str) -> Result<Wall, WallError> {
         None => None,
     };
     Ok(Wall {
+        microphone: raw.microphone.clone().filter(|m| !m.trim().is_empty()),
         url,
         backend,
         cameras,

@@ -213,7 +213,11 @@ const FORBIDDEN: &[(&str, &str, &str)] = &[
     // Talk back's sound (microphone, file, encoder) knows no server: the session paces it.
     ("talk", "eufy", "talk back's sound knows no server"),
     ("talk", "bridge", "talk back's sound knows no server"),
-    ("talk", "pipeline", "talk back's sound is not the pipeline's"),
+    (
+        "talk",
+        "pipeline",
+        "talk back's sound is not the pipeline's",
+    ),
     ("talk", "extern:wgpu", "talk back has no picture"),
     ("audio", "render", "audio has no picture"),
     ("audio", "extern:wgpu", "audio has no picture"),

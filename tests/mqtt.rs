@@ -200,7 +200,7 @@ fn home_assistant_sees_and_drives_the_wall() {
     let configs = retained(port, "homeassistant/#");
     assert_eq!(
         configs.len(),
-        6 + 1 + 2 * 4,
+        7 + 1 + 2 * 4,
         "{:?}",
         configs.iter().map(|c| &c.0).collect::<Vec<_>>()
     );
@@ -323,12 +323,12 @@ fn a_broker_that_restarts_gets_everything_again() {
     wait_state(port, "eufy_hw/test/availability", |s| s == "online", t);
     broker.restart(Duration::from_secs(2));
     assert!(
-        retained(port, "homeassistant/#").len() < 15,
+        retained(port, "homeassistant/#").len() < 16,
         "a fresh broker"
     );
     wait_state(port, "eufy_hw/test/availability", |s| s == "online", t);
     let deadline = Instant::now() + t;
-    while retained(port, "homeassistant/#").len() < 15 {
+    while retained(port, "homeassistant/#").len() < 16 {
         assert!(Instant::now() < deadline, "discovery not published again");
         std::thread::sleep(Duration::from_millis(300));
     }

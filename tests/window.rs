@@ -1535,3 +1535,129 @@ fn bench_measures_an_rtsp_source() {
     assert!(v["baseline_fps"].is_null(), "no baseline for a live stream");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Hold `t` to talk: the doorbell alone on the wall is talked to through the wall's
+/// microphone (PulseAudio's null sink monitor, into which a 700 Hz tone plays), its own
+/// sound (the clip's 440 Hz) is ducked while held and comes back after; letting go stops the
+/// talk back (`device.stop_talkback`).
+#[test]
+fn holding_t_talks_through_the_doorbell_and_ducks_its_sound() {
+    use eufy_hw::simulator::{Camera, CameraKind, SimConfig, Simulator};
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let pulse = sound_server();
+    let ok = Command::new("pactl")
+        .args(["set-default-source", "eufy_test.monitor"])
+        .env("XDG_RUNTIME_DIR", &pulse.runtime)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let dir = temp_dir("talk");
+    let tone = dir.join("tone.wav");
+    let ok = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("sine=frequency=700:duration=30")
+        .arg(&tone)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let doorbell = "T8210P0000000001";
+    let aac = common_clip("aac_16k_mono.aac");
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            cameras: vec![Camera {
+                serial: doorbell.into(),
+                clip: std::sync::Arc::new(eufy_hw::clip::Clip::demo()),
+            }],
+            kinds: [(doorbell.to_owned(), CameraKind::Doorbell)].into(),
+            audio: Some(eufy_hw::clip::load_adts(std::path::Path::new(&aac)).unwrap()),
+            ..SimConfig::default()
+        }))
+        .unwrap();
+    let x = xvfb();
+    let mut v = viewer_with(
+        &x.1,
+        &[
+            "--url",
+            &sim.url(),
+            "--serial",
+            doorbell,
+            "--duration",
+            "25",
+        ],
+        &dir,
+        &[("XDG_RUNTIME_DIR", pulse.runtime.as_os_str())],
+    );
+    let win = find_window(&x.1);
+    xdotool(&x.1, &["windowfocus", "--sync", &win]);
+    let level = |above: f64, limit: Duration| {
+        let deadline = Instant::now() + limit;
+        loop {
+            let (r, _) = capture(&pulse, 0.5);
+            if r > above || Instant::now() > deadline {
+                return r;
+            }
+        }
+    };
+    let before = level(0.02, Duration::from_secs(10));
+    xdotool(&x.1, &["keydown", "t"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.stats().talk_frames < 5 {
+        assert!(Instant::now() < deadline, "no talk back while t is held");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (ducked, _) = capture(&pulse, 1.0);
+    // The microphone hears the sink: a tone played into it now is what the door hears.
+    let mut player = Command::new("paplay")
+        .arg(&tone)
+        .env("XDG_RUNTIME_DIR", &pulse.runtime)
+        .spawn()
+        .unwrap();
+    let heard_from = sim.stats().talk.len();
+    std::thread::sleep(Duration::from_millis(1500));
+    xdotool(&x.1, &["keyup", "t"]);
+    let _ = player.kill();
+    let _ = player.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.stats().count("device.stop_talkback") == 0 {
+        if Instant::now() > deadline {
+            let _ = v.kill();
+            panic!(
+                "talk back not stopped after letting go: {}",
+                stderr_of(&mut v)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let back = level(0.02, Duration::from_secs(5));
+    let err = ends_cleanly(&mut v, Duration::from_secs(30), "after talking");
+    let stats = sim.stats();
+    assert!(
+        before > 0.02,
+        "no camera sound before talking ({before:.4}): {err}"
+    );
+    assert!(
+        ducked < before * 0.3,
+        "not ducked while talking: {ducked:.4} vs {before:.4}"
+    );
+    assert!(
+        back > before * 0.6,
+        "the sound did not come back: {back:.4}"
+    );
+    assert_eq!(stats.talk_starts.get(doorbell), Some(&1));
+    // What the door heard after the tone began: the tone.
+    let mut dec = eufy_hw::audio::decode::AacDecoder::new(1, 16_000).unwrap();
+    let heard: Vec<f32> = stats.talk[heard_from..]
+        .iter()
+        .filter_map(|r| dec.decode(&r.data))
+        .flat_map(|p| p.samples)
+        .collect();
+    let crossings = heard
+        .windows(2)
+        .filter(|w| w[0] < 0.0 && w[1] >= 0.0)
+        .count();
+    let freq = crossings as f64 / (heard.len() as f64 / 16_000.0);
+    assert!((freq - 700.0).abs() < 60.0, "the door heard {freq:.0} Hz");
+    assert!(err.contains("talking from"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

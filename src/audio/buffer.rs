@@ -37,6 +37,8 @@ pub const HOLE: Duration = Duration::from_millis(150);
 pub const FADE: Duration = Duration::from_millis(5);
 /// Most audio held.
 pub const MAX_QUEUED: Duration = Duration::from_secs(2);
+/// The gain of ducked sound (about -16 dB): heard, but not over the talker.
+pub const DUCKED: f32 = 0.15;
 
 /// What the buffer did, for the overlay and bench.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -79,6 +81,7 @@ pub struct JitterBuffer {
     head_due: Option<Instant>,
     delay: Duration,
     volume: f32,
+    ducked: bool,
     muted: bool,
     /// The gain of the last frame written (fades ramp from it).
     gain: f32,
@@ -116,6 +119,7 @@ impl JitterBuffer {
             head_due: None,
             delay,
             volume: 1.0,
+            ducked: false,
             muted: false,
             gain: 0.0,
             last: vec![0.0; channels],
@@ -168,6 +172,17 @@ impl JitterBuffer {
     /// Mute (fades out; the queue keeps being consumed, so unmuting is in sync).
     pub fn set_muted(&mut self, muted: bool) {
         self.muted = muted;
+    }
+
+    /// Duck (talk back: the camera's sound lowered to [`DUCKED`] while someone talks, so a
+    /// half-duplex doorbell's echo does not fill the room); fades like a mute.
+    pub fn set_ducked(&mut self, ducked: bool) {
+        self.ducked = ducked;
+    }
+
+    /// Whether ducked.
+    pub fn ducked(&self) -> bool {
+        self.ducked
     }
 
     /// Whether muted.
@@ -293,7 +308,11 @@ impl JitterBuffer {
             }
         }
         // Samples, fading towards the target gain.
-        let target = if self.muted { 0.0 } else { self.volume };
+        let target = match (self.muted, self.ducked) {
+            (true, _) => 0.0,
+            (false, true) => self.volume * DUCKED,
+            (false, false) => self.volume,
+        };
         let mut k = wait;
         while k < n && !self.queue.is_empty() {
             let at = play_at + Duration::from_secs_f64(k as f64 / f64::from(self.rate));
@@ -548,5 +567,22 @@ mod tests {
             9_600,
             "consumed while muted: stays in sync"
         );
+    }
+
+    /// Ducked sound plays at [`DUCKED`] of the volume, reached by a fade, and comes back.
+    #[test]
+    fn ducking_lowers_and_restores() {
+        let t0 = Instant::now();
+        let mut b = JitterBuffer::new(RATE, 1, Duration::from_secs(1));
+        b.push(&vec![0.5; 48_000], t0);
+        let mut buf = vec![0.0; 4_800];
+        b.pull(&mut buf, t0);
+        b.set_ducked(true);
+        b.pull(&mut buf, ms(t0, 100.0));
+        assert!(max_step(&buf) <= 0.5 / 239.0 + 1e-6, "a fade, not a click");
+        assert!(buf[1000..].iter().all(|s| (*s - 0.5 * DUCKED).abs() < 1e-4));
+        b.set_ducked(false);
+        b.pull(&mut buf, ms(t0, 200.0));
+        assert!(buf[1000..].iter().all(|s| (*s - 0.5).abs() < 1e-4));
     }
 }

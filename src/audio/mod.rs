@@ -276,6 +276,11 @@ impl AudioOut {
         lock(&self.buffer).set_muted(muted);
     }
 
+    /// Lower the sound while someone talks back (see [`JitterBuffer::set_ducked`]).
+    pub fn set_ducked(&self, ducked: bool) {
+        lock(&self.buffer).set_ducked(ducked);
+    }
+
     /// Whether muted.
     pub fn muted(&self) -> bool {
         lock(&self.buffer).muted()

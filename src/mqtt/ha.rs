@@ -4,7 +4,7 @@
 //! commands parsed from what arrives on them, and the states published.
 //!
 //! Entities: `select` page, `button` next page, `select` show camera (alone on the screen
-//! for a while, like an event focus; `wall` goes back), `switch` screen, `switch` mute,
+//! for a while, like an event focus; `wall` goes back), `switch` screen, `switch` mute, `switch` talk (the wall's microphone to the shown camera),
 //! `image` the shown camera's picture, and per camera a `sensor` for its state, frames per
 //! second and latency, and a `button` that restarts its stream. The show topic also takes
 //! JSON, `{"camera": "Front door", "seconds": 30}`, for automations.
@@ -204,6 +204,8 @@ fn wall_entities(d: &Discovery<'_>, wall: &Wall, image: bool) -> Vec<(String, St
     for (object, name, icon) in [
         ("screen", "Screen", "mdi:monitor"),
         ("mute", "Mute", "mdi:volume-off"),
+        // On: the wall's microphone talks through the shown camera's speaker until off.
+        ("talk", "Talk", "mdi:microphone"),
     ] {
         out.push(d.entity(
             "switch",
@@ -291,6 +293,8 @@ pub enum Command {
     Screen(bool),
     /// The sound muted (true) or not.
     Mute(bool),
+    /// Talk back through the shown camera (true) or stop.
+    Talk(bool),
 }
 
 /// The command a message on one of the wall's topics carries; why not, for the log.
@@ -313,6 +317,7 @@ pub fn parse_command(
         "show/set" => show(wall, text),
         "screen/set" => on_off(text).map(Command::Screen),
         "mute/set" => on_off(text).map(Command::Mute),
+        "talk/set" => on_off(text).map(Command::Talk),
         _ => {
             let serial = rest
                 .strip_prefix("camera/")
@@ -417,6 +422,8 @@ pub struct WallState {
     pub screen_on: bool,
     /// The sound is muted.
     pub muted: bool,
+    /// The wall's microphone is open (talk back).
+    pub talking: bool,
     /// Each camera, in the wall's order.
     pub cameras: Vec<CameraReport>,
     /// The server's login: `ok`, or what it waits for (the bridge needs a 2FA code, a
@@ -455,6 +462,9 @@ pub fn state_messages(
     }
     if changed(&|s| word(s.muted)) {
         out.push((topics.at("mute"), word(new.muted)));
+    }
+    if changed(&|s| word(s.talking)) {
+        out.push((topics.at("talk"), word(new.talking)));
     }
     if changed(&|s| s.login.clone()) {
         out.push((topics.at("login"), new.login.clone()));
@@ -518,7 +528,7 @@ node_id = "hall"
         let (w, m, t) = wall();
         let msgs = discovery(&w, &m, &t);
         // 5 for the wall, the image, 4 per camera.
-        assert_eq!(msgs.len(), 6 + 1 + 3 * 4);
+        assert_eq!(msgs.len(), 7 + 1 + 3 * 4);
         let mut ids = Vec::new();
         for (topic, body) in &msgs {
             assert!(
@@ -554,7 +564,7 @@ node_id = "hall"
             image_every: None,
             ..m
         };
-        assert_eq!(discovery(&w, &no_image, &t).len(), 6 + 3 * 4);
+        assert_eq!(discovery(&w, &no_image, &t).len(), 7 + 3 * 4);
     }
 
     #[test]
@@ -663,6 +673,7 @@ node_id = "hall"
             shown: None,
             screen_on: true,
             muted: false,
+            talking: false,
             cameras: vec![
                 report("live", 15.0),
                 report("starting", 0.0),
@@ -671,7 +682,7 @@ node_id = "hall"
             login: "ok".into(),
         };
         let all = state_messages(&w, &t, None, &a, false);
-        assert_eq!(all.len(), 5 + 3);
+        assert_eq!(all.len(), 6 + 3);
         assert!(all.contains(&("eufy_hw/hall/login".into(), "ok".into())));
         assert!(all.contains(&("eufy_hw/hall/page".into(), "Outside".into())));
         assert!(all.contains(&("eufy_hw/hall/show".into(), "wall".into())));

@@ -147,6 +147,8 @@ pub struct CameraStatus {
     pub assembler: AssemblerStats,
     /// Its latest detection events: when, what, started (true) or ended.
     pub detections: VecDeque<(Instant, DetectionKind, bool)>,
+    /// Its talk back, and since when in that state.
+    pub talk: Option<(crate::talk::TalkState, Instant)>,
 }
 
 impl CameraStatus {
@@ -301,6 +303,9 @@ impl Feed {
             }
             // Pictures are the display's (the feed decodes video only).
             SessionEvent::Picture { .. } => {}
+            SessionEvent::Talk { serial, state } => {
+                self.status(&serial, |s| s.talk = Some((state, Instant::now())));
+            }
             other => tracing::debug!(?other, "session event"),
         }
     }

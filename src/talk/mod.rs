@@ -18,7 +18,7 @@
 
 pub mod encode;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -211,21 +211,43 @@ fn file_loop(
     report
 }
 
+/// The host microphones are opened through. On Linux ALSA: its `default` reaches the sound
+/// server (PulseAudio, PipeWire) through their ALSA plugins, and its streams close at once
+/// (cpal 0.18's PulseAudio host may block for ever closing a record stream while a playback
+/// stream of the same process runs: seen with the viewer's sound, a wall's talk would hang
+/// its window). Elsewhere the platform's default.
+fn input_host() -> cpal::Host {
+    #[cfg(target_os = "linux")]
+    if let Ok(host) = cpal::host_from_id(cpal::HostId::Alsa) {
+        return host;
+    }
+    cpal::default_host()
+}
+
 /// A microphone open for talking: its sound becomes frames on a thread `talk-mic` while this
 /// lives; dropping it ends the sound (the session then stops talking).
 pub struct Mic {
     /// The device, in words.
     pub device: String,
     dropped: Arc<AtomicU64>,
+    /// Set when let go: the thread ends the sound (a sound server may keep the stream's
+    /// callback, and with it the channel, alive after the stream is dropped).
+    released: Arc<AtomicBool>,
     _stream: cpal::Stream,
 }
 
+impl Drop for Mic {
+    fn drop(&mut self) {
+        self.released.store(true, Ordering::Relaxed);
+    }
+}
+
 impl Mic {
-    /// Opens `device` (a name as the sound server lists it: `pactl list short sources`), or
-    /// the default input.
+    /// Opens `device` (a name as ALSA lists it: `arecord -L`; a sound server's own source is
+    /// chosen with `PULSE_SOURCE`), or the default input.
     pub fn open(device: Option<&str>) -> Result<(Mic, TalkAudio), TalkError> {
         let no_mic = |e: &dyn std::fmt::Display| TalkError::NoMic(e.to_string());
-        let host = cpal::default_host();
+        let host = input_host();
         let dev = match device {
             None => host
                 .default_input_device()
@@ -273,6 +295,8 @@ impl Mic {
             )
             .map_err(|e| no_mic(&e))?;
         let lost = dropped.clone();
+        let released = Arc::new(AtomicBool::new(false));
+        let done = released.clone();
         std::thread::Builder::new()
             .name("talk-mic".into())
             .spawn(move || {
@@ -284,7 +308,12 @@ impl Mic {
                         }
                     }
                 };
-                while let Ok(pcm) = pcm_rx.recv() {
+                while !done.load(Ordering::Relaxed) {
+                    let pcm = match pcm_rx.recv_timeout(Duration::from_millis(50)) {
+                        Ok(pcm) => pcm,
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    };
                     if let Err(e) = encoder.push_pcm(&pcm, channels, rate, &mut out) {
                         tracing::debug!("talk: {e}");
                     }
@@ -301,6 +330,7 @@ impl Mic {
             Mic {
                 device,
                 dropped,
+                released,
                 _stream: stream,
             },
             TalkAudio {

@@ -97,6 +97,8 @@ pub(super) struct App {
     pub(super) stills: Vec<Option<(crate::frame::Frame, std::time::SystemTime)>>,
     /// Keeps the cameras' last frames on disk.
     pub(super) saver: super::pictures::Saver,
+    /// The camera being talked to, with the microphone open for it.
+    pub(super) talk: Option<(usize, crate::talk::Mic)>,
 }
 
 impl App {
@@ -168,6 +170,7 @@ impl App {
             pictures,
             stills: vec![None; n],
             saver: super::pictures::Saver::start(store.clone(), n),
+            talk: None,
         };
         app.load_stills(&store);
         (app, inputs, feed)
@@ -559,6 +562,15 @@ impl ApplicationHandler<Wake> for App {
                     },
                 ..
             } => self.on_key(event_loop, d, &logical_key),
+            WindowEvent::KeyboardInput {
+                event:
+                    KeyEvent {
+                        logical_key,
+                        state: ElementState::Released,
+                        ..
+                    },
+                ..
+            } => self.on_key_up(&logical_key),
             other => self.on_pointer(d, other),
         }
     }

@@ -57,6 +57,8 @@ impl App {
                     d.kiosk.set_screen_on(on);
                 }
             }
+            Command::Talk(true) => self.talk_start(self.active),
+            Command::Talk(false) => self.talk_stop(),
             Command::Mute(muted) => match &self.audio {
                 Some(a) => a.set_muted(muted),
                 None => tracing::info!("Home Assistant asked to mute: there is no sound"),
@@ -146,6 +148,7 @@ impl App {
             shown: self.focused(),
             screen_on: self.displays.iter().any(|d| d.kiosk.screen_on()),
             muted: self.audio.as_ref().is_some_and(|a| a.muted()),
+            talking: self.talk.is_some(),
             cameras,
             login,
         }

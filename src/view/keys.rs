@@ -1,4 +1,4 @@
-//! The viewer's keys (`f`, `i`, `s`, `r`, `m`, `1`-`9`, `n`/`p`, `q`) and the snapshot `s`
+//! The viewer's keys (`f`, `i`, `s`, `r`, `m`, `t` held, `1`-`9`, `n`/`p`, `q`) and the snapshot `s`
 //! writes; touch and mouse ([`super::pointer`] recognises, this carries out).
 
 use std::time::{Duration, Instant};
@@ -119,9 +119,18 @@ impl App {
             Key::Character(c) if c == "p" => self.turn_page(d, false),
             Key::Named(NamedKey::ArrowRight) => self.turn_page(d, true),
             Key::Named(NamedKey::ArrowLeft) => self.turn_page(d, false),
+            // Hold to talk.
+            Key::Character(c) if c == "t" => self.talk_start(d),
             Key::Character(c) if c == "q" && !self.config.window.kiosk => event_loop.exit(),
             Key::Named(NamedKey::Escape) if !self.config.window.kiosk => event_loop.exit(),
             _ => {}
+        }
+    }
+
+    /// A key let go.
+    pub(super) fn on_key_up(&mut self, key: &Key) {
+        if matches!(key, Key::Character(c) if c == "t") {
+            self.talk_stop();
         }
     }
 

@@ -45,6 +45,7 @@ mod keys;
 mod pictures;
 mod pointer;
 mod power;
+mod talk;
 mod tiles;
 
 use std::collections::HashMap;

@@ -49,6 +49,9 @@ impl App {
                 if recording.contains(serial) {
                     lines.push("REC".to_owned());
                 }
+                if let Some(talk) = self.talk_line(&s.talk, now) {
+                    lines.push(talk);
+                }
                 if self.overlay {
                     if k == 0 && !screen.caption.is_empty() {
                         lines.push(screen.caption.clone());
