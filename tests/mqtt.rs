@@ -582,3 +582,87 @@ fn the_bridges_login_is_a_home_assistant_sensor() {
     let _ = sim.wait();
     drop(broker);
 }
+
+/// What cameras can do becomes Home Assistant buttons once their session says so (a PTZ
+/// camera's steps and presets, a doorbell's quick replies by description), on those cameras
+/// only; pressing them reaches the server (the viewer logs what came of each), and the Talk
+/// switch is there for the wall.
+#[test]
+fn a_cameras_controls_are_buttons_in_home_assistant() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("mqtt-controls");
+    let broker = Mosquitto::start(&dir);
+    let port = broker.port;
+    let x = xvfb();
+    let wall = wall_file(&dir, port);
+    let mut v = viewer(
+        &x.1,
+        &[
+            "demo",
+            "--config",
+            &wall,
+            "--kind",
+            &format!("{CAM1}=ptz"),
+            "--kind",
+            &format!("{CAM2}=doorbell"),
+            "--duration",
+            "30",
+        ],
+        &dir,
+    );
+    let t = Duration::from_secs(30);
+    let o1 = CAM1.to_lowercase();
+    let o2 = CAM2.to_lowercase();
+    let deadline = Instant::now() + t;
+    let buttons = loop {
+        let all = retained(port, "homeassistant/button/#");
+        let names: Vec<String> = all.iter().map(|(t, _)| t.clone()).collect();
+        if names.iter().any(|n| n.contains("_reply_"))
+            && names.iter().any(|n| n.contains("_preset_"))
+        {
+            break names;
+        }
+        assert!(Instant::now() < deadline, "no control buttons: {names:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(buttons.contains(&format!("homeassistant/button/test/{o1}_ptz_left/config")));
+    assert!(buttons.contains(&format!("homeassistant/button/test/{o2}_reply_2/config")));
+    assert!(
+        !buttons.iter().any(|b| b.contains(&format!("{o2}_ptz"))),
+        "a doorbell has no pan/tilt"
+    );
+    assert!(
+        !buttons.iter().any(|b| b.contains(&format!("{o1}_reply"))),
+        "a PTZ camera has no replies"
+    );
+    assert!(!retained(port, "homeassistant/switch/test/talk/config").is_empty());
+    // The viewer's log, line by line, as it comes.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = v.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    publish(port, &format!("eufy_hw/test/camera/{o1}/ptz"), "preset 2");
+    publish(port, &format!("eufy_hw/test/camera/{o2}/reply"), "2");
+    publish(port, &format!("eufy_hw/test/camera/{o2}/ptz"), "left");
+    let mut want = vec![
+        "preset 2: done",
+        "quick reply 2: done",
+        "left: it has no devicePanAndTilt command",
+    ];
+    let mut log = String::new();
+    let deadline = Instant::now() + t;
+    while !want.is_empty() && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            want.retain(|w| !line.contains(w));
+            log.push_str(&line);
+            log.push('\n');
+        }
+    }
+    let _ = v.kill();
+    let _ = v.wait();
+    assert!(want.is_empty(), "not in the log: {want:?}\n{log}");
+    drop(broker);
+}

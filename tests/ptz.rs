@@ -213,3 +213,86 @@ fn eufy_hw_reply_lists_and_plays() {
     let _ = sim.kill();
     let _ = sim.wait();
 }
+
+/// A running session (the wall's) says what each camera can do and carries out steps,
+/// presets and replies on its own connection, on both backends: eufy-security-ws from
+/// `device.get_commands` and `device.get_voices`, the bridge from `capabilities` (pan/tilt
+/// and presets; no sweep, no replies, no talk back); refusals come back in words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_session_says_what_cameras_can_do_and_does_it() {
+    use eufy_hw::eufy::session::{Capabilities, SessionControl, SessionEvent};
+    use tokio::sync::mpsc;
+    for bridge in [false, true] {
+        let s = sim(bridge, 21).await;
+        let (events_tx, mut events) = mpsc::channel(1024);
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let (trigger, stop) = eufy_hw::shutdown::channel();
+        let config =
+            SessionConfig::new(s.url(), [PTZ, PLAIN, DOORBELL].map(str::to_owned).to_vec());
+        let session = tokio::spawn(backend::run_session(
+            config,
+            events_tx,
+            stop,
+            Some(control_rx),
+        ));
+        let mut caps = std::collections::HashMap::new();
+        let mut done = Vec::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut asked = false;
+        while done.len() < 3 {
+            let ev = tokio::time::timeout_at(deadline, events.recv())
+                .await
+                .expect("the session's answers")
+                .unwrap();
+            match ev {
+                SessionEvent::Capabilities { serial, caps: c } => {
+                    caps.insert(serial, c);
+                }
+                SessionEvent::Done {
+                    serial, outcome, ..
+                } => done.push((serial, outcome)),
+                _ => {}
+            }
+            if caps.len() == 3 && !asked {
+                asked = true;
+                for c in [
+                    SessionControl::Ptz {
+                        serial: PTZ.into(),
+                        action: Ptz::Preset(3),
+                    },
+                    SessionControl::Reply {
+                        serial: DOORBELL.into(),
+                        voice: 1,
+                    },
+                    SessionControl::Ptz {
+                        serial: PLAIN.into(),
+                        action: Ptz::Move(Direction::Left),
+                    },
+                ] {
+                    control.send(c).unwrap();
+                }
+            }
+        }
+        trigger.trigger();
+        session.await.unwrap().unwrap();
+        assert_eq!(caps[PLAIN], Capabilities::default(), "bridge {bridge}");
+        assert!(
+            caps[PTZ].ptz && caps[PTZ].presets,
+            "bridge {bridge}: {caps:?}"
+        );
+        assert_eq!(caps[PTZ].sweep, !bridge);
+        assert_eq!(caps[DOORBELL].talk, !bridge);
+        assert_eq!(caps[DOORBELL].replies.len(), if bridge { 0 } else { 3 });
+        assert_eq!(done[0], (PTZ.to_owned(), Ok(())));
+        if bridge {
+            assert!(matches!(&done[1].1, Err(w) if w.contains("no quick replies")));
+            assert_eq!(sent(&s), ["device.action preset.goto [2]"]);
+        } else {
+            assert_eq!(done[1], (DOORBELL.to_owned(), Ok(())));
+            assert_eq!(sent(&s), ["device.preset_position 2"]);
+            assert_eq!(s.stats().replies, [(DOORBELL.to_owned(), 1)]);
+        }
+        assert!(done[2].1.is_err(), "{:?}", done[2]);
+        s.shutdown().await;
+    }
+}

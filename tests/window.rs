@@ -1661,3 +1661,123 @@ fn holding_t_talks_through_the_doorbell_and_ducks_its_sound() {
     assert!(err.contains("talking from"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A focused camera takes the keys and drags it needs: on the wall (two tiles, nothing
+/// focused) arrows and digits act as always and nothing reaches the cameras; tapped alone,
+/// the PTZ camera turns with the arrows (left = 1, up = 3), goes to preset 3 (position 2),
+/// sweeps with 0, and a leftwards drag turns it right (2); the doorbell tapped alone plays
+/// quick reply 2 on `2`.
+#[test]
+fn a_focused_camera_takes_its_keys_and_drags() {
+    use eufy_hw::simulator::{Camera, CameraKind, SimConfig, Simulator};
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (ptz, doorbell) = ("T8410P0000000001", "T8210P0000000002");
+    let clip = std::sync::Arc::new(eufy_hw::clip::Clip::demo());
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            cameras: [ptz, doorbell]
+                .map(|s| Camera {
+                    serial: s.into(),
+                    clip: clip.clone(),
+                })
+                .to_vec(),
+            kinds: [
+                (ptz.to_owned(), CameraKind::Ptz),
+                (doorbell.to_owned(), CameraKind::Doorbell),
+            ]
+            .into(),
+            ..SimConfig::default()
+        }))
+        .unwrap();
+    let x = xvfb();
+    let dir = temp_dir("controls");
+    let serials = format!("{ptz},{doorbell}");
+    let mut v = viewer(
+        &x.1,
+        &[
+            "--url",
+            &sim.url(),
+            "--serial",
+            &serials,
+            "--duration",
+            "25",
+        ],
+        &dir,
+    );
+    let win = find_window(&x.1);
+    xdotool(&x.1, &["windowfocus", "--sync", &win]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while sim.stats().count("device.get_voices") == 0 {
+        assert!(Instant::now() < deadline, "capabilities never asked");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // Nothing focused: the wall's own keys.
+    xdotool(&x.1, &["key", "Left", "Up", "3"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(sim.stats().ptz.is_empty(), "{:?}", sim.stats().ptz);
+    // The PTZ camera (left half) alone.
+    let wait_for = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sim.stats().ptz.len() < n {
+            assert!(Instant::now() < deadline, "{:?}", sim.stats().ptz);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    xdotool(&x.1, &["mousemove", "320", "360", "click", "1"]);
+    std::thread::sleep(Duration::from_millis(700));
+    for (k, n) in [("Left", 1), ("Up", 2), ("3", 3), ("0", 4)] {
+        xdotool(&x.1, &["key", k]);
+        wait_for(n);
+    }
+    xdotool(
+        &x.1,
+        &[
+            "mousemove",
+            "900",
+            "360",
+            "mousedown",
+            "1",
+            "mousemove",
+            "700",
+            "370",
+        ],
+    );
+    xdotool(&x.1, &["mousemove", "500", "380", "mouseup", "1"]);
+    wait_for(5);
+    let sent: Vec<String> = sim
+        .stats()
+        .ptz
+        .into_iter()
+        .map(|(s, w)| {
+            assert_eq!(s, ptz);
+            w
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "device.pan_and_tilt 1",
+            "device.pan_and_tilt 3",
+            "device.preset_position 2",
+            "device.pan_and_tilt 0",
+            "device.pan_and_tilt 2",
+        ]
+    );
+    // Back to the wall, then the doorbell (right half) alone.
+    xdotool(&x.1, &["mousemove", "640", "360", "click", "1"]);
+    std::thread::sleep(Duration::from_millis(700));
+    xdotool(&x.1, &["mousemove", "960", "360", "click", "1"]);
+    std::thread::sleep(Duration::from_millis(700));
+    xdotool(&x.1, &["key", "2"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.stats().replies.is_empty() {
+        assert!(Instant::now() < deadline, "no quick reply");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(sim.stats().replies, [(doorbell.to_owned(), 2)]);
+    let _ = v.kill();
+    let _ = v.wait();
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -33,8 +33,8 @@ use crate::backend::Ptz;
 use crate::eufy::protocol::DeviceInfo;
 use crate::eufy::schedule::{CameraState, Retry, WARN_EVERY};
 use crate::eufy::session::{
-    next_control, past_wait, ControlReceiver, Opened, SessionConfig, SessionControl, SessionError,
-    SessionEvent, Ws,
+    next_control, past_wait, Capabilities, ControlReceiver, Opened, SessionConfig, SessionControl,
+    SessionError, SessionEvent, Ws,
 };
 use crate::shutdown::Shutdown;
 
@@ -222,7 +222,18 @@ impl<'a> Control<'a> {
                     Err(why) => link.drop_message(self.events, why).await,
                 },
                 _ = ping.tick() => link.ping().await?,
-                Some(c) = next_control(control) => on_control(c, wants, self.events).await,
+                Some(c) = next_control(control) => match c {
+                    SessionControl::Ptz { serial, action } => {
+                        let outcome = act_on(link, self.config, &serial, action).await;
+                        let outcome = outcome.map_err(|e| match e {
+                            SessionError::Unable { why, .. } => why,
+                            other => other.to_string(),
+                        });
+                        let what = action.to_string();
+                        let _ = self.events.send(SessionEvent::Done { serial, what, outcome }).await;
+                    }
+                    other => on_control(other, wants, self.events).await,
+                },
             }
             if !self.was_ready {
                 let state = self.gate.borrow().auth.clone();
@@ -275,6 +286,17 @@ impl<'a> Control<'a> {
         for d in devices {
             if self.config.serials.contains(&d.info.serial) {
                 let _ = self.events.send(SessionEvent::Camera(d.info.clone())).await;
+                // BRIDGE.md: `ptz` covers steps and presets; no sweep, talk back or replies.
+                let caps = Capabilities {
+                    ptz: d.can("ptz"),
+                    presets: d.can("ptz"),
+                    ..Capabilities::default()
+                };
+                let serial = d.info.serial.clone();
+                let _ = self
+                    .events
+                    .send(SessionEvent::Capabilities { serial, caps })
+                    .await;
                 self.pictures.fetch(&d.info.serial);
             }
             listed.insert(d.info.serial, d.stream);
@@ -339,6 +361,28 @@ async fn on_control(
     events: &mpsc::Sender<SessionEvent>,
 ) {
     match c {
+        SessionControl::Ptz { serial, action } => {
+            let outcome = Err("the bridge is not logged in yet".to_owned());
+            let what = action.to_string();
+            let _ = events
+                .send(SessionEvent::Done {
+                    serial,
+                    what,
+                    outcome,
+                })
+                .await;
+        }
+        SessionControl::Reply { serial, voice } => {
+            let outcome = Err("the Eufy Mega bridge has no quick replies".to_owned());
+            let what = format!("quick reply {voice}");
+            let _ = events
+                .send(SessionEvent::Done {
+                    serial,
+                    what,
+                    outcome,
+                })
+                .await;
+        }
         SessionControl::Talk { serial, .. } => {
             // BRIDGE.md: talk back is "not yet exposed"; the sound is dropped here.
             let state = crate::talk::TalkState::Failed(
@@ -898,6 +942,18 @@ pub async fn act(config: &SessionConfig, serial: &str, action: Ptz) -> Result<()
             reason: auth.describe(),
         });
     }
+    let done = act_on(&mut link, config, serial, action).await;
+    let _ = link.ws.close(None).await;
+    done
+}
+
+/// [`act`] on a connection already logged in.
+async fn act_on(
+    link: &mut Link<'_>,
+    config: &SessionConfig,
+    serial: &str,
+    action: Ptz,
+) -> Result<(), SessionError> {
     let unable = |why: &str| SessionError::Unable {
         serial: serial.to_owned(),
         what: action.to_string(),
@@ -929,14 +985,12 @@ pub async fn act(config: &SessionConfig, serial: &str, action: Ptz) -> Result<()
         Ptz::Sweep => return Err(unable("the bridge exposes no 360° sweep")),
         Ptz::Preset(n) => ("preset.goto", json!([n.saturating_sub(1)])),
     };
-    let done = link
-        .request(
-            "device.action",
-            json!({ "sn": serial, "action": name, "args": args }),
-        )
-        .await;
-    let _ = link.ws.close(None).await;
-    done.map(|_| ())
+    link.request(
+        "device.action",
+        json!({ "sn": serial, "action": name, "args": args }),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// What `eufy-hw login` reports: the login state after what was submitted.

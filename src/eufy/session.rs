@@ -206,6 +206,23 @@ pub enum SessionEvent {
         /// Its code.
         return_code: i64,
     },
+    /// What a camera can do besides streaming (from `device.get_commands`, the bridge's
+    /// `capabilities`), once per session.
+    Capabilities {
+        /// Camera.
+        serial: String,
+        /// What it can do.
+        caps: Capabilities,
+    },
+    /// What came of a [`SessionControl::Ptz`] or [`SessionControl::Reply`].
+    Done {
+        /// Camera.
+        serial: String,
+        /// What was asked, in words (`left`, `preset 2`, `quick reply 1`).
+        what: String,
+        /// Carried out, or why not.
+        outcome: Result<(), String>,
+    },
     /// Where a talk back ([`SessionControl::Talk`]) is.
     Talk {
         /// Camera.
@@ -222,6 +239,28 @@ pub enum SessionEvent {
     },
 }
 
+/// What a camera can do besides streaming.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Talk back (`deviceStartTalkback`).
+    pub talk: bool,
+    /// Pan and tilt steps (`devicePanAndTilt`; the bridge's `ptz`).
+    pub ptz: bool,
+    /// The 360° sweep (eufy-security-ws only).
+    pub sweep: bool,
+    /// Presets 1–4 (`devicePresetPosition`, schema 21; the bridge's `ptz`).
+    pub presets: bool,
+    /// A doorbell's quick replies: voice id and description.
+    pub replies: Vec<(u64, String)>,
+}
+
+impl Capabilities {
+    /// Whether it can do anything beyond streaming.
+    pub fn any(&self) -> bool {
+        self.talk || self.ptz || self.presets || !self.replies.is_empty()
+    }
+}
+
 /// What the owner of a running session may ask of it ([`run_session_with`]).
 #[derive(Debug)]
 pub enum SessionControl {
@@ -234,6 +273,20 @@ pub enum SessionControl {
         serial: String,
         /// Why, for the log and its tile.
         reason: String,
+    },
+    /// One pan/tilt step, a sweep or a preset, on this session's connection.
+    Ptz {
+        /// Camera.
+        serial: String,
+        /// What to do.
+        action: Ptz,
+    },
+    /// Play a doorbell's quick reply.
+    Reply {
+        /// Doorbell.
+        serial: String,
+        /// The voice id (from [`Capabilities::replies`]).
+        voice: u64,
     },
     /// Talk to camera `serial` with this sound until it ends (the channel closes): its
     /// livestream is started (and kept) for it, the talk back started when the camera streams
@@ -480,6 +533,8 @@ struct Memory {
     opened: Option<Opened>,
     /// The talk back asked for, kept across reconnections.
     talk: Option<TalkJob>,
+    /// Cameras whose capabilities were told.
+    told_caps: std::collections::HashSet<String>,
 }
 
 impl Memory {
@@ -492,6 +547,7 @@ impl Memory {
             wanted: None,
             opened,
             talk: None,
+            told_caps: Default::default(),
         }
     }
 }
@@ -781,6 +837,11 @@ impl<'a> Connection<'a> {
 
     async fn ptz(&mut self, serial: &str, action: Ptz) -> Result<(), SessionError> {
         self.handshake().await?;
+        self.ptz_now(serial, action).await
+    }
+
+    /// [`Self::ptz`] on a connection already made.
+    async fn ptz_now(&mut self, serial: &str, action: Ptz) -> Result<(), SessionError> {
         let (need, capability, name, args) = match action {
             Ptz::Move(d) => (
                 PTZ_SCHEMA,
@@ -849,6 +910,15 @@ impl<'a> Connection<'a> {
         voice: Option<u64>,
     ) -> Result<Vec<(u64, String)>, SessionError> {
         self.handshake().await?;
+        self.quick_reply_now(serial, voice).await
+    }
+
+    /// [`Self::quick_reply`] on a connection already made.
+    async fn quick_reply_now(
+        &mut self,
+        serial: &str,
+        voice: Option<u64>,
+    ) -> Result<Vec<(u64, String)>, SessionError> {
         let got = self
             .request(
                 "device.get_voices",
@@ -904,6 +974,15 @@ impl<'a> Connection<'a> {
         let now = std::time::Instant::now();
         match c {
             SessionControl::Talk { serial, audio } => self.talk_begin(serial, audio).await,
+            SessionControl::Ptz { serial, action } => {
+                let outcome = self.ptz_now(&serial, action).await;
+                self.done(serial, action.to_string(), outcome).await;
+            }
+            SessionControl::Reply { serial, voice } => {
+                let outcome = self.quick_reply_now(&serial, Some(voice)).await.map(|_| ());
+                self.done(serial, format!("quick reply {voice}"), outcome)
+                    .await;
+            }
             SessionControl::Want(list) => {
                 self.apply_wanted(&list, now);
                 self.memory.wanted = Some(list);
@@ -921,6 +1000,80 @@ impl<'a> Connection<'a> {
             let wanted = list.contains(serial) || talking == Some(serial.as_str());
             self.schedule.set_wanted(serial, wanted, now);
         }
+    }
+
+    /// Reports what came of an owner's request; a lost connection is the session's to mend.
+    async fn done(&mut self, serial: String, what: String, outcome: Result<(), SessionError>) {
+        let outcome = outcome.map_err(|e| match e {
+            SessionError::Unable { why, .. } => why,
+            SessionError::Refused { code, hint, .. } => format!("refused ({code}): {hint}"),
+            other => other.to_string(),
+        });
+        match &outcome {
+            Ok(()) => tracing::info!(camera = %serial, "{what}: done"),
+            Err(why) => tracing::warn!(camera = %serial, "{what}: {why}"),
+        }
+        let _ = self
+            .events
+            .send(SessionEvent::Done {
+                serial,
+                what,
+                outcome,
+            })
+            .await;
+    }
+
+    /// What camera `serial` can do (`device.get_commands`, and a doorbell's voices), told
+    /// once per session.
+    async fn capabilities(&mut self, serial: &str) -> Result<(), SessionError> {
+        if self.schema < PTZ_SCHEMA || self.memory.told_caps.contains(serial) {
+            return Ok(());
+        }
+        let args = json!({ "serialNumber": serial });
+        let commands: Vec<String> = match self.request("device.get_commands", args, serial).await {
+            Ok(v) => v
+                .get("commands")
+                .and_then(Value::as_array)
+                .map(|l| {
+                    l.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Err(e @ SessionError::Refused { .. }) => {
+                tracing::debug!(camera = %serial, "no commands: {e}");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let has = |c: &str| commands.iter().any(|x| x == c);
+        let mut caps = Capabilities {
+            talk: has("deviceStartTalkback") && self.schema >= TALK_SCHEMA,
+            ptz: has("devicePanAndTilt"),
+            sweep: has("devicePanAndTilt"),
+            presets: has("devicePresetPosition") && self.schema >= PRESET_SCHEMA,
+            replies: Vec::new(),
+        };
+        if has("deviceQuickResponse") {
+            match self.quick_reply_now(serial, None).await {
+                Ok(voices) => caps.replies = voices,
+                Err(e @ SessionError::Refused { .. }) => {
+                    tracing::debug!(camera = %serial, "no voices: {e}")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.memory.told_caps.insert(serial.to_owned());
+        tracing::info!(camera = %serial, ?caps, "capabilities");
+        let _ = self
+            .events
+            .send(SessionEvent::Capabilities {
+                serial: serial.to_owned(),
+                caps,
+            })
+            .await;
+        Ok(())
     }
 
     /// A talk back to `serial`: its livestream wanted, the talk back started once it runs.
@@ -1214,6 +1367,9 @@ impl<'a> Connection<'a> {
             self.properties(&serial).await?;
         }
         self.schedule.set_server_ready(std::time::Instant::now());
+        for serial in self.config.serials.clone() {
+            self.capabilities(&serial).await?;
+        }
         Ok(())
     }
 

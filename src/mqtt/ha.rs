@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::backend::Ptz;
+use crate::eufy::session::Capabilities;
 use crate::wall::{MqttConfig, Wall};
 
 /// How long "show camera" keeps a camera forward when the command does not say.
@@ -65,6 +67,8 @@ impl Topics {
             self.at("+/set"),
             self.at("page/next"),
             self.at("camera/+/restart"),
+            self.at("camera/+/ptz"),
+            self.at("camera/+/reply"),
         ]
     }
 
@@ -119,11 +123,82 @@ fn unique(names: Vec<String>, tag: impl Fn(usize) -> String) -> Vec<String> {
 }
 
 /// Every discovery message of the wall, retained: (topic, JSON).
-pub fn discovery(wall: &Wall, config: &MqttConfig, topics: &Topics) -> Vec<(String, String)> {
+/// Cameras whose capabilities are known (`caps`, in the wall's order) get buttons for them.
+pub fn discovery(
+    wall: &Wall,
+    config: &MqttConfig,
+    topics: &Topics,
+    caps: &[Capabilities],
+) -> Vec<(String, String)> {
     let d = Discovery::new(config, topics);
     let mut out = wall_entities(&d, wall, config.image_every.is_some());
     for (i, c) in wall.cameras.iter().enumerate() {
         out.extend(camera_entities(&d, &c.serial, &wall.label(i)));
+        if let Some(caps) = caps.get(i) {
+            out.extend(control_entities(&d, &c.serial, &wall.label(i), caps));
+        }
+    }
+    out
+}
+
+/// Buttons for what a camera can do: pan/tilt steps, the sweep, presets 1–4, a doorbell's
+/// quick replies (each named by its description).
+fn control_entities(
+    d: &Discovery<'_>,
+    serial: &str,
+    label: &str,
+    caps: &Capabilities,
+) -> Vec<(String, String)> {
+    let o = object(serial);
+    let button = |what: &str, name: &str, topic: &str, payload: String, icon: &str| {
+        d.entity(
+            "button",
+            &format!("{o}_{what}"),
+            &format!("{label} {name}"),
+            json!({
+                "command_topic": d.topics.at(&format!("camera/{o}/{topic}")),
+                "payload_press": payload,
+                "icon": icon,
+            }),
+        )
+    };
+    let mut out = Vec::new();
+    if caps.ptz {
+        for dir in ["left", "right", "up", "down"] {
+            let icon = format!("mdi:arrow-{dir}-bold");
+            out.push(button(&format!("ptz_{dir}"), dir, "ptz", dir.into(), &icon));
+        }
+    }
+    if caps.sweep {
+        out.push(button(
+            "ptz_sweep",
+            "sweep",
+            "ptz",
+            "sweep".into(),
+            "mdi:rotate-360",
+        ));
+    }
+    if caps.presets {
+        for n in 1..=crate::backend::PRESETS {
+            let name = format!("preset {n}");
+            out.push(button(
+                &format!("preset_{n}"),
+                &name,
+                "ptz",
+                name.clone(),
+                "mdi:target",
+            ));
+        }
+    }
+    for (voice, desc) in &caps.replies {
+        let name = format!("reply: {desc}");
+        out.push(button(
+            &format!("reply_{voice}"),
+            &name,
+            "reply",
+            voice.to_string(),
+            "mdi:message-reply-text",
+        ));
     }
     out
 }
@@ -295,6 +370,20 @@ pub enum Command {
     Mute(bool),
     /// Talk back through the shown camera (true) or stop.
     Talk(bool),
+    /// A pan/tilt step, sweep or preset of this camera.
+    Ptz {
+        /// The camera (index into the wall's cameras).
+        camera: usize,
+        /// What to do.
+        action: Ptz,
+    },
+    /// A quick reply played at this doorbell.
+    Reply {
+        /// The camera (index into the wall's cameras).
+        camera: usize,
+        /// The voice id.
+        voice: u64,
+    },
 }
 
 /// The command a message on one of the wall's topics carries; why not, for the log.
@@ -319,15 +408,24 @@ pub fn parse_command(
         "mute/set" => on_off(text).map(Command::Mute),
         "talk/set" => on_off(text).map(Command::Talk),
         _ => {
-            let serial = rest
+            let (serial, what) = rest
                 .strip_prefix("camera/")
-                .and_then(|r| r.strip_suffix("/restart"))
+                .and_then(|r| r.split_once('/'))
                 .ok_or_else(|| format!("no command on {rest:?}"))?;
-            wall.cameras
+            let camera = wall
+                .cameras
                 .iter()
                 .position(|c| object(&c.serial) == serial)
-                .map(Command::Restart)
-                .ok_or_else(|| format!("no camera {serial:?} on this wall"))
+                .ok_or_else(|| format!("no camera {serial:?} on this wall"))?;
+            match what {
+                "restart" => Ok(Command::Restart(camera)),
+                "ptz" => text.parse().map(|action| Command::Ptz { camera, action }),
+                "reply" => text
+                    .parse()
+                    .map(|voice| Command::Reply { camera, voice })
+                    .map_err(|_| format!("{text:?}: expected a quick reply's voice id")),
+                _ => Err(format!("no command on {rest:?}")),
+            }
         }
     }
 }
@@ -409,6 +507,8 @@ pub struct CameraReport {
     pub fps: f64,
     /// Arrival → on screen, ms (latest).
     pub latency_ms: f64,
+    /// What it can do (its buttons), once known.
+    pub caps: Capabilities,
 }
 
 /// What the wall shows and how its cameras do.
@@ -526,8 +626,8 @@ node_id = "hall"
     #[test]
     fn discovery_has_every_entity_with_one_device() {
         let (w, m, t) = wall();
-        let msgs = discovery(&w, &m, &t);
-        // 5 for the wall, the image, 4 per camera.
+        let msgs = discovery(&w, &m, &t, &[]);
+        // 7 for the wall, the image, 4 per camera.
         assert_eq!(msgs.len(), 7 + 1 + 3 * 4);
         let mut ids = Vec::new();
         for (topic, body) in &msgs {
@@ -564,7 +664,41 @@ node_id = "hall"
             image_every: None,
             ..m
         };
-        assert_eq!(discovery(&w, &no_image, &t).len(), 7 + 3 * 4);
+        assert_eq!(discovery(&w, &no_image, &t, &[]).len(), 7 + 3 * 4);
+        // Capabilities known: buttons for them, on that camera only.
+        let caps = [
+            Capabilities {
+                ptz: true,
+                sweep: true,
+                presets: true,
+                ..Default::default()
+            },
+            Capabilities::default(),
+            Capabilities {
+                talk: true,
+                replies: vec![(1, "Hello".into()), (2, "Leave it".into())],
+                ..Default::default()
+            },
+        ];
+        let more = discovery(&w, &no_image, &t, &caps);
+        assert_eq!(more.len(), 7 + 3 * 4 + (4 + 1 + 4) + 2);
+        let reply: Value = more
+            .iter()
+            .find(|(t, _)| t == "homeassistant/button/hall/t8410p0000000003_reply_2/config")
+            .map(|(_, b)| serde_json::from_str(b).unwrap())
+            .unwrap();
+        assert_eq!(
+            reply["command_topic"],
+            "eufy_hw/hall/camera/t8410p0000000003/reply"
+        );
+        assert_eq!(reply["payload_press"], "2");
+        assert!(reply["name"].as_str().unwrap().contains("Leave it"));
+        let preset: Value = more
+            .iter()
+            .find(|(t, _)| t == "homeassistant/button/hall/t8410p0000000001_preset_3/config")
+            .map(|(_, b)| serde_json::from_str(b).unwrap())
+            .unwrap();
+        assert_eq!(preset["payload_press"], "preset 3");
     }
 
     #[test]
@@ -607,6 +741,21 @@ node_id = "hall"
             cmd("eufy_hw/hall/camera/t8410p0000000002/restart", "PRESS"),
             Ok(Command::Restart(1))
         );
+        assert_eq!(
+            cmd("eufy_hw/hall/camera/t8410p0000000001/ptz", "preset 3"),
+            Ok(Command::Ptz {
+                camera: 0,
+                action: Ptz::Preset(3)
+            })
+        );
+        assert_eq!(
+            cmd("eufy_hw/hall/camera/t8410p0000000003/reply", "2"),
+            Ok(Command::Reply {
+                camera: 2,
+                voice: 2
+            })
+        );
+        assert_eq!(cmd("eufy_hw/hall/talk/set", "ON"), Ok(Command::Talk(true)));
         for (topic, payload, why) in [
             ("eufy_hw/hall/page/set", "Page 9", "not a page"),
             ("eufy_hw/hall/show/set", "Garage", "not a camera"),
@@ -623,6 +772,21 @@ node_id = "hall"
             ("eufy_hw/hall/show/set", "{oops", "bad JSON"),
             ("eufy_hw/hall/screen/set", "MAYBE", "ON or OFF"),
             ("eufy_hw/hall/camera/nope/restart", "PRESS", "no camera"),
+            (
+                "eufy_hw/hall/camera/t8410p0000000001/ptz",
+                "spin",
+                "expected left",
+            ),
+            (
+                "eufy_hw/hall/camera/t8410p0000000003/reply",
+                "hi",
+                "voice id",
+            ),
+            (
+                "eufy_hw/hall/camera/t8410p0000000003/dance",
+                "x",
+                "no command",
+            ),
             ("eufy_hw/other/page/set", "Page 1", "not one of this wall's"),
             ("eufy_hw/hall/nothing", "x", "no command"),
         ] {
@@ -667,6 +831,7 @@ node_id = "hall"
             state: state.into(),
             fps,
             latency_ms: 40.4,
+            caps: Capabilities::default(),
         };
         let a = WallState {
             page: 0,

@@ -105,6 +105,8 @@ struct Client {
     numbers_at: Instant,
     /// Bad payloads are all ignored; logged up to ten a minute.
     bad: crate::throttle::Throttle,
+    /// The cameras' capabilities the discovery last published had (their buttons).
+    discovered: Vec<crate::eufy::session::Capabilities>,
 }
 
 impl Client {
@@ -116,6 +118,7 @@ impl Client {
             published: None,
             numbers_at: Instant::now(),
             bad: crate::throttle::Throttle::burst(10),
+            discovered: Vec::new(),
         }
     }
 
@@ -138,16 +141,32 @@ impl Client {
                 tracing::warn!("MQTT: cannot subscribe: {e}");
             }
         }
-        for (topic, body) in ha::discovery(&self.wall, &self.config, &self.topics) {
-            self.publish(client, topic, body.into_bytes(), true);
-        }
+        self.discover(client, state);
         self.publish(client, self.topics.availability(), b"online".to_vec(), true);
         self.published = None;
         self.publish_state(client, state);
     }
 
-    /// What changed since the last publication (numbers every [`NUMBERS_EVERY`]).
+    /// The discovery configurations, with buttons for what the cameras can do.
+    fn discover(&mut self, client: &AsyncClient, state: &WallState) {
+        let caps: Vec<_> = state.cameras.iter().map(|c| c.caps.clone()).collect();
+        for (topic, body) in ha::discovery(&self.wall, &self.config, &self.topics, &caps) {
+            self.publish(client, topic, body.into_bytes(), true);
+        }
+        self.discovered = caps;
+    }
+
+    /// What changed since the last publication (numbers every [`NUMBERS_EVERY`]); the
+    /// discovery again when a camera said what it can do.
     fn publish_state(&mut self, client: &AsyncClient, state: &WallState) {
+        if state
+            .cameras
+            .iter()
+            .map(|c| &c.caps)
+            .ne(self.discovered.iter())
+        {
+            self.discover(client, state);
+        }
         let numbers = self.numbers_at.elapsed() >= NUMBERS_EVERY;
         if numbers {
             self.numbers_at = Instant::now();

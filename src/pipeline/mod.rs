@@ -149,6 +149,10 @@ pub struct CameraStatus {
     pub detections: VecDeque<(Instant, DetectionKind, bool)>,
     /// Its talk back, and since when in that state.
     pub talk: Option<(crate::talk::TalkState, Instant)>,
+    /// What it can do besides streaming, once the session said.
+    pub caps: Option<crate::eufy::session::Capabilities>,
+    /// The last pan/tilt or quick reply asked of it, in words with its outcome, and when.
+    pub done: Option<(String, Instant)>,
 }
 
 impl CameraStatus {
@@ -303,6 +307,20 @@ impl Feed {
             }
             // Pictures are the display's (the feed decodes video only).
             SessionEvent::Picture { .. } => {}
+            SessionEvent::Capabilities { serial, caps } => {
+                self.status(&serial, |s| s.caps = Some(caps));
+            }
+            SessionEvent::Done {
+                serial,
+                what,
+                outcome,
+            } => {
+                let line = match outcome {
+                    Ok(()) => format!("{what}: sent"),
+                    Err(why) => format!("{what}: {why}"),
+                };
+                self.status(&serial, |s| s.done = Some((line, Instant::now())));
+            }
             SessionEvent::Talk { serial, state } => {
                 self.status(&serial, |s| s.talk = Some((state, Instant::now())));
             }

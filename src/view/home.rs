@@ -57,6 +57,8 @@ impl App {
                     d.kiosk.set_screen_on(on);
                 }
             }
+            Command::Ptz { camera, action } => self.ptz(camera, action),
+            Command::Reply { camera, voice } => self.reply(camera, voice),
             Command::Talk(true) => self.talk_start(self.active),
             Command::Talk(false) => self.talk_stop(),
             Command::Mute(muted) => match &self.audio {
@@ -129,6 +131,10 @@ impl App {
                     .get(serial)
                     .map(|s| s.phase.clone())
                     .unwrap_or_default();
+                let caps = statuses
+                    .get(serial)
+                    .and_then(|s| s.caps.clone())
+                    .unwrap_or_default();
                 let on_screen = screens.iter().any(|s| s.cameras.contains(&i));
                 let state = if self.frozen.contains_key(&i) {
                     "frozen"
@@ -140,6 +146,7 @@ impl App {
                     state: state.to_owned(),
                     fps: if on_screen { st.fps } else { 0.0 },
                     latency_ms: st.latency_ms,
+                    caps,
                 }
             })
             .collect();

@@ -50,6 +50,11 @@ impl App {
     /// A key pressed in window `d`.
     pub(super) fn on_key(&mut self, event_loop: &ActiveEventLoop, d: usize, key: &Key) {
         self.active = d;
+        // A focused camera's own keys first (arrows, digits: see `controls`).
+        if self.focused_key(d, key) {
+            self.request_redraw();
+            return;
+        }
         match key {
             Key::Character(c) if c == "i" => {
                 self.overlay = !self.overlay;
@@ -176,8 +181,15 @@ impl App {
             }
             _ => None,
         };
+        if let Some(g) = &gesture {
+            if self.focused_swipe(d, g) {
+                self.request_redraw();
+                return;
+            }
+        }
         match gesture {
             Some(Gesture::Page(forward)) => self.turn_page(d, forward),
+            Some(Gesture::Vertical(_)) => {}
             Some(Gesture::Tap { x, y }) => self.tap(d, x, y),
             None => {}
         }

@@ -16,8 +16,10 @@ pub(super) enum Gesture {
         /// Window pixels from the top.
         y: f64,
     },
-    /// The next page (true) or the previous one.
+    /// A horizontal swipe: the next page (true: leftwards) or the previous one.
     Page(bool),
+    /// A vertical swipe: upwards (true) or downwards.
+    Vertical(bool),
 }
 
 /// Farthest a tap may move, pixels.
@@ -64,7 +66,10 @@ impl Gestures {
             return Some(Gesture::Tap { x: x0, y: y0 });
         }
         // Leftwards brings the next page in, as on a phone.
-        (dx.abs() >= SWIPE_MIN && dx.abs() > 2.0 * dy.abs()).then_some(Gesture::Page(dx < 0.0))
+        if dx.abs() >= SWIPE_MIN && dx.abs() > 2.0 * dy.abs() {
+            return Some(Gesture::Page(dx < 0.0));
+        }
+        (dy.abs() >= SWIPE_MIN && dy.abs() > 2.0 * dx.abs()).then_some(Gesture::Vertical(dy < 0.0))
     }
 
     /// A press that was taken away (a touch cancelled).
@@ -130,12 +135,18 @@ mod tests {
         g.pressed(t0);
         g.moved(600.0, 330.0);
         assert_eq!(g.released(ms(t0, 300)), Some(Gesture::Page(false)));
-        // Mostly vertical, or too short: nothing.
+        // Vertical: up or down; diagonal, or too short: nothing.
         g.pressed(t0);
         g.moved(500.0, 600.0);
+        assert_eq!(g.released(ms(t0, 300)), Some(Gesture::Vertical(false)));
+        g.pressed(t0);
+        g.moved(490.0, 300.0);
+        assert_eq!(g.released(ms(t0, 300)), Some(Gesture::Vertical(true)));
+        g.pressed(t0);
+        g.moved(700.0, 500.0);
         assert_eq!(g.released(ms(t0, 300)), None);
         g.pressed(t0);
-        g.moved(450.0, 600.0);
+        g.moved(650.0, 520.0);
         assert_eq!(g.released(ms(t0, 300)), None);
         // Cancelled: nothing.
         g.pressed(t0);

@@ -92,5 +92,5 @@ impl App {
     }
 }
 
-/// Seconds an ended or failed talk back stays on its tile.
-const TALK_SHOWN_SECS: u64 = 8;
+/// Seconds an ended or failed talk back (or a control's outcome) stays on its tile.
+pub(super) const TALK_SHOWN_SECS: u64 = 8;

@@ -52,6 +52,11 @@ impl App {
                 if let Some(talk) = self.talk_line(&s.talk, now) {
                     lines.push(talk);
                 }
+                if let Some((done, at)) = &s.done {
+                    if now.duration_since(*at).as_secs() < super::talk::TALK_SHOWN_SECS {
+                        lines.push(done.clone());
+                    }
+                }
                 if self.overlay {
                     if k == 0 && !screen.caption.is_empty() {
                         lines.push(screen.caption.clone());
