@@ -519,7 +519,7 @@ fn mqtts_with_a_password() {
         err.contains("Home Assistant: connected to mqtts://"),
         "{err}"
     );
-    assert_eq!(sub("homeassistant/#"), 15, "{err}");
+    assert_eq!(sub("homeassistant/#"), 16, "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
