@@ -172,6 +172,42 @@ pub fn letterbox(cell: Rect, pw: u32, ph: u32) -> Rect {
     }
 }
 
+/// Space around and between the action bar's buttons, pixels.
+const BAR_GAP: u32 = 8;
+/// The widest a button of the action bar grows, pixels.
+const BAR_BUTTON_MAX: u32 = 200;
+
+/// The action bar of a focused camera: `n` buttons side by side along the bottom of `cell`,
+/// centred, each touch-sized (48 to 96 pixels high, an eighth of the cell) and at most
+/// 200 wide. Empty when none fits.
+pub fn bar_buttons(cell: Rect, n: usize) -> Vec<Rect> {
+    let n32 = n as u32;
+    if n == 0 || cell.w <= BAR_GAP * (n32 + 1) || cell.h < 48 + 2 * BAR_GAP {
+        return Vec::new();
+    }
+    let h = (cell.h / 8).clamp(48, 96);
+    let w = ((cell.w - BAR_GAP * (n32 + 1)) / n32).min(BAR_BUTTON_MAX);
+    let total = w * n32 + BAR_GAP * (n32 - 1);
+    let x0 = cell.x + (cell.w - total) / 2;
+    let y = cell.y + cell.h - h - BAR_GAP;
+    (0..n32)
+        .map(|k| Rect {
+            x: x0 + k * (w + BAR_GAP),
+            y,
+            w,
+            h,
+        })
+        .collect()
+}
+
+/// Whether `(x, y)` is inside `r`.
+pub fn contains(r: Rect, x: f64, y: f64) -> bool {
+    x >= f64::from(r.x)
+        && y >= f64::from(r.y)
+        && x < f64::from(r.x + r.w)
+        && y < f64::from(r.y + r.h)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,5 +378,38 @@ mod tests {
             }
         );
         assert_eq!(letterbox(c, 0, 0).w, 0);
+    }
+
+    /// The action bar stays inside its cell, its buttons apart, touch-sized, centred.
+    #[test]
+    fn bar_buttons_fit() {
+        let cell = Rect {
+            x: 100,
+            y: 50,
+            w: 1280,
+            h: 720,
+        };
+        let b = bar_buttons(cell, 5);
+        assert_eq!(b.len(), 5);
+        for r in &b {
+            assert!(r.x >= cell.x && r.x + r.w <= cell.x + cell.w);
+            assert!(r.y >= cell.y && r.y + r.h <= cell.y + cell.h);
+            assert!(r.h >= 48 && r.w <= 200);
+        }
+        assert!(b.windows(2).all(|p| p[0].x + p[0].w < p[1].x));
+        let left = b[0].x - cell.x;
+        let right = cell.x + cell.w - (b[4].x + b[4].w);
+        assert!(left.abs_diff(right) <= 1, "centred: {left} {right}");
+        assert!(contains(
+            b[2],
+            f64::from(b[2].x) + 1.0,
+            f64::from(b[2].y) + 1.0
+        ));
+        assert!(!contains(b[2], f64::from(b[1].x), f64::from(b[1].y)));
+        // Narrow cells squeeze the buttons; none at all when nothing fits.
+        let narrow = Rect { w: 300, ..cell };
+        assert!(bar_buttons(narrow, 12).iter().all(|r| r.x + r.w <= 400));
+        assert!(bar_buttons(Rect { w: 40, ..cell }, 12).is_empty());
+        assert!(bar_buttons(cell, 0).is_empty());
     }
 }

@@ -1781,3 +1781,167 @@ fn a_focused_camera_takes_its_keys_and_drags() {
     let _ = v.wait();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Mean brightness (0-255) of a 1280x720 screenshot's rectangle.
+fn brightness(px: &[u8], r: eufy_hw::layout::Rect) -> f64 {
+    let (mut sum, mut n) = (0u64, 0u64);
+    for y in (r.y..r.y + r.h).step_by(2) {
+        for x in (r.x..r.x + r.w).step_by(2) {
+            let i = (y as usize * 1280 + x as usize) * 3;
+            sum += px[i..i + 3].iter().map(|&c| u64::from(c)).sum::<u64>();
+            n += 3;
+        }
+    }
+    sum as f64 / n.max(1) as f64
+}
+
+/// The action bar of a focused camera: shown while the mouse moves (dark buttons along the
+/// bottom of the picture), gone once it rests; its buttons are what the camera can do. On
+/// the PTZ camera P2 goes to preset 2 and ">" turns right; on the doorbell "Hold to talk"
+/// talks while held (the wall's microphone) and stops on release, a reply button plays that
+/// reply, and Back brings the wall back.
+#[test]
+fn the_action_bar_drives_the_focused_camera() {
+    use eufy_hw::layout::{bar_buttons, Rect};
+    use eufy_hw::simulator::{Camera, CameraKind, SimConfig, Simulator};
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let pulse = sound_server();
+    let ok = Command::new("pactl")
+        .args(["set-default-source", "eufy_test.monitor"])
+        .env("XDG_RUNTIME_DIR", &pulse.runtime)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (ptz, doorbell) = ("T8410P0000000001", "T8210P0000000002");
+    let clip = std::sync::Arc::new(eufy_hw::clip::Clip::demo());
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            cameras: [ptz, doorbell]
+                .map(|s| Camera {
+                    serial: s.into(),
+                    clip: clip.clone(),
+                })
+                .to_vec(),
+            kinds: [
+                (ptz.to_owned(), CameraKind::Ptz),
+                (doorbell.to_owned(), CameraKind::Doorbell),
+            ]
+            .into(),
+            ..SimConfig::default()
+        }))
+        .unwrap();
+    let x = xvfb();
+    let dir = temp_dir("bar");
+    let serials = format!("{ptz},{doorbell}");
+    let mut v = viewer_with(
+        &x.1,
+        &[
+            "--url",
+            &sim.url(),
+            "--serial",
+            &serials,
+            "--duration",
+            "40",
+        ],
+        &dir,
+        &[("XDG_RUNTIME_DIR", pulse.runtime.as_os_str())],
+    );
+    let win = find_window(&x.1);
+    xdotool(&x.1, &["windowfocus", "--sync", &win]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while sim.stats().count("device.get_voices") == 0 {
+        assert!(Instant::now() < deadline, "capabilities never asked");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let full = Rect {
+        x: 0,
+        y: 0,
+        w: 1280,
+        h: 720,
+    };
+    let click = |b: Rect| {
+        let (cx, cy) = ((b.x + b.w / 2).to_string(), (b.y + b.h / 2).to_string());
+        xdotool(&x.1, &["mousemove", &cx, &cy, "click", "1"]);
+        std::thread::sleep(Duration::from_millis(400));
+    };
+    // The PTZ camera alone: Back, Sound, < ^ v >, P1-P4.
+    xdotool(&x.1, &["mousemove", "320", "300", "click", "1"]);
+    std::thread::sleep(Duration::from_millis(800));
+    xdotool(&x.1, &["mousemove", "330", "310"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let buttons = bar_buttons(full, 10);
+    let strip = Rect {
+        x: buttons[0].x,
+        y: buttons[0].y,
+        w: buttons[9].x + buttons[9].w - buttons[0].x,
+        h: buttons[0].h,
+    };
+    let shown = brightness(&grab(&x.1), strip);
+    click(buttons[7]);
+    click(buttons[5]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.stats().ptz.len() < 2 {
+        assert!(Instant::now() < deadline, "{:?}", sim.stats().ptz);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent: Vec<String> = sim.stats().ptz.into_iter().map(|(_, w)| w).collect();
+    assert_eq!(sent, ["device.preset_position 1", "device.pan_and_tilt 2"]);
+    // The mouse rests: the bar goes.
+    let deadline = Instant::now() + Duration::from_secs(12);
+    let hidden = loop {
+        let b = brightness(&grab(&x.1), strip);
+        if b > shown * 1.5 || Instant::now() > deadline {
+            break b;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        hidden > shown * 1.5,
+        "the bar's strip: {shown:.0} shown, {hidden:.0} after resting"
+    );
+    // Back to the wall (the Back button), then the doorbell alone.
+    xdotool(&x.1, &["mousemove", "600", "500"]);
+    std::thread::sleep(Duration::from_millis(300));
+    click(buttons[0]);
+    xdotool(&x.1, &["mousemove", "960", "300", "click", "1"]);
+    std::thread::sleep(Duration::from_millis(800));
+    xdotool(&x.1, &["mousemove", "950", "310"]);
+    std::thread::sleep(Duration::from_millis(500));
+    // Back, Hold to talk, Sound, three replies.
+    let buttons = bar_buttons(full, 6);
+    let talk = buttons[1];
+    let (tx, ty) = (
+        (talk.x + talk.w / 2).to_string(),
+        (talk.y + talk.h / 2).to_string(),
+    );
+    xdotool(&x.1, &["mousemove", &tx, &ty, "mousedown", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.stats().talk_frames < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "no talk back while the button is held"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    xdotool(&x.1, &["mouseup", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.stats().count("device.stop_talkback") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "talk back not stopped on release"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    click(buttons[3]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.stats().replies.is_empty() {
+        assert!(Instant::now() < deadline, "no quick reply from the bar");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(sim.stats().replies, [(doorbell.to_owned(), 1)]);
+    let _ = v.kill();
+    let _ = v.wait();
+    std::fs::remove_dir_all(&dir).ok();
+}

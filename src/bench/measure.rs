@@ -500,6 +500,7 @@ fn render_loop(
     let mut drawing = Drawing::open(kind, tiles, colour)?;
     let views: Vec<TileView> = (0..tiles)
         .map(|i| TileView {
+            bar: Vec::new(),
             slot: i,
             highlight: false,
             title: format!("{i}"),

@@ -131,6 +131,18 @@ pub struct TileView {
     pub state: TileState,
     /// Overlay lines (empty when the overlay is off).
     pub lines: Vec<String>,
+    /// The action bar of a focused camera ([`crate::layout::bar_buttons`]), empty when
+    /// hidden.
+    pub bar: Vec<BarButton>,
+}
+
+/// One button of the action bar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarButton {
+    /// Its label.
+    pub label: String,
+    /// Drawn lit (held, on).
+    pub on: bool,
 }
 
 struct Planes {
@@ -971,6 +983,7 @@ fn overlay_glyphs(
             status_card(&mut out, c, &t.title, status, picture, scale);
         }
         overlay_lines(&mut out, c, &t.lines, scale);
+        action_bar(&mut out, c, &t.bar, scale);
         if t.highlight {
             let (x, y, w, h) = (c.x as f32, c.y as f32, c.w as f32, c.h as f32);
             let b = 4.0 * scale;
@@ -1066,6 +1079,32 @@ fn overlay_lines(out: &mut Vec<GlyphInstance>, c: Rect, lines: &[String], scale:
         push_text(out, &l, x, y + k as f32 * line, scale, [1.0, 1.0, 0.4, 1.0]);
     }
 }
+
+/// A focused camera's buttons along the bottom of its cell, labels centred.
+fn action_bar(out: &mut Vec<GlyphInstance>, c: Rect, bar: &[BarButton], scale: f32) {
+    for (b, r) in bar.iter().zip(crate::layout::bar_buttons(c, bar.len())) {
+        let colour = if b.on { BAR_ON } else { [0.1, 0.1, 0.12, 0.85] };
+        push_box(
+            out,
+            [r.x as f32, r.y as f32, r.w as f32, r.h as f32],
+            colour,
+        );
+        // Twice the overlay's size where the label fits so (read from across a hall).
+        let fits = |scale: f32| ((r.w as f32 - 8.0) / (8.0 * scale)).max(1.0) as usize;
+        let scale = if b.label.len() <= fits(scale * 2.0) {
+            scale * 2.0
+        } else {
+            scale
+        };
+        let label: String = b.label.chars().take(fits(scale)).collect();
+        let x = r.x as f32 + (r.w as f32 - label.len() as f32 * 8.0 * scale) / 2.0;
+        let y = r.y as f32 + (r.h as f32 - 8.0 * scale) / 2.0;
+        push_text(out, &label, x, y, scale, [1.0, 1.0, 1.0, 1.0]);
+    }
+}
+
+/// A lit button of the action bar (talking).
+pub const BAR_ON: [f32; 4] = [0.9, 0.2, 0.1, 0.95];
 
 /// The frame around a highlighted tile.
 pub const HIGHLIGHT: [f32; 4] = [1.0, 0.25, 0.1, 1.0];

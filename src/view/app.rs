@@ -99,6 +99,12 @@ pub(super) struct App {
     pub(super) saver: super::pictures::Saver,
     /// The camera being talked to, with the microphone open for it.
     pub(super) talk: Option<(usize, crate::talk::Mic)>,
+    /// The action bar of a focused camera shows until then (the pointer moved or touched).
+    pub(super) bar_until: Option<Instant>,
+    /// The bar's Talk button is held.
+    pub(super) bar_talking: bool,
+    /// The bar was showing when the current press began (its buttons act).
+    pub(super) bar_armed: bool,
 }
 
 impl App {
@@ -171,6 +177,9 @@ impl App {
             stills: vec![None; n],
             saver: super::pictures::Saver::start(store.clone(), n),
             talk: None,
+            bar_until: None,
+            bar_talking: false,
+            bar_armed: false,
         };
         app.load_stills(&store);
         (app, inputs, feed)
@@ -590,6 +599,15 @@ impl ApplicationHandler<Wake> for App {
         let mut tick = now + Duration::from_millis(500);
         if let Some(t) = self.hide_idle_cursor(now) {
             tick = tick.min(t);
+        }
+        // The action bar goes when the pointer has rested.
+        if let Some(t) = self.bar_until {
+            if now >= t {
+                self.bar_until = None;
+                self.request_redraw();
+            } else {
+                tick = tick.min(t);
+            }
         }
         // The overlay's numbers and the cards' countdowns change without a new picture.
         let ticking = self.overlay

@@ -168,3 +168,160 @@ mod tests {
         assert_eq!(control_for_key(&Capabilities::default(), &arrow), None);
     }
 }
+
+/// What a button of the action bar does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BarAction {
+    /// Back to the wall.
+    Back,
+    /// Talk while held.
+    Talk,
+    /// Sound off or on.
+    Mute,
+    /// A pan/tilt step or preset.
+    Ptz(Ptz),
+    /// A quick reply.
+    Reply(u64),
+}
+
+/// How long the action bar stays after the pointer last moved or touched.
+pub(super) const BAR_SHOWN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Quick replies on the bar, at most (the rest by keys and Home Assistant).
+const BAR_REPLIES: usize = 3;
+
+/// The action bar's buttons for a camera that can do `caps`.
+pub(super) fn bar_for(
+    caps: &Capabilities,
+    sound: Option<bool>,
+    talking: bool,
+) -> Vec<(BarAction, crate::render::BarButton)> {
+    use crate::render::BarButton;
+    let button = |label: String, on: bool| BarButton { label, on };
+    let mut out = vec![(BarAction::Back, button("Back".into(), false))];
+    if caps.talk {
+        let label = if talking { "Talking" } else { "Hold to talk" };
+        out.push((BarAction::Talk, button(label.into(), talking)));
+    }
+    if let Some(muted) = sound {
+        let label = if muted { "Sound off" } else { "Sound on" };
+        out.push((BarAction::Mute, button(label.into(), false)));
+    }
+    for (voice, desc) in caps.replies.iter().take(BAR_REPLIES) {
+        out.push((BarAction::Reply(*voice), button(desc.clone(), false)));
+    }
+    if caps.ptz {
+        for (d, label) in [
+            (Direction::Left, "<"),
+            (Direction::Up, "^"),
+            (Direction::Down, "v"),
+            (Direction::Right, ">"),
+        ] {
+            out.push((BarAction::Ptz(Ptz::Move(d)), button(label.into(), false)));
+        }
+    }
+    if caps.presets {
+        for n in 1..=crate::backend::PRESETS {
+            out.push((
+                BarAction::Ptz(Ptz::Preset(n)),
+                button(format!("P{n}"), false),
+            ));
+        }
+    }
+    out
+}
+
+impl App {
+    /// Window `d`'s action bar, when shown: its camera, its cell, its buttons.
+    pub(super) fn bar(
+        &self,
+        d: usize,
+        now: std::time::Instant,
+    ) -> Option<(
+        usize,
+        crate::layout::Rect,
+        Vec<(BarAction, crate::render::BarButton)>,
+    )> {
+        if !self.bar_until.is_some_and(|t| now < t) {
+            return None;
+        }
+        let i = self.focus_of(d)?;
+        let display = self.displays.get(d)?;
+        let (w, h) = display.surface.as_ref()?.size();
+        let screen = display.kiosk.screen();
+        let k = screen.cameras.iter().position(|&c| c == i)?;
+        let cell = *screen.layout.cells(screen.cameras.len(), w, h).get(k)?;
+        let sound = self.audio.as_ref().map(|a| a.muted());
+        let talking = self.talk.as_ref().is_some_and(|(t, _)| *t == i);
+        Some((i, cell, bar_for(&self.caps_of(i), sound, talking)))
+    }
+
+    /// The bar's button at `(x, y)` of window `d`.
+    fn bar_hit(&self, d: usize, x: f64, y: f64) -> Option<(usize, BarAction)> {
+        let (i, cell, buttons) = self.bar(d, std::time::Instant::now())?;
+        let rects = crate::layout::bar_buttons(cell, buttons.len());
+        let k = rects
+            .iter()
+            .position(|r| crate::layout::contains(*r, x, y))?;
+        Some((i, buttons[k].0))
+    }
+
+    /// The pointer moved or touched: the bar shows (for a while).
+    pub(super) fn bar_wake(&mut self, now: std::time::Instant) {
+        let was = self.bar_until.is_some_and(|t| now < t);
+        self.bar_until = Some(now + BAR_SHOWN);
+        if !was {
+            self.request_redraw();
+        }
+    }
+
+    /// A press at `(x, y)`: true when it held the Talk button (talking until released). A
+    /// press where the bar was not showing only shows it: its buttons act once seen.
+    pub(super) fn bar_press(&mut self, d: usize, x: f64, y: f64, now: std::time::Instant) -> bool {
+        self.bar_armed = self.bar_until.is_some_and(|t| now < t);
+        self.bar_wake(now);
+        if !self.bar_armed {
+            return false;
+        }
+        match self.bar_hit(d, x, y) {
+            Some((i, BarAction::Talk)) => {
+                self.talk_to(i);
+                self.bar_talking = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The press ended: a talk held on the bar stops.
+    pub(super) fn bar_release(&mut self) {
+        if std::mem::take(&mut self.bar_talking) {
+            self.talk_stop();
+        }
+    }
+
+    /// A tap at `(x, y)`: true when it was on a button (carried out).
+    pub(super) fn bar_tap(&mut self, d: usize, x: f64, y: f64) -> bool {
+        if !std::mem::take(&mut self.bar_armed) {
+            return false;
+        }
+        let Some((i, action)) = self.bar_hit(d, x, y) else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        match action {
+            BarAction::Back => self.displays[d].kiosk.show_wall(now),
+            BarAction::Talk => {}
+            BarAction::Mute => {
+                if let Some(a) = &self.audio {
+                    a.set_muted(!a.muted());
+                }
+            }
+            BarAction::Ptz(p) => self.ptz(i, p),
+            BarAction::Reply(v) => self.reply(i, v),
+        }
+        self.tend(now);
+        self.request_redraw();
+        true
+    }
+}

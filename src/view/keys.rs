@@ -147,6 +147,7 @@ impl App {
             WindowEvent::CursorMoved { position, .. } => {
                 self.gestures.moved(position.x, position.y);
                 self.show_cursor(now);
+                self.bar_wake(now);
                 None
             }
             WindowEvent::MouseInput {
@@ -155,10 +156,16 @@ impl App {
                 ..
             } => match state {
                 ElementState::Pressed => {
-                    self.gestures.pressed(now);
+                    let (x, y) = self.gestures.at();
+                    if !self.bar_press(d, x, y, now) {
+                        self.gestures.pressed(now);
+                    }
                     None
                 }
-                ElementState::Released => self.gestures.released(now),
+                ElementState::Released => {
+                    self.bar_release();
+                    self.gestures.released(now)
+                }
             },
             WindowEvent::MouseWheel { delta, .. } => match delta {
                 MouseScrollDelta::LineDelta(_, y) => self.gestures.wheel_lines(f64::from(y), now),
@@ -168,12 +175,18 @@ impl App {
                 self.gestures.moved(t.location.x, t.location.y);
                 match t.phase {
                     TouchPhase::Started => {
-                        self.gestures.pressed(now);
+                        if !self.bar_press(d, t.location.x, t.location.y, now) {
+                            self.gestures.pressed(now);
+                        }
                         None
                     }
                     TouchPhase::Moved => None,
-                    TouchPhase::Ended => self.gestures.released(now),
+                    TouchPhase::Ended => {
+                        self.bar_release();
+                        self.gestures.released(now)
+                    }
                     TouchPhase::Cancelled => {
+                        self.bar_release();
                         self.gestures.cancelled();
                         None
                     }
@@ -200,6 +213,9 @@ impl App {
     fn tap(&mut self, d: usize, x: f64, y: f64) {
         let now = Instant::now();
         self.active = d;
+        if self.bar_tap(d, x, y) {
+            return;
+        }
         if self.displays[d].kiosk.focused().is_some() {
             self.displays[d].kiosk.show_wall(now);
         } else if let Some(camera) = self.tile_at(d, x, y) {

@@ -53,6 +53,11 @@ impl Gestures {
         self.at = (x, y);
     }
 
+    /// Where the pointer is.
+    pub(super) fn at(&self) -> (f64, f64) {
+        self.at
+    }
+
     /// A press (finger down, left button) where the pointer is.
     pub(super) fn pressed(&mut self, now: Instant) {
         self.down = Some((self.at.0, self.at.1, now));

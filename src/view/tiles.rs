@@ -25,6 +25,7 @@ impl App {
             .map(|r| r.keys().cloned().collect())
             .unwrap_or_default();
         let now = Instant::now();
+        let bar = self.bar(d, now);
         screen
             .cameras
             .iter()
@@ -67,7 +68,14 @@ impl App {
                     Some(name) => name.clone(),
                     None => s.label(serial).to_owned(),
                 };
+                let bar = match &bar {
+                    Some((b, _, buttons)) if *b == i => {
+                        buttons.iter().map(|(_, b)| b.clone()).collect()
+                    }
+                    _ => Vec::new(),
+                };
                 TileView {
+                    bar,
                     slot: i,
                     highlight: screen.highlight == Some(i),
                     title,
