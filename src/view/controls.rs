@@ -184,6 +184,13 @@ pub(super) enum BarAction {
     Reply(u64),
 }
 
+/// A shown action bar: its camera, the camera's cell, the buttons.
+pub(super) type Bar = (
+    usize,
+    crate::layout::Rect,
+    Vec<(BarAction, crate::render::BarButton)>,
+);
+
 /// How long the action bar stays after the pointer last moved or touched.
 pub(super) const BAR_SHOWN: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -233,16 +240,8 @@ pub(super) fn bar_for(
 
 impl App {
     /// Window `d`'s action bar, when shown: its camera, its cell, its buttons.
-    pub(super) fn bar(
-        &self,
-        d: usize,
-        now: std::time::Instant,
-    ) -> Option<(
-        usize,
-        crate::layout::Rect,
-        Vec<(BarAction, crate::render::BarButton)>,
-    )> {
-        if !self.bar_until.is_some_and(|t| now < t) {
+    pub(super) fn bar(&self, d: usize, now: std::time::Instant) -> Option<Bar> {
+        if self.bar_until.is_none_or(|t| now >= t) {
             return None;
         }
         let i = self.focus_of(d)?;
