@@ -48,6 +48,7 @@ fn rendering_does_not_grow_memory(choice: ColourChoice) {
     let target = Offscreen::new(&gpu, 1280, 360);
     let views: Vec<TileView> = (0..2)
         .map(|i| TileView {
+            bar: Vec::new(),
             slot: i,
             highlight: false,
             title: format!("camera {i}"),

@@ -25,6 +25,7 @@ const PATHS: [ColourChoice; 2] = [ColourChoice::Gpu, ColourChoice::Cpu];
 fn live_tiles(n: usize) -> Vec<TileView> {
     (0..n)
         .map(|i| TileView {
+            bar: Vec::new(),
             slot: i,
             highlight: false,
             title: format!("t{i}"),
@@ -460,6 +461,7 @@ fn cards_dimmed_pictures_and_resolution_changes_on(gpu: &Gpu, choice: ColourChoi
     r.set_tile_count(gpu, 1);
     let waiting = |text: &str| {
         [TileView {
+            bar: Vec::new(),
             slot: 0,
             highlight: false,
             title: "T8410".into(),
@@ -495,6 +497,7 @@ fn cards_dimmed_pictures_and_resolution_changes_on(gpu: &Gpu, choice: ColourChoi
     // Live again, at a new size: the picture at full level.
     r.upload(gpu, 0, &solid(160, 90, 30)).unwrap();
     let live = [TileView {
+        bar: Vec::new(),
         slot: 0,
         highlight: false,
         title: "T8410".into(),
