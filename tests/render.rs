@@ -664,3 +664,48 @@ fn window_pixels_match_the_gpu_target() {
     assert_eq!(pixels, whole, "an incremental draw differs from a full one");
     assert_eq!(whole[(h / 2 * w + w * 3 / 4) as usize] & 0xff, 60);
 }
+
+/// The action bar is drawn where `layout::bar_buttons` says (the same geometry the window
+/// hit-tests): dark buttons over the picture, a lit (held) one in its colour, the picture
+/// untouched between and above them; on both colour paths.
+#[test]
+fn the_action_bar_is_where_taps_land() {
+    use eufy_hw::render::BarButton;
+    let gpu = gpu();
+    for choice in PATHS {
+        let (w, h) = (640, 360);
+        let target = Offscreen::new(&gpu, w, h);
+        let mut r = renderer(&gpu, choice);
+        r.set_tile_count(&gpu, 1);
+        r.upload(&gpu, 0, &solid(w, h, 200)).unwrap();
+        let bar = ["Back", "Hold to talk", "P1"]
+            .iter()
+            .enumerate()
+            .map(|(k, l)| BarButton {
+                label: (*l).into(),
+                on: k == 1,
+            })
+            .collect();
+        let tile = [TileView {
+            bar,
+            slot: 0,
+            highlight: false,
+            title: "T8410".into(),
+            state: TileState::Live,
+            lines: vec![],
+        }];
+        r.render(&gpu, &target.texture, &tile);
+        let px = target.read(&gpu).unwrap();
+        let at = |x: u32, y: u32| &px[((y * w + x) * 4) as usize..((y * w + x) * 4 + 3) as usize];
+        let full = eufy_hw::layout::Rect { x: 0, y: 0, w, h };
+        let b = eufy_hw::layout::bar_buttons(full, 3);
+        // A corner of each button (no label there).
+        let corner = |r: eufy_hw::layout::Rect| at(r.x + 3, r.y + 3).to_vec();
+        assert!(corner(b[0]).iter().all(|&c| c < 70), "{choice:?}: {:?}", corner(b[0]));
+        let lit = corner(b[1]);
+        assert!(lit[0] > 180 && lit[1] < 100, "{choice:?}: the held button {lit:?}");
+        // Between buttons and above the bar: the picture.
+        assert!(at(b[0].x + b[0].w + 3, b[0].y + 3).iter().all(|&c| c > 190));
+        assert!(at(w / 2, b[0].y - 10).iter().all(|&c| c > 190));
+    }
+}
