@@ -12,6 +12,10 @@
 //!   flicker between two cameras); once its event ended, the camera stays for
 //!   [`Focus::hold`], and a new event of the same or a higher priority may take over. An event
 //!   whose end never arrives holds at most [`MAX_ACTIVE`].
+//! - **Picture in picture** ([`FocusMode::Pip`]): an event's camera is an inset over the page
+//!   instead (in [`Focus::pip_corner`], [`Focus::pip_size`] of the width), several stack
+//!   (at most [`MAX_INSETS`], the oldest goes), each leaves [`Focus::hold`] after its event
+//!   ends; an inset can be closed ([`Kiosk::dismiss`]) or tapped to fill the screen.
 //! - **Streams.** Only cameras on the screen are streamed (battery cameras drain when
 //!   streamed), plus those that stream `always`; a hidden camera's stream starts when its
 //!   page comes up or an event brings it forward. A camera that streams `on_event` is streamed
@@ -52,7 +56,25 @@ pub struct Screen {
     pub caption: String,
     /// How dark the whole screen is (0: normal, 1: black): the night.
     pub shade: f32,
+    /// Picture-in-picture: the last cameras are insets over the page.
+    pub insets: Option<crate::layout::Insets>,
 }
+
+impl Screen {
+    /// Its cells in a `width` x `height` target, in camera order (the renderer's and the
+    /// pointer's geometry).
+    pub fn cells(&self, width: u32, height: u32) -> Vec<crate::layout::Rect> {
+        crate::layout::screen_cells(self.layout, self.insets, self.cameras.len(), width, height)
+    }
+
+    /// How many of its cameras (the last ones) are insets.
+    pub fn inset_count(&self) -> usize {
+        self.insets.map_or(0, |i| i.count)
+    }
+}
+
+/// Insets on the screen at once, at most (the oldest goes).
+pub const MAX_INSETS: usize = 3;
 
 /// Why a camera is forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +121,8 @@ pub struct Kiosk {
     page: usize,
     page_since: Instant,
     focus: Option<Focused>,
+    /// Picture-in-picture insets ([`FocusMode::Pip`]), oldest first.
+    pips: Vec<Focused>,
     recent: VecDeque<RecentEvent>,
     night: Option<Night>,
     /// Now within the night hours.
@@ -134,6 +158,7 @@ impl Kiosk {
             page: 0,
             page_since: now,
             focus: None,
+            pips: Vec::new(),
             recent: VecDeque::new(),
             night: wall.night,
             is_night: false,
@@ -241,6 +266,10 @@ impl Kiosk {
         if !self.focus_rules.on.contains(&kind) {
             return;
         }
+        if self.focus_rules.mode == FocusMode::Pip {
+            self.pip_event(camera, kind, state, now);
+            return;
+        }
         let rank = self.rank(Why::Event(kind));
         let hold = self.focus_rules.hold;
         if !state {
@@ -270,6 +299,59 @@ impl Kiosk {
         }
     }
 
+    /// An event in picture-in-picture mode: its camera's inset comes (or stays), and leaves
+    /// `hold` after the event ends.
+    fn pip_event(&mut self, camera: usize, kind: DetectionKind, state: bool, now: Instant) {
+        let hold = self.focus_rules.hold;
+        let why = Why::Event(kind);
+        if !state {
+            if let Some(p) = self
+                .pips
+                .iter_mut()
+                .find(|p| p.camera == camera && p.why == why)
+            {
+                p.active = false;
+                p.until = now + hold;
+            }
+            return;
+        }
+        let until = now + hold + MAX_ACTIVE;
+        match self.pips.iter_mut().find(|p| p.camera == camera) {
+            Some(p) => {
+                p.why = why;
+                p.active = true;
+                p.until = until;
+            }
+            None => {
+                self.pips.push(Focused {
+                    camera,
+                    why,
+                    active: true,
+                    until,
+                });
+                if self.pips.len() > MAX_INSETS {
+                    self.pips.remove(0);
+                }
+            }
+        }
+    }
+
+    /// The cameras shown as insets, oldest first.
+    pub fn pips(&self) -> Vec<usize> {
+        self.pips.iter().map(|p| p.camera).collect()
+    }
+
+    /// An inset closed (its close mark tapped).
+    pub fn dismiss(&mut self, camera: usize) {
+        self.pips.retain(|p| p.camera != camera);
+    }
+
+    /// An inset tapped: its camera fills the screen (for `hold`), the inset goes.
+    pub fn fill_from_inset(&mut self, camera: usize, hold: Duration, now: Instant) {
+        self.dismiss(camera);
+        self.show_camera(camera, hold, now);
+    }
+
     /// Lower goes first: the kinds in the wall's order (0, 2, 4 …), a request between the
     /// first kind and the others (1).
     fn rank(&self, why: Why) -> usize {
@@ -286,6 +368,7 @@ impl Kiosk {
 
     /// Applies what is due at `now`: a focus let go, the next page.
     pub fn poll(&mut self, now: Instant) {
+        self.pips.retain(|p| now < p.until);
         if self.focus.as_ref().is_some_and(|f| now >= f.until) {
             self.focus = None;
             // The page comes back for a full turn.
@@ -305,9 +388,14 @@ impl Kiosk {
 
     /// When [`Kiosk::poll`] next has something to do.
     pub fn next_wake(&self) -> Option<Instant> {
-        match &self.focus {
+        let pips = self.pips.iter().map(|p| p.until).min();
+        let wake = match &self.focus {
             Some(f) => Some(f.until),
             None => self.page_time.map(|t| self.page_since + t),
+        };
+        match (wake, pips) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -324,9 +412,32 @@ impl Kiosk {
         } else {
             String::new()
         };
+        if let (None, false) = (&self.focus, self.pips.is_empty()) {
+            // The page as it is (woken at night or when off, as by a focus), the insets over
+            // it, the newest last.
+            let newest = self.pips.last().map(|p| p.why);
+            let mut cameras = cameras;
+            cameras.extend(self.pips.iter().map(|p| p.camera));
+            return Screen {
+                insets: Some(crate::layout::Insets {
+                    count: self.pips.len(),
+                    corner: self.focus_rules.pip_corner,
+                    size: self.focus_rules.pip_size,
+                }),
+                cameras,
+                layout,
+                highlight: None,
+                caption: match newest {
+                    Some(Why::Event(kind)) => kind.word().to_owned(),
+                    _ => page_caption,
+                },
+                shade: 0.0,
+            };
+        }
         let Some(f) = &self.focus else {
             return match self.night_mode() {
                 _ if self.off => Screen {
+                    insets: None,
                     cameras: Vec::new(),
                     layout,
                     highlight: None,
@@ -334,6 +445,7 @@ impl Kiosk {
                     shade: 1.0,
                 },
                 Some(NightMode::Blank) => Screen {
+                    insets: None,
                     cameras: Vec::new(),
                     layout,
                     highlight: None,
@@ -341,6 +453,7 @@ impl Kiosk {
                     shade: 1.0,
                 },
                 night => Screen {
+                    insets: None,
                     cameras,
                     layout,
                     highlight: None,
@@ -364,6 +477,7 @@ impl Kiosk {
             .filter(|_| f.why != Why::Asked);
         match (self.focus_rules.mode, home) {
             (FocusMode::Highlight, Some(p)) => Screen {
+                insets: None,
                 cameras: self.pages[p].1.clone(),
                 layout: self.pages[p].2,
                 highlight: Some(f.camera),
@@ -371,6 +485,7 @@ impl Kiosk {
                 shade: 0.0,
             },
             _ => Screen {
+                insets: None,
                 cameras: vec![f.camera],
                 layout: Layout::Auto,
                 highlight: None,
@@ -393,7 +508,11 @@ impl Kiosk {
             .cameras
             .iter()
             .copied()
-            .filter(|c| !self.on_event.contains(c) || forward == Some(*c))
+            .filter(|c| {
+                !self.on_event.contains(c)
+                    || forward == Some(*c)
+                    || self.pips.iter().any(|p| p.camera == *c)
+            })
             .collect();
         w.extend(self.always_on.iter().copied());
         w.sort_unstable();
@@ -683,6 +802,53 @@ hold_seconds = 5
         k.on_detection(3, DetectionKind::Ring, true, t0);
         assert_eq!(k.screen().cameras, vec![3]);
         assert_eq!(k.screen().highlight, None);
+    }
+
+    /// Picture-in-picture: events put their cameras as insets over the page (which stays as
+    /// it is), newest last, at most
+    /// MAX_INSETS; each leaves `hold` after its event ends; an on_event camera streams while
+    /// inset; a closed inset goes; a tapped one fills the screen; a request still fills.
+    #[test]
+    fn pip_insets_stack_and_leave() {
+        let text = WALL
+            .replace(
+                "hold_seconds = 5",
+                "hold_seconds = 5\nmode = \"pip\"\npip_corner = \"top-left\"\npip_size = 0.25",
+            )
+            .replace("serial = \"D4\"", "serial = \"D4\"\nstream = \"on_event\"");
+        let w = parse(&text, "w").unwrap();
+        let t0 = Instant::now();
+        let mut k = Kiosk::new(&w, t0);
+        k.on_detection(3, DetectionKind::Ring, true, t0);
+        let s = k.screen();
+        assert_eq!(s.cameras, [0, 1, 3], "the page, then the inset");
+        let ins = s.insets.unwrap();
+        assert_eq!(
+            (ins.count, ins.corner, ins.size),
+            (1, crate::layout::Corner::TopLeft, 0.25)
+        );
+        assert_eq!(s.caption, "ring");
+        assert!(
+            k.wanted().contains(&3),
+            "an on_event camera streams while inset"
+        );
+        assert_eq!(k.focused(), None, "an inset is not a focus");
+        for cam in [2, 1, 0] {
+            k.on_detection(cam, DetectionKind::Motion, true, secs(t0, 1.0));
+        }
+        assert_eq!(k.pips(), [2, 1, 0], "at most three, the oldest gone");
+        k.on_detection(1, DetectionKind::Motion, false, secs(t0, 2.0));
+        k.poll(secs(t0, 7.5));
+        assert_eq!(k.pips(), [2, 0], "gone `hold` after its end");
+        assert!(k.next_wake().is_some());
+        k.dismiss(2);
+        assert_eq!(k.pips(), [0]);
+        k.fill_from_inset(0, Duration::from_secs(30), secs(t0, 8.0));
+        assert_eq!(k.screen().cameras, [0], "tapped: alone");
+        assert!(k.pips().is_empty());
+        k.show_wall(secs(t0, 9.0));
+        assert_eq!(k.screen().insets, None);
+        assert_eq!(k.screen().cameras, [0, 1]);
     }
 
     /// A blank night shows and streams nothing (but always-on cameras); a ring wakes it

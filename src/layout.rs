@@ -172,6 +172,105 @@ pub fn letterbox(cell: Rect, pw: u32, ph: u32) -> Rect {
     }
 }
 
+/// A screen corner (picture-in-picture insets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Corner {
+    /// Top left.
+    TopLeft,
+    /// Top right.
+    TopRight,
+    /// Bottom left.
+    BottomLeft,
+    /// Bottom right.
+    #[default]
+    BottomRight,
+}
+
+impl std::str::FromStr for Corner {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Corner, String> {
+        match s.trim() {
+            "top-left" => Ok(Corner::TopLeft),
+            "top-right" => Ok(Corner::TopRight),
+            "bottom-left" => Ok(Corner::BottomLeft),
+            "bottom-right" => Ok(Corner::BottomRight),
+            other => Err(format!(
+                "{other:?}: expected top-left, top-right, bottom-left or bottom-right"
+            )),
+        }
+    }
+}
+
+/// Picture-in-picture insets over a page: the last `count` tiles of a screen, stacked from
+/// `corner` along its side, each `size` of the screen's width (16:9).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Insets {
+    /// How many of the screen's tiles (its last ones) are insets.
+    pub count: usize,
+    /// Where they stack from.
+    pub corner: Corner,
+    /// Each one's width as a fraction of the screen's.
+    pub size: f32,
+}
+
+/// Space between insets and from the screen's edge, pixels.
+const INSET_MARGIN: u32 = 16;
+
+/// The cells of a screen of `n` tiles: the page's `layout` for the first ones, then the
+/// insets (those that do not fit on the screen's side get an empty rectangle). The one
+/// geometry the renderer draws and the window hit-tests.
+pub fn screen_cells(
+    layout: Layout,
+    insets: Option<Insets>,
+    n: usize,
+    width: u32,
+    height: u32,
+) -> Vec<Rect> {
+    let Some(ins) = insets.filter(|i| i.count > 0) else {
+        return layout.cells(n, width, height);
+    };
+    let count = ins.count.min(n);
+    let mut cells = layout.cells(n - count, width, height);
+    let w = ((width as f32 * ins.size.clamp(0.05, 0.9)) as u32).max(32);
+    let h = w * 9 / 16;
+    for k in 0..count as u32 {
+        let step = k * (h + INSET_MARGIN);
+        let fits = w + 2 * INSET_MARGIN <= width && step + h + 2 * INSET_MARGIN <= height;
+        if !fits {
+            cells.push(Rect {
+                x: 0,
+                y: 0,
+                w: 0,
+                h: 0,
+            });
+            continue;
+        }
+        let x = match ins.corner {
+            Corner::TopLeft | Corner::BottomLeft => INSET_MARGIN,
+            Corner::TopRight | Corner::BottomRight => width - w - INSET_MARGIN,
+        };
+        let y = match ins.corner {
+            Corner::TopLeft | Corner::TopRight => INSET_MARGIN + step,
+            Corner::BottomLeft | Corner::BottomRight => height - INSET_MARGIN - h - step,
+        };
+        cells.push(Rect { x, y, w, h });
+    }
+    cells
+}
+
+/// The close mark of an inset: a square in its top-right corner (a fifth of its height,
+/// at least 32 pixels: a finger's).
+pub fn close_mark(cell: Rect) -> Rect {
+    let side = (cell.h / 5).max(32).min(cell.w).min(cell.h);
+    Rect {
+        x: cell.x + cell.w - side,
+        y: cell.y,
+        w: side,
+        h: side,
+    }
+}
+
 /// Space around and between the action bar's buttons, pixels.
 const BAR_GAP: u32 = 8;
 /// The widest a button of the action bar grows, pixels.
@@ -411,5 +510,42 @@ mod tests {
         assert!(bar_buttons(narrow, 12).iter().all(|r| r.x + r.w <= 400));
         assert!(bar_buttons(Rect { w: 40, ..cell }, 12).is_empty());
         assert!(bar_buttons(cell, 0).is_empty());
+    }
+
+    /// Insets stack from their corner inside the screen, over the page's own cells; those
+    /// that do not fit are empty; the close mark sits in an inset's top-right corner.
+    #[test]
+    fn insets_stack_from_their_corner() {
+        let ins = |count, corner| {
+            Some(Insets {
+                count,
+                corner,
+                size: 0.25,
+            })
+        };
+        let cells = screen_cells(Layout::Auto, ins(2, Corner::BottomRight), 6, 1280, 720);
+        assert_eq!(cells.len(), 6);
+        assert_eq!(&cells[..4], &Layout::Auto.cells(4, 1280, 720)[..]);
+        let (a, b) = (cells[4], cells[5]);
+        assert_eq!((a.w, a.h), (320, 180));
+        assert_eq!((a.x + a.w, a.y + a.h), (1280 - 16, 720 - 16));
+        assert_eq!(
+            (b.x, b.y + b.h + 16),
+            (a.x, a.y),
+            "the second above the first"
+        );
+        let top = screen_cells(Layout::Auto, ins(1, Corner::TopLeft), 2, 1280, 720);
+        assert_eq!((top[1].x, top[1].y), (16, 16));
+        let many = screen_cells(Layout::Auto, ins(5, Corner::TopRight), 6, 1280, 720);
+        assert!(many[1..4].iter().all(|c| c.w > 0));
+        assert_eq!(many[5].w, 0, "no room for a fifth");
+        assert_eq!(
+            screen_cells(Layout::Main, None, 3, 1280, 720),
+            Layout::Main.cells(3, 1280, 720)
+        );
+        let x = close_mark(a);
+        assert!(x.x + x.w == a.x + a.w && x.y == a.y && x.w >= 32 && x.w <= a.w);
+        assert_eq!("top-left".parse::<Corner>(), Ok(Corner::TopLeft));
+        assert!("middle".parse::<Corner>().is_err());
     }
 }

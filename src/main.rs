@@ -94,6 +94,8 @@ enum FocusModeArg {
     Fill,
     /// Its page, with its tile framed.
     Highlight,
+    /// The page, with the camera as an inset over it ([focus] pip_corner, pip_size).
+    Pip,
 }
 
 impl WallArgs {
@@ -106,6 +108,7 @@ impl WallArgs {
             focus_mode: self.focus_mode.map(|m| match m {
                 FocusModeArg::Fill => FocusMode::Fill,
                 FocusModeArg::Highlight => FocusMode::Highlight,
+                FocusModeArg::Pip => FocusMode::Pip,
             }),
             hold_seconds: self.hold,
         }

@@ -263,6 +263,10 @@ pub struct Focus {
     pub mode: FocusMode,
     /// How long the camera stays forward after the event's state goes false.
     pub hold: Duration,
+    /// Where picture-in-picture insets stack ([`FocusMode::Pip`]).
+    pub pip_corner: crate::layout::Corner,
+    /// An inset's width as a fraction of the screen's (0.1 to 0.5).
+    pub pip_size: f32,
 }
 
 /// How an event brings a camera forward.
@@ -272,6 +276,8 @@ pub enum FocusMode {
     Fill,
     /// Its page, with its tile framed.
     Highlight,
+    /// The page as it is, with the camera as an inset over it (several events stack).
+    Pip,
 }
 
 impl Default for Focus {
@@ -284,6 +290,8 @@ impl Default for Focus {
             ],
             mode: FocusMode::Fill,
             hold: Duration::from_secs(15),
+            pip_corner: crate::layout::Corner::BottomRight,
+            pip_size: 0.3,
         }
     }
 }
@@ -424,6 +432,7 @@ impl Wall {
                 match self.focus.mode {
                     FocusMode::Fill => "the camera fills the screen",
                     FocusMode::Highlight => "its tile is framed",
+                    FocusMode::Pip => "an inset over the page",
                 },
                 self.focus.hold.as_secs_f64()
             ));
@@ -709,6 +718,8 @@ struct RawFocus {
     on: Option<Vec<Spanned<String>>>,
     mode: Option<Spanned<String>>,
     hold_seconds: Option<Spanned<f64>>,
+    pip_corner: Option<Spanned<String>>,
+    pip_size: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1085,13 +1096,30 @@ fn parse_focus(src: &Source<'_>, f: &RawFocus) -> Result<Focus, WallError> {
         focus.mode = match m.get_ref().trim() {
             "fill" => FocusMode::Fill,
             "highlight" => FocusMode::Highlight,
+            "pip" => FocusMode::Pip,
             other => {
                 return Err(src.err(
                     m.span().start,
-                    format!("focus.mode {other:?}: expected \"fill\" or \"highlight\""),
+                    format!("focus.mode {other:?}: expected \"fill\", \"highlight\" or \"pip\""),
                 ))
             }
         };
+    }
+    if let Some(c) = &f.pip_corner {
+        focus.pip_corner = c
+            .get_ref()
+            .parse()
+            .map_err(|e| src.err(c.span().start, format!("focus.pip_corner {e}")))?;
+    }
+    if let Some(z) = &f.pip_size {
+        let v = *z.get_ref();
+        if !(0.1..=0.5).contains(&v) {
+            return Err(src.err(
+                z.span().start,
+                format!("focus.pip_size {v}: an inset is 0.1 to 0.5 of the screen's width"),
+            ));
+        }
+        focus.pip_size = v as f32;
     }
     if let Some(h) = &f.hold_seconds {
         focus.hold = Duration::from_secs_f64(src.seconds(h, "focus.hold_seconds")?);

@@ -701,9 +701,16 @@ fn the_action_bar_is_where_taps_land() {
         let b = eufy_hw::layout::bar_buttons(full, 3);
         // A corner of each button (no label there).
         let corner = |r: eufy_hw::layout::Rect| at(r.x + 3, r.y + 3).to_vec();
-        assert!(corner(b[0]).iter().all(|&c| c < 70), "{choice:?}: {:?}", corner(b[0]));
+        assert!(
+            corner(b[0]).iter().all(|&c| c < 70),
+            "{choice:?}: {:?}",
+            corner(b[0])
+        );
         let lit = corner(b[1]);
-        assert!(lit[0] > 180 && lit[1] < 100, "{choice:?}: the held button {lit:?}");
+        assert!(
+            lit[0] > 180 && lit[1] < 100,
+            "{choice:?}: the held button {lit:?}"
+        );
         // Between buttons and above the bar: the picture.
         assert!(at(b[0].x + b[0].w + 3, b[0].y + 3).iter().all(|&c| c > 190));
         assert!(at(w / 2, b[0].y - 10).iter().all(|&c| c > 190));

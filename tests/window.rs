@@ -1945,3 +1945,136 @@ fn the_action_bar_drives_the_focused_camera() {
     let _ = v.wait();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Picture-in-picture focus (`[focus] mode = "pip"`): a ring puts its camera as a framed
+/// inset in the chosen corner over the page, which stays as it is; the inset leaves by
+/// itself after the hold; the next ring's inset is closed by its close mark; the third's,
+/// tapped, fills the screen with its camera.
+#[test]
+fn pip_insets_come_leave_close_and_fill() {
+    use eufy_hw::layout::{close_mark, screen_cells, Corner, Insets, Layout};
+    use eufy_hw::simulator::{Camera, SimConfig, SimEvent, Simulator};
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (a, b, door) = ("T8410P0000000001", "T8410P0000000002", "T8210P0000000003");
+    let clip = std::sync::Arc::new(eufy_hw::clip::Clip::demo());
+    let ring = |at: f64| SimEvent {
+        kind: eufy_hw::eufy::protocol::DetectionKind::Ring,
+        serial: Some(door.into()),
+        at: Duration::from_secs_f64(at),
+    };
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            cameras: [a, b, door]
+                .map(|s| Camera {
+                    serial: s.into(),
+                    clip: clip.clone(),
+                })
+                .to_vec(),
+            events: vec![ring(4.0), ring(11.0), ring(17.0)],
+            event_hold: Duration::from_secs(1),
+            ..SimConfig::default()
+        }))
+        .unwrap();
+    let x = xvfb();
+    let dir = temp_dir("pip");
+    let wall = write_wall(
+        &dir,
+        &format!(
+            r#"url = "{url}"
+[[camera]]
+serial = "{a}"
+[[camera]]
+serial = "{b}"
+[[camera]]
+serial = "{door}"
+[[page]]
+cameras = ["{a}", "{b}"]
+layout = "2x1"
+[focus]
+mode = "pip"
+pip_corner = "top-right"
+pip_size = 0.3
+hold_seconds = 2
+"#,
+            url = sim.url()
+        ),
+    );
+    let mut v = viewer(&x.1, &["--config", &wall, "--duration", "30"], &dir);
+    find_window(&x.1);
+    let full = screen_cells(
+        Layout::Grid { cols: 2, rows: 1 },
+        Some(Insets {
+            count: 1,
+            corner: Corner::TopRight,
+            size: 0.3,
+        }),
+        3,
+        1280,
+        720,
+    );
+    let inset = full[2];
+    // The share of white pixels along the inset's frame (its top edge, just outside).
+    let framed = || {
+        let px = grab(&x.1);
+        let y = inset.y as usize - 1;
+        let white = (inset.x..inset.x + inset.w)
+            .step_by(4)
+            .filter(|&xx| {
+                let i = (y * 1280 + xx as usize) * 3;
+                px[i..i + 3].iter().all(|&c| c > 230)
+            })
+            .count();
+        white as f64 / (inset.w / 4) as f64
+    };
+    let until = |want: bool, limit: Duration| {
+        let deadline = Instant::now() + limit;
+        loop {
+            let f = framed();
+            if (f > 0.9) == want || Instant::now() > deadline {
+                return f;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    // The first ring: an inset over the page (both tiles still there), gone after the hold.
+    let f = until(true, Duration::from_secs(15));
+    assert!(
+        f > 0.9,
+        "no framed inset after the ring ({f:.2}): {}",
+        stderr_of(&mut v)
+    );
+    let px = grab(&x.1);
+    assert!(lit(&px, (8, 632), (190, 530)) > 0.9, "the page's left tile");
+    assert!(
+        until(false, Duration::from_secs(10)) < 0.5,
+        "the inset did not leave"
+    );
+    // The second: closed by its mark.
+    assert!(
+        until(true, Duration::from_secs(12)) > 0.9,
+        "no second inset"
+    );
+    let m = close_mark(inset);
+    let (mx, my) = ((m.x + m.w / 2).to_string(), (m.y + m.h / 2).to_string());
+    xdotool(&x.1, &["mousemove", &mx, &my, "click", "1"]);
+    assert!(
+        until(false, Duration::from_secs(2)) < 0.5,
+        "the close mark did not close it"
+    );
+    // The third: tapped, its camera alone on the screen.
+    assert!(until(true, Duration::from_secs(12)) > 0.9, "no third inset");
+    let (cx, cy) = (
+        (inset.x + inset.w / 3).to_string(),
+        (inset.y + inset.h * 2 / 3).to_string(),
+    );
+    xdotool(&x.1, &["mousemove", &cx, &cy, "click", "1"]);
+    wait_for_layout(&x.1, 'F', Duration::from_secs(5)).unwrap();
+    let _ = v.kill();
+    let err = stderr_of(&mut v);
+    assert!(
+        err.contains("inset closed") && err.contains("inset tapped"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

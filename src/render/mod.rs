@@ -196,6 +196,8 @@ pub struct Renderer {
     sampler: wgpu::Sampler,
     tiles: Vec<Tile>,
     layout: layout::Layout,
+    /// Picture-in-picture insets over the layout (the last tiles).
+    insets: Option<layout::Insets>,
     /// Darkens the whole picture (0: none, 1: black), e.g. a night schedule.
     shade: f32,
     has_16bit: bool,
@@ -355,6 +357,7 @@ impl Renderer {
             sampler,
             tiles: Vec::new(),
             layout: layout::Layout::Auto,
+            insets: None,
             shade: 0.0,
             has_16bit: gpu
                 .device
@@ -579,6 +582,12 @@ impl Renderer {
         }
     }
 
+    /// Picture-in-picture insets over the layout: the last tiles drawn as insets, framed,
+    /// with a close mark (default: none).
+    pub fn set_insets(&mut self, insets: Option<layout::Insets>) {
+        self.insets = insets;
+    }
+
     /// How the tiles are arranged (default: an automatic grid).
     pub fn set_layout(&mut self, layout: layout::Layout) {
         self.layout = layout;
@@ -606,7 +615,7 @@ impl Renderer {
             self.back_to_gpu(gpu, format);
         }
         let view = target.create_view(&Default::default());
-        let cells = self.layout.cells(tiles.len(), width, height);
+        let cells = layout::screen_cells(self.layout, self.insets, tiles.len(), width, height);
         let glyphs = overlay_glyphs(self, tiles, &cells, (width, height));
         gpu.queue.write_buffer(
             &self.screen,
@@ -697,7 +706,7 @@ impl Renderer {
     ) -> Vec<Rect> {
         let started = std::time::Instant::now();
         let size = (width, height);
-        let cells = self.layout.cells(tiles.len(), width, height);
+        let cells = layout::screen_cells(self.layout, self.insets, tiles.len(), width, height);
         let glyphs = overlay_glyphs(self, tiles, &cells, size);
         let places: Vec<(usize, Option<Rect>)> = tiles
             .iter()
@@ -765,7 +774,12 @@ impl Renderer {
         cells: &[Rect],
     ) -> Vec<(usize, Rect)> {
         let mut ready = Vec::new();
-        for (t, cell) in tiles.iter().zip(cells) {
+        for (k, (t, cell)) in tiles.iter().zip(cells).enumerate() {
+            // One converted picture per camera: a camera on the page and in an inset too is
+            // drawn in the inset (the later one) only on this path.
+            if tiles[k + 1..].iter().any(|later| later.slot == t.slot) {
+                continue;
+            }
             let Some(r) = self.picture_rect(t.slot, *cell) else {
                 continue;
             };
@@ -969,9 +983,25 @@ fn overlay_glyphs(
 ) -> Vec<GlyphInstance> {
     let mut out = Vec::new();
     let scale = if height >= 1000 { 2.0 } else { 1.0 };
-    for (t, &c) in tiles.iter().zip(cells) {
+    let first_inset = tiles
+        .len()
+        .saturating_sub(renderer.insets.map_or(0, |i| i.count));
+    for (k, (t, &c)) in tiles.iter().zip(cells).enumerate() {
         if c.w == 0 || c.h == 0 {
             continue;
+        }
+        if k >= first_inset {
+            // An inset: framed against the page, with its close mark.
+            let (x, y, w, h) = (c.x as f32, c.y as f32, c.w as f32, c.h as f32);
+            let b = 2.0 * scale;
+            for r in [
+                [x - b, y - b, w + 2.0 * b, b],
+                [x - b, y + h, w + 2.0 * b, b],
+                [x - b, y, b, h],
+                [x + w, y, b, h],
+            ] {
+                push_box(&mut out, r, [0.95, 0.95, 0.95, 1.0]);
+            }
         }
         let picture = renderer.picture_rect(t.slot, c).is_some();
         let status = match &t.state {
@@ -984,6 +1014,18 @@ fn overlay_glyphs(
         }
         overlay_lines(&mut out, c, &t.lines, scale);
         action_bar(&mut out, c, &t.bar, scale);
+        if k >= first_inset {
+            let m = layout::close_mark(c);
+            push_box(
+                &mut out,
+                [m.x as f32, m.y as f32, m.w as f32, m.h as f32],
+                [0.0, 0.0, 0.0, 0.7],
+            );
+            let s = scale * 2.0;
+            let x = m.x as f32 + (m.w as f32 - 8.0 * s) / 2.0;
+            let y = m.y as f32 + (m.h as f32 - 8.0 * s) / 2.0;
+            push_text(&mut out, "X", x, y, s, [1.0, 1.0, 1.0, 1.0]);
+        }
         if t.highlight {
             let (x, y, w, h) = (c.x as f32, c.y as f32, c.w as f32, c.h as f32);
             let b = 4.0 * scale;

@@ -254,6 +254,7 @@ impl App {
                 return;
             };
             s.renderer.set_layout(screen.layout);
+            s.renderer.set_insets(screen.insets);
             s.renderer.set_shade(screen.shade);
         }
         let arrivals = self.upload_on_screen(d, &screen);

@@ -249,7 +249,7 @@ impl App {
         let (w, h) = display.surface.as_ref()?.size();
         let screen = display.kiosk.screen();
         let k = screen.cameras.iter().position(|&c| c == i)?;
-        let cell = *screen.layout.cells(screen.cameras.len(), w, h).get(k)?;
+        let cell = *screen.cells(w, h).get(k)?;
         let sound = self.audio.as_ref().map(|a| a.muted());
         let talking = self.talk.as_ref().is_some_and(|(t, _)| *t == i);
         Some((i, cell, bar_for(&self.caps_of(i), sound, talking)))

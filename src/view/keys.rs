@@ -23,6 +23,7 @@ impl App {
             return;
         };
         s.renderer.set_layout(screen.layout);
+        s.renderer.set_insets(screen.insets);
         s.renderer.set_shade(screen.shade);
         let (w, h) = s.size();
         let target = Offscreen::new(&s.gpu, w, h);
@@ -216,6 +217,20 @@ impl App {
         if self.bar_tap(d, x, y) {
             return;
         }
+        // An inset: its close mark dismisses it, elsewhere it fills the screen.
+        if let Some((camera, close)) = self.inset_at(d, x, y) {
+            if close {
+                tracing::info!(camera = %self.serials[camera], "inset closed");
+                self.displays[d].kiosk.dismiss(camera);
+            } else {
+                tracing::info!(camera = %self.serials[camera], "inset tapped: shown alone");
+                self.displays[d]
+                    .kiosk
+                    .fill_from_inset(camera, TAP_HOLD, now);
+            }
+            self.tend(now);
+            return;
+        }
         if self.displays[d].kiosk.focused().is_some() {
             self.displays[d].kiosk.show_wall(now);
         } else if let Some(camera) = self.tile_at(d, x, y) {
@@ -231,15 +246,30 @@ impl App {
         let s = display.surface.as_ref()?;
         let (w, h) = s.size();
         let screen = display.kiosk.screen();
-        let cells = screen.layout.cells(screen.cameras.len(), w, h);
+        let cells = screen.cells(w, h);
         let inside = |c: &crate::layout::Rect| {
             x >= f64::from(c.x)
                 && x < f64::from(c.x + c.w)
                 && y >= f64::from(c.y)
                 && y < f64::from(c.y + c.h)
         };
-        let k = cells.iter().position(inside)?;
+        // Insets are drawn over the page: they are hit first.
+        let k = cells.iter().rposition(inside)?;
         screen.cameras.get(k).copied()
+    }
+
+    /// The inset at `(x, y)` of window `d`: its camera, and whether on its close mark.
+    fn inset_at(&self, d: usize, x: f64, y: f64) -> Option<(usize, bool)> {
+        let display = &self.displays[d];
+        let (w, h) = display.surface.as_ref()?.size();
+        let screen = display.kiosk.screen();
+        let first = screen.cameras.len() - screen.inset_count();
+        let cells = screen.cells(w, h);
+        let k = (first..cells.len())
+            .rev()
+            .find(|&k| crate::layout::contains(cells[k], x, y))?;
+        let close = crate::layout::contains(crate::layout::close_mark(cells[k]), x, y);
+        Some((screen.cameras[k], close))
     }
 
     /// The kiosk's cursor shows while the mouse moves.
