@@ -2078,3 +2078,62 @@ hold_seconds = 2
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Holding an edge of a focused pan/tilt camera's picture turns it that way, a step at a
+/// time while held, and stops when let go.
+#[test]
+fn holding_an_edge_turns_a_ptz_camera() {
+    use eufy_hw::simulator::{Camera, CameraKind, SimConfig, Simulator};
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ptz = "T8410P0000000001";
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            cameras: vec![Camera {
+                serial: ptz.into(),
+                clip: std::sync::Arc::new(eufy_hw::clip::Clip::demo()),
+            }],
+            kinds: [(ptz.to_owned(), CameraKind::Ptz)].into(),
+            ..SimConfig::default()
+        }))
+        .unwrap();
+    let x = xvfb();
+    let dir = temp_dir("edge");
+    let mut v = viewer(
+        &x.1,
+        &["--url", &sim.url(), "--serial", ptz, "--duration", "20"],
+        &dir,
+    );
+    let win = find_window(&x.1);
+    xdotool(&x.1, &["windowfocus", "--sync", &win]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while sim.stats().count("device.get_commands") == 0 {
+        assert!(Instant::now() < deadline, "capabilities never asked");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // The camera is alone on its page: focused. The top edge, held.
+    xdotool(&x.1, &["mousemove", "640", "20", "mousedown", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sim.stats().ptz.len() < 3 {
+        assert!(Instant::now() < deadline, "{:?}", sim.stats().ptz);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    xdotool(&x.1, &["mouseup", "1"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let after_release = sim.stats().ptz.len();
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent: Vec<String> = sim.stats().ptz.into_iter().map(|(_, w)| w).collect();
+    assert_eq!(
+        sent.len(),
+        after_release,
+        "steps after letting go: {sent:?}"
+    );
+    assert!(
+        sent.iter().all(|w| w == "device.pan_and_tilt 3"),
+        "{sent:?}"
+    );
+    let _ = v.kill();
+    let _ = v.wait();
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -105,6 +105,8 @@ pub(super) struct App {
     pub(super) bar_talking: bool,
     /// The bar was showing when the current press began (its buttons act).
     pub(super) bar_armed: bool,
+    /// An edge of a focused pan/tilt camera held: the camera, the way, the next step.
+    pub(super) edge_held: Option<(usize, crate::backend::Direction, Instant)>,
 }
 
 impl App {
@@ -180,6 +182,7 @@ impl App {
             bar_until: None,
             bar_talking: false,
             bar_armed: false,
+            edge_held: None,
         };
         app.load_stills(&store);
         (app, inputs, feed)
@@ -599,6 +602,9 @@ impl ApplicationHandler<Wake> for App {
         self.tend(now);
         let mut tick = now + Duration::from_millis(500);
         if let Some(t) = self.hide_idle_cursor(now) {
+            tick = tick.min(t);
+        }
+        if let Some(t) = self.edge_tick(now) {
             tick = tick.min(t);
         }
         // The action bar goes when the pointer has rested.

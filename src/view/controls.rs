@@ -2,7 +2,8 @@
 //! or alone on its page): while one is focused, the keys and drags it needs are its own —
 //! on a pan/tilt camera the arrow keys and drags move it (a drag moves the picture, as on a
 //! map: dragging left turns the camera right), `1`–`4` go to its presets and `0` sweeps; on
-//! a doorbell `1`–`9` play its quick replies. Otherwise today's bindings stand (arrows and
+//! a doorbell `1`–`9` play its quick replies; a press held on an edge of a pan/tilt camera's
+//! picture (its outer [`EDGE`]) turns it that way, a step every [`EDGE_STEP`] until let go. Otherwise today's bindings stand (arrows and
 //! swipes turn pages, digits pick tiles). What a camera can do is what its session said
 //! ([`crate::eufy::session::Capabilities`]); what came of it shows on its tile.
 
@@ -123,6 +124,28 @@ mod tests {
         Key::Character(c.into())
     }
 
+    /// The edges of a picture, and nothing in its middle or outside it.
+    #[test]
+    fn edges() {
+        let c = crate::layout::Rect {
+            x: 100,
+            y: 0,
+            w: 1000,
+            h: 500,
+        };
+        assert_eq!(edge_of(c, 150.0, 250.0), Some(Direction::Left));
+        assert_eq!(edge_of(c, 1050.0, 250.0), Some(Direction::Right));
+        assert_eq!(edge_of(c, 600.0, 20.0), Some(Direction::Up));
+        assert_eq!(edge_of(c, 600.0, 480.0), Some(Direction::Down));
+        assert_eq!(
+            edge_of(c, 110.0, 40.0),
+            Some(Direction::Left),
+            "the nearer edge"
+        );
+        assert_eq!(edge_of(c, 600.0, 250.0), None);
+        assert_eq!(edge_of(c, 50.0, 250.0), None);
+    }
+
     /// Keys mean something only for a camera that can: arrows and presets on a pan/tilt
     /// camera, digits as replies on a doorbell (by their order), nothing on a plain camera.
     #[test]
@@ -167,6 +190,32 @@ mod tests {
         assert_eq!(control_for_key(&Capabilities::default(), &key("1")), None);
         assert_eq!(control_for_key(&Capabilities::default(), &arrow), None);
     }
+}
+
+/// The share of a picture's width or height, from each edge, where a held press turns a
+/// pan/tilt camera.
+pub(super) const EDGE: f64 = 0.12;
+/// A held edge repeats its step this often.
+pub(super) const EDGE_STEP: std::time::Duration = std::time::Duration::from_millis(700);
+
+/// The direction of the edge of `cell` that `(x, y)` is on, if any (corners: the nearer).
+pub(super) fn edge_of(cell: crate::layout::Rect, x: f64, y: f64) -> Option<Direction> {
+    if !crate::layout::contains(cell, x, y) {
+        return None;
+    }
+    let fx = (x - f64::from(cell.x)) / f64::from(cell.w.max(1));
+    let fy = (y - f64::from(cell.y)) / f64::from(cell.h.max(1));
+    let candidates = [
+        (fx, Direction::Left),
+        (1.0 - fx, Direction::Right),
+        (fy, Direction::Up),
+        (1.0 - fy, Direction::Down),
+    ];
+    candidates
+        .into_iter()
+        .filter(|(d, _)| *d < EDGE)
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, dir)| dir)
 }
 
 /// What a button of the action bar does.
@@ -292,11 +341,52 @@ impl App {
         }
     }
 
-    /// The press ended: a talk held on the bar stops.
+    /// The press ended: a talk held on the bar stops, and so does a held edge.
     pub(super) fn bar_release(&mut self) {
         if std::mem::take(&mut self.bar_talking) {
             self.talk_stop();
         }
+        if self.edge_held.take().is_some() {
+            tracing::debug!("edge let go");
+        }
+    }
+
+    /// A press at `(x, y)` on an edge of window `d`'s focused pan/tilt camera: true when it
+    /// turned it (and goes on turning it while held).
+    pub(super) fn edge_press(&mut self, d: usize, x: f64, y: f64, now: std::time::Instant) -> bool {
+        let Some(i) = self.focus_of(d) else {
+            return false;
+        };
+        // The bar's buttons lie along the bottom edge: theirs first.
+        if !self.caps_of(i).ptz || (self.bar_armed && self.bar_hit(d, x, y).is_some()) {
+            return false;
+        }
+        let display = &self.displays[d];
+        let Some((w, h)) = display.surface.as_ref().map(|s| s.size()) else {
+            return false;
+        };
+        let screen = display.kiosk.screen();
+        let Some(k) = screen.cameras.iter().position(|&c| c == i) else {
+            return false;
+        };
+        let Some(dir) = screen.cells(w, h).get(k).and_then(|c| edge_of(*c, x, y)) else {
+            return false;
+        };
+        self.ptz(i, Ptz::Move(dir));
+        self.edge_held = Some((i, dir, now + EDGE_STEP));
+        true
+    }
+
+    /// While an edge is held: its next step when due; when to look again.
+    pub(super) fn edge_tick(&mut self, now: std::time::Instant) -> Option<std::time::Instant> {
+        let (i, dir, next) = self.edge_held?;
+        if now < next {
+            return Some(next);
+        }
+        self.ptz(i, Ptz::Move(dir));
+        let next = now + EDGE_STEP;
+        self.edge_held = Some((i, dir, next));
+        Some(next)
     }
 
     /// A tap at `(x, y)`: true when it was on a button (carried out).

@@ -158,7 +158,7 @@ impl App {
             } => match state {
                 ElementState::Pressed => {
                     let (x, y) = self.gestures.at();
-                    if !self.bar_press(d, x, y, now) {
+                    if !self.bar_press(d, x, y, now) && !self.edge_press(d, x, y, now) {
                         self.gestures.pressed(now);
                     }
                     None
@@ -176,7 +176,8 @@ impl App {
                 self.gestures.moved(t.location.x, t.location.y);
                 match t.phase {
                     TouchPhase::Started => {
-                        if !self.bar_press(d, t.location.x, t.location.y, now) {
+                        let (x, y) = (t.location.x, t.location.y);
+                        if !self.bar_press(d, x, y, now) && !self.edge_press(d, x, y, now) {
                             self.gestures.pressed(now);
                         }
                         None
