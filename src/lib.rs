@@ -52,6 +52,8 @@
 //! - [`kiosk`]: what the wall shows now: page rotation, event focus, the frozen-picture
 //!   watchdog, which cameras to stream (pure, clocked by the caller).
 //! - [`audio`]: sound: AAC decoding, a jitter buffer aligned with the picture, cpal output.
+//! - [`talk`]: talk back's sound: a file or microphone resampled and encoded to the AAC-LC
+//!   frames cameras take (the session paces them).
 //! - [`record`]: raw Annex-B or MP4/MKV recordings, and publishing to an RTSP server.
 //! - [`timestamps`]: steady presentation times from arrival times (recordings).
 //! - [`bench`]: whole-pipeline frames per second and per-stage latency against FFmpeg alone.
