@@ -1079,3 +1079,117 @@ async fn cameras_lists_the_server_and_the_viewer_shows_them_all() {
     }
     sim.kill().await.ok();
 }
+
+/// Talk back as the real server does it: schema 13+; the livestream first
+/// (`device_livestream_not_running`); audio before the camera's `talkback started` refused
+/// (`device_talkback_not_running`), taken after it and kept in order; one talk back for
+/// the whole server (another client: `device_only_one_talkback_at_a_time`, the same:
+/// `device_talkback_already_running`); a doorbell that is busy answers `talkback stopped`;
+/// a cut livestream ends talk back silently (audio refused again, no event); plain cameras
+/// refuse.
+#[tokio::test]
+async fn talk_back_keeps_the_real_servers_rules() {
+    use eufy_hw::simulator::CameraKind;
+    let busy = "T8410P0000000009";
+    let sim = Simulator::start(SimConfig {
+        looping: true,
+        pacing: Pacing::Fps(30.0),
+        kinds: [
+            (SERIAL.to_owned(), CameraKind::Doorbell),
+            (busy.to_owned(), CameraKind::Doorbell),
+        ]
+        .into(),
+        talk_busy: vec![busy.into()],
+        talk_delay: Duration::from_millis(200),
+        cutoff: Some(Duration::from_secs(3)),
+        ..immediate(vec![
+            camera(SERIAL, "h264_baseline_720p.h264"),
+            camera(busy, "h264_baseline_720p.h264"),
+            camera("T8410P0000000002", "h264_baseline_720p.h264"),
+        ])
+    })
+    .await
+    .unwrap();
+    let talk = |serial: &str| json!({ "serialNumber": serial });
+    let audio = |serial: &str, b: u8| json!({ "serialNumber": serial, "buffer": [0xff, 0xf1, b] });
+    let code = |r: &serde_json::Value| r["errorCode"].as_str().unwrap_or("ok").to_owned();
+
+    let mut old = Plain::handshake(&sim.url(), 12).await;
+    let (r, _) = old.call("t", "device.start_talkback", talk(SERIAL)).await;
+    assert_eq!(code(&r), "unknown_command");
+
+    let mut a = Plain::handshake(&sim.url(), 21).await;
+    let (r, _) = a.call("t0", "device.start_talkback", talk(SERIAL)).await;
+    assert_eq!(code(&r), "device_livestream_not_running");
+    let (r, _) = a.call("s", "device.start_livestream", talk(SERIAL)).await;
+    assert_eq!(r["success"], true);
+    a.next_video(WAIT).await.unwrap();
+    let (r, _) = a.call("t1", "device.start_talkback", talk(SERIAL)).await;
+    assert_eq!(code(&r), "ok");
+    let (r, _) = a
+        .call("a0", "device.talkback_audio_data", audio(SERIAL, 0))
+        .await;
+    assert_eq!(
+        code(&r),
+        "device_talkback_not_running",
+        "before the camera answered"
+    );
+    loop {
+        let m = a.next(WAIT).await.unwrap();
+        if m["event"]["event"] == "talkback started" {
+            break;
+        }
+    }
+    for b in 1..=3 {
+        let (r, _) = a
+            .call(
+                &format!("a{b}"),
+                "device.talkback_audio_data",
+                audio(SERIAL, b),
+            )
+            .await;
+        assert_eq!(code(&r), "ok");
+    }
+    let (r, _) = a.call("t2", "device.start_talkback", talk(SERIAL)).await;
+    assert_eq!(code(&r), "device_talkback_already_running");
+    let mut b = Plain::handshake(&sim.url(), 21).await;
+    let (r, _) = b.call("t", "device.start_talkback", talk(SERIAL)).await;
+    assert_eq!(code(&r), "device_only_one_talkback_at_a_time");
+    let (r, _) = b
+        .call("p", "device.start_talkback", talk("T8410P0000000002"))
+        .await;
+    assert_eq!(code(&r), "device_not_supported");
+    let got: Vec<u8> = sim.stats().talk.iter().map(|t| t.data[2]).collect();
+    assert_eq!(got, [1, 2, 3], "in order, the refused one not kept");
+    assert_eq!(sim.stats().talk_refused, 1);
+
+    // The cut (3 s after the start): talk back is gone with it, silently.
+    loop {
+        let m = a.next(WAIT).await.unwrap();
+        assert_ne!(
+            m["event"]["event"], "talkback stopped",
+            "the real server says nothing"
+        );
+        if m["event"]["event"] == "livestream stopped" {
+            break;
+        }
+    }
+    let (r, _) = a
+        .call("a9", "device.talkback_audio_data", audio(SERIAL, 9))
+        .await;
+    assert_eq!(code(&r), "device_talkback_not_running");
+
+    // A busy doorbell: accepted, then `talkback stopped` and never started.
+    let (r, _) = b.call("s", "device.start_livestream", talk(busy)).await;
+    assert_eq!(r["success"], true);
+    b.next_video(WAIT).await.unwrap();
+    let (r, _) = b.call("tb", "device.start_talkback", talk(busy)).await;
+    assert_eq!(code(&r), "ok");
+    loop {
+        let m = b.next(WAIT).await.unwrap();
+        assert_ne!(m["event"]["event"], "talkback started");
+        if m["event"]["event"] == "talkback stopped" {
+            break;
+        }
+    }
+}

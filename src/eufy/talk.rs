@@ -369,6 +369,19 @@ mod tests {
         assert!(matches!(s, Some(TalkState::Failed(w)) if w.contains("another client")));
         assert!(matches!(j.tick(t0), Tick::Finish { stop: false, .. }));
 
+        // No livestream after all (cut between the start and ours): waiting again, and
+        // started again by the next `livestream started`.
+        let (mut j, _tx, t0) = job(0);
+        j.on_live();
+        j.take_due(t0);
+        assert_eq!(
+            j.on_refused(codes::NOT_RUNNING, 21),
+            Some(TalkState::Waiting)
+        );
+        assert!(!j.take_due(t0));
+        j.on_live();
+        assert!(j.take_due(t0));
+
         let (mut j, _tx, t0) = job(0);
         j.on_live();
         j.take_due(t0);
