@@ -696,3 +696,33 @@ fn pictures_too_large_or_cut_are_refused() {
         }
     }
 }
+
+/// A hardware path that cannot open is tried once per codec in a process, not once per
+/// camera: sixteen cameras asking for VA-API where there is none probe it once, each still
+/// decoding everything with the reason in its path.
+#[test]
+fn an_unavailable_path_is_probed_once_for_all_cameras() {
+    let units = units("h264_baseline_720p.h264");
+    let config = DecoderConfig {
+        accel: vec![Accel::Vaapi],
+        ..DecoderConfig::default()
+    };
+    let (_, first) = decode_all("probe-0", config.clone(), &units[..3]);
+    if !first.stats().path.starts_with("software") {
+        eprintln!("VA-API works here: the probe cache not exercised");
+        return;
+    }
+    let h264 = eufy_hw::bitstream::Codec::H264;
+    let probes = eufy_hw::decode::unavailable_probes(Accel::Vaapi, h264);
+    assert!(probes >= 1);
+    for k in 1..16 {
+        let (frames, dec) = decode_all(&format!("probe-{k}"), config.clone(), &units[..3]);
+        assert_eq!(frames.len(), 3);
+        assert!(dec.stats().path.contains("vaapi"), "{}", dec.stats().path);
+    }
+    assert_eq!(
+        eufy_hw::decode::unavailable_probes(Accel::Vaapi, h264),
+        probes,
+        "probed again per camera"
+    );
+}

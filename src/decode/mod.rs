@@ -330,7 +330,24 @@ impl Decoder {
         let found =
             ffmpeg::decoder::find(ffmpeg_codec(codec)).ok_or(DecodeError::NoDecoder(codec))?;
         while let Some(accel) = self.remaining.pop_front() {
-            match self.open_hw(codec, &found, accel) {
+            // A path that could not open for this codec in this process is not tried again
+            // for every camera (nor said again).
+            let known = (!self.config.strict)
+                .then(|| known_unavailable(accel, codec))
+                .flatten();
+            if let Some(reason) = known {
+                tracing::debug!(stream = %self.stream, "{accel} decoding of {codec}: {reason} (known)");
+                self.reasons.push(format!("{accel}: {reason}"));
+                self.stats.fallbacks += 1;
+                continue;
+            }
+            let opened = self.open_hw(codec, &found, accel);
+            if let Err(reason) = &opened {
+                if !self.config.strict {
+                    remember_unavailable(accel, codec, reason);
+                }
+            }
+            match opened {
                 Ok(active) => {
                     tracing::info!(stream = %self.stream, "decoding {codec} with {}", active.path);
                     self.active = Some(active);
@@ -382,7 +399,7 @@ impl Decoder {
                 reason,
             });
         }
-        tracing::warn!(stream = %self.stream, "{accel} decoding of {codec} unavailable: {reason}; trying the next path");
+        tracing::info!("{accel} decoding of {codec} unavailable on this machine: {reason}; the next path is used (said once for all cameras)");
         self.reasons.push(format!("{accel}: {reason}"));
         self.stats.fallbacks += 1;
         Ok(())
@@ -791,4 +808,38 @@ fn to_frame(
         stream,
     )
     .map_err(|e| e.to_string())
+}
+
+/// Hardware paths that could not open, per codec, for this process: (accel, codec, why,
+/// how many times it was tried).
+static UNAVAILABLE: std::sync::Mutex<Vec<(Accel, Codec, String, u64)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn known_unavailable(accel: Accel, codec: Codec) -> Option<String> {
+    let known = UNAVAILABLE.lock().unwrap_or_else(|p| p.into_inner());
+    known
+        .iter()
+        .find(|(a, c, ..)| *a == accel && *c == codec)
+        .map(|(_, _, why, _)| why.clone())
+}
+
+fn remember_unavailable(accel: Accel, codec: Codec, why: &str) {
+    let mut known = UNAVAILABLE.lock().unwrap_or_else(|p| p.into_inner());
+    match known
+        .iter_mut()
+        .find(|(a, c, ..)| *a == accel && *c == codec)
+    {
+        Some(entry) => entry.3 += 1,
+        None => known.push((accel, codec, why.to_owned(), 1)),
+    }
+}
+
+/// How many times `accel` was tried for `codec` and found unavailable in this process: once,
+/// however many cameras.
+pub fn unavailable_probes(accel: Accel, codec: Codec) -> u64 {
+    let known = UNAVAILABLE.lock().unwrap_or_else(|p| p.into_inner());
+    known
+        .iter()
+        .find(|(a, c, ..)| *a == accel && *c == codec)
+        .map_or(0, |e| e.3)
 }

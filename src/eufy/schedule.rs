@@ -354,6 +354,14 @@ impl Scheduler {
         }
     }
 
+    /// The session is closing: the server ended this camera's stream (or is about to be
+    /// asked to), and nothing follows: no restart, no report, no log.
+    pub fn closed(&mut self, serial: &str) {
+        if let Some(i) = self.index(serial) {
+            self.cams[i].phase = Phase::Off;
+        }
+    }
+
     /// Whether the camera's livestream runs for us (`livestream started` came).
     pub fn is_live(&self, serial: &str) -> bool {
         self.index(serial).is_some_and(|i| {

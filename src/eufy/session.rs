@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -774,6 +774,8 @@ struct Connection<'a> {
     replay: Option<String>,
     /// The schema agreed on (0 before the handshake).
     schema: u32,
+    /// Shutting down: the streams' ends are ours, not cuts to mend.
+    closing: bool,
 }
 
 impl<'a> Connection<'a> {
@@ -803,6 +805,7 @@ impl<'a> Connection<'a> {
             drop_warnings: Default::default(),
             replay: None,
             schema: 0,
+            closing: false,
         }
     }
 
@@ -1642,6 +1645,8 @@ impl<'a> Connection<'a> {
                     let _ = self.events.send(SessionEvent::Started { serial }).await;
                 }
             }
+            // Closing: our own stop's echo, or a cut racing it; nothing restarts.
+            Event::Stopped { serial } if self.closing => self.schedule.closed(&serial),
             Event::Stopped { serial } => {
                 self.schedule.on_stopped(&serial, now);
                 self.talk_on(&serial, TalkJob::on_cut).await;
@@ -1914,6 +1919,16 @@ impl<'a> Connection<'a> {
             return;
         }
         let limit = Instant::now() + Duration::from_secs(2).min(self.config.request_timeout);
+        self.closing = true;
+        // What already arrived first: a camera the server has just dropped is not stopped
+        // again (the real server logs an error for a stop of no stream).
+        for _ in 0..256 {
+            let pending = self.ws.as_mut().and_then(|ws| ws.next().now_or_never());
+            let Some(Some(Ok(msg))) = pending else { break };
+            if let Ok(Some(ServerMessage::Event(ev))) = self.parse(msg).await {
+                let _ = self.on_event(ev).await;
+            }
+        }
         if let Some(serial) = self
             .memory
             .talk
