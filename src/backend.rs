@@ -326,21 +326,21 @@ async fn resolve(
             },
             _ = stop.wait() => return Ok(None),
         };
-        if !config.reconnect || !err.is_transient() {
+        let Some(wait) = crate::eufy::session::retry_after(&config, &err, delay) else {
             return Err(err);
-        }
-        if let Some(e) = crate::eufy::session::past_wait(&config, begun, delay, &err) {
+        };
+        if let Some(e) = crate::eufy::session::past_wait(&config, begun, wait, &err) {
             return Err(e);
         }
-        tracing::warn!("{err}; trying again in {:.1} s", delay.as_secs_f64());
+        tracing::warn!("{err}; trying again in {:.1} s", wait.as_secs_f64());
         let _ = events
             .send(SessionEvent::Reconnecting {
                 reason: err.to_string(),
-                delay,
+                delay: wait,
             })
             .await;
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = stop.wait() => return Ok(None),
         }
         delay = (delay * 2).min(config.backoff_max);

@@ -1235,3 +1235,53 @@ async fn pictures_come_with_the_properties_and_events() {
         assert!(pictures.iter().all(|p| **p == jpeg));
     }
 }
+
+/// A URL no retry can mend (a wrong scheme, no valid host) ends a one-off job at once with
+/// what to use (no retries until `wait_server`); a viewer (no `wait_server`) keeps running,
+/// says it with the advice, and tries again only after a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_that_cannot_work_is_said_with_advice() {
+    let sim = Simulator::start(sim_config(camera("h264_baseline_720p.h264")))
+        .await
+        .unwrap();
+    let port = sim.url().rsplit(':').next().unwrap().to_owned();
+    for (url, advice) in [
+        (format!("http://127.0.0.1:{port}"), "ws://HOST:3000/ws"),
+        (format!("ws://bad host:{port}"), "no valid host"),
+    ] {
+        let one_off = SessionConfig {
+            wait_server: Some(Duration::from_secs(120)),
+            ..session_config(url.clone())
+        };
+        let started = Instant::now();
+        let err = tokio::time::timeout(
+            Duration::from_secs(20),
+            eufy_hw::backend::list_cameras(&one_off),
+        )
+        .await
+        .expect("a one-off job tried again and again")
+        .unwrap_err();
+        assert!(err.misconfigured().is_some(), "{err}");
+        assert!(err.to_string().contains(advice), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(20));
+
+        // The viewer: said with the advice, next try in a minute, no give-up.
+        let (events, result) = run_until(session_config(url), Duration::from_secs(10), |ev| {
+            ev.iter()
+                .any(|e| matches!(e, SessionEvent::Reconnecting { .. }))
+        })
+        .await;
+        result.unwrap();
+        let reconnects: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                SessionEvent::Reconnecting { reason, delay } => Some((reason, *delay)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reconnects.len(), 1, "{reconnects:?}");
+        assert!(reconnects[0].0.contains(advice), "{:?}", reconnects[0]);
+        assert!(reconnects[0].1 >= Duration::from_secs(60), "{:?}", reconnects[0]);
+    }
+    assert_eq!(sim.stats().connections, 0);
+}

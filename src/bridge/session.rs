@@ -33,8 +33,8 @@ use crate::backend::Ptz;
 use crate::eufy::protocol::DeviceInfo;
 use crate::eufy::schedule::{CameraState, Retry, WARN_EVERY};
 use crate::eufy::session::{
-    next_control, past_wait, Capabilities, ControlReceiver, Opened, SessionConfig, SessionControl,
-    SessionError, SessionEvent, Ws,
+    next_control, past_wait, retry_after, Capabilities, ControlReceiver, Opened, SessionConfig,
+    SessionControl, SessionError, SessionEvent, Ws,
 };
 use crate::shutdown::Shutdown;
 
@@ -168,24 +168,29 @@ impl<'a> Control<'a> {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
-            if !self.config.reconnect || !err.is_transient() {
+            let Some(wait) = retry_after(self.config, &err, delay) else {
                 return Err(err);
-            }
+            };
+            let pause = if err.misconfigured().is_some() {
+                wait
+            } else {
+                delay
+            };
             if !self.was_ready {
                 if let Some(e) = past_wait(self.config, self.begun, Duration::ZERO, &err) {
                     return Err(e);
                 }
             }
-            tracing::warn!("{err}; reconnecting in {:.1} s", delay.as_secs_f64());
+            tracing::warn!("{err}; reconnecting in {:.1} s", pause.as_secs_f64());
             let _ = self
                 .events
                 .send(SessionEvent::Reconnecting {
                     reason: err.to_string(),
-                    delay,
+                    delay: pause,
                 })
                 .await;
             tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
+                _ = tokio::time::sleep(pause) => {}
                 _ = stop.wait() => return Ok(()),
             }
             delay = if self.was_ready {
@@ -888,7 +893,7 @@ pub async fn list_cameras(config: &SessionConfig) -> Result<Vec<DeviceInfo>, Ses
     loop {
         let err = match list_once(config, begun).await {
             Ok(list) => return Ok(list),
-            Err(e) if e.is_transient() => e,
+            Err(e) if retry_after(config, &e, delay).is_some() => e,
             Err(e) => return Err(e),
         };
         if let Some(e) = past_wait(config, begun, delay, &err) {

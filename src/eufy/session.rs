@@ -308,7 +308,10 @@ pub type ControlReceiver = mpsc::UnboundedReceiver<SessionControl>;
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     /// Could not open the WebSocket.
-    #[error("cannot connect to the camera server at {url}: {source}")]
+    #[error(
+        "cannot connect to the camera server at {url}: {source}{}",
+        advice_suffix(source)
+    )]
     Connect {
         /// The URL.
         url: String,
@@ -438,7 +441,17 @@ pub enum SessionError {
 }
 
 impl SessionError {
-    /// Whether another connection attempt may succeed.
+    /// What to change when no retry can mend it (a URL of the wrong scheme or no valid host,
+    /// a TLS certificate refused); `None` for everything else.
+    pub fn misconfigured(&self) -> Option<&'static str> {
+        match self {
+            SessionError::Connect { source, .. } => connect_advice(source),
+            _ => None,
+        }
+    }
+
+    /// Whether another connection attempt may succeed (a misconfigured URL: only once it
+    /// is fixed, see [`SessionError::misconfigured`]).
     pub fn is_transient(&self) -> bool {
         !matches!(
             self,
@@ -449,6 +462,56 @@ impl SessionError {
                 | SessionError::UnknownServer { .. }
                 | SessionError::Unable { .. }
         ) && !matches!(self, SessionError::Refused { code, .. } if code == codes::NOT_SUPPORTED || code == codes::UNKNOWN_COMMAND)
+    }
+}
+
+/// Advice for a connection error no retry can mend.
+fn connect_advice(e: &tokio_tungstenite::tungstenite::Error) -> Option<&'static str> {
+    use tokio_tungstenite::tungstenite::error::UrlError;
+    use tokio_tungstenite::tungstenite::Error;
+    match e {
+        Error::Url(UrlError::UnsupportedUrlScheme) => Some(
+            "use ws://HOST:3000 for eufy-security-ws or ws://HOST:3000/ws for the Eufy Mega bridge; wss:// with TLS",
+        ),
+        Error::Url(UrlError::NoHostName | UrlError::EmptyHostName) | Error::HttpFormat(_) => {
+            Some("the URL has no valid host: ws://HOST:3000, HOST a name or an address")
+        }
+        Error::Io(io) => {
+            let refused = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
+            refused.then_some(
+                "its TLS certificate is not trusted: SSL_CERT_FILE=ca.pem for a private CA, or ws:// where the server has no TLS",
+            )
+        }
+        _ => None,
+    }
+}
+
+fn advice_suffix(e: &tokio_tungstenite::tungstenite::Error) -> String {
+    connect_advice(e).map_or_else(String::new, |a| format!(" ({a})"))
+}
+
+/// How long a viewer waits before trying a URL that cannot work again (the file may have
+/// been fixed); a boot unit's viewer keeps running and says why on every tile.
+pub const MISCONFIGURED_RETRY: Duration = Duration::from_secs(60);
+
+/// For a connection that failed with `err`: `None` to give up now (a one-off command, or
+/// no reconnecting), else the wait before the next try, at least `delay` (slowly for a
+/// URL that cannot work).
+pub(crate) fn retry_after(
+    config: &SessionConfig,
+    err: &SessionError,
+    delay: Duration,
+) -> Option<Duration> {
+    if !config.reconnect || !err.is_transient() {
+        return None;
+    }
+    match err.misconfigured() {
+        Some(_) if config.wait_server.is_some() => None,
+        Some(_) => Some(delay.max(MISCONFIGURED_RETRY)),
+        None => Some(delay),
     }
 }
 
@@ -617,10 +680,10 @@ async fn run_controlled(
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
-        if !config.reconnect || !err.is_transient() {
+        let Some(wait) = retry_after(&config, &err, delay) else {
             conn.shutdown().await;
             return Err(err);
-        }
+        };
         let streamed = conn.streamed;
         drop(conn);
         if !memory.was_ready {
@@ -631,15 +694,20 @@ async fn run_controlled(
         if streamed {
             delay = config.backoff_min;
         }
-        tracing::warn!("{err}; reconnecting in {:.1} s", delay.as_secs_f64());
+        let wait = if err.misconfigured().is_some() {
+            wait
+        } else {
+            delay
+        };
+        tracing::warn!("{err}; reconnecting in {:.1} s", wait.as_secs_f64());
         let _ = events
             .send(SessionEvent::Reconnecting {
                 reason: err.to_string(),
-                delay,
+                delay: wait,
             })
             .await;
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = stop.wait() => return Ok(()),
         }
         delay = (delay * 2).min(config.backoff_max);
@@ -664,7 +732,7 @@ pub async fn list_cameras(config: &SessionConfig) -> Result<Vec<DeviceInfo>, Ses
         conn.shutdown().await;
         match listed {
             // A server not up yet (at boot): tried again until `wait_server`.
-            Err(e) if e.is_transient() => {
+            Err(e) if e.is_transient() && e.misconfigured().is_none() => {
                 if let Some(gone) = past_wait(&config, memory.begun, delay, &e) {
                     break Err(gone);
                 }
