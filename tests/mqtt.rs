@@ -666,3 +666,38 @@ fn a_cameras_controls_are_buttons_in_home_assistant() {
     assert!(want.is_empty(), "not in the log: {want:?}\n{log}");
     drop(broker);
 }
+
+/// A hostile retained message of 200 KB on the wall's command topic costs nothing: the
+/// client connects once (the broker, told the client's maximum packet size, keeps it back),
+/// Home Assistant's commands keep working (the screen off, then its state), no reconnect
+/// loop.
+#[test]
+fn an_oversized_retained_command_does_not_cost_the_connection() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = temp_dir("mqtt-oversized");
+    let broker = Mosquitto::start(&dir);
+    let port = broker.port;
+    let big = dir.join("big.txt");
+    std::fs::write(&big, "x".repeat(200 * 1024)).unwrap();
+    let ok = Command::new("mosquitto_pub")
+        .args(["-p", &port.to_string(), "-t", "eufy_hw/test/show/set", "-r", "-f"])
+        .arg(&big)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mosquitto_pub of the big message");
+    let x = xvfb();
+    let wall = wall_file(&dir, port);
+    let mut v = viewer(&x.1, &["demo", "--config", &wall, "--duration", "12"], &dir);
+    let t = Duration::from_secs(30);
+    wait_state(port, "eufy_hw/test/availability", |s| s == "online", t);
+    publish(port, "eufy_hw/test/screen/set", "OFF");
+    wait_state(port, "eufy_hw/test/screen", |s| s == "OFF", t);
+    let status = ended_within(&mut v, Duration::from_secs(30));
+    let err = stderr_of(&mut v);
+    assert!(status.is_some_and(|s| s.success()), "{err}");
+    let connects = err.matches("Home Assistant: connected").count();
+    assert_eq!(connects, 1, "reconnected over the big message:\n{err}");
+    assert!(!err.contains("lost the MQTT broker"), "{err}");
+    drop(broker);
+}

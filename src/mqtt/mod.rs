@@ -12,7 +12,10 @@ pub mod ha;
 
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS, Transport};
+use rumqttc::v5::mqttbytes::v5::{LastWill, Packet};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use rumqttc::Transport;
 use tokio::sync::{mpsc, watch};
 
 use crate::frame::Frame;
@@ -26,6 +29,8 @@ pub const IMAGE_WIDTH: u32 = 640;
 const NUMBERS_EVERY: Duration = Duration::from_secs(10);
 /// Requests queued for the broker.
 const QUEUE: usize = 512;
+/// The largest packet the wall takes from the broker (commands are a few bytes).
+pub const MAX_INCOMING: u32 = 64 << 10;
 
 /// The wall's end of the client: its state as it changes, the shown camera's frames.
 pub struct Link {
@@ -63,14 +68,18 @@ fn options(config: &MqttConfig, topics: &Topics) -> MqttOptions {
     let id = format!("eufy-hw-{}-{}", config.node_id, std::process::id());
     let mut o = MqttOptions::new(id, &b.host, b.port);
     o.set_keep_alive(Duration::from_secs(15));
-    o.set_clean_session(true);
-    // Pictures go out; commands are small.
-    o.set_max_packet_size(64 << 10, 8 << 20);
+    o.set_clean_start(true);
+    // Commands are small: MQTT 5 tells the broker the largest packet this client takes, and
+    // the broker keeps larger ones back (a retained 200 KB message on a command topic
+    // would otherwise be refused here, the connection dropped, and the message sent again
+    // on every reconnect). Pictures go out up to the broker's own limit.
+    o.set_max_packet_size(Some(MAX_INCOMING));
     o.set_last_will(LastWill::new(
         topics.availability(),
         "offline",
         QoS::AtLeastOnce,
         true,
+        None,
     ));
     if let Some(user) = &b.username {
         o.set_credentials(user, b.password.clone().unwrap_or_default());
@@ -233,7 +242,8 @@ async fn run(
                     client_state.on_connected(&client, &now);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if let Some(c) = client_state.on_message(&p.topic, &p.payload) {
+                    let topic = String::from_utf8_lossy(&p.topic);
+                    if let Some(c) = client_state.on_message(&topic, &p.payload) {
                         on_command(c);
                     }
                 }
