@@ -726,3 +726,33 @@ fn an_unavailable_path_is_probed_once_for_all_cameras() {
         "probed again per camera"
     );
 }
+
+/// Each frame carries the arrival time of the unit that carried it, not of the unit being
+/// fed when it came out (issue 30: decoders return frames late, by reordering, frame
+/// threads or a hardware queue, and latency looked better than it was). With B-frames the
+/// frames come out in display order: their arrivals are every unit's, once each, and not
+/// in arrival order; frames held until the end are matched too.
+#[test]
+fn frames_carry_their_own_units_arrival() {
+    let t0 = Instant::now();
+    let mut units = units("h264_high_1080p_bframes.h264");
+    units.truncate(40);
+    for (k, au) in units.iter_mut().enumerate() {
+        au.at = t0 + std::time::Duration::from_millis(k as u64 * 10);
+    }
+    let config = DecoderConfig {
+        threading: eufy_hw::decode::Threading::Frame(2),
+        ..software()
+    };
+    let (frames, _) = decode_all("arrivals", config, &units);
+    assert_eq!(frames.len(), units.len());
+    let mut got: Vec<Instant> = frames.iter().map(|f| f.received_at).collect();
+    assert!(
+        got.windows(2).any(|w| w[1] < w[0]),
+        "B-frames shown before a unit that arrived earlier: arrivals not monotonic"
+    );
+    got.sort();
+    let mut sent: Vec<Instant> = units.iter().map(|u| u.at).collect();
+    sent.sort();
+    assert_eq!(got, sent, "each frame matched with its own unit's arrival");
+}

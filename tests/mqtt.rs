@@ -680,7 +680,14 @@ fn an_oversized_retained_command_does_not_cost_the_connection() {
     let big = dir.join("big.txt");
     std::fs::write(&big, "x".repeat(200 * 1024)).unwrap();
     let ok = Command::new("mosquitto_pub")
-        .args(["-p", &port.to_string(), "-t", "eufy_hw/test/show/set", "-r", "-f"])
+        .args([
+            "-p",
+            &port.to_string(),
+            "-t",
+            "eufy_hw/test/show/set",
+            "-r",
+            "-f",
+        ])
         .arg(&big)
         .status()
         .unwrap()

@@ -1281,7 +1281,11 @@ async fn a_url_that_cannot_work_is_said_with_advice() {
             .collect();
         assert_eq!(reconnects.len(), 1, "{reconnects:?}");
         assert!(reconnects[0].0.contains(advice), "{:?}", reconnects[0]);
-        assert!(reconnects[0].1 >= Duration::from_secs(60), "{:?}", reconnects[0]);
+        assert!(
+            reconnects[0].1 >= Duration::from_secs(60),
+            "{:?}",
+            reconnects[0]
+        );
     }
     assert_eq!(sim.stats().connections, 0);
 }

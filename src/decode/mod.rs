@@ -223,6 +223,8 @@ pub struct DecodeStats {
     pub fallbacks: u64,
     /// Times the stream was interrupted and the decoder reset ([`Decoder::reset`]).
     pub resets: u64,
+    /// Units the decoder answered EAGAIN for: its frames taken, the unit sent again.
+    pub send_retries: u64,
     /// The path in use, with the reasons for it.
     pub path: String,
 }
@@ -252,6 +254,12 @@ pub struct Decoder {
     gop_bytes: usize,
     /// Arrival of the last unit decoded (for frames drained at the end).
     last_at: Option<Instant>,
+    /// The next packet's pts: a counter, so that each frame is matched with the arrival of
+    /// the unit that carried it (decoders return frames late: reordering, frame threads,
+    /// hardware queues).
+    next_pts: i64,
+    /// Recent units' pts and arrival times, oldest first (at most [`ARRIVALS_KEPT`]).
+    arrivals: VecDeque<(i64, Instant)>,
     waiting_keyframe: bool,
     hw_failures: u32,
     stats: DecodeStats,
@@ -296,6 +304,8 @@ impl Decoder {
             gop: Vec::new(),
             gop_bytes: 0,
             last_at: None,
+            next_pts: 0,
+            arrivals: VecDeque::new(),
             waiting_keyframe: true,
             hw_failures: 0,
             stats: DecodeStats::default(),
@@ -551,21 +561,64 @@ impl Decoder {
         self.gop = gop;
     }
 
-    /// Sends one unit and drains frames; false when FFmpeg rejected it.
+    /// Sends one unit and drains frames; false when FFmpeg rejected it. A decoder that
+    /// answers EAGAIN (it holds frames to be taken first: wrappers such as v4l2m2m, hardware
+    /// queues) has its frames taken and the unit sent again, as the API asks (mpv, Kodi),
+    /// instead of the unit being lost.
     fn feed(&mut self, au: &AccessUnit<Instant>, mut out: Option<&mut impl FnMut(Frame)>) -> bool {
-        let Some(active) = self.active.as_mut() else {
+        if self.active.is_none() {
+            return false;
+        }
+        self.stats.units_in += 1;
+        let mut packet = ffmpeg::Packet::copy(&au.data);
+        packet.set_pts(Some(self.next_pts));
+        self.arrivals.push_back((self.next_pts, au.at));
+        if self.arrivals.len() > ARRIVALS_KEPT {
+            self.arrivals.pop_front();
+        }
+        self.next_pts += 1;
+        let mut ok = true;
+        let mut sent = self.send(&packet);
+        if is_eagain(&sent) {
+            self.stats.send_retries += 1;
+            ok &= self.drain(au, &mut out);
+            sent = self.send(&packet);
+        }
+        if let Err(e) = sent {
+            tracing::debug!(stream = %self.stream, "decoder rejected an access unit: {e}");
+            self.stats.errors += 1;
+            ok = false;
+        }
+        ok &= self.drain(au, &mut out);
+        ok
+    }
+
+    fn send(&mut self, packet: &ffmpeg::Packet) -> Result<(), ffmpeg::Error> {
+        match self.active.as_mut() {
+            Some(active) => active.ctx.send_packet(packet),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes every frame the decoder has ready (to `out`, or dropped when `None`); false
+    /// on a decoding error.
+    fn drain(
+        &mut self,
+        au: &AccessUnit<Instant>,
+        out: &mut Option<&mut impl FnMut(Frame)>,
+    ) -> bool {
+        let Decoder {
+            active,
+            stats,
+            frame_warnings,
+            stream,
+            arrivals,
+            ..
+        } = self;
+        let Some(active) = active.as_mut() else {
             return false;
         };
-        self.stats.units_in += 1;
-        let packet = ffmpeg::Packet::copy(&au.data);
-        let mut ok = match active.ctx.send_packet(&packet) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::debug!(stream = %self.stream, "decoder rejected an access unit: {e}");
-                self.stats.errors += 1;
-                false
-            }
-        };
+        let mut ok = true;
         loop {
             match active.ctx.receive_frame(&mut active.frame) {
                 Ok(()) => {}
@@ -574,8 +627,8 @@ impl Decoder {
                 }
                 Err(ffmpeg::Error::Eof) => break,
                 Err(e) => {
-                    tracing::debug!(stream = %self.stream, "decoder error: {e}");
-                    self.stats.errors += 1;
+                    tracing::debug!(stream = %stream, "decoder error: {e}");
+                    stats.errors += 1;
                     ok = false;
                     break;
                 }
@@ -586,15 +639,16 @@ impl Decoder {
                     .flags()
                     .contains(ffmpeg::util::frame::Flags::CORRUPT)
             {
-                self.stats.corrupt_frames += 1;
+                stats.corrupt_frames += 1;
             }
             let Some(out) = out.as_mut() else { continue };
+            let at = arrival_of(arrivals, &active.frame).unwrap_or(au.at);
             let mut counts = Counts {
-                stats: &mut self.stats,
-                warnings: &mut self.frame_warnings,
-                stream: &self.stream,
+                stats,
+                warnings: frame_warnings,
+                stream,
             };
-            ok &= counts.deliver(active, au.at, out);
+            ok &= counts.deliver(active, at, out);
         }
         ok
     }
@@ -606,13 +660,14 @@ impl Decoder {
             return;
         };
         let _ = active.ctx.send_eof();
-        let at = self.last_at.unwrap_or_else(Instant::now);
+        let last = self.last_at.unwrap_or_else(Instant::now);
         let mut counts = Counts {
             stats: &mut self.stats,
             warnings: &mut self.frame_warnings,
             stream: &self.stream,
         };
         while active.ctx.receive_frame(&mut active.frame).is_ok() {
+            let at = arrival_of(&self.arrivals, &active.frame).unwrap_or(last);
             counts.deliver(active, at, out);
         }
     }
@@ -632,6 +687,7 @@ impl Decoder {
         self.gop.clear();
         self.gop_bytes = 0;
         self.last_at = None;
+        self.arrivals.clear();
         self.stats.resets += 1;
     }
 }
@@ -842,4 +898,21 @@ pub fn unavailable_probes(accel: Accel, codec: Codec) -> u64 {
         .iter()
         .find(|(a, c, ..)| *a == accel && *c == codec)
         .map_or(0, |e| e.3)
+}
+
+/// Units whose arrival a late frame may still be matched with.
+const ARRIVALS_KEPT: usize = 64;
+
+/// When the unit that carried `frame` arrived (by the counter pts it was sent with).
+fn arrival_of(
+    arrivals: &VecDeque<(i64, Instant)>,
+    frame: &ffmpeg::frame::Video,
+) -> Option<Instant> {
+    let pts = frame.pts().or_else(|| frame.timestamp())?;
+    arrivals.iter().find(|(p, _)| *p == pts).map(|(_, at)| *at)
+}
+
+/// FFmpeg's "not now, take frames first" (EAGAIN).
+fn is_eagain<T>(r: &Result<T, ffmpeg::Error>) -> bool {
+    matches!(r, Err(ffmpeg::Error::Other { errno }) if *errno == ffmpeg::util::error::EAGAIN)
 }
