@@ -30,8 +30,8 @@ pub fn decode_error_flags(frame: &ffmpeg::frame::Video) -> i32 {
 
 /// Downloads a hardware frame into system memory, with its properties (colour, flags)
 /// copied: in the first format the device offers that is one of `takes` (NV12 and P010 from
-/// most devices; a Raspberry Pi's DRM frames offer their SAND layout first, then planar
-/// ones), else in the device's own first choice.
+/// most devices; the Raspberry Pi's DRM transfer offers only planar YUV420P and YUV420P10LE,
+/// its SAND layouts never), else in the device's own first choice.
 pub fn download(
     frame: &ffmpeg::frame::Video,
     takes: &[ffmpeg::format::Pixel],

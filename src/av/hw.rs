@@ -101,6 +101,9 @@ pub struct DecoderContext {
     wrapper: bool,
 }
 
+/// Hardware surfaces asked for beyond what the decoder needs for its references.
+pub const EXTRA_HW_FRAMES: u32 = 2;
+
 impl DecoderContext {
     /// A software decoder.
     pub fn software(ctx: ffmpeg::decoder::Video) -> DecoderContext {
@@ -133,8 +136,13 @@ impl DecoderContext {
             refused: AtomicBool::new(false),
         });
         attach(&mut ctx, &device, &choice)?;
+        // Surfaces beyond the decoder's own: frames are downloaded one at a time, as they
+        // come, so one more (and one in flight) is all that is held.
+        let codec = ctx.codec().ok_or(ffmpeg::Error::DecoderNotFound)?;
+        let mut options = ffmpeg::Dictionary::new();
+        options.set("extra_hw_frames", &EXTRA_HW_FRAMES.to_string());
         // On failure the context is freed inside this expression, while `choice` lives.
-        let opened = ctx.decoder().video()?;
+        let opened = ctx.decoder().open_as_with(codec, options)?.video()?;
         Ok(DecoderContext {
             ctx: ManuallyDrop::new(opened),
             hw: Some((choice, device)),
