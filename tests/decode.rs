@@ -756,3 +756,262 @@ fn frames_carry_their_own_units_arrival() {
     sent.sort();
     assert_eq!(got, sent, "each frame matched with its own unit's arrival");
 }
+
+/// A stand-in for a Pi's `h264_v4l2m2m` wrapper (issue 30), through the decoder seam: a real
+/// software H.264 decoder inside, with the wrapper's habits.
+mod fake {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use eufy_hw::decode::backend::{Backend, Opener};
+    use eufy_hw::decode::Accel;
+    use ffmpeg_next as ffmpeg;
+
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub enum Habit {
+        /// Upstream's: no flush; after the end of stream it stays draining, takes units and
+        /// gives nothing, then says EAGAIN.
+        StaysDraining,
+        /// Frames are ready one call late; while one waits, a new unit is refused (EAGAIN).
+        Eagain,
+        /// Takes units, never gives a frame (a stuck decoder).
+        Silent,
+        /// Decodes, but every frame is flagged corrupt (rpi's HEVC reports errors so).
+        Corrupt,
+        /// Plain; the frames point into its own buffers (their addresses are kept).
+        Plain,
+    }
+
+    pub struct Wrapper {
+        inner: ffmpeg::decoder::Video,
+        habit: Habit,
+        draining: bool,
+        swallowed: u32,
+        ready: VecDeque<ffmpeg::frame::Video>,
+        fresh: bool,
+        handed: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl Wrapper {
+        fn new(habit: Habit, handed: Arc<Mutex<Vec<usize>>>) -> Wrapper {
+            let codec = ffmpeg::decoder::find(ffmpeg::codec::Id::H264).unwrap();
+            let inner = ffmpeg::codec::Context::new_with_codec(codec)
+                .decoder()
+                .video()
+                .unwrap();
+            Wrapper {
+                inner,
+                habit,
+                draining: false,
+                swallowed: 0,
+                ready: VecDeque::new(),
+                fresh: false,
+                handed,
+            }
+        }
+
+        fn pull(&mut self) {
+            let mut f = ffmpeg::frame::Video::empty();
+            while self.inner.receive_frame(&mut f).is_ok() {
+                self.ready
+                    .push_back(std::mem::replace(&mut f, ffmpeg::frame::Video::empty()));
+            }
+        }
+    }
+
+    fn eagain() -> ffmpeg::Error {
+        ffmpeg::Error::Other {
+            errno: ffmpeg::util::error::EAGAIN,
+        }
+    }
+
+    impl Backend for Wrapper {
+        fn send_packet(&mut self, p: &ffmpeg::Packet) -> Result<(), ffmpeg::Error> {
+            if self.draining {
+                self.swallowed += 1;
+                return if self.swallowed > 3 {
+                    Err(eagain())
+                } else {
+                    Ok(())
+                };
+            }
+            if self.habit == Habit::Eagain && !self.ready.is_empty() {
+                return Err(eagain());
+            }
+            self.inner.send_packet(p)?;
+            self.pull();
+            self.fresh = true;
+            Ok(())
+        }
+
+        fn receive_frame(&mut self, frame: &mut ffmpeg::frame::Video) -> Result<(), ffmpeg::Error> {
+            if self.habit == Habit::Silent {
+                return Err(eagain());
+            }
+            if self.habit == Habit::Eagain && std::mem::take(&mut self.fresh) {
+                return Err(eagain());
+            }
+            let Some(mut f) = self.ready.pop_front() else {
+                return Err(if self.draining {
+                    ffmpeg::Error::Eof
+                } else {
+                    eagain()
+                });
+            };
+            if self.habit == Habit::Corrupt {
+                eufy_hw::av::frame::set_decode_error(&mut f);
+            }
+            self.handed
+                .lock()
+                .unwrap()
+                .push(f.data(0).as_ptr() as usize);
+            *frame = f;
+            Ok(())
+        }
+
+        fn send_eof(&mut self) -> Result<(), ffmpeg::Error> {
+            self.inner.send_eof()?;
+            self.pull();
+            if self.habit == Habit::StaysDraining {
+                self.draining = true;
+            }
+            Ok(())
+        }
+
+        fn flush(&mut self) {
+            // Upstream's wrapper does nothing here: still draining.
+        }
+
+        fn is_hw(&self) -> bool {
+            true
+        }
+
+        fn is_wrapper(&self) -> bool {
+            true
+        }
+
+        fn refused(&self) -> bool {
+            false
+        }
+    }
+
+    /// Opens a fresh wrapper with `habit` for `v4l2m2m`; counts the openings; the frames'
+    /// addresses it handed out go to `handed`.
+    pub fn opener(habit: Habit, opened: Arc<Mutex<u32>>, handed: Arc<Mutex<Vec<usize>>>) -> Opener {
+        Box::new(move |_, accel| {
+            (accel == Accel::V4l2m2m).then(|| {
+                *opened.lock().unwrap() += 1;
+                Ok(Box::new(Wrapper::new(habit, handed.clone())) as Box<dyn Backend>)
+            })
+        })
+    }
+}
+
+/// A decoder on a fake wrapper, with how often it was opened and the frames it handed out.
+type Wrapped = (
+    Decoder,
+    Arc<std::sync::Mutex<u32>>,
+    Arc<std::sync::Mutex<Vec<usize>>>,
+);
+
+fn with_wrapper(habit: fake::Habit) -> Wrapped {
+    let opened = Arc::new(std::sync::Mutex::new(0));
+    let handed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let config = DecoderConfig {
+        accel: vec![Accel::V4l2m2m],
+        ..DecoderConfig::default()
+    };
+    let dec = Decoder::with_opener(
+        "pi",
+        config,
+        fake::opener(habit, opened.clone(), handed.clone()),
+    )
+    .unwrap();
+    (dec, opened, handed)
+}
+
+/// Issue 30 (1): a reset (every cut-off) reopens a wrapper decoder instead of flushing it:
+/// upstream's stays draining after the end of stream and would swallow the next units, then
+/// fail over to software. With the reopening, the next stream decodes on the wrapper.
+#[test]
+fn a_reset_reopens_a_wrapper_decoder() {
+    let units = units("h264_baseline_720p.h264");
+    let (mut dec, opened, _) = with_wrapper(fake::Habit::StaysDraining);
+    let mut frames = 0;
+    for au in &units[..20] {
+        dec.decode(au, &mut |_| frames += 1).unwrap();
+    }
+    dec.reset(&mut |_| frames += 1);
+    for au in &units[..20] {
+        dec.decode(au, &mut |_| frames += 1).unwrap();
+    }
+    dec.finish(&mut |_| frames += 1);
+    assert_eq!(*opened.lock().unwrap(), 2, "opened again at the reset");
+    assert!(
+        dec.stats().path.starts_with("v4l2m2m"),
+        "{}",
+        dec.stats().path
+    );
+    assert_eq!(dec.stats().fallbacks, 0);
+    assert!(frames >= 39, "{frames} frames of 40");
+}
+
+/// Issue 30 (5): EAGAIN from send_packet is "take my frames first": taken, the unit sent
+/// again; no unit lost, no error counted, no fallback.
+#[test]
+fn eagain_takes_frames_and_sends_again() {
+    let units = units("h264_baseline_720p.h264");
+    let (mut dec, _, _) = with_wrapper(fake::Habit::Eagain);
+    let mut frames = 0;
+    for au in &units[..30] {
+        dec.decode(au, &mut |_| frames += 1).unwrap();
+    }
+    dec.finish(&mut |_| frames += 1);
+    let s = dec.stats();
+    assert_eq!(frames, 30, "every unit's frame");
+    assert_eq!((s.errors, s.fallbacks), (0, 0), "{s:?}");
+    assert!(s.send_retries >= 25, "{s:?}");
+    assert!(s.path.starts_with("v4l2m2m"));
+}
+
+/// Issue 30 (3): a hardware path that fails silently (no frame at all, or only corrupt
+/// ones) counts as failed after a while, says why, and the ladder goes on to software.
+#[test]
+fn silent_hardware_failures_fall_back() {
+    let units = units("h264_baseline_720p.h264");
+    for (habit, why) in [
+        (fake::Habit::Silent, "no frame for 30 access units"),
+        (fake::Habit::Corrupt, "10 corrupt frames in a row"),
+    ] {
+        let (mut dec, _, _) = with_wrapper(habit);
+        let mut frames = 0;
+        for au in &units {
+            dec.decode(au, &mut |_| frames += 1).unwrap();
+        }
+        let s = dec.stats();
+        assert!(s.path.starts_with("software"), "{habit:?}: {}", s.path);
+        assert!(s.path.contains(why), "{habit:?}: {}", s.path);
+        assert!(frames > 0, "{habit:?}: software decodes after the fallback");
+    }
+}
+
+/// Issue 30 (2): a wrapper's frames are copied out: what the view keeps never points into
+/// the decoder's buffers (which it would wait for on a resolution change).
+#[test]
+fn wrapper_frames_are_copies() {
+    let units = units("h264_baseline_720p.h264");
+    let (mut dec, _, handed) = with_wrapper(fake::Habit::Plain);
+    let mut kept = Vec::new();
+    for au in &units[..10] {
+        dec.decode(au, &mut |f| kept.push(f)).unwrap();
+    }
+    assert!(!kept.is_empty());
+    let handed = handed.lock().unwrap();
+    for f in &kept {
+        let at = f.plane(0).as_ptr() as usize;
+        assert!(
+            !handed.contains(&at),
+            "a frame still points into the decoder's buffer"
+        );
+    }
+}

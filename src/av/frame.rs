@@ -23,6 +23,16 @@ pub fn is_hw_frame(frame: &ffmpeg::frame::Video) -> bool {
     !fields(frame).hw_frames_ctx.is_null()
 }
 
+/// Marks a frame as a decoder marks concealed damage (its `decode_error_flags`): how a
+/// stand-in decoder ([`crate::decode::backend`]) reports errors the way rpi's HEVC does.
+pub fn set_decode_error(frame: &mut ffmpeg::frame::Video) {
+    // SAFETY: the pointer of the AVFrame the safe wrapper owns, borrowed mutably with it.
+    let raw = unsafe { frame.as_mut_ptr() };
+    // SAFETY: the AVFrame is valid and ours alone while `frame` is borrowed mutably; an
+    // int field is written.
+    unsafe { (*raw).decode_error_flags = 1 };
+}
+
 /// The decoder's error flags for a frame (non-zero: concealed damage).
 pub fn decode_error_flags(frame: &ffmpeg::frame::Video) -> i32 {
     fields(frame).decode_error_flags

@@ -155,6 +155,11 @@ impl DecoderContext {
         self.hw.is_some() || self.wrapper
     }
 
+    /// Whether it is a wrapper decoder (`h264_v4l2m2m`, …): its own buffers, no flush.
+    pub fn is_wrapper(&self) -> bool {
+        self.wrapper
+    }
+
     /// Whether the decoder was not offered the hardware format (and went to software).
     pub fn refused(&self) -> bool {
         self.hw

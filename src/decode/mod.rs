@@ -22,6 +22,7 @@
 //! The FFmpeg calls the safe API lacks (devices, `get_format`, downloads) are in
 //! [`crate::av`]; this module has no unsafe code.
 
+pub mod backend;
 mod thread;
 
 use std::collections::VecDeque;
@@ -265,12 +266,19 @@ pub struct Decoder {
     stats: DecodeStats,
     /// Per-frame warnings (downloads, unsupported frames), logged at most once a minute.
     frame_warnings: crate::throttle::Throttle,
+    /// Stands in for hardware paths (tests).
+    opener: Option<backend::Opener>,
+    /// Units a hardware path took in a row without giving a frame.
+    units_without_frame: u32,
+    /// Corrupt frames in a row from a hardware path.
+    corrupt_in_row: u64,
 }
 
 struct Active {
     codec: Codec,
-    /// The opened decoder, with its device when in hardware (`ffi` owns the freeing order).
-    ctx: av::hw::DecoderContext,
+    /// The opened decoder, with its device when in hardware (`av` owns the freeing order),
+    /// or a stand-in ([`backend::Opener`]).
+    ctx: Box<dyn backend::Backend>,
     /// The hardware path, when the decoder is on one.
     accel: Option<Accel>,
     path: Arc<str>,
@@ -310,7 +318,22 @@ impl Decoder {
             hw_failures: 0,
             stats: DecodeStats::default(),
             frame_warnings: Default::default(),
+            opener: None,
+            units_without_frame: 0,
+            corrupt_in_row: 0,
         })
+    }
+
+    /// [`Decoder::new`], with `opener` standing in for hardware paths (the seam the tests
+    /// fake a Pi's decoders through).
+    pub fn with_opener(
+        stream: &str,
+        config: DecoderConfig,
+        opener: backend::Opener,
+    ) -> Result<Decoder, DecodeError> {
+        let mut d = Decoder::new(stream, config)?;
+        d.opener = Some(opener);
+        Ok(d)
     }
 
     /// Counters and the current path.
@@ -344,6 +367,7 @@ impl Decoder {
             // for every camera (nor said again).
             let known = (!self.config.strict)
                 .then(|| known_unavailable(accel, codec))
+                .filter(|_| self.opener.is_none())
                 .flatten();
             if let Some(reason) = known {
                 tracing::debug!(stream = %self.stream, "{accel} decoding of {codec}: {reason} (known)");
@@ -353,7 +377,7 @@ impl Decoder {
             }
             let opened = self.open_hw(codec, &found, accel);
             if let Err(reason) = &opened {
-                if !self.config.strict {
+                if !self.config.strict && self.opener.is_none() {
                     remember_unavailable(accel, codec, reason);
                 }
             }
@@ -393,7 +417,7 @@ impl Decoder {
         self.stats.path = path.to_string();
         self.active = Some(Active {
             codec,
-            ctx: av::hw::DecoderContext::software(ctx),
+            ctx: Box::new(av::hw::DecoderContext::software(ctx)),
             accel: None,
             path,
             frame: ffmpeg::frame::Video::empty(),
@@ -432,7 +456,21 @@ impl Decoder {
         ctx
     }
 
-    fn open_hw(&self, codec: Codec, found: &ffmpeg::Codec, accel: Accel) -> Result<Active, String> {
+    fn open_hw(
+        &mut self,
+        codec: Codec,
+        found: &ffmpeg::Codec,
+        accel: Accel,
+    ) -> Result<Active, String> {
+        if let Some(opened) = self.opener.as_mut().and_then(|o| o(codec, accel)) {
+            return opened.map(|ctx| Active {
+                codec,
+                ctx,
+                accel: Some(accel),
+                path: accel.name().into(),
+                frame: ffmpeg::frame::Video::empty(),
+            });
+        }
         if accel == Accel::V4l2m2m {
             return self.open_v4l2m2m(codec);
         }
@@ -460,11 +498,18 @@ impl Decoder {
             .map_err(|e| format!("cannot open the decoder on the device ({e})"))?;
         Ok(Active {
             codec,
-            ctx,
+            ctx: Box::new(ctx),
             accel: Some(accel),
             path: accel.name().into(),
             frame: ffmpeg::frame::Video::empty(),
         })
+    }
+
+    /// The same hardware path opened again (a wrapper's reset).
+    fn reopen(&mut self, codec: Codec, accel: Accel) -> Result<Active, String> {
+        let found = ffmpeg::decoder::find(ffmpeg_codec(codec))
+            .ok_or_else(|| format!("no {codec} decoder"))?;
+        self.open_hw(codec, &found, accel)
     }
 
     /// A V4L2 memory-to-memory decoder (`h264_v4l2m2m`, `hevc_v4l2m2m`): a decoder of its
@@ -484,7 +529,7 @@ impl Decoder {
             .map_err(|e| format!("cannot open {name} ({e}: no V4L2 decoder for {codec} here?)"))?;
         Ok(Active {
             codec,
-            ctx: av::hw::DecoderContext::wrapper(ctx),
+            ctx: Box::new(av::hw::DecoderContext::wrapper(ctx)),
             accel: Some(Accel::V4l2m2m),
             path: Accel::V4l2m2m.name().into(),
             frame: ffmpeg::frame::Video::empty(),
@@ -526,18 +571,26 @@ impl Decoder {
             self.gop_bytes += au.data.len();
             self.gop.push(au.clone());
         }
+        let (frames_before, corrupt_before) = (self.stats.frames_out, self.stats.corrupt_frames);
         let ok = self.feed(au, Some(out));
         let refused = self.active.as_ref().is_some_and(|a| a.ctx.refused());
         let on_hw = self.active.as_ref().is_some_and(|a| a.ctx.is_hw());
-        if on_hw && (refused || !ok) {
+        // Hardware that fails without an error: no frame for many units (a stuck bcm2835),
+        // or only corrupt ones (rpi's HEVC reports errors as flags alone).
+        let silent = on_hw
+            .then(|| self.quiet_failure(frames_before, corrupt_before))
+            .flatten();
+        if on_hw && (refused || !ok || silent.is_some()) {
             self.hw_failures += 1;
-            if refused || self.hw_failures >= self.config.max_hw_failures {
+            if refused || silent.is_some() || self.hw_failures >= self.config.max_hw_failures {
                 let accel = self
                     .active
                     .as_ref()
                     .and_then(|a| a.accel)
                     .unwrap_or(Accel::None);
-                let reason = if refused {
+                let reason = if let Some(why) = silent {
+                    why
+                } else if refused {
                     "the decoder was not offered the hardware format (unsupported profile or size?)"
                         .to_owned()
                 } else {
@@ -556,9 +609,36 @@ impl Decoder {
         Ok(())
     }
 
+    /// After a unit on a hardware path: why the path failed without saying so, when it did.
+    fn quiet_failure(&mut self, frames_before: u64, corrupt_before: u64) -> Option<String> {
+        let frames = self.stats.frames_out - frames_before;
+        let corrupt = self.stats.corrupt_frames - corrupt_before;
+        if frames == 0 {
+            self.units_without_frame += 1;
+        } else {
+            self.units_without_frame = 0;
+        }
+        if corrupt > 0 && corrupt >= frames {
+            self.corrupt_in_row += corrupt;
+        } else if frames > 0 {
+            self.corrupt_in_row = 0;
+        }
+        if self.units_without_frame >= MAX_UNITS_WITHOUT_FRAME {
+            let n = std::mem::take(&mut self.units_without_frame);
+            return Some(format!("no frame for {n} access units"));
+        }
+        if self.corrupt_in_row >= MAX_CORRUPT_IN_ROW {
+            let n = std::mem::take(&mut self.corrupt_in_row);
+            return Some(format!("{n} corrupt frames in a row"));
+        }
+        None
+    }
+
     /// Re-feeds the GOP after a path change; only the last unit's frames are emitted.
     fn refeed(&mut self, out: &mut impl FnMut(Frame)) {
         self.hw_failures = 0;
+        self.units_without_frame = 0;
+        self.corrupt_in_row = 0;
         let gop = std::mem::take(&mut self.gop);
         let Some((last, earlier)) = gop.split_last() else {
             return;
@@ -687,12 +767,33 @@ impl Decoder {
     /// zero again. The path in use stays.
     pub fn reset(&mut self, out: &mut impl FnMut(Frame)) {
         self.finish(out);
-        if let Some(active) = self.active.as_mut() {
+        let wrapper = self.active.as_ref().is_some_and(|a| a.ctx.is_wrapper());
+        if wrapper {
+            // Wrapper decoders (upstream h264_v4l2m2m) have no flush: after the end of stream
+            // they stay draining and swallow what comes next. Opened again instead, on the
+            // same path.
+            if let Some(old) = self.active.take() {
+                let (codec, accel) = (old.codec, old.accel.unwrap_or(Accel::V4l2m2m));
+                let path = old.path.clone();
+                drop(old);
+                match self.reopen(codec, accel) {
+                    Ok(mut active) => {
+                        active.path = path;
+                        self.active = Some(active);
+                    }
+                    Err(why) => {
+                        tracing::info!(stream = %self.stream, "{accel} could not be opened again after a reset: {why}");
+                    }
+                }
+            }
+        } else if let Some(active) = self.active.as_mut() {
             // Also takes the decoder out of its drained (end-of-stream) state.
             active.ctx.flush();
         }
         self.waiting_keyframe = true;
         self.hw_failures = 0;
+        self.units_without_frame = 0;
+        self.corrupt_in_row = 0;
         self.gop.clear();
         self.gop_bytes = 0;
         self.last_at = None;
@@ -724,6 +825,13 @@ impl Counts<'_> {
                     return false;
                 }
             }
+        } else if active.ctx.is_wrapper() {
+            // A wrapper's frames point into its capture buffers (v4l2m2m): kept by the view,
+            // they would hold them, and on a resolution change the decoder waits for every
+            // one to come back — for ever. A copy goes on; the buffer goes back at once.
+            let copy = active.frame.clone();
+            active.frame = ffmpeg::frame::Video::empty();
+            copy
         } else {
             std::mem::replace(&mut active.frame, ffmpeg::frame::Video::empty())
         };
@@ -925,3 +1033,8 @@ fn arrival_of(
 fn is_eagain<T>(r: &Result<T, ffmpeg::Error>) -> bool {
     matches!(r, Err(ffmpeg::Error::Other { errno }) if *errno == ffmpeg::util::error::EAGAIN)
 }
+
+/// A hardware path that takes this many units in a row without a frame has failed.
+pub const MAX_UNITS_WITHOUT_FRAME: u32 = 30;
+/// A hardware path that gives this many corrupt frames in a row has failed.
+pub const MAX_CORRUPT_IN_ROW: u64 = 10;

@@ -1680,6 +1680,7 @@ impl<'a> Connection<'a> {
 
     /// Handles an event: forwards it and updates the schedule. Never sends a request
     /// ([`Connection::act`] does, later), so that it can run while one is awaited.
+    // Long because it is one match over the server's events, each arm short.
     async fn on_event(&mut self, ev: Event) -> Result<(), SessionError> {
         let now = std::time::Instant::now();
         match ev {

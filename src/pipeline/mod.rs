@@ -222,6 +222,7 @@ impl Feed {
     }
 
     /// Handles one session event.
+    // Long because it is one match over the session's events, each arm short.
     pub fn on_event(&mut self, ev: SessionEvent) {
         match ev {
             SessionEvent::Video {
