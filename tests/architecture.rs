@@ -1,5 +1,5 @@
-//! The shape of the code, kept true: the arrows between modules that DESIGN.md (and the
-//! project's own notes in README's *How it is built*) forbid, where unsafe code and `anyhow`
+//! The shape of the code, kept true: the arrows between modules that docs/ARCHITECTURE.md
+//! (and README's *How it is built*) forbid, where unsafe code and `anyhow`
 //! may appear, and no function over 100 lines without a stated reason. Read from the source
 //! text: every `crate::module` path and every outside crate named in non-comment code of
 //! `src/`, test modules left out.
@@ -124,7 +124,7 @@ fn dependencies() -> BTreeMap<String, Vec<(String, String)>> {
 
 /// The arrows that must not exist: (from, to, why). `extern:x` is an outside crate.
 const FORBIDDEN: &[(&str, &str, &str)] = &[
-    // The seam between decoding and rendering is `frame` (DESIGN.md).
+    // The seam between decoding and rendering is `frame` (docs/ARCHITECTURE.md).
     ("decode", "render", "decode never imports the renderer"),
     ("decode", "extern:wgpu", "decode never imports wgpu"),
     ("render", "decode", "render never imports decode"),
