@@ -13,7 +13,7 @@ triple=aarch64-unknown-linux-gnu
 export EUFY_CLIPS=${EUFY_CLIPS:-target/clips}
 cargo test --locked --target "$triple" --lib --test bitstream --test decode
 cargo build --locked --target "$triple" --bin eufy-hw
-out=$(qemu-aarch64-static "target/$triple/debug/eufy-hw" demo --headless --duration 5 2>&1) \
+out=$(qemu-aarch64-static "target/$triple/debug/eufy-hw" demo --headless --summary json --duration 5 2>&1) \
   || { echo "$out" >&2; echo "arm64: the headless demo failed" >&2; exit 1; }
 echo "$out" | grep -E 'access units' || true
 decoded=$(demo_decoded "$out")

@@ -58,7 +58,7 @@ in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-r
 in_root eufy-hw --version
 
 say "eufy-hw demo --headless, in the clean root"
-out=$(in_root eufy-hw demo --headless --duration 4 2>&1) || { echo "$out" >&2; fail "headless demo failed"; }
+out=$(in_root eufy-hw demo --headless --summary json --duration 4 2>&1) || { echo "$out" >&2; fail "headless demo failed"; }
 decoded=$(demo_decoded "$out")
 [ "${decoded:-0}" -gt 10 ] || { echo "$out" >&2; fail "headless demo decoded ${decoded:-no} frames"; }
 echo "headless: $decoded frames decoded"

@@ -21,8 +21,8 @@ xvfb_start() {
   return 1
 }
 
-# demo_decoded TEXT: the number of frames decoded in a headless demo's summary
-# ("… access units, N decoded …"), or nothing.
+# demo_decoded OUTPUT: the frames decoded, from a headless demo's `--summary json` line
+# ({"frames": N, "cameras": {...}}), or nothing.
 demo_decoded() {
-  printf '%s\n' "$1" | sed -n 's/.* access units, \([0-9]*\) decoded.*/\1/p' | head -1
+  printf '%s\n' "$1" | sed -n 's/^{.*"frames":\([0-9]*\)[,}].*/\1/p' | tail -1
 }

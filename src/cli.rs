@@ -211,6 +211,10 @@ struct WindowArgs {
     /// No window: decode and print progress.
     #[arg(long)]
     headless: bool,
+    /// Headless totals at the end: `text` (lines for people), or `json` (one JSON object on
+    /// standard output for scripts; the progress lines go to standard error).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    summary: String,
     /// No sound (default: the selected or focused camera's sound plays).
     #[arg(long)]
     no_audio: bool,
@@ -273,6 +277,7 @@ impl WindowArgs {
                 colour: self.colour,
             },
             headless: self.headless,
+            summary_json: self.summary == "json",
             stats: self.stats,
             audio: (!self.no_audio).then_some(self.volume),
             decoder: decode.config(),

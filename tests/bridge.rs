@@ -746,6 +746,8 @@ fn a_wall_file_moves_to_the_bridge_by_its_url_alone() {
             "--config",
             file.to_str().unwrap(),
             "--headless",
+            "--summary",
+            "json",
             "--duration",
             "3",
             "--accel",
@@ -754,17 +756,14 @@ fn a_wall_file_moves_to_the_bridge_by_its_url_alone() {
         let _ = sim.kill();
         let _ = sim.wait();
         assert!(ok, "{backend}: {stderr}");
-        let done = stdout
-            .lines()
-            .chain(stderr.lines())
-            .find(|l| l.starts_with("done:"))
-            .unwrap_or_else(|| panic!("{backend}: no summary\n{stdout}\n{stderr}"));
-        let frames: u64 = done
-            .split_whitespace()
-            .nth(1)
-            .and_then(|n| n.parse().ok())
-            .unwrap();
+        let done: serde_json::Value = serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("{backend}: no JSON summary ({e})\n{stdout}\n{stderr}"));
+        let frames = done["frames"].as_u64().unwrap_or(0);
         assert!(frames >= 10, "{backend}: {done}");
+        assert_eq!(
+            done["cameras"]["T1"]["path_name"], "software",
+            "{backend}: {done}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

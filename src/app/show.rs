@@ -27,6 +27,8 @@ pub struct Show {
     pub window: WindowOptions,
     /// No window: decode and print progress.
     pub headless: bool,
+    /// Headless totals as one JSON object on stdout (progress on stderr).
+    pub summary_json: bool,
     /// The overlay on at start.
     pub stats: bool,
     /// Sound at this volume (0 to 1); `None`: no sound.
@@ -283,10 +285,24 @@ async fn headless(session: SessionConfig, show: &Show) -> Result<()> {
         show.decoder.clone(),
         stop,
         Duration::from_secs(1),
-        |serial, t, fps| println!("{}", progress_line(serial, t, fps)),
+        |serial, t, fps| {
+            let line = progress_line(serial, t, fps);
+            if show.summary_json {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
+        },
     )
     .await?;
     let frames: u64 = totals.values().map(|t| t.frames).sum();
+    if show.summary_json {
+        println!("{}", summary_json(&totals));
+        if frames == 0 {
+            bail!("no frame was decoded");
+        }
+        return Ok(());
+    }
     println!(
         "done: {frames} frames decoded from {} camera(s)",
         totals.len()
@@ -302,6 +318,37 @@ async fn headless(session: SessionConfig, show: &Show) -> Result<()> {
         bail!("no frame was decoded");
     }
     Ok(())
+}
+
+/// The headless totals for scripts and tests: `{"frames": N, "cameras": {SERIAL: {...}}}`,
+/// one line. Its fields are kept; the text lines' wording is free to change.
+pub fn summary_json(totals: &std::collections::HashMap<String, CameraTotals>) -> String {
+    let mut serials: Vec<&String> = totals.keys().collect();
+    serials.sort();
+    let cameras: serde_json::Map<String, serde_json::Value> = serials
+        .into_iter()
+        .map(|serial| (serial, &totals[serial]))
+        .map(|(serial, t)| {
+            let d = &t.status.decoder;
+            let v = serde_json::json!({
+                "access_units": t.status.access_units,
+                "decoded": d.frames_out,
+                "dropped_before_keyframe": d.dropped_before_keyframe,
+                "dropped_behind": d.dropped_behind,
+                "decoder_errors": d.errors,
+                "corrupt_frames": d.corrupt_frames,
+                "fallbacks": d.fallbacks,
+                "resets": d.resets,
+                "path": d.path,
+                "path_name": d.short_path(),
+                "bytes": t.status.bytes,
+                "dropped_messages": t.status.dropped_messages,
+            });
+            (serial.clone(), v)
+        })
+        .collect();
+    let frames: u64 = totals.values().map(|t| t.frames).sum();
+    serde_json::json!({ "frames": frames, "cameras": cameras }).to_string()
 }
 
 /// One camera's progress: frames, rate, size, bytes, latency, the decoder path's name (the
