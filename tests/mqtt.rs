@@ -708,3 +708,73 @@ fn an_oversized_retained_command_does_not_cost_the_connection() {
     assert!(!err.contains("lost the MQTT broker"), "{err}");
     drop(broker);
 }
+
+/// Home Assistant's Talk switch: on opens the wall's microphone (a PulseAudio null sink's
+/// monitor) and talks through the shown doorbell until off; its state follows; the session
+/// says the camera answered and, after off, that the talk ended.
+#[test]
+fn the_talk_switch_talks_through_the_doorbell() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let pulse = common::sound::sound_server();
+    let ok = Command::new("pactl")
+        .args(["set-default-source", "eufy_test.monitor"])
+        .env("XDG_RUNTIME_DIR", &pulse.runtime)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let dir = temp_dir("mqtt-talk");
+    let broker = Mosquitto::start(&dir);
+    let port = broker.port;
+    let x = xvfb();
+    let wall = wall_file(&dir, port);
+    let mut v = common::display::viewer_with(
+        &x.1,
+        &[
+            "demo",
+            "--config",
+            &wall,
+            "--kind",
+            &format!("{CAM1}=doorbell"),
+            "--duration",
+            "30",
+        ],
+        &dir,
+        &[("XDG_RUNTIME_DIR", pulse.runtime.as_os_str())],
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = v.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let t = Duration::from_secs(30);
+    wait_state(port, "eufy_hw/test/availability", |s| s == "online", t);
+    // The doorbell alone on the screen: the talk goes to it.
+    publish(port, "eufy_hw/test/show/set", "Front door");
+    wait_state(port, "eufy_hw/test/show", |s| s == "Front door", t);
+    let mut log = String::new();
+    let mut until = |want: &str| {
+        let deadline = Instant::now() + t;
+        while Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                log.push_str(&line);
+                log.push('\n');
+                // The session's line (the viewer's own says "talking from" the microphone).
+                if line.contains("eufy_hw::eufy::session") && line.contains(want) {
+                    return true;
+                }
+            }
+        }
+        false
+    };
+    publish(port, "eufy_hw/test/talk/set", "ON");
+    wait_state(port, "eufy_hw/test/talk", |s| s == "ON", t);
+    assert!(until("talking"), "the camera never answered:\n{log}");
+    publish(port, "eufy_hw/test/talk/set", "OFF");
+    wait_state(port, "eufy_hw/test/talk", |s| s == "OFF", t);
+    assert!(until("talk ended"), "the talk did not end:\n{log}");
+    let _ = v.kill();
+    let _ = v.wait();
+    drop(broker);
+}
