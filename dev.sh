@@ -4,6 +4,7 @@
 #   ./dev.sh demo    install what is missing, build, stream the bundled clip through the
 #                    built-in simulator into the viewer
 #   ./dev.sh test    install what is missing, make the test clips, run every check CI runs
+#                    (`./dev.sh test --quick`: fmt, clippy, unit and loopback tests only)
 #
 # `demo` installs only what building and running need; `test` adds the test tools, the arm64
 # cross toolchain and qemu-user (and runs as root: it installs the packages it builds into a
@@ -124,6 +125,19 @@ case "${1:-}" in
     say "cargo fmt --check"; cargo fmt --all -- --check
     say "cargo clippy -D warnings"; cargo clippy --locked --all-targets -- -D warnings ;;
   test)
+    if [ "${2:-}" = --quick ]; then
+      # The edit-test loop: no display, broker, sound server, qemu or package root; only the
+      # packages `demo` installs (and FFmpeg's command line for the clips). CI runs it all.
+      setup "${BUILD_PKGS[@]}" ffmpeg
+      say "making test clips (cached in target/clips)"
+      clips target/clips
+      say "cargo fmt --check"; cargo fmt --all -- --check
+      say "cargo clippy -D warnings"; cargo clippy --locked --all-targets -- -D warnings
+      say "quick tests: unit tests, the parsers, decoding, sessions and simulators on loopback"
+      EUFY_CLIPS=target/clips cargo test --locked --lib --test architecture --test bitstream \
+        --test decode --test session --test simulator --test bridge --test ptz --test record
+      exit 0
+    fi
     test_setup
     say "making test clips (cached in target/clips)"
     clips target/clips
