@@ -266,14 +266,21 @@ fn fullscreen_fills_any_screen_with_or_without_a_window_manager() {
     // `f` in a window, with no window manager: the monitor's size, then back.
     let x = xvfb_sized(1920, 1080);
     let dir = temp_dir("toggle");
-    let mut demo = viewer(&x.1, &["demo", "--duration", "10"], &dir);
+    let mut demo = viewer(&x.1, &["demo", "--duration", "15"], &dir);
     let win = find_window(&x.1);
     std::thread::sleep(Duration::from_secs(2));
     xdotool(&x.1, &["windowfocus", "--sync", &win]);
     for expected in ["1920x1080", "1280x720"] {
         xdotool(&x.1, &["key", "f"]);
-        std::thread::sleep(Duration::from_millis(800));
-        let geometry = xdotool(&x.1, &["getwindowgeometry", &win]);
+        // Until the window has the size (a loaded machine takes its time), at most 10 s.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let geometry = loop {
+            let g = xdotool(&x.1, &["getwindowgeometry", &win]);
+            if g.contains(&format!("Geometry: {expected}")) || Instant::now() > deadline {
+                break g;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         assert!(
             geometry.contains(&format!("Geometry: {expected}")),
             "after f: {geometry}"
