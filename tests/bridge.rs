@@ -1,8 +1,16 @@
 //! The Eufy Mega bridge backend against the simulator speaking the bridge, over loopback:
-//! the same access units as the file (H.264 and H.265, any chunking) as over
-//! eufy-security-ws; the backend known from the first message; cut-offs, stream policies,
-//! pictures and events; the auth flow with `eufy-hw login`; bad input of every kind a clear,
-//! counted failure; a wall file moved to the bridge by changing its URL alone.
+//! the same access units as the file (H.264 and H.265, per unit and cut anywhere) as over
+//! eufy-security-ws, and a raw recording byte-exact over the bridge; a bridge URL without
+//! `/ws` completed and its cameras listed; the backend known from the first message, a
+//! server that is neither said at once (a silent one retried, then given up); `hello` of
+//! schema 2 or none; clean and aborted cut-offs restarted; a camera opened only when wanted;
+//! stored pictures and a momentary ring (never `mode=live`). Bad HTTP input is a clear,
+//! counted failure: no headers, HTML, a 200 with JSON (each said with the next try),
+//! garbage (every byte counted, no unit), the whole clip in one chunk; the bridge's own
+//! back-off honoured; unknown and malformed events dropped and said. The auth flow: the 2FA
+//! login (a wrong code, the right one), a session expiry recovered, the progress line saying
+//! the bridge needs its code, `eufy-hw login`. A wall file moved to the bridge by changing
+//! its URL alone.
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -1,6 +1,27 @@
-//! Decoding real clips: frames and per-frame checksums equal FFmpeg's own decode of the file;
-//! corruption recovers at the next keyframe; hardware requests fall back (or fail when
-//! strict) with a clear reason on a machine without the hardware.
+//! Decoding real clips: every clip decodes to FFmpeg's own `framemd5` of the file, frame for
+//! frame; each frame carries its own unit's arrival (B-frames with frame threads);
+//! corruption recovers at the next keyframe. Hardware requests fall back (or fail when
+//! strict) with a clear reason on a machine without the hardware, the Pi's `v4l2m2m` and
+//! `drm` paths included (the `h264_v4l2m2m`/`hevc_v4l2m2m` wrapper that finds no V4L2
+//! decoder, the decoder with no DRM configuration or no device); an unavailable hardware
+//! path is probed once for sixteen cameras.
+//!
+//! Through the decoder seam, a fake Pi wrapper around a real software decoder: reopened at a
+//! reset, EAGAIN answered by taking frames and sending again, silent and corrupt failures
+//! falling back, frames copied out (each checked to fail without its fix).
+//!
+//! A start burst of 20 units then paced ones is decoded whole, none dropped as behind
+//! (checked to fail with the old 8-unit queue: 12 dropped). A stream interrupted through the
+//! pipeline's feed (`Ended`, or the connection lost) resets its decoder: the old stream's
+//! pictures are FFmpeg's, all of them, before the gap, and the first picture after it is the
+//! new stream's keyframe, none of the old stream after it (it fails without the reset: the
+//! held pictures are lost).
+//!
+//! Sound: the AAC clip decodes and resamples like FFmpeg's own (sample count and loudness);
+//! raw AAC after an AudioSpecificConfig gives the same samples. Pictures: the cameras' JPEG
+//! pictures (4:2:0, and 4:2:2 brought to 4:2:0) decode to FFmpeg's own luma, a JPEG of
+//! 8192x8192 pixels in a few KiB (over 8K's pixels) is refused before FFmpeg allocates it,
+//! and JPEGs cut anywhere fail cleanly.
 #![allow(clippy::unwrap_used)]
 
 mod common;

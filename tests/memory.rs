@@ -1,7 +1,9 @@
 //! Memory stays flat while frames are rendered, on the real wgpu device (Mesa's lavapipe
-//! without a GPU). A viewer renders millions of frames; a leak of one frame's planes per
-//! frame (what lavapipe 22.3 does with texture reads inside a shader branch) fills a
-//! machine in hours. Its own test binary, so no other test's allocations share the process.
+//! without a GPU): 300 frames rendered in two tiles (I420 and NV12) must not grow the
+//! process's memory, on each colour path. A viewer renders millions of frames; a leak of one
+//! frame's planes per frame (what lavapipe 22.3 does with texture reads inside a shader
+//! branch, which this test caught) fills a machine in hours. Its own test binary, so no
+//! other test's allocations share the process.
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -1,10 +1,26 @@
 //! Home Assistant over MQTT, for real: each test starts Debian's mosquitto on a free port and
 //! the viewer (`eufy-hw demo` with a wall file's `[mqtt]`) under Xvfb, and speaks to them
-//! with mosquitto's own clients (`mosquitto_sub`, `mosquitto_pub`). The discovery messages
-//! are retained and complete, commands change what the screen shows (screenshots), the state
-//! follows the wall, a bad payload changes nothing, the broker's last will says `offline`
-//! when the viewer dies, and a broker that restarts (forgetting everything) gets it all
-//! again and commands still work; `mqtts://` with a password against a TLS-only broker.
+//! with mosquitto's own clients (`mosquitto_sub`, `mosquitto_pub`). Every discovery message
+//! is retained, with one device; the cameras' states say `live`; `Show camera` fills the
+//! screen with that camera (screenshot) and the state says so; the picture is a 640x360 PNG;
+//! bad payloads change nothing and are logged with their reason; the screen goes black with
+//! its cameras `hidden`, then back; the restart button restarts that camera; the broker's
+//! last will says `offline` when the viewer is killed.
+//!
+//! A broker restarted with nothing retained gets the discovery and availability again and a
+//! JSON show command works (checked to fail with the command ignored, or discovery not
+//! published again). `mqtts://` with a password against a TLS-only broker (certificates made
+//! by `openssl`, `mosquitto_passwd`): the wrong password is refused (`NotAuthorized` in the
+//! log, the password not), a CA not trusted is refused (`UnknownIssuer`), and with both right
+//! (`SSL_CERT_FILE`) the discovery is published (checked to fail with the password not
+//! sent). A retained 200 KB message on the command topic: one connection, commands still
+//! obeyed (it looped through reconnects before MQTT 5's maximum packet size).
+//!
+//! Answering the door: a PTZ camera's and a doorbell's buttons appear once their session
+//! said what they can do (on those cameras only), and pressing them reaches the server (a
+//! preset, a quick reply; a step on the doorbell refused in words); the Talk switch on makes
+//! the shown doorbell answer and talk from the sound server's null-sink monitor, off ends the
+//! talk, and its state follows.
 #![allow(clippy::unwrap_used)]
 
 mod common;

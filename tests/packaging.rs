@@ -1,7 +1,9 @@
 //! The boot files in `packaging/`: the systemd units pass `systemd-analyze verify` (with the
-//! built binary where they name /usr/local/bin/eufy-hw), the autostart entry passes
-//! `desktop-file-validate`, and the example wall file passes `eufy-hw check-config`.
-//! (The X session script runs for real under xinit in tests/window.rs.)
+//! built binary where they name /usr/local/bin/eufy-hw; a unit with a typo is refused), the
+//! autostart entry passes `desktop-file-validate` (a missing tool fails the test:
+//! `./dev.sh test` installs both), and the example wall file passes `eufy-hw check-config`,
+//! while a broken copy's error names its line. (The X session script runs for real under
+//! xinit in tests/window.rs.)
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};

@@ -1,7 +1,10 @@
-//! Pan and tilt from the command line and the library, on both simulated backends: what the
-//! server receives for each step, the sweep and presets (1–4 for people, 0–3 on the wire),
-//! and clear refusals for cameras that cannot, a sweep the bridge has not, an old schema.
-//! A doorbell's quick replies: listed, one played, an unknown one refused.
+//! Pan and tilt from the command line and the library, on both simulated backends:
+//! `eufy-hw ptz` and what the server receives for each step, the sweep and presets (1–4 for
+//! people, 0–3 on the wire), and clear refusals for cameras that cannot, a sweep the bridge
+//! has not, an old schema. A doorbell's quick replies (`eufy-hw reply`): listed, one played,
+//! an unknown one refused, the bridge's missing replies said. A running session's
+//! capabilities per camera kind on both backends, and steps, presets and replies carried out
+//! on its own connection, refusals in words.
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -1,9 +1,11 @@
 //! `eufy-hw publish`: the simulator → the session → FFmpeg's RTSP muxer → a real RTSP
 //! server → a reader. The server here is FFmpeg's own RTSP listener (`ffmpeg -rtsp_flags
 //! listen`, from Debian), which takes one publisher and writes what it receives to a file:
-//! every frame arrives with its codec and size, and the audio when the camera sends it;
-//! a server that goes away and comes back gets the stream again from a keyframe; SIGTERM
-//! stops the livestream.
+//! every frame of an H.264 stream with audio and of an H.265 stream arrives with its codec
+//! and size; a server that stops after 2 s and comes back gets the stream again from a
+//! keyframe with the camera's side untouched; a camera cut off twice mid-stream goes on;
+//! SIGTERM stops the livestream. (A restreaming server read back by the viewer and by
+//! `bench --publish`: tests/window.rs and tests/bench.rs.)
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -1,6 +1,13 @@
 //! `eufy-hw record` against the simulator: raw output equals the clip's access units byte for
-//! byte (both framings), MP4/MKV open with FFmpeg with the right frames, codec and size, and a
-//! recording killed mid-way still plays.
+//! byte (both framings; with random cuts the last unit, completed by `livestream stopped`,
+//! included); MP4/MKV open with FFmpeg with the right frames, codec and size, and MP4
+//! carries the AAC audio; an MP4 that starts with the server's burst plays every frame at a
+//! constant frame rate (7 of 30 were dropped before); a recording SIGKILLed mid-way still
+//! plays; a server gone for 1.5 s is one gap; `{name}` comes from the server; a missing
+//! folder is refused before connecting; stopping does not spin (CPU time well under the
+//! wall time while an unanswered stop is awaited); the viewer's `r` starts at a keyframe.
+//! Audio that starts 0.6 s after the video still gets an audio stream (every frame counted
+//! as written is in the file); audio that starts 3 s later is counted as dropped.
 #![allow(clippy::unwrap_used)]
 
 mod common;

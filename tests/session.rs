@@ -1,5 +1,22 @@
 //! The client session against the simulator over loopback: access units received equal the
 //! file's for every clip and both framings; faults are reported, reconnected, never a panic.
+//!
+//! A URL no retry can mend (`http://`, a host with a space) ends a one-off job at once with
+//! what to use, and in a viewer is said with that advice and tried again after a minute.
+//! Unknown serial, old schema, unanswered command, silent server, closed socket, stall,
+//! restart, bad messages; a clean stop, closed with 1000. Two cameras on one station take
+//! turns and never start together (a client that starts both at once leaves one silent); a
+//! camera that never starts is reported within its timeout and restarted alone while another
+//! streams; a cut-off is bridged by a restart on the same connection with the gap measured;
+//! a client started 5 s before the server logs in streams without an error, and gives up
+//! with a clear message past `--wait-server`; detection events arrive typed.
+//!
+//! A server flooding parameter sets (4,000 messages of 50 SPS, no picture) then streaming:
+//! resident memory stays within 64 MiB (it grew 840 MiB before the assembler bounded such
+//! runs) and every frame after it is decoded. Only the cameras the owner wants are started,
+//! one no longer wanted is stopped, and a frozen one's restart stops and starts it alone.
+//! The `picture` property arrives at schema 21 (not 16) and again with an event, byte for
+//! byte.
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -1,5 +1,8 @@
 //! `eufy-hw simulate` against a plain WebSocket client over loopback: every result shape and
-//! error code, both framings, the real server's timing, and each fault mode.
+//! error code, both framings, the real server's timing, and each fault mode; stations (the
+//! newer start wins), cut-offs, login delay, properties, detection events, offline cameras,
+//! the talk-back rules, the `simulate` command; bad numbers (`--fps 0`, `nan`,
+//! `--frames 0`) refused by the CLI.
 #![allow(clippy::unwrap_used)]
 
 mod common;

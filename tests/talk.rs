@@ -4,6 +4,15 @@
 //! silently). What the server received is checked as a camera would take it: one ADTS frame
 //! per message, AAC-LC 16 kHz mono, at most 640 bytes, decoded by FFmpeg back to the tone
 //! that was played (frequency by a DFT scan), paced one per 64 ms.
+//!
+//! `eufy-hw talk --file` with a 2 s 440 Hz WAV (stereo, 44.1 kHz): 31–34 frames spanning at
+//! least the sound's length (the gaps' median and p95 printed), no frame before `talkback
+//! started`, `stop_talkback` at the end. A stream cut during a 4 s file: talk back started
+//! again, every frame delivered. Refusals said: another client talking, a busy doorbell, a
+//! camera without a speaker, schema 12, the bridge, a missing file. A real microphone
+//! (PulseAudio's null-sink monitor, 500 Hz bursts played into it): the tone at its
+//! frequency, one frame per 64 ms of talking, the burst-to-server delay printed. No sound
+//! server: "no microphone".
 #![allow(clippy::unwrap_used)]
 
 mod common;

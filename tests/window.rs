@@ -1,9 +1,61 @@
-//! The real window under Xvfb (software Vulkan): `eufy-hw demo` with two simulated cameras,
-//! and a screenshot of the X screen (FFmpeg's x11grab) that must show both pictures side by
-//! side, letterboxed. The screenshot is kept as target/window-test.png. Keys and resizes go
-//! to the window through xdotool (XTEST): `s` saves a snapshot, resizes down to 1x1 keep
-//! the picture, `q` quits; in kiosk mode the window covers the screen and stray keys do not
-//! quit.
+//! The real window under Xvfb (software Vulkan): `eufy-hw demo --cameras 2`, with each colour
+//! path, and a screenshot of the X screen (FFmpeg's x11grab) that must show both pictures
+//! side by side, letterboxed. The screenshot is kept as target/window-test.png. Keys and
+//! resizes go to the window through xdotool (XTEST): `s` writes a PNG snapshot with a
+//! picture in it; resizes to 320x200, 1x1, 2x300 and 900x600 keep the process alive and the
+//! picture letterboxed in the window; `q` quits. `--kiosk` covers the screen and ignores `q`,
+//! Esc, `f` and Alt+F4; `--kiosk` and `--fullscreen` fill 1920x1080 and 1024x768 screens with
+//! no window manager and under matchbox (window geometry and picture to the screen's edge);
+//! `f` fills the screen and goes back. Two cameras of one station take turns on screen, the
+//! waiting one dimmed with its reason, never blank.
+//!
+//! Touch and mouse through XTEST: a click on the right tile fills the screen with that camera
+//! (the log names it) and a click brings the page back; the wheel and drags to the left and
+//! right turn pages; the kiosk's cursor (drawn by x11grab) is hidden at rest, shown after a
+//! move and hidden again after 3 s (checked to fail when it is never hidden again).
+//!
+//! The camera wall: a wall file's two pages take turns in their layouts and the simulator
+//! never streams the hidden page (at most 2 streams at once, the first page's cameras started
+//! again when it comes back); a ring on a camera on no page starts it and fills the screen,
+//! and the page returns after the hold (screenshots classified as "two tiles" or "one full
+//! picture": `TFT`); a stream stalled for 6 s is dimmed with "no picture" past the
+//! watchdog's limit, restarted, and back; the kiosk turns screen blanking off (`xset q`); a
+//! blank night screen is black, a ring wakes it for its camera (streamed only then) and it
+//! goes black again, the X server asked once whether it can power the monitor down (`xset q`
+//! through a wrapper that writes its calls down; it was asked at every tick before).
+//!
+//! Several monitors (Xorg's dummy driver, two 1280x720 outputs side by side, no window
+//! manager): two kiosk windows at 0,0 and 1280,0, each 1280x720, each half of the screen
+//! showing its own page, a ring bringing its camera forward on the second monitor alone
+//! (`TFT` there, `T` throughout on the first; checked to fail with one window, and with the
+//! event sent to the first monitor); a file for two monitors on Xvfb's one: one window whose
+//! pages take turns, and the log line. The packaged X session script under `xinit` (on a
+//! 1600x900 Xvfb) covers the screen and ends with eufy-hw; the kiosk under `cage` on
+//! headless wlroots runs on Wayland and shows frames.
+//!
+//! Pictures before the stream: a camera that streams `on_event` shows its picture dimmed (a
+//! picture, not a plain card; darker than the live tile beside it), is not streamed until its
+//! event, then fills the screen live; a camera's last frame is kept on disk at the end and
+//! shown at the next start while the camera sends nothing (a plain card without it), each
+//! checked to fail with the feature broken.
+//!
+//! Sound, through a real PulseAudio server with a null sink started by the test: the camera's
+//! 440 Hz tone is captured from the sink's monitor at its frequency, `m` silences it and
+//! brings it back; an `AAC_ELD` camera warns once, stays silent and its picture is shown;
+//! `bench --audio` with the sync clips finds every flash and beep and pairs them. RTSP:
+//! `--source rtsp://` shows a stream served by GStreamer's RTSP server, and a camera
+//! published by `eufy-hw publish` to GStreamer's restreaming server is read back from it.
+//!
+//! Answering the door: holding `t` talks through the doorbell (the sink's 700 Hz tone heard
+//! at the server) while its 440 Hz sound is ducked below 30 % and comes back after,
+//! `stop_talkback` on release; a focused camera takes its keys and drags (arrows, presets,
+//! sweep, a leftwards drag turning it right; digits as quick replies on a doorbell) and
+//! nothing reaches the cameras while the wall shows two tiles; the action bar shows while the
+//! mouse moves (its strip dark, then the picture again once it rests), `P2` and `>` on a PTZ
+//! camera, *Hold to talk* held and released and a reply button on the doorbell, *Back*; a
+//! held edge repeats its step until let go; picture in picture: a ring's framed inset in its
+//! corner over the page, leaving after the hold, closed by its close mark, filling the screen
+//! when tapped (screenshots).
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -1,6 +1,7 @@
-//! `wss://`: the session over TLS (rustls) to the simulator behind a TLS terminator, trusting
-//! a test CA through `SSL_CERT_FILE` (the system store otherwise). Its own test binary: it
-//! sets a process-wide environment variable.
+//! `wss://`: the session over TLS (rustls) to the simulator behind a TLS terminator: with a
+//! test CA trusted through `SSL_CERT_FILE` (the system store otherwise) it streams, with an
+//! untrusted one it fails clearly. Its own test binary: it sets a process-wide environment
+//! variable.
 #![allow(clippy::unwrap_used)]
 
 mod common;
