@@ -14,7 +14,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Each step's line carries the time since the start (the suite's phases, measured).
+say() { printf '\033[1m==> [%dm%02ds] %s\033[0m\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*" >&2; }
 
 # Debian/Ubuntu packages, with what each is for. `demo` installs only what building and
 # running need; `test` adds the test tools.
@@ -136,6 +137,7 @@ case "${1:-}" in
       say "quick tests: unit tests, the parsers, decoding, sessions and simulators on loopback"
       EUFY_CLIPS=target/clips cargo test --locked --lib --test architecture --test bitstream \
         --test decode --test session --test simulator --test bridge --test ptz --test record
+      say "quick checks passed"
       exit 0
     fi
     test_setup
@@ -143,18 +145,44 @@ case "${1:-}" in
     clips target/clips
     say "cargo fmt --check"; cargo fmt --all -- --check
     say "cargo clippy -D warnings"; cargo clippy --locked --all-targets -- -D warnings
-    say "cargo test (GPU tests on the first wgpu adapter, Mesa's software Vulkan without a GPU;"
-    say "window tests under Xvfb)"
     # Vulkan WSI and winit look for a runtime dir; CI shells may not have one.
     export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
-    EUFY_CLIPS=target/clips cargo test --locked --all-targets
+    export EUFY_CLIPS=target/clips
+    say "cargo test --no-run: every test program (debug)"
+    built=$(cargo test --locked --all-targets --no-run --message-format=json)
+    # The window tests (real windows under Xvfb, ~7 minutes mostly waiting on streams and
+    # screens) run beside everything else: the other tests, the arm64 build under qemu and
+    # the packages. Their output is shown when they end.
+    window=$(printf '%s\n' "$built" | grep '"name":"window","src_path"' \
+      | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+    [ -x "$window" ] || { echo "dev.sh: no window test program in cargo's output" >&2; exit 1; }
+    say "window tests under Xvfb (GPU tests on the first wgpu adapter, Mesa's software Vulkan"
+    say "without a GPU), beside the rest; output in target/window-tests.log"
+    "$window" > target/window-tests.log 2>&1 &
+    window_pid=$!
+    trap 'kill "$window_pid" 2>/dev/null || true' EXIT
+    others=(--lib --bins --benches)
+    for t in tests/*.rs; do
+      [ "$(basename "$t" .rs)" = window ] || others+=(--test "$(basename "$t" .rs)")
+    done
+    say "cargo test: every other test program"
+    cargo test --locked "${others[@]}"
     say "arm64: cross-built, the decode tests and a headless demo under qemu-user"
     scripts/arm64.sh
-    say "packages: .deb for amd64 and arm64 (dist profile), installed and run in a clean Debian 12"
-    amd64_deb=$(scripts/deb.sh amd64 | tail -1)
-    arm64_deb=$(scripts/deb.sh arm64 | tail -1)
+    # The debug builds just tested, stripped: the packaging is what is checked here (the
+    # packages to ship are `scripts/deb.sh ARCH`, the dist profile's LTO build).
+    say "packages: .deb for amd64 and arm64 (of the debug builds), installed and run in a clean Debian 12"
+    amd64_deb=$(scripts/deb.sh amd64 dev | tail -1)
+    arm64_deb=$(scripts/deb.sh arm64 dev | tail -1)
     ls -l "$amd64_deb" "$arm64_deb"
-    scripts/check-deb.sh "$amd64_deb" "$arm64_deb" ;;
+    scripts/check-deb.sh "$amd64_deb" "$arm64_deb"
+    say "waiting for the window tests"
+    window_rc=0
+    wait "$window_pid" || window_rc=$?
+    trap - EXIT
+    cat target/window-tests.log
+    [ "$window_rc" -eq 0 ] || { echo "dev.sh: the window tests failed (target/window-tests.log)" >&2; exit 1; }
+    say "every check passed" ;;
   *)
     sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

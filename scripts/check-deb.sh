@@ -4,7 +4,8 @@
 #
 #   scripts/check-deb.sh target/deb/eufy-hw_0.1.0_amd64.deb [target/deb/eufy-hw_0.1.0_arm64.deb]
 #
-# A minimal Debian 12 (debootstrap --variant=minbase) in target/deb/clean, made afresh; the
+# A minimal Debian 12 (debootstrap --variant=minbase) in target/deb/clean, made afresh (from
+# a tar of debootstrap's result kept for a week in target/deb); the
 # amd64 package installed with apt from Debian's archive alone (so its Depends are complete
 # and resolvable); then, inside it:
 #  - `eufy-hw demo --headless` decodes the simulated camera;
@@ -35,9 +36,20 @@ trap cleanup EXIT
 cleanup
 rm -rf "$root"
 
-say "a clean Debian 12 (debootstrap minbase)"
-debootstrap --variant=minbase bookworm "$root" "$mirror" > "$root.log" 2>&1 \
-  || { tail -20 "$root.log" >&2; fail "debootstrap failed"; }
+# debootstrap's root is kept as a tar (a week, per mirror) and unpacked afresh each run: the
+# root is as clean, without a minute of downloads every time.
+cache=$PWD/target/deb/bookworm-minbase.tar
+if [ -f "$cache" ] && [ "$(cat "$cache.mirror" 2>/dev/null)" = "$mirror" ] \
+    && [ -z "$(find "$cache" -mtime +7)" ]; then
+  say "a clean Debian 12 (debootstrap minbase of $(date -r "$cache" +%F), unpacked from $cache)"
+  mkdir -p "$root"
+  tar -C "$root" -xf "$cache"
+else
+  say "a clean Debian 12 (debootstrap minbase)"
+  debootstrap --variant=minbase bookworm "$root" "$mirror" > "$root.log" 2>&1 \
+    || { tail -20 "$root.log" >&2; fail "debootstrap failed"; }
+  tar -C "$root" -cf "$cache.part" . && mv "$cache.part" "$cache" && echo "$mirror" > "$cache.mirror"
+fi
 rm -f "$root/etc/apt/sources.list"
 cat > "$root/etc/apt/sources.list.d/debian.sources" <<EOF
 Types: deb

@@ -2,7 +2,11 @@
 # Builds the Debian package: target/deb/eufy-hw_VERSION_ARCH.deb, for amd64 or arm64 (the
 # arm64 one cross-built, see scripts/cross.sh), from the `dist` profile (LTO, stripped).
 #
-#   scripts/deb.sh [amd64|arm64]     (default: this machine's architecture)
+#   scripts/deb.sh [amd64|arm64] [PROFILE]   (default: this machine's architecture, dist)
+#
+# PROFILE `dev` packages the debug build that `cargo test` and scripts/arm64.sh have already
+# made (stripped, gzip): what `./dev.sh test` checks, so that a change in src/ does not pay
+# for two whole-program LTO builds to test the packaging. Packages to ship are `dist`.
 #
 # The package holds the program (/usr/bin/eufy-hw), the boot files of packaging/ with their
 # paths made the package's (the X session in /usr/share/eufy-hw, the system units in
@@ -15,6 +19,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 arch=${1:-$(dpkg --print-architecture)}
+profile=${2:-dist}
+# cargo's folder for the profile: `dev` builds into debug/.
+dir=$profile; [ "$profile" = dev ] && dir=debug
 case $arch in
   amd64) triple=x86_64-unknown-linux-gnu ;;
   arm64) triple=aarch64-unknown-linux-gnu ;;
@@ -23,13 +30,15 @@ esac
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
 if [ "$arch" = "$(dpkg --print-architecture)" ]; then
-  cargo build --locked --profile dist --bin eufy-hw
-  bin=target/dist/eufy-hw
+  cargo build --locked --profile "$profile" --bin eufy-hw
+  bin=target/$dir/eufy-hw
+  strip_with=strip
 else
   # shellcheck source=scripts/cross.sh
   . scripts/cross.sh "$arch"
-  cargo build --locked --profile dist --bin eufy-hw --target "$triple"
-  bin=target/$triple/dist/eufy-hw
+  cargo build --locked --profile "$profile" --bin eufy-hw --target "$triple"
+  bin=target/$triple/$dir/eufy-hw
+  strip_with=aarch64-linux-gnu-strip
 fi
 
 out=target/deb
@@ -37,6 +46,8 @@ root=$out/eufy-hw_${arch}
 rm -rf "$root"
 mkdir -p "$root/DEBIAN"
 install -D -m 755 "$bin" "$root/usr/bin/eufy-hw"
+# `dist` strips itself; the others' debug information is not for a package.
+[ "$profile" = dist ] || "$strip_with" "$root/usr/bin/eufy-hw"
 # The packaged paths instead of the hand-installed ones (/usr/local).
 packaged() { sed -e 's|/usr/local/bin/eufy-hw|/usr/bin/eufy-hw|g' -e 's|/usr/local/share/eufy-hw|/usr/share/eufy-hw|g' "$1"; }
 install -d "$root/usr/share/eufy-hw" "$root/lib/systemd/system" "$root/usr/lib/systemd/user" \
@@ -90,5 +101,7 @@ Description: live viewer for Eufy security cameras
 EOF
 mkdir -p "$out"
 deb=$out/eufy-hw_${version}_${arch}.deb
-dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
+# xz for packages to ship; a quick gzip for the others (only the tests install them).
+compress=(-Zxz); [ "$profile" = dist ] || compress=(-Zgzip -z1)
+dpkg-deb --root-owner-group "${compress[@]}" --build "$root" "$deb" >/dev/null
 echo "$deb"

@@ -6,7 +6,7 @@
 xvfb_start() {
   local size=$1 n
   xvfb_display="" xvfb_pid=""
-  for n in $(seq 150 299); do
+  for n in $(seq 200 299); do
     if [ ! -e "/tmp/.X11-unix/X$n" ] && [ ! -e "/tmp/.X$n-lock" ]; then xvfb_display=":$n"; break; fi
   done
   [ -n "$xvfb_display" ] || { echo "no free X display number" >&2; return 1; }

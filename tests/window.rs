@@ -286,7 +286,7 @@ fn fullscreen_fills_any_screen_with_or_without_a_window_manager() {
         let _wm = wm.then(|| window_manager(&x.1));
         let dir = temp_dir("fill");
         let mut demo = viewer(&x.1, &["demo", mode, "--duration", "8"], &dir);
-        let win = find_window(&x.1);
+        let win = window_of(&x.1, &mut demo);
         std::thread::sleep(Duration::from_secs(3));
         let geometry = xdotool(&x.1, &["getwindowgeometry", &win]);
         let case = format!(
@@ -319,7 +319,7 @@ fn fullscreen_fills_any_screen_with_or_without_a_window_manager() {
     let x = xvfb_sized(1920, 1080);
     let dir = temp_dir("toggle");
     let mut demo = viewer(&x.1, &["demo", "--duration", "15"], &dir);
-    let win = find_window(&x.1);
+    let win = window_of(&x.1, &mut demo);
     std::thread::sleep(Duration::from_secs(2));
     xdotool(&x.1, &["windowfocus", "--sync", &win]);
     for expected in ["1920x1080", "1280x720"] {

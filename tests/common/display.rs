@@ -40,9 +40,21 @@ pub fn display_taken(n: u32) -> bool {
     }
 }
 
-/// One X server at a time: tests run in parallel, and two could pick the same free display
-/// number (and llvmpipe shares the cores).
+/// One X server at a time within a test program: its tests run in parallel, and two could
+/// pick the same free display number (and llvmpipe shares the cores).
 pub static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The display numbers this test program's X servers take: each program has its own, so
+/// that programs run side by side (`./dev.sh test` runs the window tests beside the others)
+/// never pick the same free number at the same moment.
+pub fn displays() -> std::ops::Range<u32> {
+    match env!("CARGO_CRATE_NAME") {
+        "window" => 90..130,
+        "mqtt" => 130..150,
+        "talk" => 150..165,
+        _ => 165..180,
+    }
+}
 
 pub fn xvfb() -> Xvfb {
     xvfb_sized(1280, 720)
@@ -51,7 +63,7 @@ pub fn xvfb() -> Xvfb {
 /// An X server whose one screen is `width` x `height`.
 pub fn xvfb_sized(width: u32, height: u32) -> Xvfb {
     let screen = format!("{width}x{height}x24");
-    for n in 90..140 {
+    for n in displays() {
         if display_taken(n) {
             continue;
         }
@@ -90,6 +102,41 @@ pub fn find_window(display: &str) -> String {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("the viewer's window did not appear");
+}
+
+/// The window of `viewer` on `display`, once it is mapped. A viewer that ends first, or no
+/// window within a minute (a loaded machine is slow to open Vulkan), fails with what the
+/// viewer said and the X server's windows.
+pub fn window_of(display: &str, viewer: &mut std::process::Child) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let out = Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--name", "eufy-hw"])
+            .env("DISPLAY", display)
+            .output()
+            .expect("xdotool (./dev.sh setup installs it)");
+        if let Some(id) = String::from_utf8_lossy(&out.stdout).lines().next() {
+            return id.trim().to_owned();
+        }
+        if let Some(status) = viewer.try_wait().unwrap() {
+            panic!(
+                "the viewer ended ({status}) before its window appeared: {}",
+                stderr_of(viewer)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let tree = Command::new("xwininfo")
+        .args(["-root", "-tree"])
+        .env("DISPLAY", display)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let _ = viewer.kill();
+    panic!(
+        "the viewer's window did not appear in 60 s; windows: {tree}; the viewer said: {}",
+        stderr_of(viewer)
+    );
 }
 
 pub fn xdotool(display: &str, args: &[&str]) -> String {
@@ -252,7 +299,7 @@ pub fn runs(shots: &str) -> String {
 
 /// A display number no X server uses now.
 pub fn free_display() -> u32 {
-    (90..140)
+    displays()
         .find(|&n| !display_taken(n))
         .expect("no free X display number")
 }
@@ -329,7 +376,7 @@ EndSection
         ),
     )
     .unwrap();
-    for n in 90..140 {
+    for n in displays() {
         if display_taken(n) {
             continue;
         }
