@@ -2,7 +2,6 @@
 //! frozen-picture watchdog), its windows ([`Display`], one per monitor) each drawn at most
 //! once per refresh, whose sound plays.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -12,12 +11,12 @@ use winit::event::{ElementState, KeyEvent, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoopProxy};
 use winit::window::WindowId;
 
+use super::camera::Camera;
 use super::display::Display;
 use super::pictures::TilePicture;
 use super::power::keep_screen_awake;
 use super::{feed_into_mailboxes, local_minute, wall_inputs};
 use super::{ViewConfig, ViewError, Wake};
-use crate::decode::LatestFrame;
 use crate::eufy::session::SessionControl;
 use crate::kiosk::{Screen, Verdict, Watchdog};
 use crate::pipeline::drive::Inputs;
@@ -25,32 +24,12 @@ use crate::pipeline::{Feed, Phase, Recordings, Statuses};
 use crate::render::window::{display_server, instance, Surface};
 use crate::shutdown::Trigger;
 
-/// What a tile showed: for the overlay and the log.
-pub(super) struct TileStats {
-    pub(super) upload_warnings: crate::throttle::Throttle,
-    pub(super) shown: u64,
-    pub(super) shown_window: (Instant, u64),
-    pub(super) fps: f64,
-    pub(super) latency_ms: f64,
-}
-
-impl TileStats {
-    fn new() -> TileStats {
-        TileStats {
-            upload_warnings: Default::default(),
-            shown: 0,
-            shown_window: (Instant::now(), 0),
-            fps: 0.0,
-            latency_ms: f64::NAN,
-        }
-    }
-}
-
 /// The viewer's state, owned by the event loop.
 pub(super) struct App {
     pub(super) config: ViewConfig,
     pub(super) instance: wgpu::Instance,
-    pub(super) serials: Vec<String>,
+    /// The wall's cameras, in its order (a `Screen` names them by index).
+    pub(super) cameras: Vec<Camera>,
     /// The windows, one per monitor the wall's pages name (else one).
     pub(super) displays: Vec<Display>,
     /// The window last acted on (keys, taps, Home Assistant): its page is the wall's page
@@ -62,19 +41,15 @@ pub(super) struct App {
     pub(super) wanted: Vec<usize>,
     /// Frozen pictures, for every window.
     pub(super) watchdog: Watchdog,
-    /// The cameras whose picture is frozen now, and for how long.
-    pub(super) frozen: HashMap<usize, Duration>,
     /// When the local time of day was last read (night hours).
     pub(super) clock_checked: Instant,
     /// The sound output, when there is one.
     pub(super) audio: Option<crate::audio::AudioOut>,
-    pub(super) slots: Vec<Arc<LatestFrame>>,
     pub(super) statuses: Statuses,
     pub(super) recordings: Recordings,
     /// The tile `r` acts on (keys 1-9 select).
     pub(super) selected: usize,
     pub(super) overlay: bool,
-    pub(super) stats: Vec<TileStats>,
     pub(super) error: Option<ViewError>,
     pub(super) started: Instant,
     pub(super) stop: Trigger,
@@ -86,27 +61,25 @@ pub(super) struct App {
     pub(super) cursor_shown_at: Option<Instant>,
     /// Home Assistant's client, when the wall has `[mqtt]`.
     pub(super) home: Option<super::home::Home>,
-    /// Each camera's last live frame shown (its still, Home Assistant's picture, the other
-    /// windows' copy).
-    pub(super) last_frames: Vec<Option<crate::frame::Frame>>,
-    /// Each camera's count of live frames taken from its mailbox.
-    pub(super) live_gen: Vec<u64>,
-    /// Each camera's latest picture waiting for its tile (from disk, from the server).
-    pub(super) pictures: Vec<Arc<super::pictures::PictureBox>>,
-    /// Each camera's latest picture taken from its box, while a window may still want it.
-    pub(super) stills: Vec<Option<(crate::frame::Frame, std::time::SystemTime)>>,
     /// Keeps the cameras' last frames on disk.
     pub(super) saver: super::pictures::Saver,
     /// The camera being talked to, with the microphone open for it.
     pub(super) talk: Option<(usize, crate::talk::Mic)>,
-    /// The action bar of a focused camera shows until then (the pointer moved or touched).
-    pub(super) bar_until: Option<Instant>,
-    /// The bar's Talk button is held.
-    pub(super) bar_talking: bool,
-    /// The bar was showing when the current press began (its buttons act).
-    pub(super) bar_armed: bool,
+    /// The action bar of a focused camera.
+    pub(super) bar: Bar,
     /// An edge of a focused pan/tilt camera held: the camera, the way, the next step.
     pub(super) edge_held: Option<(usize, crate::backend::Direction, Instant)>,
+}
+
+/// The action bar of a focused camera: when it shows, what is held.
+#[derive(Default)]
+pub(super) struct Bar {
+    /// It shows until then (the pointer moved or touched).
+    pub(super) until: Option<Instant>,
+    /// Its Talk button is held.
+    pub(super) talking: bool,
+    /// It was showing when the current press began (its buttons act).
+    pub(super) armed: bool,
 }
 
 impl App {
@@ -155,14 +128,16 @@ impl App {
             control,
             wanted,
             watchdog: Watchdog::new(config.wall.watchdog, n),
-            frozen: HashMap::new(),
             clock_checked: now,
             audio,
-            stats: serials.iter().map(|_| TileStats::new()).collect(),
             config,
             instance: instance(),
-            serials,
-            slots,
+            cameras: serials
+                .into_iter()
+                .zip(slots)
+                .zip(pictures)
+                .map(|((serial, mailbox), picture)| Camera::new(serial, mailbox, picture))
+                .collect(),
             statuses: feed.statuses.clone(),
             recordings: feed.recordings.clone(),
             selected: 0,
@@ -173,15 +148,9 @@ impl App {
             power: super::power::Power::new(awake),
             cursor_shown_at: None,
             home: None,
-            last_frames: vec![None; n],
-            live_gen: vec![0; n],
-            pictures,
-            stills: vec![None; n],
             saver: super::pictures::Saver::start(store.clone(), n),
             talk: None,
-            bar_until: None,
-            bar_talking: false,
-            bar_armed: false,
+            bar: Bar::default(),
             edge_held: None,
         };
         app.load_stills(&store);
@@ -190,7 +159,7 @@ impl App {
 
     /// What was shown and played, for the log at the end.
     pub(super) fn log_totals(&self) {
-        let shown: u64 = self.stats.iter().map(|s| s.shown).sum();
+        let shown: u64 = self.cameras.iter().map(|c| c.stats.shown).sum();
         let frozen = self.watchdog.total_fires();
         tracing::info!("{shown} frames shown; {frozen} frozen picture(s) restarted");
         if let Some(a) = &self.audio {
@@ -212,7 +181,8 @@ impl App {
     /// Opens display `d`'s window.
     fn open_window(&mut self, event_loop: &ActiveEventLoop, d: usize) -> Result<(), ViewError> {
         let display = &self.displays[d];
-        let mut title = format!("eufy-hw — {}", self.serials.join(", "));
+        let serials: Vec<&str> = self.cameras.iter().map(|c| c.serial.as_str()).collect();
+        let mut title = format!("eufy-hw — {}", serials.join(", "));
         if let Some(m) = display.monitor.filter(|_| self.displays.len() > 1) {
             title.push_str(&format!(" (monitor {m})"));
         }
@@ -221,7 +191,7 @@ impl App {
             &self.instance,
             &title,
             display.options(self.config.window),
-            self.serials.len(),
+            self.cameras.len(),
         )?;
         self.displays[d].surface = Some(surface);
         Ok(())
@@ -272,16 +242,9 @@ impl App {
         let now = Instant::now();
         for (i, received) in arrivals {
             self.watchdog.on_picture(i, now);
-            self.frozen.remove(&i);
-            let st = &mut self.stats[i];
-            st.shown += 1;
-            st.latency_ms = now.duration_since(received).as_secs_f64() * 1e3;
-            let (since, count) = st.shown_window;
-            let secs = now.duration_since(since).as_secs_f64();
-            if secs >= 1.0 {
-                st.fps = (st.shown - count) as f64 / secs;
-                st.shown_window = (now, st.shown);
-            }
+            let camera = &mut self.cameras[i];
+            camera.frozen = None;
+            camera.stats.on_shown(received, now);
         }
     }
 
@@ -294,14 +257,18 @@ impl App {
         let now = Instant::now();
         let live: Vec<bool> = {
             let statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
-            self.serials
+            self.cameras
                 .iter()
-                .map(|s| statuses.get(s).is_some_and(|s| s.phase == Phase::Live))
+                .map(|c| {
+                    statuses
+                        .get(&c.serial)
+                        .is_some_and(|s| s.phase == Phase::Live)
+                })
                 .collect()
         };
         let mut arrivals = Vec::new();
         for &i in &screen.cameras {
-            if let Some(frame) = self.slots[i].take() {
+            if let Some(frame) = self.cameras[i].mailbox.take() {
                 if !self.upload_live(d, i, &frame) {
                     continue;
                 }
@@ -313,10 +280,10 @@ impl App {
                         self.redraw_for_picture(o);
                     }
                 }
-            } else if self.displays[d].live_shown[i] < self.live_gen[i] {
-                if let Some(frame) = self.last_frames[i].clone() {
+            } else if self.displays[d].tiles[i].live_gen < self.cameras[i].live_gen {
+                if let Some(frame) = self.cameras[i].last_frame.clone() {
                     self.upload_live(d, i, &frame);
-                    self.displays[d].tile_pictures[i] = Some(TilePicture {
+                    self.displays[d].tiles[i].picture = Some(TilePicture {
                         taken: SystemTime::now(),
                         live: true,
                     });
@@ -337,8 +304,9 @@ impl App {
         match s.renderer.upload(&s.gpu, i, frame) {
             Ok(()) => true,
             Err(e) => {
-                if let Some(held) = self.stats[i].upload_warnings.allow() {
-                    tracing::warn!(camera = %self.serials[i], "{e} ({held} more not logged)");
+                let camera = &mut self.cameras[i];
+                if let Some(held) = camera.stats.upload_warnings.allow() {
+                    tracing::warn!(camera = %camera.serial, "{e} ({held} more not logged)");
                 }
                 false
             }
@@ -363,18 +331,21 @@ impl App {
         let screens: Vec<Screen> = self.displays.iter().map(|d| d.kiosk.screen()).collect();
         let wanted = wanted_by(&self.displays, &screens);
         if wanted != self.wanted {
-            let serials: Vec<String> = wanted.iter().map(|&i| self.serials[i].clone()).collect();
+            let serials: Vec<String> = wanted
+                .iter()
+                .map(|&i| self.cameras[i].serial.clone())
+                .collect();
             tracing::debug!(?serials, "streaming");
             let _ = self.control.send(SessionControl::Want(serials));
             self.wanted = wanted;
         }
         let live: Vec<bool> = {
             let statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
-            (0..self.serials.len())
-                .map(|i| {
+            (self.cameras.iter().enumerate())
+                .map(|(i, c)| {
                     screens.iter().any(|s| s.cameras.contains(&i))
                         && statuses
-                            .get(&self.serials[i])
+                            .get(&c.serial)
                             .is_some_and(|s| s.phase == Phase::Live)
                 })
                 .collect()
@@ -390,25 +361,22 @@ impl App {
         );
         let mut frozen_changed = Vec::new();
         for (i, &live) in live.iter().enumerate() {
-            let was = self.frozen.contains_key(&i);
-            match self.watchdog.check(i, live, now) {
-                Verdict::Fine => {
-                    self.frozen.remove(&i);
-                }
-                Verdict::Frozen(age) => {
-                    self.frozen.insert(i, age);
-                }
+            let camera = &mut self.cameras[i];
+            let was = camera.frozen.is_some();
+            camera.frozen = match self.watchdog.check(i, live, now) {
+                Verdict::Fine => None,
+                Verdict::Frozen(age) => Some(age),
                 Verdict::Restart(age) => {
                     let reason = format!("no picture for {:.0} s", age.as_secs_f64());
-                    tracing::warn!(camera = %self.serials[i], "{reason}: restarting its stream");
+                    tracing::warn!(camera = %camera.serial, "{reason}: restarting its stream");
                     let _ = self.control.send(SessionControl::Restart {
-                        serial: self.serials[i].clone(),
+                        serial: camera.serial.clone(),
                         reason,
                     });
-                    self.frozen.insert(i, age);
+                    Some(age)
                 }
-            }
-            if was != self.frozen.contains_key(&i) {
+            };
+            if was != camera.frozen.is_some() {
                 frozen_changed.push(i);
             }
         }
@@ -445,9 +413,9 @@ impl App {
                 })
                 .filter(|&c| allowed(c)),
         };
-        audio.set_source(source.map(|i| self.serials[i].as_str()));
+        audio.set_source(source.map(|i| self.cameras[i].serial.as_str()));
         if let Some(i) = source {
-            let latency = self.stats[i].latency_ms;
+            let latency = self.cameras[i].stats.latency_ms;
             if latency.is_finite() {
                 audio.set_delay(crate::audio::delay_for_picture(latency));
             }
@@ -529,7 +497,7 @@ impl ApplicationHandler<Wake> for App {
                 kind,
                 state,
             } => {
-                if let Some(i) = self.serials.iter().position(|s| *s == serial) {
+                if let Some(i) = self.cameras.iter().position(|c| c.serial == serial) {
                     tracing::info!(camera = %serial, "{}{}", kind.word(), if state { "" } else { " ended" });
                     let now = Instant::now();
                     let d = self.home_of(i);
@@ -608,9 +576,9 @@ impl ApplicationHandler<Wake> for App {
             tick = tick.min(t);
         }
         // The action bar goes when the pointer has rested.
-        if let Some(t) = self.bar_until {
+        if let Some(t) = self.bar.until {
             if now >= t {
-                self.bar_until = None;
+                self.bar.until = None;
                 self.request_redraw();
             } else {
                 tick = tick.min(t);

@@ -17,7 +17,7 @@ use crate::eufy::session::{Capabilities, SessionControl};
 impl App {
     /// What camera `i` can do (nothing until its session said).
     pub(super) fn caps_of(&self, i: usize) -> Capabilities {
-        let Some(serial) = self.serials.get(i) else {
+        let Some(serial) = self.cameras.get(i).map(|c| &c.serial) else {
             return Capabilities::default();
         };
         let all = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
@@ -28,7 +28,7 @@ impl App {
 
     /// Asks camera `i`'s session for a pan/tilt step, sweep or preset.
     pub(super) fn ptz(&mut self, i: usize, action: Ptz) {
-        if let Some(serial) = self.serials.get(i) {
+        if let Some(serial) = self.cameras.get(i).map(|c| &c.serial) {
             tracing::info!(camera = %serial, "{action}");
             let _ = self.control.send(SessionControl::Ptz {
                 serial: serial.clone(),
@@ -39,7 +39,7 @@ impl App {
 
     /// Asks doorbell `i`'s session to play quick reply `voice`.
     pub(super) fn reply(&mut self, i: usize, voice: u64) {
-        if let Some(serial) = self.serials.get(i) {
+        if let Some(serial) = self.cameras.get(i).map(|c| &c.serial) {
             tracing::info!(camera = %serial, "quick reply {voice}");
             let _ = self.control.send(SessionControl::Reply {
                 serial: serial.clone(),
@@ -290,7 +290,7 @@ pub(super) fn bar_for(
 impl App {
     /// Window `d`'s action bar, when shown: its camera, its cell, its buttons.
     pub(super) fn bar(&self, d: usize, now: std::time::Instant) -> Option<Bar> {
-        if self.bar_until.is_none_or(|t| now >= t) {
+        if self.bar.until.is_none_or(|t| now >= t) {
             return None;
         }
         let i = self.focus_of(d)?;
@@ -316,8 +316,8 @@ impl App {
 
     /// The pointer moved or touched: the bar shows (for a while).
     pub(super) fn bar_wake(&mut self, now: std::time::Instant) {
-        let was = self.bar_until.is_some_and(|t| now < t);
-        self.bar_until = Some(now + BAR_SHOWN);
+        let was = self.bar.until.is_some_and(|t| now < t);
+        self.bar.until = Some(now + BAR_SHOWN);
         if !was {
             self.request_redraw();
         }
@@ -326,15 +326,15 @@ impl App {
     /// A press at `(x, y)`: true when it held the Talk button (talking until released). A
     /// press where the bar was not showing only shows it: its buttons act once seen.
     pub(super) fn bar_press(&mut self, d: usize, x: f64, y: f64, now: std::time::Instant) -> bool {
-        self.bar_armed = self.bar_until.is_some_and(|t| now < t);
+        self.bar.armed = self.bar.until.is_some_and(|t| now < t);
         self.bar_wake(now);
-        if !self.bar_armed {
+        if !self.bar.armed {
             return false;
         }
         match self.bar_hit(d, x, y) {
             Some((i, BarAction::Talk)) => {
                 self.talk_to(i);
-                self.bar_talking = true;
+                self.bar.talking = true;
                 true
             }
             _ => false,
@@ -343,7 +343,7 @@ impl App {
 
     /// The press ended: a talk held on the bar stops, and so does a held edge.
     pub(super) fn bar_release(&mut self) {
-        if std::mem::take(&mut self.bar_talking) {
+        if std::mem::take(&mut self.bar.talking) {
             self.talk_stop();
         }
         if self.edge_held.take().is_some() {
@@ -358,7 +358,7 @@ impl App {
             return false;
         };
         // The bar's buttons lie along the bottom edge: theirs first.
-        if !self.caps_of(i).ptz || (self.bar_armed && self.bar_hit(d, x, y).is_some()) {
+        if !self.caps_of(i).ptz || (self.bar.armed && self.bar_hit(d, x, y).is_some()) {
             return false;
         }
         let display = &self.displays[d];
@@ -391,7 +391,7 @@ impl App {
 
     /// A tap at `(x, y)`: true when it was on a button (carried out).
     pub(super) fn bar_tap(&mut self, d: usize, x: f64, y: f64) -> bool {
-        if !std::mem::take(&mut self.bar_armed) {
+        if !std::mem::take(&mut self.bar.armed) {
             return false;
         }
         let Some((i, action)) = self.bar_hit(d, x, y) else {

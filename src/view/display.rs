@@ -29,12 +29,19 @@ pub(super) struct Display {
     pub(super) last_redraw: Instant,
     /// A new picture came less than a refresh after the last draw: drawn then.
     pub(super) redraw_due: Option<Instant>,
-    /// What each camera's tile shows here (none yet, a still, a live frame).
-    pub(super) tile_pictures: Vec<Option<TilePicture>>,
-    /// The generation of each camera's live frame uploaded here.
-    pub(super) live_shown: Vec<u64>,
+    /// What each camera's tile holds here, by camera.
+    pub(super) tiles: Vec<Tile>,
     /// Where the window was before `f` made it fullscreen.
     pub(super) windowed: Option<(PhysicalPosition<i32>, PhysicalSize<u32>)>,
+}
+
+/// What a camera's tile holds in one window.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Tile {
+    /// What it shows (none yet, a still, a live frame).
+    pub(super) picture: Option<TilePicture>,
+    /// The generation of the camera's live frame uploaded here (see `Camera::live_gen`).
+    pub(super) live_gen: u64,
 }
 
 impl Display {
@@ -48,8 +55,7 @@ impl Display {
             screen: None,
             last_redraw: now,
             redraw_due: None,
-            tile_pictures: vec![None; n],
-            live_shown: vec![0; n],
+            tiles: vec![Tile::default(); n],
             windowed: None,
         }
     }

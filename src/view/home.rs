@@ -48,7 +48,7 @@ impl App {
             }
             Command::Restart(i) => {
                 let _ = self.control.send(SessionControl::Restart {
-                    serial: self.serials[i].clone(),
+                    serial: self.cameras[i].serial.clone(),
                     reason: "asked by Home Assistant".into(),
                 });
             }
@@ -100,7 +100,7 @@ impl App {
         let due = home
             .image_every
             .is_some_and(|every| home.image_at.is_none_or(|t| now >= t + every));
-        if let (true, Some(frame)) = (due, shown.and_then(|i| self.last_frames[i].clone())) {
+        if let (true, Some(frame)) = (due, shown.and_then(|i| self.cameras[i].last_frame.clone())) {
             home.image_at = Some(now);
             // A picture still being made: this one is skipped.
             let _ = home.link.images.try_send(frame);
@@ -123,10 +123,11 @@ impl App {
             })
             .unwrap_or_else(|| "ok".to_owned());
         let cameras = self
-            .serials
+            .cameras
             .iter()
             .enumerate()
-            .map(|(i, serial)| {
+            .map(|(i, camera)| {
+                let serial = &camera.serial;
                 let phase = statuses
                     .get(serial)
                     .map(|s| s.phase.clone())
@@ -136,12 +137,12 @@ impl App {
                     .and_then(|s| s.caps.clone())
                     .unwrap_or_default();
                 let on_screen = screens.iter().any(|s| s.cameras.contains(&i));
-                let state = if self.frozen.contains_key(&i) {
+                let state = if camera.frozen.is_some() {
                     "frozen"
                 } else {
                     phase.word()
                 };
-                let st = &self.stats[i];
+                let st = &camera.stats;
                 CameraReport {
                     state: state.to_owned(),
                     fps: if on_screen { st.fps } else { 0.0 },

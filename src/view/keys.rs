@@ -63,7 +63,7 @@ impl App {
             }
             Key::Character(c) if c == "s" => self.snapshot(d),
             Key::Character(c) if c == "r" => {
-                if let Some(serial) = self.serials.get(self.selected) {
+                if let Some(serial) = self.cameras.get(self.selected).map(|c| &c.serial) {
                     match toggle_recording(
                         &self.recordings,
                         &self.statuses,
@@ -221,10 +221,10 @@ impl App {
         // An inset: its close mark dismisses it, elsewhere it fills the screen.
         if let Some((camera, close)) = self.inset_at(d, x, y) {
             if close {
-                tracing::info!(camera = %self.serials[camera], "inset closed");
+                tracing::info!(camera = %self.cameras[camera].serial, "inset closed");
                 self.displays[d].kiosk.dismiss(camera);
             } else {
-                tracing::info!(camera = %self.serials[camera], "inset tapped: shown alone");
+                tracing::info!(camera = %self.cameras[camera].serial, "inset tapped: shown alone");
                 self.displays[d]
                     .kiosk
                     .fill_from_inset(camera, TAP_HOLD, now);
@@ -235,7 +235,7 @@ impl App {
         if self.displays[d].kiosk.focused().is_some() {
             self.displays[d].kiosk.show_wall(now);
         } else if let Some(camera) = self.tile_at(d, x, y) {
-            tracing::info!(camera = %self.serials[camera], "tapped: shown alone");
+            tracing::info!(camera = %self.cameras[camera].serial, "tapped: shown alone");
             self.displays[d].kiosk.show_camera(camera, TAP_HOLD, now);
         }
         self.tend(now);

@@ -39,6 +39,7 @@
 //! The window itself (surface, presenting) is [`crate::render::window`]'s.
 
 mod app;
+mod camera;
 mod controls;
 mod display;
 mod home;

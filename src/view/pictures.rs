@@ -94,10 +94,10 @@ impl Saver {
 impl App {
     /// The pictures kept on disk, for every camera, before anything streams.
     pub(super) fn load_stills(&self, store: &StillStore) {
-        for (i, serial) in self.serials.iter().enumerate() {
-            if let Some((frame, taken)) = store.load(serial) {
-                tracing::debug!(camera = %serial, "its last picture, kept on disk");
-                self.pictures[i].put(frame, taken);
+        for camera in &self.cameras {
+            if let Some((frame, taken)) = store.load(&camera.serial) {
+                tracing::debug!(camera = %camera.serial, "its last picture, kept on disk");
+                camera.picture_box.put(frame, taken);
             }
         }
     }
@@ -105,18 +105,19 @@ impl App {
     /// Uploads camera `i`'s latest picture to display `d` when its tile there has no live
     /// picture, or an older one; true when it did.
     pub(super) fn upload_picture(&mut self, d: usize, i: usize, live_now: bool) -> bool {
-        if let Some((frame, taken)) = self.pictures[i].take() {
-            if self.stills[i].as_ref().is_none_or(|(_, t)| *t <= taken) {
-                self.stills[i] = Some((frame, taken));
+        let camera = &mut self.cameras[i];
+        if let Some((frame, taken)) = camera.picture_box.take() {
+            if camera.still.as_ref().is_none_or(|(_, t)| *t <= taken) {
+                camera.still = Some((frame, taken));
             }
         }
         let single = self.displays.len() == 1;
         let display = &mut self.displays[d];
-        let shown = display.tile_pictures[i];
+        let shown = display.tiles[i].picture;
         if live_now && shown.is_some_and(|p| p.live) {
             return false;
         }
-        let Some((frame, taken)) = &self.stills[i] else {
+        let Some((frame, taken)) = &self.cameras[i].still else {
             return false;
         };
         let taken = *taken;
@@ -128,13 +129,13 @@ impl App {
             return false;
         };
         if let Err(e) = s.renderer.upload(&s.gpu, i, frame) {
-            tracing::debug!(camera = %self.serials[i], "its picture cannot be shown: {e}");
+            tracing::debug!(camera = %self.cameras[i].serial, "its picture cannot be shown: {e}");
             return false;
         }
-        display.tile_pictures[i] = Some(TilePicture { taken, live: false });
+        display.tiles[i].picture = Some(TilePicture { taken, live: false });
         // With one window, nobody else wants it.
         if single {
-            self.stills[i] = None;
+            self.cameras[i].still = None;
         }
         true
     }
@@ -142,27 +143,26 @@ impl App {
     /// A new live frame of camera `i` is on its tile on display `d`: kept for its still (on
     /// disk once a minute) and for the other windows.
     pub(super) fn shown_live(&mut self, d: usize, i: usize, frame: Frame, now: Instant) {
-        self.live_gen[i] += 1;
+        self.cameras[i].live_gen += 1;
         let display = &mut self.displays[d];
-        display.live_shown[i] = self.live_gen[i];
-        display.tile_pictures[i] = Some(TilePicture {
+        display.tiles[i].live_gen = self.cameras[i].live_gen;
+        display.tiles[i].picture = Some(TilePicture {
             taken: SystemTime::now(),
             live: true,
         });
+        let camera = &mut self.cameras[i];
         if self.saver.saved_at[i].is_none_or(|t| now >= t + SAVE_EVERY) {
-            let serial = self.serials[i].clone();
-            self.saver.save(i, &serial, &frame, now);
+            self.saver.save(i, &camera.serial, &frame, now);
         }
-        self.last_frames[i] = Some(frame);
+        camera.last_frame = Some(frame);
     }
 
     /// Every camera's last live frame kept, the saver finished (at the end).
     pub(super) fn keep_stills(&mut self) {
         let now = Instant::now();
-        for i in 0..self.serials.len() {
-            if let Some(frame) = self.last_frames[i].clone() {
-                let serial = self.serials[i].clone();
-                self.saver.save(i, &serial, &frame, now);
+        for (i, camera) in self.cameras.iter().enumerate() {
+            if let Some(frame) = &camera.last_frame {
+                self.saver.save(i, &camera.serial, frame, now);
             }
         }
         self.saver.finish();
@@ -171,7 +171,7 @@ impl App {
     /// `text` with the age of the picture on camera `i`'s tile on display `d`, when it
     /// shows a still.
     pub(super) fn with_age(&self, d: usize, i: usize, text: String) -> String {
-        match self.displays[d].tile_pictures[i] {
+        match self.displays[d].tiles[i].picture {
             Some(p) if !p.live => format!(
                 "{text} - picture {}",
                 crate::stills::age(p.taken, SystemTime::now())

@@ -37,7 +37,7 @@ impl App {
             return;
         }
         self.talk_stop();
-        let Some(serial) = self.serials.get(i).cloned() else {
+        let Some(serial) = self.cameras.get(i).map(|c| c.serial.clone()) else {
             return;
         };
         match Mic::open(self.config.wall.microphone.as_deref()) {
@@ -67,7 +67,7 @@ impl App {
     pub(super) fn talk_stop(&mut self) {
         if let Some((i, mic)) = self.talk.take() {
             tracing::info!(
-                camera = %self.serials[i],
+                camera = %self.cameras[i].serial,
                 dropped = mic.dropped(),
                 "talk released"
             );

@@ -31,10 +31,10 @@ impl App {
             .iter()
             .enumerate()
             .map(|(k, &i)| {
-                let serial = &self.serials[i];
+                let serial = &self.cameras[i].serial;
                 let s = statuses.get(serial).cloned().unwrap_or_default();
                 let on_event = self.config.wall.cameras[i].stream == Streaming::OnEvent;
-                let state = match (s.phase.describe(now), self.frozen.get(&i)) {
+                let state = match (s.phase.describe(now), self.cameras[i].frozen.as_ref()) {
                     (None, Some(age)) => TileState::Waiting(format!(
                         "no picture for {:.0} s: restarting",
                         age.as_secs_f64()
@@ -95,8 +95,8 @@ impl App {
         now: Instant,
         lines: &mut Vec<String>,
     ) {
-        let serial = &self.serials[i];
-        let st = &self.stats[i];
+        let serial = &self.cameras[i].serial;
+        let st = &self.cameras[i].stats;
         let name = self.config.wall.cameras[i]
             .name
             .as_ref()
@@ -131,7 +131,7 @@ impl App {
         }
         lines.push(format!(
             "dropped: {} display, {} decoder, {} errors",
-            self.slots[i].replaced(),
+            self.cameras[i].mailbox.replaced(),
             dec.dropped_behind + dec.dropped_before_keyframe,
             dec.errors
         ));
