@@ -43,7 +43,7 @@ struct Camera {
 }
 
 /// Video events in, access units out, per camera.
-pub struct Ingest {
+pub(crate) struct Ingest {
     config: AssemblerConfig,
     message_framing: bool,
     cams: HashMap<String, Camera>,
@@ -53,7 +53,7 @@ impl Ingest {
     /// Assemblers made with `config`; `message_framing` trusts message ends as access-unit
     /// ends once the server proves it frames that way (lower latency, see
     /// [`AccessUnits::push_message`]); otherwise the bytes alone decide.
-    pub fn new(config: AssemblerConfig, message_framing: bool) -> Ingest {
+    pub(crate) fn new(config: AssemblerConfig, message_framing: bool) -> Ingest {
         Ingest {
             config,
             message_framing,
@@ -81,7 +81,7 @@ impl Ingest {
 
     /// Video bytes of `serial` that arrived at `at`: `emit` gets each access unit they
     /// complete. Returns the gap this ends, when its pictures were interrupted before.
-    pub fn video(
+    pub(crate) fn video(
         &mut self,
         serial: &str,
         data: &[u8],
@@ -110,13 +110,13 @@ impl Ingest {
 
     /// `serial`'s stream ended: what is pending is complete, so `emit` gets it; the next
     /// stream starts at a keyframe again.
-    pub fn ended(&mut self, serial: &str, emit: impl FnMut(AccessUnit<Instant>)) {
+    pub(crate) fn ended(&mut self, serial: &str, emit: impl FnMut(AccessUnit<Instant>)) {
         self.finish(serial, true, emit);
     }
 
     /// `serial`'s stream was stopped on purpose (its page is hidden): as [`Ingest::ended`],
     /// but the time until it streams again is no gap.
-    pub fn paused(&mut self, serial: &str, emit: impl FnMut(AccessUnit<Instant>)) {
+    pub(crate) fn paused(&mut self, serial: &str, emit: impl FnMut(AccessUnit<Instant>)) {
         self.finish(serial, false, emit);
         if let Some(cam) = self.cams.get_mut(serial) {
             cam.interrupted = None;
@@ -138,7 +138,7 @@ impl Ingest {
     }
 
     /// The connection was lost: what is pending of every camera is cut short, dropped.
-    pub fn lost(&mut self) {
+    pub(crate) fn lost(&mut self) {
         for cam in self.cams.values_mut() {
             cam.assembler.reset();
             if cam.interrupted.is_none() {
@@ -148,12 +148,12 @@ impl Ingest {
     }
 
     /// `serial`'s interruptions so far.
-    pub fn gaps(&self, serial: &str) -> Gaps {
+    pub(crate) fn gaps(&self, serial: &str) -> Gaps {
         self.cams.get(serial).map(|c| c.gaps).unwrap_or_default()
     }
 
     /// `serial`'s assembler (parameter sets, stream info), once it sent video.
-    pub fn assembler(&self, serial: &str) -> Option<&AccessUnits<Instant>> {
+    pub(crate) fn assembler(&self, serial: &str) -> Option<&AccessUnits<Instant>> {
         self.cams.get(serial).map(|c| &c.assembler)
     }
 }

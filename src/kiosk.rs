@@ -36,16 +36,16 @@ use crate::layout::Layout;
 use crate::wall::{Focus, FocusMode, Night, NightMode, Streaming, Wall};
 
 /// How dark a dimmed night screen is (0: not at all, 1: black).
-pub const NIGHT_DIM: f32 = 0.7;
+pub(crate) const NIGHT_DIM: f32 = 0.7;
 
 /// Longest an event holds the screen when its end (state false) never arrives.
-pub const MAX_ACTIVE: Duration = Duration::from_secs(60);
+pub(crate) const MAX_ACTIVE: Duration = Duration::from_secs(60);
 /// Events kept for the overlay.
-pub const RECENT_EVENTS: usize = 8;
+pub(crate) const RECENT_EVENTS: usize = 8;
 
 /// What to draw: cameras (indices into [`Wall::cameras`]) in layout order.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Screen {
+pub(crate) struct Screen {
     /// The cameras, in tile order.
     pub cameras: Vec<usize>,
     /// Their arrangement.
@@ -63,22 +63,22 @@ pub struct Screen {
 impl Screen {
     /// Its cells in a `width` x `height` target, in camera order (the renderer's and the
     /// pointer's geometry).
-    pub fn cells(&self, width: u32, height: u32) -> Vec<crate::layout::Rect> {
+    pub(crate) fn cells(&self, width: u32, height: u32) -> Vec<crate::layout::Rect> {
         crate::layout::screen_cells(self.layout, self.insets, self.cameras.len(), width, height)
     }
 
     /// How many of its cameras (the last ones) are insets.
-    pub fn inset_count(&self) -> usize {
+    pub(crate) fn inset_count(&self) -> usize {
         self.insets.map_or(0, |i| i.count)
     }
 }
 
 /// Insets on the screen at once, at most (the oldest goes).
-pub const MAX_INSETS: usize = 3;
+pub(crate) const MAX_INSETS: usize = 3;
 
 /// Why a camera is forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Why {
+pub(crate) enum Why {
     /// A detection event.
     Event(DetectionKind),
     /// The wall was asked (Home Assistant's "show camera").
@@ -97,7 +97,7 @@ struct Focused {
 
 /// One detection event, for the overlay.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RecentEvent {
+pub(crate) struct RecentEvent {
     /// When it arrived.
     pub at: Instant,
     /// The camera.
@@ -110,7 +110,7 @@ pub struct RecentEvent {
 
 /// The wall's state.
 #[derive(Debug)]
-pub struct Kiosk {
+pub(crate) struct Kiosk {
     /// Its pages: (index into [`Wall::pages`], cameras, layout).
     pages: Vec<(usize, Vec<usize>, Layout)>,
     page_time: Option<Duration>,
@@ -133,14 +133,15 @@ pub struct Kiosk {
 
 impl Kiosk {
     /// All the wall's pages, starting on the first at `now`.
-    pub fn new(wall: &Wall, now: Instant) -> Kiosk {
+    #[cfg(test)]
+    pub(crate) fn new(wall: &Wall, now: Instant) -> Kiosk {
         let all: Vec<usize> = (0..wall.pages.len()).collect();
         Kiosk::of_pages(wall, &all, now)
     }
 
     /// The wall's pages `pages` (one monitor's, indices into [`Wall::pages`], at least one),
     /// starting on the first at `now`.
-    pub fn of_pages(wall: &Wall, pages: &[usize], now: Instant) -> Kiosk {
+    pub(crate) fn of_pages(wall: &Wall, pages: &[usize], now: Instant) -> Kiosk {
         let pages: Vec<(usize, Vec<usize>, Layout)> = pages
             .iter()
             .filter_map(|&k| wall.pages.get(k).map(|p| (k, p.cameras.clone(), p.layout)))
@@ -167,12 +168,12 @@ impl Kiosk {
     }
 
     /// Whether the wall has night hours (only then does the time of day matter).
-    pub fn has_night(&self) -> bool {
+    pub(crate) fn has_night(&self) -> bool {
         self.night.is_some()
     }
 
     /// The local time of day, minutes after midnight (night hours).
-    pub fn set_time_of_day(&mut self, minute: u32) {
+    pub(crate) fn set_time_of_day(&mut self, minute: u32) {
         self.is_night = self.night.is_some_and(|n| n.contains(minute));
     }
 
@@ -181,27 +182,28 @@ impl Kiosk {
     }
 
     /// The page shown (or under the focus): its index into [`Wall::pages`].
-    pub fn page(&self) -> usize {
+    pub(crate) fn page(&self) -> usize {
         self.pages.get(self.page).map_or(0, |p| p.0)
     }
 
     /// Whether the wall's page `page` is one of this kiosk's.
-    pub fn has_page(&self, page: usize) -> bool {
+    pub(crate) fn has_page(&self, page: usize) -> bool {
         self.pages.iter().any(|p| p.0 == page)
     }
 
     /// Whether `camera` is on one of its pages.
-    pub fn has_camera(&self, camera: usize) -> bool {
+    pub(crate) fn has_camera(&self, camera: usize) -> bool {
         self.pages.iter().any(|p| p.1.contains(&camera))
     }
 
     /// How many pages it turns through.
-    pub fn page_count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn page_count(&self) -> usize {
         self.pages.len()
     }
 
     /// The next page now (a key), restarting its time.
-    pub fn turn_page(&mut self, forward: bool, now: Instant) {
+    pub(crate) fn turn_page(&mut self, forward: bool, now: Instant) {
         let n = self.pages.len();
         self.page = if forward {
             (self.page + 1) % n
@@ -214,7 +216,7 @@ impl Kiosk {
 
     /// Shows the wall's page `page` now (when it is one of this kiosk's), restarting its
     /// time.
-    pub fn show_page(&mut self, page: usize, now: Instant) {
+    pub(crate) fn show_page(&mut self, page: usize, now: Instant) {
         if let Some(k) = self.pages.iter().position(|p| p.0 == page) {
             self.page = k;
             self.page_since = now;
@@ -225,7 +227,7 @@ impl Kiosk {
     /// Brings `camera` forward, alone on the screen, for `hold` (Home Assistant's "show
     /// camera"): it takes over any focus but an event of the highest priority kind, and only
     /// such an event takes it.
-    pub fn show_camera(&mut self, camera: usize, hold: Duration, now: Instant) {
+    pub(crate) fn show_camera(&mut self, camera: usize, hold: Duration, now: Instant) {
         self.focus = Some(Focused {
             camera,
             why: Why::Asked,
@@ -235,7 +237,7 @@ impl Kiosk {
     }
 
     /// Back to the pages from whatever is forward.
-    pub fn show_wall(&mut self, now: Instant) {
+    pub(crate) fn show_wall(&mut self, now: Instant) {
         if self.focus.take().is_some() {
             self.page_since = now;
         }
@@ -243,17 +245,23 @@ impl Kiosk {
 
     /// Turns the screen off (blank, only always-on cameras streamed; a focus wakes it as at
     /// night) or on.
-    pub fn set_screen_on(&mut self, on: bool) {
+    pub(crate) fn set_screen_on(&mut self, on: bool) {
         self.off = !on;
     }
 
     /// Whether the screen is on (not turned off).
-    pub fn screen_on(&self) -> bool {
+    pub(crate) fn screen_on(&self) -> bool {
         !self.off
     }
 
     /// A detection event from a camera.
-    pub fn on_detection(&mut self, camera: usize, kind: DetectionKind, state: bool, now: Instant) {
+    pub(crate) fn on_detection(
+        &mut self,
+        camera: usize,
+        kind: DetectionKind,
+        state: bool,
+        now: Instant,
+    ) {
         self.recent.push_back(RecentEvent {
             at: now,
             camera,
@@ -337,17 +345,18 @@ impl Kiosk {
     }
 
     /// The cameras shown as insets, oldest first.
-    pub fn pips(&self) -> Vec<usize> {
+    #[cfg(test)]
+    pub(crate) fn pips(&self) -> Vec<usize> {
         self.pips.iter().map(|p| p.camera).collect()
     }
 
     /// An inset closed (its close mark tapped).
-    pub fn dismiss(&mut self, camera: usize) {
+    pub(crate) fn dismiss(&mut self, camera: usize) {
         self.pips.retain(|p| p.camera != camera);
     }
 
     /// An inset tapped: its camera fills the screen (for `hold`), the inset goes.
-    pub fn fill_from_inset(&mut self, camera: usize, hold: Duration, now: Instant) {
+    pub(crate) fn fill_from_inset(&mut self, camera: usize, hold: Duration, now: Instant) {
         self.dismiss(camera);
         self.show_camera(camera, hold, now);
     }
@@ -367,7 +376,7 @@ impl Kiosk {
     }
 
     /// Applies what is due at `now`: a focus let go, the next page.
-    pub fn poll(&mut self, now: Instant) {
+    pub(crate) fn poll(&mut self, now: Instant) {
         self.pips.retain(|p| now < p.until);
         if self.focus.as_ref().is_some_and(|f| now >= f.until) {
             self.focus = None;
@@ -387,7 +396,7 @@ impl Kiosk {
     }
 
     /// When [`Kiosk::poll`] next has something to do.
-    pub fn next_wake(&self) -> Option<Instant> {
+    pub(crate) fn next_wake(&self) -> Option<Instant> {
         let pips = self.pips.iter().map(|p| p.until).min();
         let wake = match &self.focus {
             Some(f) => Some(f.until),
@@ -400,12 +409,12 @@ impl Kiosk {
     }
 
     /// The camera an event brought forward, if any.
-    pub fn focused(&self) -> Option<usize> {
+    pub(crate) fn focused(&self) -> Option<usize> {
         self.focus.as_ref().map(|f| f.camera)
     }
 
     /// What to draw now.
-    pub fn screen(&self) -> Screen {
+    pub(crate) fn screen(&self) -> Screen {
         let (_, cameras, layout) = self.pages[self.page].clone();
         let page_caption = if self.pages.len() > 1 {
             format!("page {} of {}", self.page + 1, self.pages.len())
@@ -496,13 +505,14 @@ impl Kiosk {
     }
 
     /// The cameras to stream now: those on the screen and those always on, in order.
-    pub fn wanted(&self) -> Vec<usize> {
+    #[cfg(test)]
+    pub(crate) fn wanted(&self) -> Vec<usize> {
         self.wanted_on(&self.screen())
     }
 
     /// [`Kiosk::wanted`], with the screen already at hand: the cameras on it (those that
     /// stream on events only while one is forward), and those always on.
-    pub fn wanted_on(&self, screen: &Screen) -> Vec<usize> {
+    pub(crate) fn wanted_on(&self, screen: &Screen) -> Vec<usize> {
         let forward = self.focused();
         let mut w: Vec<usize> = screen
             .cameras
@@ -521,14 +531,14 @@ impl Kiosk {
     }
 
     /// The last events, oldest first.
-    pub fn recent(&self) -> impl Iterator<Item = &RecentEvent> {
+    pub(crate) fn recent(&self) -> impl Iterator<Item = &RecentEvent> {
         self.recent.iter()
     }
 }
 
 /// Per camera: how long since its tile last changed while its stream is live.
 #[derive(Debug)]
-pub struct Watchdog {
+pub(crate) struct Watchdog {
     limit: Option<Duration>,
     cams: Vec<Watch>,
 }
@@ -544,7 +554,7 @@ struct Watch {
 
 /// What the watchdog says of a camera.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Pictures are coming, or none is expected.
     Fine,
     /// No picture for this long: show it; the stream was already restarted for it.
@@ -555,7 +565,7 @@ pub enum Verdict {
 
 impl Watchdog {
     /// A watchdog for `cameras` cameras; `limit` None turns it off.
-    pub fn new(limit: Option<Duration>, cameras: usize) -> Watchdog {
+    pub(crate) fn new(limit: Option<Duration>, cameras: usize) -> Watchdog {
         Watchdog {
             limit,
             cams: vec![Watch::default(); cameras],
@@ -563,7 +573,7 @@ impl Watchdog {
     }
 
     /// Camera `i` showed a new picture.
-    pub fn on_picture(&mut self, i: usize, now: Instant) {
+    pub(crate) fn on_picture(&mut self, i: usize, now: Instant) {
         if let Some(w) = self.cams.get_mut(i) {
             w.since = Some(now);
             w.fired = None;
@@ -571,7 +581,7 @@ impl Watchdog {
     }
 
     /// Checks camera `i`: `live` is whether its stream is live (pictures are expected).
-    pub fn check(&mut self, i: usize, live: bool, now: Instant) -> Verdict {
+    pub(crate) fn check(&mut self, i: usize, live: bool, now: Instant) -> Verdict {
         let (Some(limit), Some(w)) = (self.limit, self.cams.get_mut(i)) else {
             return Verdict::Fine;
         };
@@ -597,12 +607,12 @@ impl Watchdog {
     }
 
     /// How many times camera `i` was found frozen.
-    pub fn fires(&self, i: usize) -> u64 {
+    pub(crate) fn fires(&self, i: usize) -> u64 {
         self.cams.get(i).map_or(0, |w| w.fires)
     }
 
     /// Frozen findings over all cameras.
-    pub fn total_fires(&self) -> u64 {
+    pub(crate) fn total_fires(&self) -> u64 {
         self.cams.iter().map(|w| w.fires).sum()
     }
 }

@@ -32,11 +32,11 @@
 //! - [`bridge`]: the Eufy Mega bridge (ha-eufy-sdk-bridge): its WebSocket protocol, video and
 //!   pictures over HTTP, the login.
 //! - [`simulator`]: a stand-in eufy-security-ws server (`eufy-hw simulate`, tests, bench).
-//! - [`source`]: RTSP streams read as cameras (`--source`).
+//! - `source`: RTSP streams read as cameras (`--source`).
 //! - [`shutdown`]: the one stop signal of every long-running part.
 //! - [`pipeline`]: the driver every consumer runs, the [`pipeline::Feed`] (access units to
 //!   decoder threads, camera statuses), the headless runner.
-//! - [`ingest`]: session video events → each camera's access units, flushes and gaps.
+//! - `ingest`: session video events → each camera's access units, flushes and gaps.
 //! - [`bitstream`]: Annex-B scanning, NAL headers, SPS, access-unit assembly, ADTS.
 //! - [`clip`]: Annex-B clip files read into access units with their frame rate.
 //! - [`decode`]: FFmpeg decoding on a named thread per stream, hardware and fallback.
@@ -48,18 +48,21 @@
 //! - [`view`]: the winit application: the wall, keys, overlay, sound.
 //! - [`wall`]: the wall file (TOML): cameras, pages, layouts, event focus, watchdog.
 //! - [`mqtt`]: Home Assistant over MQTT: discovery, commands to the wall, its state.
-//! - [`stills`]: the cameras' last pictures kept on disk (shown while streams start).
-//! - [`kiosk`]: what the wall shows now: page rotation, event focus, the frozen-picture
+//! - `stills`: the cameras' last pictures kept on disk (shown while streams start).
+//! - `kiosk`: what the wall shows now: page rotation, event focus, the frozen-picture
 //!   watchdog, which cameras to stream (pure, clocked by the caller).
 //! - [`audio`]: sound: AAC decoding, a jitter buffer aligned with the picture, cpal output.
-//! - [`talk`]: talk back's sound: a file or microphone resampled and encoded to the AAC-LC
+//! - `talk`: talk back's sound: a file or microphone resampled and encoded to the AAC-LC
 //!   frames cameras take (the session paces them).
 //! - [`record`]: raw Annex-B or MP4/MKV recordings, and publishing to an RTSP server.
-//! - [`timestamps`]: steady presentation times from arrival times (recordings).
+//! - `timestamps`: steady presentation times from arrival times (recordings).
 //! - [`bench`]: whole-pipeline frames per second and per-stage latency against FFmpeg alone.
 //! - [`app`]: the subcommands composed from the above (what `main` calls).
-//! - [`throttle`]: warnings that could repeat every frame, logged at most once a minute.
+//! - `throttle`: warnings that could repeat every frame, logged at most once a minute.
 #![deny(missing_docs)]
+// Inside the crate, `pub` is `pub(crate)`: what is public is what the binary, the tests,
+// the benches and the fuzz targets use, through the public modules above.
+#![warn(unreachable_pub)]
 
 pub mod app;
 pub mod audio;
@@ -72,8 +75,8 @@ pub mod clip;
 pub mod decode;
 pub mod eufy;
 pub mod frame;
-pub mod ingest;
-pub mod kiosk;
+mod ingest;
+mod kiosk;
 pub mod layout;
 pub mod mqtt;
 pub mod pipeline;
@@ -81,10 +84,10 @@ pub mod record;
 pub mod render;
 pub mod shutdown;
 pub mod simulator;
-pub mod source;
-pub mod stills;
-pub mod talk;
-pub mod throttle;
-pub mod timestamps;
+mod source;
+mod stills;
+mod talk;
+mod throttle;
+mod timestamps;
 pub mod view;
 pub mod wall;

@@ -34,7 +34,7 @@ impl RtspSource {
 }
 
 /// Reads `source` until `stop`, sending its video as [`SessionEvent`]s on `tx`.
-pub fn spawn(
+pub(crate) fn spawn(
     source: RtspSource,
     tx: mpsc::Sender<SessionEvent>,
     stop: Shutdown,

@@ -3,7 +3,7 @@
 //! wall that restarts shows every camera at once, with its age, until its stream's first
 //! frame; and a frame as a small PNG (the stills, Home Assistant's picture).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -11,10 +11,10 @@ use crate::av::scale::{Filter, PixelOrder, Scaler};
 use crate::frame::{Colour, Frame, Layout, Matrix, OwnedPlanes, Range};
 
 /// The width of a still picture (its height keeps the aspect).
-pub const WIDTH: u32 = 640;
+pub(crate) const WIDTH: u32 = 640;
 
 /// `frame` scaled to at most `width` pixels wide, as PNG (RGBA).
-pub fn png_of(frame: &Frame, width: u32) -> Option<Vec<u8>> {
+pub(crate) fn png_of(frame: &Frame, width: u32) -> Option<Vec<u8>> {
     let w = width.min(frame.width).max(2) & !1;
     let h = ((u64::from(frame.height) * u64::from(w) / u64::from(frame.width.max(1))) as u32)
         .max(2)
@@ -37,7 +37,7 @@ pub fn png_of(frame: &Frame, width: u32) -> Option<Vec<u8>> {
 }
 
 /// RGBA pixels (`w` x `h`, both even) as a full-range BT.601 I420 frame of `stream`.
-pub fn frame_of_rgba(rgba: &[u8], w: u32, h: u32, stream: &str) -> Option<Frame> {
+pub(crate) fn frame_of_rgba(rgba: &[u8], w: u32, h: u32, stream: &str) -> Option<Frame> {
     let (wu, hu) = (w as usize, h as usize);
     if w < 2 || h < 2 || w % 2 != 0 || h % 2 != 0 || rgba.len() < wu * hu * 4 {
         return None;
@@ -95,7 +95,7 @@ pub fn frame_of_rgba(rgba: &[u8], w: u32, h: u32, stream: &str) -> Option<Frame>
 
 /// Where the stills are kept.
 #[derive(Debug, Clone)]
-pub struct StillStore {
+pub(crate) struct StillStore {
     dir: Option<PathBuf>,
 }
 
@@ -120,14 +120,15 @@ fn file_name(serial: &str) -> String {
 
 impl StillStore {
     /// A store in `dir`.
-    pub fn in_dir(dir: &Path) -> StillStore {
+    #[cfg(test)]
+    pub(crate) fn in_dir(dir: &std::path::Path) -> StillStore {
         StillStore {
             dir: Some(dir.to_owned()),
         }
     }
 
     /// `serial`'s still and when it was taken, when there is one.
-    pub fn load(&self, serial: &str) -> Option<(Frame, SystemTime)> {
+    pub(crate) fn load(&self, serial: &str) -> Option<(Frame, SystemTime)> {
         let path = self.dir.as_ref()?.join(file_name(serial));
         let taken = std::fs::metadata(&path).ok()?.modified().ok()?;
         let file = std::fs::File::open(&path).ok()?;
@@ -144,7 +145,7 @@ impl StillStore {
     }
 
     /// Keeps `frame` as `serial`'s still (written aside, then renamed: never half a file).
-    pub fn save(&self, serial: &str, frame: &Frame) -> std::io::Result<()> {
+    pub(crate) fn save(&self, serial: &str, frame: &Frame) -> std::io::Result<()> {
         let Some(dir) = &self.dir else {
             return Ok(());
         };
@@ -159,7 +160,7 @@ impl StillStore {
 }
 
 /// How old a picture is, in words: `just now`, `12 min ago`, `3 h ago`, `2 days ago`.
-pub fn age(taken: SystemTime, now: SystemTime) -> String {
+pub(crate) fn age(taken: SystemTime, now: SystemTime) -> String {
     let secs = now
         .duration_since(taken)
         .unwrap_or(Duration::ZERO)

@@ -6,11 +6,11 @@
 use std::time::{Duration, Instant};
 
 /// How often a throttled warning may be logged.
-pub const INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const INTERVAL: Duration = Duration::from_secs(60);
 
 /// One kind of repeated warning.
 #[derive(Debug, Default, Clone)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     last: Option<Instant>,
     held_back: u64,
     /// Logged in the interval that began at `last`.
@@ -22,7 +22,7 @@ pub struct Throttle {
 impl Throttle {
     /// A throttle that lets `burst` through per interval (for warnings that are rare unless
     /// something misbehaves, such as a bad command: each says what was wrong).
-    pub fn burst(burst: u32) -> Throttle {
+    pub(crate) fn burst(burst: u32) -> Throttle {
         Throttle {
             burst,
             ..Throttle::default()
@@ -31,7 +31,7 @@ impl Throttle {
 
     /// Call on each occurrence: `Some(n)` when this one should be logged, `n` being how many
     /// were held back since the last one logged; `None` when it should not.
-    pub fn allow(&mut self) -> Option<u64> {
+    pub(crate) fn allow(&mut self) -> Option<u64> {
         self.allow_at(Instant::now())
     }
 

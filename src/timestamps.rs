@@ -15,11 +15,11 @@ use std::time::Duration;
 
 /// The shortest frame interval taken as plausible when the stream declares no frame rate
 /// (60 fps).
-pub const MIN_INTERVAL: Duration = Duration::from_micros(16_667);
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_micros(16_667);
 
 /// One stream's presentation times.
 #[derive(Debug, Clone)]
-pub struct Smoother {
+pub(crate) struct Smoother {
     interval: Duration,
     last: Option<Duration>,
 }
@@ -27,7 +27,7 @@ pub struct Smoother {
 impl Smoother {
     /// Units at least `interval` apart (a frame at the stream's rate; [`MIN_INTERVAL`] when
     /// it has none).
-    pub fn new(interval: Duration) -> Smoother {
+    pub(crate) fn new(interval: Duration) -> Smoother {
         Smoother {
             interval: interval.max(Duration::from_micros(1)),
             last: None,
@@ -35,13 +35,13 @@ impl Smoother {
     }
 
     /// The interval for a frame rate, when the rate is plausible (1 to 240 fps).
-    pub fn frame_interval(fps: Option<f64>) -> Duration {
+    pub(crate) fn frame_interval(fps: Option<f64>) -> Duration {
         fps.filter(|f| f.is_finite() && (1.0..=240.0).contains(f))
             .map_or(MIN_INTERVAL, |f| Duration::from_secs_f64(1.0 / f))
     }
 
     /// The time of a unit that arrived `arrival` after the recording's origin.
-    pub fn next(&mut self, arrival: Duration) -> Duration {
+    pub(crate) fn next(&mut self, arrival: Duration) -> Duration {
         let t = match self.last {
             Some(last) => arrival.max(last + self.interval),
             None => arrival,
@@ -51,7 +51,7 @@ impl Smoother {
     }
 
     /// The time of the last unit.
-    pub fn last(&self) -> Option<Duration> {
+    pub(crate) fn last(&self) -> Option<Duration> {
         self.last
     }
 }

@@ -16,7 +16,7 @@ pub mod cameras;
 pub mod login;
 pub mod ptz;
 pub mod record;
-pub mod show;
+pub(crate) mod show;
 pub mod simulate;
 pub mod talk;
 

@@ -132,7 +132,7 @@ async fn every_camera(
 
 /// The wall with RTSP streams among its cameras: each URL a camera `RTSP1`, `RTSP2`, …
 /// named by its URL without credentials, always streamed, on the first page.
-pub fn with_sources(mut wall: Wall, urls: &[String]) -> Result<(Wall, Vec<RtspSource>)> {
+pub(crate) fn with_sources(mut wall: Wall, urls: &[String]) -> Result<(Wall, Vec<RtspSource>)> {
     let mut sources = Vec::new();
     for (i, url) in urls.iter().enumerate() {
         if !crate::record::is_rtsp(url) {
@@ -244,7 +244,7 @@ fn simulator_summary(sim: &Simulator) -> String {
 }
 
 /// The window when there is a display (and no `--headless`); progress lines otherwise.
-pub async fn show(
+pub(crate) async fn show(
     session: SessionConfig,
     wall: Wall,
     sources: Vec<RtspSource>,
@@ -322,7 +322,7 @@ async fn headless(session: SessionConfig, show: &Show) -> Result<()> {
 
 /// The headless totals for scripts and tests: `{"frames": N, "cameras": {SERIAL: {...}}}`,
 /// one line. Its fields are kept; the text lines' wording is free to change.
-pub fn summary_json(totals: &std::collections::HashMap<String, CameraTotals>) -> String {
+pub(crate) fn summary_json(totals: &std::collections::HashMap<String, CameraTotals>) -> String {
     let mut serials: Vec<&String> = totals.keys().collect();
     serials.sort();
     let cameras: serde_json::Map<String, serde_json::Value> = serials
@@ -353,7 +353,7 @@ pub fn summary_json(totals: &std::collections::HashMap<String, CameraTotals>) ->
 
 /// One camera's progress: frames, rate, size, bytes, latency, the decoder path's name (the
 /// log says once why it was chosen), and what its tile would say when it is not live.
-pub fn progress_line(serial: &str, t: &CameraTotals, fps: f64) -> String {
+pub(crate) fn progress_line(serial: &str, t: &CameraTotals, fps: f64) -> String {
     let size = t
         .size
         .map_or_else(|| "-".to_owned(), |(w, h)| format!("{w}x{h}"));

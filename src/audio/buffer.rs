@@ -28,17 +28,17 @@ use std::time::{Duration, Instant};
 
 /// Audio later than its due time by more than this is dropped (ITU-R BT.1359: sound more
 /// than 125 ms behind the picture is detectable; this keeps well inside).
-pub const MAX_LATE: Duration = Duration::from_millis(60);
+pub(crate) const MAX_LATE: Duration = Duration::from_millis(60);
 /// Audio earlier than its due time by more than this waits (BT.1359: 45 ms ahead).
-pub const MAX_EARLY: Duration = Duration::from_millis(20);
+pub(crate) const MAX_EARLY: Duration = Duration::from_millis(20);
 /// A chunk due this much after the queue's end marks a hole in the camera's audio.
-pub const HOLE: Duration = Duration::from_millis(150);
+pub(crate) const HOLE: Duration = Duration::from_millis(150);
 /// Fade length at stops and resumes.
-pub const FADE: Duration = Duration::from_millis(5);
+pub(crate) const FADE: Duration = Duration::from_millis(5);
 /// Most audio held.
-pub const MAX_QUEUED: Duration = Duration::from_secs(2);
+pub(crate) const MAX_QUEUED: Duration = Duration::from_secs(2);
 /// The gain of ducked sound (about -16 dB): heard, but not over the talker.
-pub const DUCKED: f32 = 0.15;
+pub(crate) const DUCKED: f32 = 0.15;
 
 /// What the buffer did, for the overlay and bench.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -65,7 +65,7 @@ pub struct AudioStats {
 }
 
 /// Silence before a sound counts as an onset.
-pub const QUIET: Duration = Duration::from_millis(100);
+pub(crate) const QUIET: Duration = Duration::from_millis(100);
 /// Level over which a sample is sound, not silence.
 const ONSET_LEVEL: f32 = 0.05;
 /// Latencies and onsets kept.
@@ -73,7 +73,7 @@ const KEPT: usize = 4096;
 
 /// Samples waiting for the device.
 #[derive(Debug)]
-pub struct JitterBuffer {
+pub(crate) struct JitterBuffer {
     rate: u32,
     channels: usize,
     queue: VecDeque<f32>,
@@ -110,7 +110,7 @@ const LATENESS_KEPT: usize = 512;
 impl JitterBuffer {
     /// A buffer for `channels` interleaved samples at `rate`, samples due `delay` after they
     /// arrived.
-    pub fn new(rate: u32, channels: u16, delay: Duration) -> JitterBuffer {
+    pub(crate) fn new(rate: u32, channels: u16, delay: Duration) -> JitterBuffer {
         let channels = usize::from(channels.max(1));
         JitterBuffer {
             rate: rate.max(1),
@@ -137,7 +137,7 @@ impl JitterBuffer {
 
     /// The least time a chunk waits after it arrived: room for the measured jitter, and for
     /// one device buffer (a pull takes that much at once).
-    pub fn lead(&self) -> Duration {
+    pub(crate) fn lead(&self) -> Duration {
         Duration::from_secs_f64((2.0 * self.jitter + 0.010).clamp(0.015, 0.150) + self.pull_len)
     }
 
@@ -150,48 +150,43 @@ impl JitterBuffer {
     }
 
     /// Queued frames.
-    pub fn queued(&self) -> usize {
+    pub(crate) fn queued(&self) -> usize {
         self.queue.len() / self.channels
     }
 
     /// Samples are due this long after they arrived.
-    pub fn set_delay(&mut self, delay: Duration) {
+    pub(crate) fn set_delay(&mut self, delay: Duration) {
         self.delay = delay;
     }
 
     /// The delay in use.
-    pub fn delay(&self) -> Duration {
+    pub(crate) fn delay(&self) -> Duration {
         self.delay
     }
 
     /// Output gain, 0 to 1 (more is clipped).
-    pub fn set_volume(&mut self, volume: f32) {
+    pub(crate) fn set_volume(&mut self, volume: f32) {
         self.volume = volume.clamp(0.0, 1.0);
     }
 
     /// Mute (fades out; the queue keeps being consumed, so unmuting is in sync).
-    pub fn set_muted(&mut self, muted: bool) {
+    pub(crate) fn set_muted(&mut self, muted: bool) {
         self.muted = muted;
     }
 
     /// Duck (talk back: the camera's sound lowered to [`DUCKED`] while someone talks, so a
     /// half-duplex doorbell's echo does not fill the room); fades like a mute.
-    pub fn set_ducked(&mut self, ducked: bool) {
+    pub(crate) fn set_ducked(&mut self, ducked: bool) {
         self.ducked = ducked;
     }
 
-    /// Whether ducked.
-    pub fn ducked(&self) -> bool {
-        self.ducked
-    }
-
     /// Whether muted.
-    pub fn muted(&self) -> bool {
+    pub(crate) fn muted(&self) -> bool {
         self.muted
     }
 
     /// Forgets what is queued (another camera's sound comes next).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.consumed = self.pushed;
         self.queue.clear();
         self.marks.clear();
@@ -199,12 +194,12 @@ impl JitterBuffer {
     }
 
     /// What it did so far.
-    pub fn stats(&self) -> &AudioStats {
+    pub(crate) fn stats(&self) -> &AudioStats {
         &self.stats
     }
 
     /// Interleaved samples that arrived at `arrived`.
-    pub fn push(&mut self, samples: &[f32], arrived: Instant) {
+    pub(crate) fn push(&mut self, samples: &[f32], arrived: Instant) {
         let frames = samples.len() / self.channels;
         if frames == 0 {
             return;
@@ -273,7 +268,7 @@ impl JitterBuffer {
     }
 
     /// Fills `out` (interleaved) with what is due at the device from `play_at` on.
-    pub fn pull(&mut self, out: &mut [f32], play_at: Instant) {
+    pub(crate) fn pull(&mut self, out: &mut [f32], play_at: Instant) {
         let n = out.len() / self.channels;
         self.pull_len = self.pull_len.max(n as f64 / f64::from(self.rate)).min(0.2);
         let fade = self.frames(FADE).max(1);

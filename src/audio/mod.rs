@@ -9,7 +9,7 @@
 //! window chooses the source ([`AudioOut::set_source`]: the selected tile, or the camera an
 //! event brought forward), the delay (the picture's latency), mute and volume.
 
-pub mod buffer;
+pub(crate) mod buffer;
 pub mod decode;
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};

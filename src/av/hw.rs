@@ -18,11 +18,11 @@ use super::{check, no_memory, Owned};
 
 /// The kind of a hardware device (`vaapi`, `cuda`, …), as this FFmpeg build knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeviceType(AVHWDeviceType);
+pub(crate) struct DeviceType(AVHWDeviceType);
 
 /// FFmpeg's device type for a name such as `vaapi` or `cuda`; `None` when this FFmpeg build
 /// does not know it.
-pub fn device_type(name: &str) -> Option<DeviceType> {
+pub(crate) fn device_type(name: &str) -> Option<DeviceType> {
     let c = CString::new(name).ok()?;
     // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
     let t = unsafe { av_hwdevice_find_type_by_name(c.as_ptr()) };
@@ -38,14 +38,17 @@ unsafe fn unref(buf: *mut AVBufferRef) {
 }
 
 /// A hardware device context (a reference to an `AVHWDeviceContext`).
-pub struct HwDevice(Owned<AVBufferRef>);
+pub(crate) struct HwDevice(Owned<AVBufferRef>);
 
 // SAFETY: an AVHWDeviceContext is reference-counted and FFmpeg documents device contexts as
 // usable from any thread; this owner only creates, references and frees it.
 unsafe impl Send for HwDevice {}
 
 /// Opens a hardware device (`device` e.g. `/dev/dri/renderD128` or a CUDA index).
-pub fn create_device(kind: DeviceType, device: Option<&str>) -> Result<HwDevice, ffmpeg::Error> {
+pub(crate) fn create_device(
+    kind: DeviceType,
+    device: Option<&str>,
+) -> Result<HwDevice, ffmpeg::Error> {
     let dev = match device {
         Some(d) => Some(CString::new(d).map_err(|_| ffmpeg::Error::InvalidData)?),
         None => None,
@@ -62,7 +65,7 @@ pub fn create_device(kind: DeviceType, device: Option<&str>) -> Result<HwDevice,
 
 /// The hardware pixel format a decoder produces with a device of `kind`, if it supports one
 /// through `hw_device_ctx`.
-pub fn hw_pixel_format(codec: &ffmpeg::Codec, kind: DeviceType) -> Option<HwFormat> {
+pub(crate) fn hw_pixel_format(codec: &ffmpeg::Codec, kind: DeviceType) -> Option<HwFormat> {
     // SAFETY: reads the pointer of the AVCodec the safe wrapper holds.
     let codec = unsafe { codec.as_ptr() };
     for i in 0..64 {
@@ -81,7 +84,7 @@ pub fn hw_pixel_format(codec: &ffmpeg::Codec, kind: DeviceType) -> Option<HwForm
 
 /// The pixel format of frames in a device's memory (`VAAPI`, `CUDA`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HwFormat(AVPixelFormat);
+pub(crate) struct HwFormat(AVPixelFormat);
 
 /// What the `get_format` callback needs; owned by the [`DecoderContext`] whose codec context
 /// points to it, and freed after that context.
@@ -94,7 +97,7 @@ struct FormatChoice {
 /// the `get_format` state and the device. The context is freed first, always — the order
 /// is this type's, so no code outside this module can break it by moving or reordering
 /// fields (scuffle-ffmpeg's pattern).
-pub struct DecoderContext {
+pub(crate) struct DecoderContext {
     ctx: ManuallyDrop<ffmpeg::decoder::Video>,
     hw: Option<(Box<FormatChoice>, HwDevice)>,
     /// A hardware decoder of its own (V4L2 memory-to-memory), without a device here.
@@ -102,11 +105,11 @@ pub struct DecoderContext {
 }
 
 /// Hardware surfaces asked for beyond what the decoder needs for its references.
-pub const EXTRA_HW_FRAMES: u32 = 2;
+pub(crate) const EXTRA_HW_FRAMES: u32 = 2;
 
 impl DecoderContext {
     /// A software decoder.
-    pub fn software(ctx: ffmpeg::decoder::Video) -> DecoderContext {
+    pub(crate) fn software(ctx: ffmpeg::decoder::Video) -> DecoderContext {
         DecoderContext {
             ctx: ManuallyDrop::new(ctx),
             hw: None,
@@ -116,7 +119,7 @@ impl DecoderContext {
 
     /// A hardware decoder that FFmpeg wraps as a decoder of its own (`h264_v4l2m2m`): no
     /// device to hold, but it falls back as a hardware path does.
-    pub fn wrapper(ctx: ffmpeg::decoder::Video) -> DecoderContext {
+    pub(crate) fn wrapper(ctx: ffmpeg::decoder::Video) -> DecoderContext {
         DecoderContext {
             ctx: ManuallyDrop::new(ctx),
             hw: None,
@@ -125,7 +128,7 @@ impl DecoderContext {
     }
 
     /// Opens `ctx` (not yet opened) to decode on `device`, preferring `hw_format`.
-    pub fn hardware(
+    pub(crate) fn hardware(
         mut ctx: ffmpeg::codec::Context,
         device: HwDevice,
         hw_format: HwFormat,
@@ -151,17 +154,17 @@ impl DecoderContext {
     }
 
     /// Whether it decodes in hardware.
-    pub fn is_hw(&self) -> bool {
+    pub(crate) fn is_hw(&self) -> bool {
         self.hw.is_some() || self.wrapper
     }
 
     /// Whether it is a wrapper decoder (`h264_v4l2m2m`, …): its own buffers, no flush.
-    pub fn is_wrapper(&self) -> bool {
+    pub(crate) fn is_wrapper(&self) -> bool {
         self.wrapper
     }
 
     /// Whether the decoder was not offered the hardware format (and went to software).
-    pub fn refused(&self) -> bool {
+    pub(crate) fn refused(&self) -> bool {
         self.hw
             .as_ref()
             .is_some_and(|(c, _)| c.refused.load(Ordering::Relaxed))

@@ -3,7 +3,7 @@
 use ffmpeg_next as ffmpeg;
 
 /// A stream's codec extradata (for RTSP video: the parameter sets from the SDP, Annex-B).
-pub fn stream_extradata(stream: &ffmpeg::format::stream::Stream) -> Vec<u8> {
+pub(crate) fn stream_extradata(stream: &ffmpeg::format::stream::Stream) -> Vec<u8> {
     // SAFETY: reads the pointer of the AVStream the safe wrapper borrows from its input.
     let raw = unsafe { stream.as_ptr() };
     // SAFETY: the stream belongs to an open input context, borrowed with `stream`.

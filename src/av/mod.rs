@@ -17,10 +17,10 @@
 #![allow(unsafe_code)]
 
 pub mod frame;
-pub mod hw;
-pub mod input;
-pub mod mux;
-pub mod scale;
+pub(crate) mod hw;
+pub(crate) mod input;
+pub(crate) mod mux;
+pub(crate) mod scale;
 
 use std::ptr::NonNull;
 

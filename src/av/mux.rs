@@ -15,7 +15,7 @@ use super::{check, no_memory, Owned};
 /// An output context for a format that makes its own connection (RTSP: `AVFMT_NOFILE`).
 /// ffmpeg-next's `output_as` would also open `url` as a file, which fails ("Protocol not
 /// found") for `rtsp://`; the muxer connects when the header is written.
-pub fn output_nofile(
+pub(crate) fn output_nofile(
     url: &str,
     format: &str,
 ) -> Result<ffmpeg::format::context::Output, ffmpeg::Error> {
@@ -38,7 +38,7 @@ pub fn output_nofile(
 /// Describes stream `index` of an output context as video of `codec` (`width` x `height`)
 /// with `extradata` (parameter sets, Annex-B: the muxers convert to avcC/hvcC), for remuxing
 /// without an encoder.
-pub fn describe_video_stream(
+pub(crate) fn describe_video_stream(
     output: &mut ffmpeg::format::context::Output,
     index: usize,
     codec: ffmpeg::codec::Id,
@@ -59,7 +59,7 @@ pub fn describe_video_stream(
 }
 
 /// Describes stream `index` as AAC with `config` (AudioSpecificConfig) as extradata.
-pub fn describe_aac_stream(
+pub(crate) fn describe_aac_stream(
     output: &mut ffmpeg::format::context::Output,
     index: usize,
     sample_rate: u32,

@@ -16,7 +16,7 @@ use crate::frame::{Colour, Frame, Layout, Matrix, Range};
 
 /// The byte order of 8-bit pixels out of a [`Scaler`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PixelOrder {
+pub(crate) enum PixelOrder {
     /// R, G, B, A (A = 255).
     Rgba,
     /// B, G, R, A (A = 255).
@@ -27,17 +27,17 @@ pub enum PixelOrder {
 
 /// How a [`Scaler`] resamples (libswscale's filters this project uses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Filter {
+pub(crate) enum Filter {
     /// Averages the pixels a smaller output covers (bilinear when larger): `SWS_AREA`.
     Area,
 }
 
 /// The shape a [`Scaler`] converts from: layout, width, height.
-pub type Shape = (Layout, u32, u32);
+pub(crate) type Shape = (Layout, u32, u32);
 
 /// A libswscale context converting one frame shape (layout, size, colour) to 8-bit pixels in
 /// a [`PixelOrder`] at another size.
-pub struct Scaler {
+pub(crate) struct Scaler {
     ctx: Owned<SwsContext>,
     src: Shape,
     dst: (u32, u32),
@@ -56,7 +56,7 @@ unsafe fn free(ctx: *mut SwsContext) {
 impl Scaler {
     /// A context for `src` frames with `colour` to `dst` (width, height) pixels in `order`.
     /// `None` when libswscale refuses the shape.
-    pub fn new(
+    pub(crate) fn new(
         src: Shape,
         colour: Colour,
         dst: (u32, u32),
@@ -134,13 +134,13 @@ impl Scaler {
     }
 
     /// The frame shape and output size it was made for.
-    pub fn shape(&self) -> (Shape, (u32, u32)) {
+    pub(crate) fn shape(&self) -> (Shape, (u32, u32)) {
         (self.src, self.dst)
     }
 
     /// Converts `frame` into `out`, `stride` bytes per row. False (nothing written) when the
     /// frame's shape or `out`'s size does not match the context.
-    pub fn scale(&mut self, frame: &Frame, out: &mut [u8], stride: usize) -> bool {
+    pub(crate) fn scale(&mut self, frame: &Frame, out: &mut [u8], stride: usize) -> bool {
         let (dw, dh) = (self.dst.0 as usize, self.dst.1 as usize);
         let fits = stride >= dw * 4 && out.len() >= (dh - 1) * stride + dw * 4;
         if (frame.layout, frame.width, frame.height) != self.src || !fits {

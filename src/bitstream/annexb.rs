@@ -33,7 +33,7 @@ impl<T> Nal<T> {
 /// access unit, its last slice. Relays (RTP payloading, a restreaming server, a demuxer)
 /// carry a slice's bytes unchanged while they rewrite what is around it, so this names
 /// the same picture on both sides of one (the publishing benchmark pairs them with it).
-pub fn last_nal(data: &[u8]) -> &[u8] {
+pub(crate) fn last_nal(data: &[u8]) -> &[u8] {
     let start = data
         .windows(3)
         .rposition(|w| w == [0, 0, 1])
@@ -44,7 +44,7 @@ pub fn last_nal(data: &[u8]) -> &[u8] {
 }
 
 /// A 64-bit FNV-1a hash of `data`: a cheap name for a NAL unit (not for security).
-pub fn fnv1a(data: &[u8]) -> u64 {
+pub(crate) fn fnv1a(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
@@ -82,7 +82,7 @@ pub struct NalSplitter<T> {
 }
 
 /// Default limit for one NAL unit: larger than any keyframe a 4K camera sends.
-pub const DEFAULT_MAX_NAL_SIZE: usize = 16 << 20;
+pub(crate) const DEFAULT_MAX_NAL_SIZE: usize = 16 << 20;
 
 impl<T: Copy> Default for NalSplitter<T> {
     fn default() -> Self {

@@ -61,7 +61,7 @@ pub struct AssemblerStats {
 /// Most NAL units held before a picture's first slice (a keyframe carries a handful:
 /// AUD, VPS, SPS, PPS, SEI). A longer run is a flood: it is cut back to the latest
 /// parameter sets, so memory stays bounded and the next picture is not buried in it.
-pub const MAX_PREFIX_NALS: usize = 64;
+pub(crate) const MAX_PREFIX_NALS: usize = 64;
 
 /// The units of a flood kept when it is cut back: a keyframe's own VPS, SPS, PPS and SEI.
 const KEPT_AFTER_FLOOD: usize = 8;

@@ -4,7 +4,7 @@
 use super::BitstreamError;
 
 /// Reads bits MSB-first from a NAL unit payload, skipping `00 00 03` emulation-prevention bytes.
-pub struct BitReader<'a> {
+pub(crate) struct BitReader<'a> {
     data: &'a [u8],
     pos: usize,
     bit: u8,
@@ -15,7 +15,7 @@ pub struct BitReader<'a> {
 
 impl<'a> BitReader<'a> {
     /// A reader over `data` (a NAL payload after its header).
-    pub fn new(data: &'a [u8]) -> Self {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
         Self {
             data,
             pos: 0,
@@ -43,7 +43,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// One bit.
-    pub fn bit(&mut self) -> Result<bool, BitstreamError> {
+    pub(crate) fn bit(&mut self) -> Result<bool, BitstreamError> {
         if !self.have {
             self.load()?;
         }
@@ -56,7 +56,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// `n` bits (at most 32) as an unsigned number.
-    pub fn bits(&mut self, n: u32) -> Result<u32, BitstreamError> {
+    pub(crate) fn bits(&mut self, n: u32) -> Result<u32, BitstreamError> {
         debug_assert!(n <= 32);
         let mut v: u64 = 0;
         for _ in 0..n {
@@ -66,7 +66,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// Skips `n` bits.
-    pub fn skip(&mut self, n: u32) -> Result<(), BitstreamError> {
+    pub(crate) fn skip(&mut self, n: u32) -> Result<(), BitstreamError> {
         for _ in 0..n {
             self.bit()?;
         }
@@ -74,7 +74,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// Unsigned exp-Golomb, `ue(v)`.
-    pub fn ue(&mut self) -> Result<u32, BitstreamError> {
+    pub(crate) fn ue(&mut self) -> Result<u32, BitstreamError> {
         let mut lz = 0u32;
         while !self.bit()? {
             lz += 1;
@@ -90,7 +90,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// Signed exp-Golomb, `se(v)`.
-    pub fn se(&mut self) -> Result<i32, BitstreamError> {
+    pub(crate) fn se(&mut self) -> Result<i32, BitstreamError> {
         let k = self.ue()? as i64;
         let v = if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) };
         Ok(v as i32)

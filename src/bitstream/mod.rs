@@ -4,11 +4,11 @@
 //! network, no codec library. Everything here takes untrusted input and never panics on it.
 
 pub mod adts;
-pub mod annexb;
-pub mod au;
-pub mod bits;
+pub(crate) mod annexb;
+pub(crate) mod au;
+pub(crate) mod bits;
 pub mod nal;
-pub mod sps;
+pub(crate) mod sps;
 
 pub use annexb::{Nal, NalSplitter};
 pub use au::{split_access_units, AccessUnit, AccessUnits, AssemblerConfig, AssemblerStats};

@@ -46,7 +46,7 @@ impl StreamInfo {
 }
 
 /// Parses an SPS NAL unit (header included).
-pub fn parse_sps(codec: Codec, nal: &[u8]) -> Result<StreamInfo, BitstreamError> {
+pub(crate) fn parse_sps(codec: Codec, nal: &[u8]) -> Result<StreamInfo, BitstreamError> {
     match codec {
         Codec::H264 => parse_h264(nal.get(1..).ok_or(BitstreamError::Truncated)?),
         Codec::H265 => parse_h265(nal.get(2..).ok_or(BitstreamError::Truncated)?),

@@ -10,7 +10,7 @@
 //!   session's cameras.
 
 pub mod protocol;
-pub mod session;
+pub(crate) mod session;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -939,7 +939,11 @@ async fn list_once(
 /// `device.state` says whether it has the `ptz` capability, then `device.action` (`left`,
 /// `right`, `up`, `down`; `preset.goto` with the slot index, preset N → N − 1 as the SDK's
 /// preset list numbers them). The bridge has no 360° sweep.
-pub async fn act(config: &SessionConfig, serial: &str, action: Ptz) -> Result<(), SessionError> {
+pub(crate) async fn act(
+    config: &SessionConfig,
+    serial: &str,
+    action: Ptz,
+) -> Result<(), SessionError> {
     let (mut link, auth) = hello(config, None).await?;
     if !auth.is_ok() {
         return Err(SessionError::Bridge {

@@ -4,6 +4,6 @@
 
 pub mod buffer;
 pub mod protocol;
-pub mod schedule;
+pub(crate) mod schedule;
 pub mod session;
-pub mod talk;
+pub(crate) mod talk;

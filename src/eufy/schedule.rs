@@ -28,11 +28,11 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Why a stream ended when its owner no longer wanted it (not an outage).
-pub const NOT_SHOWN: &str = "not shown";
+pub(crate) const NOT_SHOWN: &str = "not shown";
 
 /// The timing rules.
 #[derive(Debug, Clone)]
-pub struct ScheduleConfig {
+pub(crate) struct ScheduleConfig {
     /// Longest wait for `livestream started` after a start, and for the first video after it.
     pub start_timeout: Duration,
     /// Longest silence of a camera's video once it streamed.
@@ -103,11 +103,11 @@ pub struct Retry {
 
 /// A camera's failures in a row are logged at WARN the first time and every this many
 /// after (the others at INFO): a camera that never starts is seen, not repeated forever.
-pub const WARN_EVERY: u32 = 10;
+pub(crate) const WARN_EVERY: u32 = 10;
 
 /// What the connection must do.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Send `device.start_livestream`; report a refusal with [`Scheduler::start_failed`].
     Start(String),
     /// Send `device.stop_livestream` (best effort).
@@ -139,7 +139,7 @@ pub enum Action {
 
 /// Why a start did not work.
 #[derive(Debug, Clone, PartialEq)]
-pub enum StartFailure {
+pub(crate) enum StartFailure {
     /// The server does not know the camera (yet): wait while it is logging in.
     NotListed,
     /// Anything another try may fix, with why.
@@ -202,7 +202,7 @@ impl Cam {
 
 /// The cameras of one connection.
 #[derive(Debug)]
-pub struct Scheduler {
+pub(crate) struct Scheduler {
     config: ScheduleConfig,
     cams: Vec<Cam>,
     server_ready: bool,
@@ -213,7 +213,7 @@ impl Scheduler {
     /// Cameras in the order given (which camera of a station goes first); none is started
     /// until the server is ready ([`Scheduler::set_server_ready`] or
     /// [`Scheduler::on_listed`]).
-    pub fn new(config: ScheduleConfig, serials: &[String]) -> Scheduler {
+    pub(crate) fn new(config: ScheduleConfig, serials: &[String]) -> Scheduler {
         Scheduler {
             config,
             cams: serials
@@ -237,12 +237,12 @@ impl Scheduler {
     }
 
     /// The actions queued so far, in order.
-    pub fn take_actions(&mut self) -> Vec<Action> {
+    pub(crate) fn take_actions(&mut self) -> Vec<Action> {
         self.out.drain(..).collect()
     }
 
     /// Whether any action is queued.
-    pub fn has_actions(&self) -> bool {
+    pub(crate) fn has_actions(&self) -> bool {
         !self.out.is_empty()
     }
 
@@ -251,14 +251,14 @@ impl Scheduler {
     }
 
     /// The station a camera streams through (learnt from the server).
-    pub fn set_station(&mut self, serial: &str, station: &str) {
+    pub(crate) fn set_station(&mut self, serial: &str, station: &str) {
         if let Some(i) = self.index(serial) {
             self.cams[i].station = Some(station.to_owned());
         }
     }
 
     /// The server finished logging in (or was never logging in): cameras may start.
-    pub fn set_server_ready(&mut self, now: Instant) {
+    pub(crate) fn set_server_ready(&mut self, now: Instant) {
         self.server_ready = true;
         for i in 0..self.cams.len() {
             self.listed(i, now);
@@ -266,7 +266,7 @@ impl Scheduler {
     }
 
     /// The server lists this camera now (`device added`, or a state dump).
-    pub fn on_listed(&mut self, serial: &str, now: Instant) {
+    pub(crate) fn on_listed(&mut self, serial: &str, now: Instant) {
         if let Some(i) = self.index(serial) {
             self.listed(i, now);
         }
@@ -285,7 +285,7 @@ impl Scheduler {
 
     /// Whether the owner wants this camera streamed now. An unwanted camera is stopped (not
     /// a failure) and waits; a wanted one starts as soon as its station is free.
-    pub fn set_wanted(&mut self, serial: &str, wanted: bool, now: Instant) {
+    pub(crate) fn set_wanted(&mut self, serial: &str, wanted: bool, now: Instant) {
         let Some(i) = self.index(serial) else { return };
         if self.cams[i].wanted == wanted {
             return;
@@ -312,7 +312,7 @@ impl Scheduler {
     /// The owner found the camera's stream broken (no picture): stop it and start it again
     /// (counted as a failure: repeated restarts back off). Only a streaming camera: one that
     /// is starting has its own deadlines.
-    pub fn restart(&mut self, serial: &str, reason: &str, now: Instant) {
+    pub(crate) fn restart(&mut self, serial: &str, reason: &str, now: Instant) {
         let Some(i) = self.index(serial) else { return };
         if matches!(self.cams[i].phase, Phase::Streaming { .. }) {
             self.end(i, now, reason.to_owned(), true, true);
@@ -320,12 +320,12 @@ impl Scheduler {
     }
 
     /// Whether a camera waits for the server to log in or list it.
-    pub fn waiting_for_server(&self) -> bool {
+    pub(crate) fn waiting_for_server(&self) -> bool {
         self.cams.iter().any(|c| c.phase == Phase::Unlisted)
     }
 
     /// The cameras waiting for the server, for messages.
-    pub fn unlisted(&self) -> Vec<&str> {
+    pub(crate) fn unlisted(&self) -> Vec<&str> {
         self.cams
             .iter()
             .filter(|c| c.phase == Phase::Unlisted)
@@ -334,7 +334,7 @@ impl Scheduler {
     }
 
     /// Cameras whose stream was started and not ended (to stop on exit).
-    pub fn active(&self) -> Vec<String> {
+    pub(crate) fn active(&self) -> Vec<String> {
         self.cams
             .iter()
             .filter(|c| c.active())
@@ -343,7 +343,7 @@ impl Scheduler {
     }
 
     /// The start was refused.
-    pub fn start_failed(&mut self, serial: &str, failure: StartFailure, now: Instant) {
+    pub(crate) fn start_failed(&mut self, serial: &str, failure: StartFailure, now: Instant) {
         let Some(i) = self.index(serial) else { return };
         match failure {
             StartFailure::NotListed => {
@@ -356,14 +356,14 @@ impl Scheduler {
 
     /// The session is closing: the server ended this camera's stream (or is about to be
     /// asked to), and nothing follows: no restart, no report, no log.
-    pub fn closed(&mut self, serial: &str) {
+    pub(crate) fn closed(&mut self, serial: &str) {
         if let Some(i) = self.index(serial) {
             self.cams[i].phase = Phase::Off;
         }
     }
 
     /// Whether the camera's livestream runs for us (`livestream started` came).
-    pub fn is_live(&self, serial: &str) -> bool {
+    pub(crate) fn is_live(&self, serial: &str) -> bool {
         self.index(serial).is_some_and(|i| {
             matches!(
                 self.cams[i].phase,
@@ -373,12 +373,12 @@ impl Scheduler {
     }
 
     /// Audio for `serial`: true while its stream is ours (forward it).
-    pub fn on_audio(&self, serial: &str) -> bool {
+    pub(crate) fn on_audio(&self, serial: &str) -> bool {
         self.index(serial).is_some_and(|i| self.cams[i].active())
     }
 
     /// `livestream started`; true when the camera is one we started (forward it).
-    pub fn on_started(&mut self, serial: &str, now: Instant) -> bool {
+    pub(crate) fn on_started(&mut self, serial: &str, now: Instant) -> bool {
         let Some(i) = self.index(serial) else {
             return false;
         };
@@ -394,7 +394,7 @@ impl Scheduler {
 
     /// Video for `serial`; false when it is not streaming for us (a camera we stopped or that
     /// waits for its turn): the bytes are to be ignored.
-    pub fn on_video(&mut self, serial: &str, now: Instant) -> bool {
+    pub(crate) fn on_video(&mut self, serial: &str, now: Instant) -> bool {
         let Some(i) = self.index(serial) else {
             return false;
         };
@@ -421,7 +421,7 @@ impl Scheduler {
     }
 
     /// `livestream stopped` from the server: the stream was cut off (or never started).
-    pub fn on_stopped(&mut self, serial: &str, now: Instant) {
+    pub(crate) fn on_stopped(&mut self, serial: &str, now: Instant) {
         let Some(i) = self.index(serial) else { return };
         if self.cams[i].active() {
             let failure = !self.cams[i].streamed;
@@ -436,7 +436,7 @@ impl Scheduler {
     }
 
     /// The station reported a failed command (negative `returnCode`) for this camera.
-    pub fn on_station_error(&mut self, serial: &str, code: i64, now: Instant) {
+    pub(crate) fn on_station_error(&mut self, serial: &str, code: i64, now: Instant) {
         let Some(i) = self.index(serial) else { return };
         if matches!(self.cams[i].phase, Phase::Starting(_) | Phase::Started(_)) {
             self.end(
@@ -450,7 +450,7 @@ impl Scheduler {
     }
 
     /// The earliest instant [`Scheduler::poll`] has something to do.
-    pub fn next_wake(&self) -> Option<Instant> {
+    pub(crate) fn next_wake(&self) -> Option<Instant> {
         let cfg = &self.config;
         self.cams
             .iter()
@@ -471,7 +471,7 @@ impl Scheduler {
     }
 
     /// Applies every rule due at `now`: timeouts, turns, starts.
-    pub fn poll(&mut self, now: Instant) {
+    pub(crate) fn poll(&mut self, now: Instant) {
         self.expire(now);
         self.hand_turns(now);
         self.start_due(now);

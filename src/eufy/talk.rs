@@ -16,10 +16,10 @@ use super::protocol::codes;
 use crate::talk::{TalkAudio, TalkState, FRAME_INTERVAL, LIVE_AHEAD};
 
 /// The first schema with talk back.
-pub const TALK_SCHEMA: u32 = 13;
+pub(crate) const TALK_SCHEMA: u32 = 13;
 
 /// Frames sent back to back at most after the session was held up.
-pub const CATCH_UP: u32 = 4;
+pub(crate) const CATCH_UP: u32 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {

@@ -19,7 +19,7 @@ use crate::shutdown::{self, Shutdown};
 use crate::source::RtspSource;
 
 /// Where the streams come from.
-pub struct Inputs {
+pub(crate) struct Inputs {
     /// eufy-security-ws cameras; `None` (or no serials): no session.
     pub session: Option<SessionConfig>,
     /// The owner's requests to the session (which cameras to stream, restarts).
@@ -33,7 +33,7 @@ pub struct Inputs {
 
 impl Inputs {
     /// A session's cameras, no RTSP, a queue of 256 events.
-    pub fn session(config: SessionConfig) -> Inputs {
+    pub(crate) fn session(config: SessionConfig) -> Inputs {
         Inputs {
             session: Some(config),
             control: None,
@@ -45,7 +45,7 @@ impl Inputs {
 
 /// What the sink wants after an event or a tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
+pub(crate) enum Flow {
     /// Go on.
     Continue,
     /// Stop the inputs (what still comes is handed on).
@@ -53,7 +53,7 @@ pub enum Flow {
 }
 
 /// A consumer of the events of every input.
-pub trait Sink {
+pub(crate) trait Sink {
     /// Why the sink cannot go on; a session that fails for good becomes one too.
     type Error: From<SessionError>;
 
@@ -73,7 +73,7 @@ pub trait Sink {
 
 /// Runs `inputs` into `sink` until `shutdown`, the sink's [`Flow::Stop`] or error, or the
 /// session's end (an error no reconnect can fix); returns once every input has ended.
-pub async fn run<S: Sink>(
+pub(crate) async fn run<S: Sink>(
     inputs: Inputs,
     sink: &mut S,
     mut shutdown: Shutdown,

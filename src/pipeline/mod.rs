@@ -11,9 +11,9 @@
 //!
 //! [`Shutdown`]: crate::shutdown::Shutdown
 
-pub mod drive;
-pub mod headless;
-pub mod recording;
+pub(crate) mod drive;
+pub(crate) mod headless;
+pub(crate) mod recording;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

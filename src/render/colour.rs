@@ -7,7 +7,7 @@ use crate::frame::{Colour, Layout, Matrix, Range};
 /// The shader's uniform block (see `Params` in the WGSL).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Params {
+pub(crate) struct Params {
     /// Rows of the YUV→R'G'B' matrix.
     pub r: [f32; 4],
     /// Second row.
@@ -22,7 +22,7 @@ pub struct Params {
 }
 
 /// Kr and Kb of a matrix (ITU-R BT.601, BT.709, BT.2020).
-pub fn kr_kb(m: Matrix) -> (f64, f64) {
+pub(crate) fn kr_kb(m: Matrix) -> (f64, f64) {
     match m {
         Matrix::Bt601 => (0.299, 0.114),
         Matrix::Bt709 => (0.2126, 0.0722),
@@ -31,7 +31,7 @@ pub fn kr_kb(m: Matrix) -> (f64, f64) {
 }
 
 /// Rows of the matrix from (Y, Cb, Cr) with Y in 0..1 and Cb/Cr in -0.5..0.5 to R'G'B'.
-pub fn matrix_rows(m: Matrix) -> [[f64; 3]; 3] {
+pub(crate) fn matrix_rows(m: Matrix) -> [[f64; 3]; 3] {
     let (kr, kb) = kr_kb(m);
     let kg = 1.0 - kr - kb;
     [
@@ -46,7 +46,7 @@ pub fn matrix_rows(m: Matrix) -> [[f64; 3]; 3] {
 }
 
 /// Bits per sample of a layout.
-pub fn bit_depth(layout: Layout) -> u32 {
+pub(crate) fn bit_depth(layout: Layout) -> u32 {
     match layout {
         Layout::I420 | Layout::Nv12 => 8,
         Layout::P010 | Layout::I420P10 => 10,
@@ -55,7 +55,7 @@ pub fn bit_depth(layout: Layout) -> u32 {
 
 /// Offsets and gains: code value → (Y in 0..1, C in -0.5..0.5).
 /// Returns (luma offset, luma gain, chroma offset, chroma gain).
-pub fn range_terms(range: Range, bits: u32) -> (f64, f64, f64, f64) {
+pub(crate) fn range_terms(range: Range, bits: u32) -> (f64, f64, f64, f64) {
     let unit = f64::from(1u32 << (bits - 8));
     let max = f64::from((1u32 << bits) - 1);
     match range {
@@ -71,7 +71,7 @@ pub fn range_terms(range: Range, bits: u32) -> (f64, f64, f64, f64) {
 
 /// How a texture sample maps back to the code value: 8-bit UNORM gives c/255, P010 (10 bits
 /// in the high bits of 16) gives c·64/65535, 10 bits in the low bits give c/65535.
-pub fn sample_scale(layout: Layout) -> f64 {
+pub(crate) fn sample_scale(layout: Layout) -> f64 {
     match layout {
         Layout::I420 | Layout::Nv12 => 255.0,
         Layout::P010 => 65535.0 / 64.0,
@@ -80,7 +80,7 @@ pub fn sample_scale(layout: Layout) -> f64 {
 }
 
 /// The uniform block for a frame.
-pub fn params(colour: Colour, layout: Layout) -> Params {
+pub(crate) fn params(colour: Colour, layout: Layout) -> Params {
     let m = matrix_rows(colour.matrix);
     let (yo, yg, co, cg) = range_terms(colour.range, bit_depth(layout));
     let row = |r: [f64; 3]| [r[0] as f32, r[1] as f32, r[2] as f32, 0.0];

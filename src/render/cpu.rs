@@ -68,7 +68,7 @@ impl std::str::FromStr for ColourChoice {
 
 /// Whether the CPU path can draw into a target of `format` and `usage`: 8-bit RGBA or BGRA
 /// that can be copied into.
-pub fn target_ok(format: wgpu::TextureFormat, usage: wgpu::TextureUsages) -> bool {
+pub(crate) fn target_ok(format: wgpu::TextureFormat, usage: wgpu::TextureUsages) -> bool {
     byte_order(format).is_some() && usage.contains(wgpu::TextureUsages::COPY_DST)
 }
 
@@ -125,7 +125,7 @@ impl CpuTile {
     /// Converts the latest frame to `(w, h)` pixels of `format` when it or the size changed
     /// (then [`CpuTile::pixels`] holds them); returns the time spent converting. `None`
     /// when there is nothing to show.
-    pub fn prepare(
+    pub(super) fn prepare(
         &mut self,
         gpu: &super::Gpu,
         (w, h): (u32, u32),
@@ -172,14 +172,14 @@ impl CpuTile {
     }
 
     /// The converted picture: its buffer, rows of the returned number of bytes.
-    pub fn pixels(&self) -> Option<(&wgpu::Buffer, u32)> {
+    pub(super) fn pixels(&self) -> Option<(&wgpu::Buffer, u32)> {
         self.out.as_ref().map(|o| (&o.buffer, o.padded_row))
     }
 
     /// For a window's own pixels: the latest frame converted to `(w, h)` (`0x00RRGGBB`
     /// words, `w * 4` bytes a row) when it or the size changed. Returns the pixels, whether
     /// they are new, and the time spent converting; `None` when there is nothing to show.
-    pub fn window_pixels(&mut self, (w, h): (u32, u32)) -> Option<(&[u8], bool, Duration)> {
+    pub(super) fn window_pixels(&mut self, (w, h): (u32, u32)) -> Option<(&[u8], bool, Duration)> {
         let frame = self.frame.as_ref()?;
         let shape = ((frame.layout, frame.width, frame.height), (w, h));
         let fresh = self

@@ -14,9 +14,9 @@
 //! libswscale converts each new picture at its tile's size and the target only copies it
 //! ([`cpu`]).
 
-pub mod colour;
-pub mod cpu;
-pub mod window;
+pub(crate) mod colour;
+pub(crate) mod cpu;
+pub(crate) mod window;
 
 use std::collections::HashMap;
 

@@ -25,7 +25,7 @@ pub fn display_available() -> bool {
 }
 
 /// An error unless [`display_available`].
-pub fn require_display() -> Result<(), RenderError> {
+pub(crate) fn require_display() -> Result<(), RenderError> {
     if display_available() {
         Ok(())
     } else {
@@ -36,7 +36,7 @@ pub fn require_display() -> Result<(), RenderError> {
 }
 
 /// The wgpu instance windows are made with (Vulkan, Metal, DX12).
-pub fn instance() -> wgpu::Instance {
+pub(crate) fn instance() -> wgpu::Instance {
     wgpu::Instance::new(&wgpu::InstanceDescriptor {
         backends: wgpu::Backends::PRIMARY,
         ..Default::default()
@@ -59,7 +59,7 @@ pub struct WindowOptions {
 }
 
 /// Which display server the window is on, for the log.
-pub fn display_server(event_loop: &ActiveEventLoop) -> &'static str {
+pub(crate) fn display_server(event_loop: &ActiveEventLoop) -> &'static str {
     #[cfg(all(
         unix,
         not(any(target_os = "macos", target_os = "ios", target_os = "android"))
@@ -101,7 +101,7 @@ fn fullscreen_mode(event_loop: &ActiveEventLoop, monitor: Option<usize>) -> Full
 /// the window would stay at its first size in a corner. So the window is also placed and
 /// sized to the monitor itself, as mpv does; a window manager that honours the request
 /// does the same.
-pub fn cover_monitor(window: &Window, event_loop: &ActiveEventLoop, monitor: Option<usize>) {
+pub(crate) fn cover_monitor(window: &Window, event_loop: &ActiveEventLoop, monitor: Option<usize>) {
     window.set_fullscreen(Some(fullscreen_mode(event_loop, monitor)));
     if let Some(m) = target_monitor(event_loop, monitor) {
         window.set_outer_position(m.position());
@@ -111,7 +111,7 @@ pub fn cover_monitor(window: &Window, event_loop: &ActiveEventLoop, monitor: Opt
 }
 
 /// A window with its configured wgpu surface, GPU and renderer.
-pub struct Surface {
+pub(crate) struct Surface {
     /// The window.
     pub window: Arc<Window>,
     surface: wgpu::Surface<'static>,
@@ -225,7 +225,7 @@ fn refresh_interval(window: &Window) -> Duration {
 impl Surface {
     /// Opens a window (see [`WindowOptions`]) for `tiles` tiles, with a renderer on the
     /// colour path the adapter calls for; on the CPU path it presents its own pixels.
-    pub fn open(
+    pub(crate) fn open(
         event_loop: &ActiveEventLoop,
         instance: &wgpu::Instance,
         title: &str,
@@ -281,12 +281,12 @@ impl Surface {
     }
 
     /// The size drawn at, in pixels.
-    pub fn size(&self) -> (u32, u32) {
+    pub(crate) fn size(&self) -> (u32, u32) {
         (self.config.width, self.config.height)
     }
 
     /// Follows a window resize; a minimised window reports 0x0 and keeps the old size.
-    pub fn resize(&mut self, width: u32, height: u32) {
+    pub(crate) fn resize(&mut self, width: u32, height: u32) {
         if width > 0 && height > 0 {
             self.config.width = width;
             self.config.height = height;
@@ -299,7 +299,7 @@ impl Surface {
 
     /// Draws the tiles (their last uploads) and the overlay into the next image and presents
     /// it. False when there was no image to draw into (the surface was reconfigured).
-    pub fn draw(&mut self, views: &[TileView]) -> bool {
+    pub(crate) fn draw(&mut self, views: &[TileView]) -> bool {
         if let Some(soft) = self.soft.as_mut() {
             let (w, h) = (self.config.width, self.config.height);
             return match draw_soft(soft, &mut self.renderer, &self.window, (w, h), views) {
@@ -381,7 +381,7 @@ fn draw_soft(
 
 /// A window driven from the thread that renders into it (`eufy-hw bench --window`): the
 /// event loop is pumped between frames instead of owning the thread.
-pub struct PumpedWindow {
+pub(crate) struct PumpedWindow {
     event_loop: EventLoop<()>,
     handler: PumpedHandler,
 }
@@ -459,7 +459,7 @@ fn any_thread_event_loop() -> Result<EventLoop<()>, RenderError> {
 
 impl PumpedWindow {
     /// Opens the window from this thread (any thread on Linux and Windows).
-    pub fn open(tiles: usize, colour: ColourChoice) -> Result<PumpedWindow, RenderError> {
+    pub(crate) fn open(tiles: usize, colour: ColourChoice) -> Result<PumpedWindow, RenderError> {
         require_display()?;
         let mut w = PumpedWindow {
             event_loop: any_thread_event_loop()?,
@@ -488,7 +488,7 @@ impl PumpedWindow {
     }
 
     /// Handles pending window events for up to `timeout`; false once the window was closed.
-    pub fn pump(&mut self, timeout: Duration) -> bool {
+    pub(crate) fn pump(&mut self, timeout: Duration) -> bool {
         use winit::platform::pump_events::{EventLoopExtPumpEvents, PumpStatus};
         let status = self
             .event_loop
@@ -497,7 +497,7 @@ impl PumpedWindow {
     }
 
     /// The window's surface (there once [`PumpedWindow::open`] returned).
-    pub fn surface(&mut self) -> Option<&mut Surface> {
+    pub(crate) fn surface(&mut self) -> Option<&mut Surface> {
         self.handler.surface.as_mut()
     }
 }

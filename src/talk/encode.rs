@@ -10,15 +10,15 @@ use ffmpeg::ChannelLayout;
 use crate::bitstream::adts::{self, AdtsHeader};
 
 /// Samples per second sent to a camera.
-pub const RATE: u32 = 16_000;
+pub(crate) const RATE: u32 = 16_000;
 /// Samples per AAC frame.
-pub const FRAME_SAMPLES: usize = 1024;
+pub(crate) const FRAME_SAMPLES: usize = 1024;
 /// Bits per second: peers use 16–24 kbit/s; the cameras drop frames of more than
 /// [`MAX_FRAME`] bytes.
-pub const BIT_RATE: usize = 24_000;
+pub(crate) const BIT_RATE: usize = 24_000;
 /// The largest frame a camera takes, bytes (header included); larger ones are dropped here,
 /// counted.
-pub const MAX_FRAME: usize = 640;
+pub(crate) const MAX_FRAME: usize = 640;
 
 /// The ADTS header of every frame: AAC LC, 16 kHz (index 8), one channel.
 const HEADER: AdtsHeader = AdtsHeader {
@@ -31,7 +31,7 @@ const HEADER: AdtsHeader = AdtsHeader {
 
 /// Why sound cannot be encoded for a camera.
 #[derive(Debug, thiserror::Error)]
-pub enum EncodeError {
+pub(crate) enum EncodeError {
     /// FFmpeg has no AAC encoder, or it would not open.
     #[error("cannot open FFmpeg's AAC encoder: {0}")]
     Open(String),
@@ -41,7 +41,7 @@ pub enum EncodeError {
 }
 
 /// One talk back's encoder: sound in, ADTS frames out.
-pub struct TalkEncoder {
+pub(crate) struct TalkEncoder {
     encoder: ffmpeg::encoder::Audio,
     /// The resampler and the input it was made for (format, layout, rate).
     resampler: Option<(ffmpeg::software::resampling::Context, (Sample, u64, u32))>,
@@ -54,7 +54,7 @@ pub struct TalkEncoder {
 
 impl TalkEncoder {
     /// An encoder at [`BIT_RATE`].
-    pub fn new() -> Result<TalkEncoder, EncodeError> {
+    pub(crate) fn new() -> Result<TalkEncoder, EncodeError> {
         let open = |e: &dyn std::fmt::Display| EncodeError::Open(e.to_string());
         ffmpeg::init().map_err(|e| open(&e))?;
         // The encoder's statistics at close ("Qavg") are not for the user's terminal.
@@ -82,7 +82,7 @@ impl TalkEncoder {
 
     /// Interleaved `f32` samples of `channels` at `rate` (a microphone's): their frames
     /// appended to `out`.
-    pub fn push_pcm(
+    pub(crate) fn push_pcm(
         &mut self,
         samples: &[f32],
         channels: u16,
@@ -114,7 +114,7 @@ impl TalkEncoder {
     /// A decoded frame of any format, layout and rate (a file's): its frames appended to
     /// `out`. A frame that does not say its channel layout is given the usual one for its
     /// channel count.
-    pub fn push_frame(
+    pub(crate) fn push_frame(
         &mut self,
         frame: &mut ffmpeg::frame::Audio,
         out: &mut Vec<Vec<u8>>,
@@ -156,7 +156,7 @@ impl TalkEncoder {
 
     /// The end of the sound: what is held back is padded to a whole frame, encoded and
     /// drained into `out`.
-    pub fn finish(&mut self, out: &mut Vec<Vec<u8>>) -> Result<(), EncodeError> {
+    pub(crate) fn finish(&mut self, out: &mut Vec<Vec<u8>>) -> Result<(), EncodeError> {
         if !self.pending.is_empty() {
             let pad = FRAME_SAMPLES - self.pending.len() % FRAME_SAMPLES;
             if pad < FRAME_SAMPLES {

@@ -16,7 +16,7 @@
 //! Dropping the [`Mic`], or a file's end, closes the channel: the session sends what is left
 //! and stops talking.
 
-pub mod encode;
+pub(crate) mod encode;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, TrySendError};
@@ -30,10 +30,10 @@ use tokio::sync::mpsc;
 use encode::{EncodeError, TalkEncoder};
 
 /// One frame's sound: the session sends one frame per interval.
-pub const FRAME_INTERVAL: Duration = Duration::from_millis(64);
+pub(crate) const FRAME_INTERVAL: Duration = Duration::from_millis(64);
 
 /// Frames waiting for the session from a live source, at most (256 ms).
-pub const LIVE_QUEUE: usize = 4;
+pub(crate) const LIVE_QUEUE: usize = 4;
 
 /// The microphone's buffer asked for, ms.
 const MIC_BUFFER_MS: u32 = 20;
@@ -50,7 +50,7 @@ pub struct TalkAudio {
 }
 
 /// Frames a live source may have waiting at a tick (room for the sound card's jitter).
-pub const LIVE_AHEAD: usize = 2;
+pub(crate) const LIVE_AHEAD: usize = 2;
 
 /// Where a talk back is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +93,7 @@ impl TalkState {
 
 /// Why talk back could not begin.
 #[derive(Debug, thiserror::Error)]
-pub enum TalkError {
+pub(crate) enum TalkError {
     /// The file could not be opened or has no sound.
     #[error("cannot read {path}: {why}")]
     File {
@@ -112,7 +112,7 @@ pub enum TalkError {
 
 /// What a source thread did, for the log and the tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SourceReport {
+pub(crate) struct SourceReport {
     /// Frames encoded.
     pub frames: u64,
     /// Frames dropped: the session behind (live), or over the size limit.
@@ -124,7 +124,7 @@ pub struct SourceReport {
 /// Reads `path` (`-`: standard input) on a thread `talk-file`: its first sound stream
 /// decoded, encoded for a camera, handed over as fast as the session takes it. The thread's
 /// result says what it did.
-pub fn from_file(
+pub(crate) fn from_file(
     path: &str,
 ) -> Result<(TalkAudio, std::thread::JoinHandle<SourceReport>), TalkError> {
     let bad = |why: String| TalkError::File {
@@ -226,7 +226,7 @@ fn input_host() -> cpal::Host {
 
 /// A microphone open for talking: its sound becomes frames on a thread `talk-mic` while this
 /// lives; dropping it ends the sound (the session then stops talking).
-pub struct Mic {
+pub(crate) struct Mic {
     /// The device, in words.
     pub device: String,
     dropped: Arc<AtomicU64>,
@@ -245,7 +245,7 @@ impl Drop for Mic {
 impl Mic {
     /// Opens `device` (a name as ALSA lists it: `arecord -L`; a sound server's own source is
     /// chosen with `PULSE_SOURCE`), or the default input.
-    pub fn open(device: Option<&str>) -> Result<(Mic, TalkAudio), TalkError> {
+    pub(crate) fn open(device: Option<&str>) -> Result<(Mic, TalkAudio), TalkError> {
         let no_mic = |e: &dyn std::fmt::Display| TalkError::NoMic(e.to_string());
         let host = input_host();
         let dev = match device {
@@ -341,7 +341,7 @@ impl Mic {
     }
 
     /// Sound lost so far (buffers or frames: the encoder or the session behind).
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 }
