@@ -784,7 +784,7 @@ mod fake {
     use std::collections::VecDeque;
     use std::sync::{Arc, Mutex};
 
-    use eufy_hw::decode::backend::{Backend, Opener};
+    use eufy_hw::decode::backend::{Backend, Opener, Received, Sent};
     use eufy_hw::decode::Accel;
     use ffmpeg_next as ffmpeg;
 
@@ -840,43 +840,40 @@ mod fake {
         }
     }
 
-    fn eagain() -> ffmpeg::Error {
-        ffmpeg::Error::Other {
-            errno: ffmpeg::util::error::EAGAIN,
-        }
-    }
-
     impl Backend for Wrapper {
-        fn send_packet(&mut self, p: &ffmpeg::Packet) -> Result<(), ffmpeg::Error> {
+        fn send_packet(&mut self, p: &ffmpeg::Packet) -> Result<Sent, ffmpeg::Error> {
             if self.draining {
                 self.swallowed += 1;
-                return if self.swallowed > 3 {
-                    Err(eagain())
+                return Ok(if self.swallowed > 3 {
+                    Sent::Full
                 } else {
-                    Ok(())
-                };
+                    Sent::Taken
+                });
             }
             if self.habit == Habit::Eagain && !self.ready.is_empty() {
-                return Err(eagain());
+                return Ok(Sent::Full);
             }
             self.inner.send_packet(p)?;
             self.pull();
             self.fresh = true;
-            Ok(())
+            Ok(Sent::Taken)
         }
 
-        fn receive_frame(&mut self, frame: &mut ffmpeg::frame::Video) -> Result<(), ffmpeg::Error> {
+        fn receive_frame(
+            &mut self,
+            frame: &mut ffmpeg::frame::Video,
+        ) -> Result<Received, ffmpeg::Error> {
             if self.habit == Habit::Silent {
-                return Err(eagain());
+                return Ok(Received::NeedsInput);
             }
             if self.habit == Habit::Eagain && std::mem::take(&mut self.fresh) {
-                return Err(eagain());
+                return Ok(Received::NeedsInput);
             }
             let Some(mut f) = self.ready.pop_front() else {
-                return Err(if self.draining {
-                    ffmpeg::Error::Eof
+                return Ok(if self.draining {
+                    Received::Drained
                 } else {
-                    eagain()
+                    Received::NeedsInput
                 });
             };
             if self.habit == Habit::Corrupt {
@@ -887,7 +884,7 @@ mod fake {
                 .unwrap()
                 .push(f.data(0).as_ptr() as usize);
             *frame = f;
-            Ok(())
+            Ok(Received::Frame)
         }
 
         fn send_eof(&mut self) -> Result<(), ffmpeg::Error> {

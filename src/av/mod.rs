@@ -24,6 +24,8 @@ pub(crate) mod scale;
 
 use std::ptr::NonNull;
 
+use ffmpeg_next as ffmpeg;
+
 /// The one owner of an FFmpeg allocation: never null; `Drop` frees it with `free`.
 pub(crate) struct Owned<T> {
     ptr: NonNull<T>,
@@ -75,6 +77,51 @@ fn no_memory() -> ffmpeg_next::Error {
     ffmpeg_next::Error::from(ffmpeg_next::ffi::AVERROR(ffmpeg_next::util::error::ENOMEM))
 }
 
+/// What became of a packet given to a decoder (`avcodec_send_packet`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// The decoder took it.
+    Taken,
+    /// Not now (EAGAIN): the decoder holds frames that must be taken first; send it again
+    /// after.
+    Full,
+}
+
+/// What asking a decoder for a frame gave (`avcodec_receive_frame`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// A frame.
+    Frame,
+    /// None yet (EAGAIN): it needs more input.
+    NeedsInput,
+    /// None any more (EOF): drained after the end of the stream.
+    Drained,
+}
+
+/// FFmpeg's answer to a sent packet, EAGAIN made a [`Sent::Full`]; other errors stay errors.
+pub fn sent(r: Result<(), ffmpeg::Error>) -> Result<Sent, ffmpeg::Error> {
+    match r {
+        Ok(()) => Ok(Sent::Taken),
+        Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
+            Ok(Sent::Full)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// FFmpeg's answer to a frame asked for, EAGAIN and EOF made [`Received`]s; other errors stay
+/// errors.
+pub fn received(r: Result<(), ffmpeg::Error>) -> Result<Received, ffmpeg::Error> {
+    match r {
+        Ok(()) => Ok(Received::Frame),
+        Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
+            Ok(Received::NeedsInput)
+        }
+        Err(ffmpeg::Error::Eof) => Ok(Received::Drained),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +151,30 @@ mod tests {
         unsafe { count_free(raw) };
         // SAFETY: null is refused, nothing to free.
         assert!(unsafe { Owned::<u32>::from_raw(std::ptr::null_mut(), count_free) }.is_none());
+    }
+}
+
+#[cfg(test)]
+mod answers {
+    use super::*;
+
+    #[test]
+    fn eagain_and_eof_are_answers_not_errors() {
+        let eagain = ffmpeg::Error::Other {
+            errno: ffmpeg::util::error::EAGAIN,
+        };
+        assert_eq!(sent(Ok(())), Ok(Sent::Taken));
+        assert_eq!(sent(Err(eagain)), Ok(Sent::Full));
+        assert_eq!(
+            sent(Err(ffmpeg::Error::InvalidData)),
+            Err(ffmpeg::Error::InvalidData)
+        );
+        assert_eq!(received(Ok(())), Ok(Received::Frame));
+        assert_eq!(received(Err(eagain)), Ok(Received::NeedsInput));
+        assert_eq!(received(Err(ffmpeg::Error::Eof)), Ok(Received::Drained));
+        assert_eq!(
+            received(Err(ffmpeg::Error::InvalidData)),
+            Err(ffmpeg::Error::InvalidData)
+        );
     }
 }

@@ -5,12 +5,18 @@
 
 use ffmpeg_next as ffmpeg;
 
+pub use crate::av::{Received, Sent};
+
 /// An opened decoder: FFmpeg's send/receive API, and what kind of path it is.
 pub trait Backend: Send {
-    /// `avcodec_send_packet`.
-    fn send_packet(&mut self, packet: &ffmpeg::Packet) -> Result<(), ffmpeg::Error>;
-    /// `avcodec_receive_frame`.
-    fn receive_frame(&mut self, frame: &mut ffmpeg::frame::Video) -> Result<(), ffmpeg::Error>;
+    /// `avcodec_send_packet`: taken, or not now (frames to be taken first); an error is a
+    /// real one.
+    fn send_packet(&mut self, packet: &ffmpeg::Packet) -> Result<Sent, ffmpeg::Error>;
+    /// `avcodec_receive_frame`: a frame, none yet, or drained; an error is a real one.
+    fn receive_frame(
+        &mut self,
+        frame: &mut ffmpeg::frame::Video,
+    ) -> Result<Received, ffmpeg::Error>;
     /// End of stream: the frames it holds come out.
     fn send_eof(&mut self) -> Result<(), ffmpeg::Error>;
     /// `avcodec_flush_buffers`.
@@ -25,13 +31,16 @@ pub trait Backend: Send {
 }
 
 impl Backend for crate::av::hw::DecoderContext {
-    fn send_packet(&mut self, packet: &ffmpeg::Packet) -> Result<(), ffmpeg::Error> {
+    fn send_packet(&mut self, packet: &ffmpeg::Packet) -> Result<Sent, ffmpeg::Error> {
         let decoder: &mut ffmpeg::decoder::Video = self;
-        decoder.send_packet(packet)
+        crate::av::sent(decoder.send_packet(packet))
     }
-    fn receive_frame(&mut self, frame: &mut ffmpeg::frame::Video) -> Result<(), ffmpeg::Error> {
+    fn receive_frame(
+        &mut self,
+        frame: &mut ffmpeg::frame::Video,
+    ) -> Result<Received, ffmpeg::Error> {
         let decoder: &mut ffmpeg::decoder::Video = self;
-        decoder.receive_frame(frame)
+        crate::av::received(decoder.receive_frame(frame))
     }
     fn send_eof(&mut self) -> Result<(), ffmpeg::Error> {
         let decoder: &mut ffmpeg::decoder::Video = self;

@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use ffmpeg_next as ffmpeg;
 
-use crate::av;
+use crate::av::{self, Received, Sent};
 use crate::bitstream::{AccessUnit, Codec};
 use crate::frame::{Colour, Frame, Layout, Matrix, PlaneData, Range};
 
@@ -668,13 +668,18 @@ impl Decoder {
         self.next_pts += 1;
         let mut ok = true;
         let mut sent = self.send(&packet);
-        if is_eagain(&sent) {
+        if sent == Ok(Sent::Full) {
             self.stats.send_retries += 1;
             ok &= self.drain(au, &mut out);
             sent = self.send(&packet);
         }
-        if let Err(e) = sent {
-            tracing::debug!(stream = %self.stream, "decoder rejected an access unit: {e}");
+        let why = match sent {
+            Ok(Sent::Taken) => None,
+            Ok(Sent::Full) => Some("still full after its frames were taken".to_owned()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = why {
+            tracing::debug!(stream = %self.stream, "decoder rejected an access unit: {why}");
             self.stats.errors += 1;
             ok = false;
         }
@@ -682,10 +687,10 @@ impl Decoder {
         ok
     }
 
-    fn send(&mut self, packet: &ffmpeg::Packet) -> Result<(), ffmpeg::Error> {
+    fn send(&mut self, packet: &ffmpeg::Packet) -> Result<Sent, ffmpeg::Error> {
         match self.active.as_mut() {
             Some(active) => active.ctx.send_packet(packet),
-            None => Ok(()),
+            None => Ok(Sent::Taken),
         }
     }
 
@@ -710,11 +715,8 @@ impl Decoder {
         let mut ok = true;
         loop {
             match active.ctx.receive_frame(&mut active.frame) {
-                Ok(()) => {}
-                Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
-                    break
-                }
-                Err(ffmpeg::Error::Eof) => break,
+                Ok(Received::Frame) => {}
+                Ok(Received::NeedsInput | Received::Drained) => break,
                 Err(e) => {
                     tracing::debug!(stream = %stream, "decoder error: {e}");
                     stats.errors += 1;
@@ -755,7 +757,7 @@ impl Decoder {
             warnings: &mut self.frame_warnings,
             stream: &self.stream,
         };
-        while active.ctx.receive_frame(&mut active.frame).is_ok() {
+        while let Ok(Received::Frame) = active.ctx.receive_frame(&mut active.frame) {
             let at = arrival_of(&self.arrivals, &active.frame).unwrap_or(last);
             counts.deliver(active, at, out);
         }
@@ -1027,11 +1029,6 @@ fn arrival_of(
 ) -> Option<Instant> {
     let pts = frame.pts().or_else(|| frame.timestamp())?;
     arrivals.iter().find(|(p, _)| *p == pts).map(|(_, at)| *at)
-}
-
-/// FFmpeg's "not now, take frames first" (EAGAIN).
-fn is_eagain<T>(r: &Result<T, ffmpeg::Error>) -> bool {
-    matches!(r, Err(ffmpeg::Error::Other { errno }) if *errno == ffmpeg::util::error::EAGAIN)
 }
 
 /// A hardware path that takes this many units in a row without a frame has failed.
