@@ -1081,7 +1081,8 @@ fn status_card(
     let cy = c.y as f32 + c.h as f32 / 2.0 - line;
     for (k, s) in [title, status].iter().enumerate() {
         let s: String = s.chars().take(max_chars).collect();
-        let x = c.x as f32 + (c.w as f32 - s.len() as f32 * 8.0 * scale) / 2.0;
+        // Centred on its characters (a name like "Haustür" has more bytes than glyphs).
+        let x = c.x as f32 + (c.w as f32 - s.chars().count() as f32 * 8.0 * scale) / 2.0;
         push_text(
             out,
             &s,
@@ -1100,9 +1101,15 @@ fn overlay_lines(out: &mut Vec<GlyphInstance>, c: Rect, lines: &[String], scale:
     }
     let line = 10.0 * scale;
     let max_chars = fitting(c.w, scale);
+    // As many lines as the cell has room for: never over the next tile.
+    let rows = ((c.h as f32 - 10.0) / line).max(0.0) as usize;
+    let lines = &lines[..lines.len().min(rows)];
+    if lines.is_empty() {
+        return;
+    }
     let longest = lines
         .iter()
-        .map(|l| l.len().min(max_chars))
+        .map(|l| l.chars().count().min(max_chars))
         .max()
         .unwrap_or(0) as f32;
     let (x, y) = (c.x as f32 + 6.0, c.y as f32 + 6.0);
@@ -1133,13 +1140,13 @@ fn action_bar(out: &mut Vec<GlyphInstance>, c: Rect, bar: &[BarButton], scale: f
         );
         // Twice the overlay's size where the label fits so (read from across a hall).
         let fits = |scale: f32| ((r.w as f32 - 8.0) / (8.0 * scale)).max(1.0) as usize;
-        let scale = if b.label.len() <= fits(scale * 2.0) {
+        let scale = if b.label.chars().count() <= fits(scale * 2.0) {
             scale * 2.0
         } else {
             scale
         };
         let label: String = b.label.chars().take(fits(scale)).collect();
-        let x = r.x as f32 + (r.w as f32 - label.len() as f32 * 8.0 * scale) / 2.0;
+        let x = r.x as f32 + (r.w as f32 - label.chars().count() as f32 * 8.0 * scale) / 2.0;
         let y = r.y as f32 + (r.h as f32 - 8.0 * scale) / 2.0;
         push_text(out, &label, x, y, scale, [1.0, 1.0, 1.0, 1.0]);
     }
@@ -1273,4 +1280,119 @@ pub fn save_png(
     enc.set_depth(png::BitDepth::Eight);
     let mut w = enc.write_header().map_err(std::io::Error::other)?;
     w.write_image_data(rgba).map_err(std::io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The overlay's geometry, without a GPU: cards, lines and the action bar as glyph
+    //! instances, each inside the cell it belongs to whatever the text.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn inside(g: &GlyphInstance, c: Rect) -> bool {
+        let [x, y, w, h] = g.rect;
+        x >= c.x as f32 - 0.01
+            && y >= c.y as f32 - 0.01
+            && x + w <= (c.x + c.w) as f32 + 0.01
+            && y + h <= (c.y + c.h) as f32 + 0.01
+    }
+
+    fn text_of(glyphs: &[GlyphInstance]) -> String {
+        glyphs
+            .iter()
+            .filter(|g| g.code != SOLID)
+            .map(|g| char::from_u32(g.code).unwrap_or('#'))
+            .collect()
+    }
+
+    #[test]
+    fn text_is_ascii_with_spaces_left_out() {
+        let mut out = Vec::new();
+        push_text(&mut out, "a b\u{e9}\n", 10.0, 20.0, 2.0, [1.0; 4]);
+        assert_eq!(text_of(&out), "ab??");
+        // Each glyph at its column, 16 px apart at scale 2; the space keeps its column.
+        let xs: Vec<f32> = out.iter().map(|g| g.rect[0]).collect();
+        assert_eq!(xs, [10.0, 42.0, 58.0, 74.0]);
+        assert!(out.iter().all(|g| g.rect[1] == 20.0 && g.rect[2] == 16.0));
+    }
+
+    #[test]
+    fn a_card_centres_its_title_and_status() {
+        let c = Rect {
+            x: 100,
+            y: 50,
+            w: 400,
+            h: 300,
+        };
+        let mut out = Vec::new();
+        status_card(&mut out, c, "Front", "starting...", false, 1.0);
+        // The card first, opaque without a picture; dim over one.
+        assert_eq!(out[0].code, SOLID);
+        assert_eq!(out[0].colour[3], 1.0);
+        let title: Vec<&GlyphInstance> = out[1..6].iter().collect();
+        let left = title[0].rect[0] - c.x as f32;
+        let right = (c.x + c.w) as f32 - (title[4].rect[0] + title[4].rect[2]);
+        assert!((left - right).abs() < 0.01, "{left} vs {right}");
+        let mut dim = Vec::new();
+        status_card(&mut dim, c, "Front", "x", true, 1.0);
+        assert_eq!(dim[0].colour[3], DIM);
+    }
+
+    #[test]
+    fn the_bar_labels_sit_in_their_buttons_twice_as_large_where_they_fit() {
+        let c = Rect {
+            x: 0,
+            y: 0,
+            w: 1280,
+            h: 720,
+        };
+        let bar = [
+            BarButton {
+                label: "Back".into(),
+                on: false,
+            },
+            BarButton {
+                label: "Hold to talk".into(),
+                on: true,
+            },
+        ];
+        let mut out = Vec::new();
+        action_bar(&mut out, c, &bar, 1.0);
+        let buttons = crate::layout::bar_buttons(c, bar.len());
+        let boxes: Vec<&GlyphInstance> = out.iter().filter(|g| g.code == SOLID).collect();
+        assert_eq!(boxes.len(), 2);
+        assert_eq!(boxes[1].colour, BAR_ON, "a held button is lit");
+        for (b, r) in boxes.iter().zip(&buttons) {
+            assert_eq!(b.rect, [r.x as f32, r.y as f32, r.w as f32, r.h as f32]);
+        }
+        for g in out.iter().filter(|g| g.code != SOLID) {
+            assert!(buttons.iter().any(|&r| inside(g, r)), "{:?}", g.rect);
+            assert_eq!(
+                g.rect[2], 16.0,
+                "labels that fit are drawn at twice the size"
+            );
+        }
+        assert_eq!(text_of(&out), "BackHoldtotalk");
+    }
+
+    proptest! {
+        /// Whatever the text and the cell, a card's and the overlay's glyphs stay in the cell
+        /// (long text is cut, never drawn over the next tile).
+        #[test]
+        fn cards_and_lines_stay_in_their_cell(
+            x in 0u32..2000, y in 0u32..2000, w in 40u32..2000, h in 60u32..1200,
+            title in "\\PC{0,80}", status in "\\PC{0,120}",
+            lines in proptest::collection::vec("\\PC{0,100}", 0..4),
+            big in any::<bool>(),
+        ) {
+            let c = Rect { x, y, w, h };
+            let scale = if big { 2.0 } else { 1.0 };
+            let mut out = Vec::new();
+            status_card(&mut out, c, &title, &status, false, scale);
+            overlay_lines(&mut out, c, &lines, scale);
+            for g in &out {
+                prop_assert!(inside(g, c), "{:?} outside {:?}", g.rect, c);
+            }
+        }
+    }
 }
