@@ -5,7 +5,8 @@
 #   1. `bench --unpaced --no-render --rounds 3` on 1080p H.264: pipeline/baseline ratio;
 #   2. `bench --colour cpu` into 1920x1080 from an external simulator (its CPU not counted):
 #      CPU per frame and render p50, the CPU colour path;
-#   3. cores used for SECONDS on a 1920x1080 Xvfb: the kiosk with 1 and 4 cameras.
+#   3. cores used for SECONDS on a 1920x1080 Xvfb: the kiosk with 1 and 4 cameras (1080p15),
+#      and with 16 (720p15: sixteen 1080p streams are more than 2 cores decode in software).
 #
 #   bench/compare.sh BEFORE_BIN AFTER_BIN [SECONDS]
 #
@@ -37,6 +38,13 @@ ratio() {
 pids+=($!)
 for _ in $(seq 50); do [ -s "$tmp/sim.url" ] && break; sleep 0.1; done
 url=$(head -1 "$tmp/sim.url")
+# Sixteen 720p cameras on a second simulator.
+sixteen=()
+for i in $(seq 16); do sixteen+=(--camera "S$i=$clips/h264_baseline_720p.h264"); done
+"$after" simulate --port 0 --fps 15 "${sixteen[@]}" >"$tmp/sim16.url" 2>/dev/null &
+pids+=($!)
+for _ in $(seq 50); do [ -s "$tmp/sim16.url" ] && break; sleep 0.1; done
+url16=$(head -1 "$tmp/sim16.url")
 
 cpu_path() {
   "$1" bench --url "$url" --serial T1 --frames $((secs * 15 / 2)) --size 1920x1080 --accel none \
@@ -54,10 +62,12 @@ cores() {
 subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
 print("%.3f of a core" % ((r.ru_utime + r.ru_stime) / float(sys.argv[1])))' "$secs" \
-    "$bin" --url "$url" "$@" --kiosk --no-audio --duration "$secs"
+    "$bin" --url "${URL:-$url}" "$@" --kiosk --no-audio --duration "$secs"
 }
+serials16=()
+for i in $(seq 16); do serials16+=(--serial "S$i"); done
 
-for what in ratio cpu_path kiosk1 kiosk4; do
+for what in ratio cpu_path kiosk1 kiosk4 kiosk16; do
   for pass in 1 2; do
     if [ $pass = 1 ]; then order="before after"; else order="after before"; fi
     for which in $order; do
@@ -67,6 +77,7 @@ for what in ratio cpu_path kiosk1 kiosk4; do
         cpu_path) out=$(cpu_path "$bin") ;;
         kiosk1) out=$(cores "$bin" --serial T1) ;;
         kiosk4) out=$(cores "$bin" --serial T1 --serial T2 --serial T3 --serial T4) ;;
+        kiosk16) out=$(URL=$url16 cores "$bin" "${serials16[@]}") ;;
       esac
       printf '%-9s %-7s %s\n' "$what" "$which" "$out"
     done
