@@ -157,6 +157,18 @@ impl App {
         (app, inputs, feed)
     }
 
+    /// Each camera's copy of its status from the pipeline's shared map: one lock, when the
+    /// pipeline said a status changed and at each tick (its decoders' counters change
+    /// without a word), so that drawing never takes it.
+    pub(super) fn sync_statuses(&mut self) {
+        let all = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+        for camera in &mut self.cameras {
+            if let Some(s) = all.get(&camera.serial) {
+                camera.status.clone_from(s);
+            }
+        }
+    }
+
     /// What was shown and played, for the log at the end.
     pub(super) fn log_totals(&self) {
         let shown: u64 = self.cameras.iter().map(|c| c.stats.shown).sum();
@@ -255,17 +267,11 @@ impl App {
     /// taken from their mailboxes.
     fn upload_on_screen(&mut self, d: usize, screen: &Screen) -> Vec<(usize, Instant)> {
         let now = Instant::now();
-        let live: Vec<bool> = {
-            let statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
-            self.cameras
-                .iter()
-                .map(|c| {
-                    statuses
-                        .get(&c.serial)
-                        .is_some_and(|s| s.phase == Phase::Live)
-                })
-                .collect()
-        };
+        let live: Vec<bool> = self
+            .cameras
+            .iter()
+            .map(|c| c.status.phase == Phase::Live)
+            .collect();
         let mut arrivals = Vec::new();
         for &i in &screen.cameras {
             if let Some(frame) = self.cameras[i].mailbox.take() {
@@ -316,6 +322,7 @@ impl App {
     /// The wall's clock: pages, focus, which cameras stream, the watchdog; the windows
     /// whose screen changed are drawn again.
     pub(super) fn tend(&mut self, now: Instant) {
+        self.sync_statuses();
         // The local time (a zone lookup) only matters with night hours, and once a second.
         let night = self.displays.iter().any(|d| d.kiosk.has_night());
         if night && now >= self.clock_checked + Duration::from_secs(1) {
@@ -339,17 +346,11 @@ impl App {
             let _ = self.control.send(SessionControl::Want(serials));
             self.wanted = wanted;
         }
-        let live: Vec<bool> = {
-            let statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
-            (self.cameras.iter().enumerate())
-                .map(|(i, c)| {
-                    screens.iter().any(|s| s.cameras.contains(&i))
-                        && statuses
-                            .get(&c.serial)
-                            .is_some_and(|s| s.phase == Phase::Live)
-                })
-                .collect()
-        };
+        let live: Vec<bool> = (self.cameras.iter().enumerate())
+            .map(|(i, c)| {
+                screens.iter().any(|s| s.cameras.contains(&i)) && c.status.phase == Phase::Live
+            })
+            .collect();
         self.tend_audio(&screens);
         self.tend_home(&screens, now);
         // Nothing to show anywhere (a blank night, the screen turned off): the monitors go
@@ -491,7 +492,10 @@ impl ApplicationHandler<Wake> for App {
                     }
                 }
             }
-            Wake::Status => self.request_redraw(),
+            Wake::Status => {
+                self.sync_statuses();
+                self.request_redraw();
+            }
             Wake::Detection {
                 serial,
                 kind,

@@ -9,11 +9,16 @@ use std::time::{Duration, Instant, SystemTime};
 use super::pictures::PictureBox;
 use crate::decode::LatestFrame;
 use crate::frame::Frame;
+use crate::pipeline::CameraStatus;
 
 /// A camera of the wall.
 pub(super) struct Camera {
     /// Its serial (the session's and Home Assistant's name for it).
     pub(super) serial: String,
+    /// Its session's status (phase, capabilities, talk back, decoders' counters): a copy of
+    /// the pipeline's, taken when it changes and at each tick (`App::sync_statuses`), so that
+    /// drawing reads the camera and never the pipeline's lock.
+    pub(super) status: CameraStatus,
     /// Its decoder's newest frame, waiting for a draw.
     pub(super) mailbox: Arc<LatestFrame>,
     /// What its tile showed: for the overlay, Home Assistant and the log.
@@ -40,6 +45,7 @@ impl Camera {
     ) -> Camera {
         Camera {
             serial,
+            status: CameraStatus::default(),
             mailbox,
             stats: TileStats::new(),
             last_frame: None,

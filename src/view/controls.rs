@@ -17,12 +17,9 @@ use crate::eufy::session::{Capabilities, SessionControl};
 impl App {
     /// What camera `i` can do (nothing until its session said).
     pub(super) fn caps_of(&self, i: usize) -> Capabilities {
-        let Some(serial) = self.cameras.get(i).map(|c| &c.serial) else {
-            return Capabilities::default();
-        };
-        let all = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
-        all.get(serial)
-            .and_then(|s| s.caps.clone())
+        self.cameras
+            .get(i)
+            .and_then(|c| c.status.caps.clone())
             .unwrap_or_default()
     }
 

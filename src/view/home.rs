@@ -113,11 +113,9 @@ impl App {
     }
 
     fn wall_state(&self, screens: &[Screen]) -> WallState {
-        let statuses = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
         // The server's login: what any camera waits on, else ok.
-        let login = statuses
-            .values()
-            .find_map(|s| match &s.phase {
+        let login = (self.cameras.iter())
+            .find_map(|c| match &c.status.phase {
                 Phase::Session(CameraState::Login { what }) => Some(what.clone()),
                 _ => None,
             })
@@ -127,15 +125,8 @@ impl App {
             .iter()
             .enumerate()
             .map(|(i, camera)| {
-                let serial = &camera.serial;
-                let phase = statuses
-                    .get(serial)
-                    .map(|s| s.phase.clone())
-                    .unwrap_or_default();
-                let caps = statuses
-                    .get(serial)
-                    .and_then(|s| s.caps.clone())
-                    .unwrap_or_default();
+                let phase = &camera.status.phase;
+                let caps = camera.status.caps.clone().unwrap_or_default();
                 let on_screen = screens.iter().any(|s| s.cameras.contains(&i));
                 let state = if camera.frozen.is_some() {
                     "frozen"

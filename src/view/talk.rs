@@ -54,10 +54,14 @@ impl App {
             }
             Err(e) => {
                 tracing::warn!(camera = %serial, "cannot talk: {e}");
+                // On the pipeline's copy (which the session's next word replaces) and ours.
+                let failed = Some((TalkState::Failed(e.to_string()), Instant::now()));
                 let mut all = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(s) = all.get_mut(&serial) {
-                    s.talk = Some((TalkState::Failed(e.to_string()), Instant::now()));
+                    s.talk.clone_from(&failed);
                 }
+                drop(all);
+                self.cameras[i].status.talk = failed;
             }
         }
         self.request_redraw();

@@ -14,11 +14,6 @@ impl App {
     /// The tiles of `screen` on window `d`: each camera's state card or picture, its overlay
     /// lines.
     pub(super) fn tile_views(&self, d: usize, screen: &Screen) -> Vec<TileView> {
-        let statuses = self
-            .statuses
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
         let recording: Vec<String> = self
             .recordings
             .lock()
@@ -32,7 +27,7 @@ impl App {
             .enumerate()
             .map(|(k, &i)| {
                 let serial = &self.cameras[i].serial;
-                let s = statuses.get(serial).cloned().unwrap_or_default();
+                let s = &self.cameras[i].status;
                 let on_event = self.config.wall.cameras[i].stream == Streaming::OnEvent;
                 let state = match (s.phase.describe(now), self.cameras[i].frozen.as_ref()) {
                     (None, Some(age)) => TileState::Waiting(format!(
@@ -62,7 +57,7 @@ impl App {
                     if k == 0 && !screen.caption.is_empty() {
                         lines.push(screen.caption.clone());
                     }
-                    self.overlay_lines(d, i, &s, now, &mut lines);
+                    self.overlay_lines(d, i, s, now, &mut lines);
                 }
                 let title = match &self.config.wall.cameras[i].name {
                     Some(name) => name.clone(),
