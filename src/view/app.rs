@@ -46,6 +46,8 @@ pub(super) struct App {
     /// The sound output, when there is one.
     pub(super) audio: Option<crate::audio::AudioOut>,
     pub(super) statuses: Statuses,
+    /// When the cameras' copies of their statuses were last taken.
+    pub(super) statuses_at: Instant,
     pub(super) recordings: Recordings,
     /// The tile `r` acts on (keys 1-9 select).
     pub(super) selected: usize,
@@ -70,6 +72,9 @@ pub(super) struct App {
     /// An edge of a focused pan/tilt camera held: the camera, the way, the next step.
     pub(super) edge_held: Option<(usize, crate::backend::Direction, Instant)>,
 }
+
+/// How often the cameras' statuses are copied when nothing said they changed.
+const STATUS_EVERY: Duration = Duration::from_millis(250);
 
 /// The action bar of a focused camera: when it shows, what is held.
 #[derive(Default)]
@@ -139,6 +144,7 @@ impl App {
                 .map(|((serial, mailbox), picture)| Camera::new(serial, mailbox, picture))
                 .collect(),
             statuses: feed.statuses.clone(),
+            statuses_at: now,
             recordings: feed.recordings.clone(),
             selected: 0,
             error: None,
@@ -161,6 +167,7 @@ impl App {
     /// pipeline said a status changed and at each tick (its decoders' counters change
     /// without a word), so that drawing never takes it.
     pub(super) fn sync_statuses(&mut self) {
+        self.statuses_at = Instant::now();
         let all = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
         for camera in &mut self.cameras {
             if let Some(s) = all.get(&camera.serial) {
@@ -322,7 +329,11 @@ impl App {
     /// The wall's clock: pages, focus, which cameras stream, the watchdog; the windows
     /// whose screen changed are drawn again.
     pub(super) fn tend(&mut self, now: Instant) {
-        self.sync_statuses();
+        // A status that changed was copied when the pipeline said so; the decoders' counters
+        // change without a word: copied a few times a second, not at every frame's wake.
+        if now >= self.statuses_at + STATUS_EVERY {
+            self.sync_statuses();
+        }
         // The local time (a zone lookup) only matters with night hours, and once a second.
         let night = self.displays.iter().any(|d| d.kiosk.has_night());
         if night && now >= self.clock_checked + Duration::from_secs(1) {
