@@ -586,17 +586,7 @@ impl Simulator {
         let addr = listener.local_addr()?;
         let (broadcast, _) = tokio::sync::broadcast::channel(256);
         let began = Instant::now();
-        let state = Arc::new(Shared {
-            logged_in_at: began + config.login_delay.unwrap_or_default(),
-            audio_metadata: json!({ "audioCodec": config.audio_codec }).to_string(),
-            config,
-            cameras: Mutex::new(HashMap::new()),
-            stats: Mutex::new(SimStats::default()),
-            next_id: Mutex::new(0),
-            encoded: Mutex::new(EncodedCache::default()),
-            broadcast,
-            talk: Mutex::new(None),
-        });
+        let state = Arc::new(Shared::new(config, began, broadcast));
         let bridge = state.config.bridge.clone().map(bridge::Bridge::new);
         let mut background = spawn_server_events(&state, began);
         if let Some(br) = &bridge {
@@ -827,6 +817,25 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// The server's state at `began`, before anything streams.
+    fn new(
+        config: SimConfig,
+        began: Instant,
+        broadcast: tokio::sync::broadcast::Sender<String>,
+    ) -> Shared {
+        Shared {
+            logged_in_at: began + config.login_delay.unwrap_or_default(),
+            audio_metadata: json!({ "audioCodec": config.audio_codec }).to_string(),
+            config,
+            cameras: Mutex::new(HashMap::new()),
+            stats: Mutex::new(SimStats::default()),
+            next_id: Mutex::new(0),
+            encoded: Mutex::new(EncodedCache::default()),
+            broadcast,
+            talk: Mutex::new(None),
+        }
+    }
+
     fn camera(&self, serial: &str) -> Option<&Camera> {
         self.config.cameras.iter().find(|c| c.serial == serial)
     }

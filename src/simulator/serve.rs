@@ -98,6 +98,20 @@ pub(super) struct Conn {
     streaming: HashSet<String>,
 }
 
+impl Conn {
+    /// A connection that speaks `schema`, its messages to `out_tx` (the rules' unit tests).
+    #[cfg(test)]
+    pub(super) fn for_test(id: u64, schema: u32, out_tx: mpsc::Sender<Out>) -> Conn {
+        Conn {
+            id,
+            schema,
+            listening: true,
+            out_tx,
+            streaming: HashSet::new(),
+        }
+    }
+}
+
 pub(super) async fn serve(
     st: Arc<Shared>,
     tcp: TcpStream,

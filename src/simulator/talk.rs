@@ -149,3 +149,197 @@ pub(super) fn command(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The talk-back rules on the server's state alone, on tokio's paused clock: the camera's
+    //! answer comes `talk_delay` later in virtual time, no socket, no waiting.
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::{json, Value};
+    use tokio::sync::mpsc;
+    use tokio::time::Instant;
+
+    use super::super::serve::{Conn, Out};
+    use super::super::{Camera, CameraKind, Run, Shared, SimConfig};
+    use super::*;
+
+    const BELL: &str = "T8210P0000000001";
+    const PLAIN: &str = "T8410P0000000002";
+    const DELAY: Duration = Duration::from_millis(300);
+
+    fn server(busy: bool) -> Shared {
+        let clip = Arc::new(crate::clip::Clip::demo());
+        let config = SimConfig {
+            cameras: Vec::from([BELL, PLAIN].map(|serial| Camera {
+                serial: serial.to_owned(),
+                clip: clip.clone(),
+            })),
+            kinds: HashMap::from([(BELL.to_owned(), CameraKind::Doorbell)]),
+            talk_delay: DELAY,
+            talk_busy: if busy {
+                vec![BELL.to_owned()]
+            } else {
+                Vec::new()
+            },
+            ..SimConfig::default()
+        };
+        Shared::new(config, Instant::now(), tokio::sync::broadcast::channel(4).0)
+    }
+
+    /// The camera's livestream runs on the server (run `id`).
+    fn streaming(st: &Shared, serial: &str, id: u64) {
+        let now = Instant::now();
+        lock(&st.cameras).insert(
+            serial.to_owned(),
+            Run {
+                id,
+                t0: now,
+                started_at: now,
+                silent: false,
+                watchers: HashMap::new(),
+            },
+        );
+    }
+
+    fn conn(id: u64, schema: u32) -> (Conn, mpsc::Receiver<Out>) {
+        let (tx, rx) = mpsc::channel(8);
+        (Conn::for_test(id, schema, tx), rx)
+    }
+
+    fn ask(st: &Shared, c: &Conn, name: &str, serial: &str) -> Vec<Value> {
+        let cmd =
+            json!({ "command": name, "serialNumber": serial, "buffer": { "data": [255, 241] } });
+        command(st, c, &json!(1), name, serial, &cmd)
+            .iter()
+            .map(|m| serde_json::from_str(m).unwrap())
+            .collect()
+    }
+
+    fn error_of(answer: &[Value]) -> Option<&str> {
+        answer[0].get("errorCode").and_then(Value::as_str)
+    }
+
+    /// The next event sent on its own (the camera's answer), with when it came.
+    async fn event(rx: &mut mpsc::Receiver<Out>) -> (String, Instant) {
+        match rx.recv().await {
+            Some(Out::Text(t)) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                (
+                    v["event"]["event"].as_str().unwrap().to_owned(),
+                    Instant::now(),
+                )
+            }
+            _ => panic!("no event"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_doorbell_talks_after_its_answer_and_only_while_its_livestream_runs() {
+        let st = server(false);
+        let (c, mut rx) = conn(1, TALK_SCHEMA);
+        let audio = "device.talkback_audio_data";
+        // Without its livestream: refused, nothing counted as a start.
+        assert_eq!(
+            error_of(&ask(&st, &c, "device.start_talkback", BELL)),
+            Some(codes::NOT_RUNNING)
+        );
+        streaming(&st, BELL, 7);
+        let asked = Instant::now();
+        let answer = ask(&st, &c, "device.start_talkback", BELL);
+        assert_eq!(answer[0]["success"], true, "{answer:?}");
+        // Audio before the camera answered is refused; the answer comes `talk_delay` later.
+        assert_eq!(
+            error_of(&ask(&st, &c, audio, BELL)),
+            Some(codes::TALKBACK_NOT_RUNNING)
+        );
+        let (name, at) = event(&mut rx).await;
+        assert_eq!(name, events::TALKBACK_STARTED);
+        assert_eq!(at - asked, DELAY);
+        assert_eq!(ask(&st, &c, audio, BELL)[0]["success"], true);
+        // Audio naming another camera goes to the one that talks.
+        assert_eq!(ask(&st, &c, audio, PLAIN)[0]["success"], true);
+        {
+            let stats = lock(&st.stats);
+            assert_eq!(stats.talk_frames, 2);
+            assert_eq!(stats.talk_refused, 1);
+            assert!(stats
+                .talk
+                .iter()
+                .all(|t| t.serial == BELL && t.data == [255, 241]));
+            assert_eq!(stats.talk_starts.get(BELL), Some(&1));
+        }
+        // The same client again; another client: the server's one talk back is taken.
+        assert_eq!(
+            error_of(&ask(&st, &c, "device.start_talkback", BELL)),
+            Some(codes::TALKBACK_ALREADY_RUNNING)
+        );
+        let (other, _) = conn(2, TALK_SCHEMA);
+        assert_eq!(
+            error_of(&ask(&st, &other, "device.start_talkback", BELL)),
+            Some(codes::ONLY_ONE_TALKBACK)
+        );
+        assert_eq!(
+            error_of(&ask(&st, &other, "device.stop_talkback", BELL)),
+            Some(codes::TALKBACK_NOT_RUNNING),
+            "only its owner stops it"
+        );
+        // The livestream is cut (a new run): the talk back ended with it, silently.
+        streaming(&st, BELL, 8);
+        assert_eq!(
+            error_of(&ask(&st, &c, audio, BELL)),
+            Some(codes::TALKBACK_NOT_RUNNING)
+        );
+        assert!(lock(&st.talk).is_none());
+        // Started again on the new run, then stopped by its owner: ok and `talkback stopped`.
+        ask(&st, &c, "device.start_talkback", BELL);
+        event(&mut rx).await;
+        let stopped = ask(&st, &c, "device.stop_talkback", BELL);
+        assert_eq!(stopped[0]["success"], true);
+        assert_eq!(stopped[1]["event"]["event"], events::TALKBACK_STOPPED);
+        assert_eq!(ask(&st, &c, audio, BELL)[0]["success"], false);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refusals_old_schema_plain_camera_unknown_camera_busy_doorbell_a_closed_owner() {
+        let st = server(false);
+        streaming(&st, BELL, 1);
+        streaming(&st, PLAIN, 2);
+        let (old, _) = conn(1, TALK_SCHEMA - 1);
+        assert_eq!(
+            error_of(&ask(&st, &old, "device.start_talkback", BELL)),
+            Some(codes::UNKNOWN_COMMAND)
+        );
+        let (c, mut rx) = conn(2, TALK_SCHEMA);
+        assert_eq!(
+            error_of(&ask(&st, &c, "device.start_talkback", PLAIN)),
+            Some(codes::NOT_SUPPORTED)
+        );
+        assert_eq!(
+            error_of(&ask(&st, &c, "device.start_talkback", "T0000000000000000")),
+            Some(codes::DEVICE_NOT_FOUND)
+        );
+        // Its owner's connection closes: the talk back is free for another.
+        ask(&st, &c, "device.start_talkback", BELL);
+        event(&mut rx).await;
+        closed(&st, c.id);
+        let (next, _) = conn(3, TALK_SCHEMA);
+        assert_eq!(
+            ask(&st, &next, "device.start_talkback", BELL)[0]["success"],
+            true
+        );
+
+        // A busy doorbell answers `talkback stopped`, and holds no talk back.
+        let st = server(true);
+        streaming(&st, BELL, 1);
+        let (c, mut rx) = conn(1, TALK_SCHEMA);
+        assert_eq!(
+            ask(&st, &c, "device.start_talkback", BELL)[0]["success"],
+            true
+        );
+        assert_eq!(event(&mut rx).await.0, events::TALKBACK_STOPPED);
+        assert!(lock(&st.talk).is_none());
+    }
+}
