@@ -418,7 +418,11 @@ async fn an_mp4_of_a_burst_start_plays_every_frame() {
             serial: "T1".into(),
             clip,
         }],
-        pacing: Pacing::Fps(15.0),
+        // At the rate its SPS declares (30 fps), as a camera sends: the smoother keeps units
+        // at least one declared interval apart, which is what a constant-rate player needs.
+        // (Paced at 15 fps, a 30-fps stream could lose frames at 15 fps CFR whenever a loaded
+        // machine delayed one arrival: 27 of 30 seen twice.)
+        pacing: Pacing::Clip,
         // The real server's timing: the start delay's frames come in a burst.
         realistic: true,
         start_delay: Duration::from_millis(650),

@@ -958,18 +958,27 @@ async fn a_flood_of_parameter_sets_is_bounded_and_counted() {
     };
     let peak = Arc::new(std::sync::Mutex::new(0f64));
     let p = peak.clone();
+    let decoded = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let d = decoded.clone();
     let run = tokio::spawn(eufy_hw::pipeline::run_headless(
         SessionConfig::new(url, vec!["T1".into()]),
         decoder,
         stop_rx,
         Duration::from_millis(100),
-        move |_, _, _| {
+        move |_, totals, _| {
             let mut p = p.lock().unwrap();
             *p = p.max(rss_mib());
+            d.store(totals.frames, std::sync::atomic::Ordering::SeqCst);
         },
     ));
-    // Until the valid frames are through (the last one is held until the next start code).
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // Until the valid frames are through (the last one is held until the next start code),
+    // at most a minute (a loaded machine takes its time through the flood).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while decoded.load(std::sync::atomic::Ordering::SeqCst) < valid as u64 - 1
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     stop_tx.trigger();
     let totals = run.await.unwrap().unwrap();
     let t = &totals["T1"];
