@@ -657,8 +657,18 @@ async fn the_login_flow_and_a_session_expiry() {
             .unwrap();
         (wrong, right)
     });
+    // Until the stream started again after the expiry and its video came (a loaded machine
+    // can take a while between the two).
     let (events, result) = run_until(session_config(url), Duration::from_secs(20), None, |ev| {
+        let again = ev.iter().position(|e| {
+            matches!(e, SessionEvent::State { state: CameraState::Login { what }, .. } if what.contains("again"))
+        });
         count(ev, |e| matches!(e, SessionEvent::Started { .. })) >= 2
+            && again.is_some_and(|k| {
+                ev[k..]
+                    .iter()
+                    .any(|e| matches!(e, SessionEvent::Video { .. }))
+            })
     })
     .await;
     assert!(result.is_ok(), "{result:?}");
