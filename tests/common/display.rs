@@ -77,7 +77,12 @@ pub fn xvfb_sized(width: u32, height: u32) -> Xvfb {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
-                return Xvfb(child, display);
+                // Ours, and it answers: a socket can be another server's, or one that is
+                // going away (a viewer then cannot open its window).
+                if child.try_wait().unwrap().is_none() && answers(&display) {
+                    return Xvfb(child, display);
+                }
+                break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -85,6 +90,25 @@ pub fn xvfb_sized(width: u32, height: u32) -> Xvfb {
         let _ = child.wait();
     }
     panic!("could not start Xvfb");
+}
+
+/// Whether the X server on `display` takes a client (within 5 s).
+fn answers(display: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let ok = Command::new("xdotool")
+            .arg("getdisplaygeometry")
+            .env("DISPLAY", display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
 }
 
 /// The viewer's window on `display`, once it is mapped.
