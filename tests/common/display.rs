@@ -111,17 +111,27 @@ fn answers(display: &str) -> bool {
     false
 }
 
+/// The viewer's mapped window on `display`, if it has one now.
+fn visible_window(display: &str) -> Option<String> {
+    let out = Command::new("xdotool")
+        .args(["search", "--onlyvisible", "--name", "eufy-hw"])
+        .env("DISPLAY", display)
+        .output()
+        .expect("xdotool (./dev.sh setup installs it)");
+    let id = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()?
+        .trim()
+        .to_owned();
+    Some(id)
+}
+
 /// The viewer's window on `display`, once it is mapped.
 pub fn find_window(display: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        let out = Command::new("xdotool")
-            .args(["search", "--onlyvisible", "--name", "eufy-hw"])
-            .env("DISPLAY", display)
-            .output()
-            .expect("xdotool (./dev.sh setup installs it)");
-        if let Some(id) = String::from_utf8_lossy(&out.stdout).lines().next() {
-            return id.trim().to_owned();
+        if let Some(id) = visible_window(display) {
+            return id;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -134,13 +144,8 @@ pub fn find_window(display: &str) -> String {
 pub fn window_of(display: &str, viewer: &mut std::process::Child) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        let out = Command::new("xdotool")
-            .args(["search", "--onlyvisible", "--name", "eufy-hw"])
-            .env("DISPLAY", display)
-            .output()
-            .expect("xdotool (./dev.sh setup installs it)");
-        if let Some(id) = String::from_utf8_lossy(&out.stdout).lines().next() {
-            return id.trim().to_owned();
+        if let Some(id) = visible_window(display) {
+            return id;
         }
         if let Some(status) = viewer.try_wait().unwrap() {
             panic!(
