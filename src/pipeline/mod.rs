@@ -165,12 +165,53 @@ impl CameraStatus {
 /// Shared statuses, by serial.
 pub type Statuses = Arc<Mutex<HashMap<String, CameraStatus>>>;
 
+/// What the feed asks of a camera's decoder: the seam between the pipeline's rules (phases,
+/// resets, drops, floods) and FFmpeg. The real one is a [`DecoderThread`]; the unit tests give
+/// the feed a fake that writes down what it was asked.
+pub(crate) trait CameraDecoder: Send {
+    /// Queues a unit, dropping it when the decoder is behind (display).
+    fn try_push(&mut self, au: AccessUnit<Instant>);
+    /// Queues a unit, waiting for room (benchmarks).
+    fn push(&mut self, au: AccessUnit<Instant>);
+    /// The stream was interrupted: flush, wait for a keyframe.
+    fn reset(&mut self);
+    /// Its counters so far.
+    fn stats(&self) -> DecodeStats;
+    /// Whether it ended on its own; [`CameraDecoder::finish`] says why.
+    fn has_ended(&self) -> bool;
+    /// Drains and ends it, with its final counters or why it failed.
+    fn finish(self: Box<Self>) -> Result<DecodeStats, DecodeError>;
+}
+
+impl CameraDecoder for DecoderThread {
+    fn try_push(&mut self, au: AccessUnit<Instant>) {
+        DecoderThread::try_push(self, au);
+    }
+    fn push(&mut self, au: AccessUnit<Instant>) {
+        DecoderThread::push(self, au);
+    }
+    fn reset(&mut self) {
+        DecoderThread::reset(self);
+    }
+    fn stats(&self) -> DecodeStats {
+        DecoderThread::stats(self)
+    }
+    fn has_ended(&self) -> bool {
+        DecoderThread::has_ended(self)
+    }
+    fn finish(self: Box<Self>) -> Result<DecodeStats, DecodeError> {
+        DecoderThread::finish(*self)
+    }
+}
+
+/// Starts a camera's decoder (given its serial), on its first access unit.
+type StartDecoder = Box<dyn FnMut(&str) -> Result<Box<dyn CameraDecoder>, DecodeError> + Send>;
+
 /// Session events in, decoder threads fed, statuses kept.
 pub struct Feed {
-    decoder: DecoderConfig,
-    sink: Box<dyn Fn(&str) -> FrameSink + Send>,
+    start: StartDecoder,
     ingest: Ingest,
-    decoders: HashMap<String, DecoderThread>,
+    decoders: HashMap<String, Box<dyn CameraDecoder>>,
     /// Statuses, shared with the display.
     pub statuses: Statuses,
     /// Whether to block when a decoder is behind (benchmarks) instead of dropping.
@@ -192,13 +233,23 @@ impl Feed {
         decoder: DecoderConfig,
         sink: impl Fn(&str) -> FrameSink + Send + 'static,
     ) -> Feed {
+        Feed::with_decoders(
+            serials,
+            Box::new(move |serial| {
+                DecoderThread::spawn(serial, decoder.clone(), sink(serial))
+                    .map(|d| Box::new(d) as Box<dyn CameraDecoder>)
+            }),
+        )
+    }
+
+    /// A feed for `serials` whose decoders `start` makes.
+    fn with_decoders(serials: &[String], start: StartDecoder) -> Feed {
         let statuses: HashMap<String, CameraStatus> = serials
             .iter()
             .map(|s| (s.clone(), CameraStatus::default()))
             .collect();
         Feed {
-            decoder,
-            sink: Box::new(sink),
+            start,
             ingest: Ingest::new(
                 AssemblerConfig {
                     wait_for_keyframe: true,
@@ -330,9 +381,9 @@ impl Feed {
     }
 
     /// The decoder thread of `serial`, started on its first access unit.
-    fn decoder(&mut self, serial: &str) -> Option<&mut DecoderThread> {
+    fn decoder(&mut self, serial: &str) -> Option<&mut Box<dyn CameraDecoder>> {
         if !self.decoders.contains_key(serial) {
-            match DecoderThread::spawn(serial, self.decoder.clone(), (self.sink)(serial)) {
+            match (self.start)(serial) {
                 Ok(d) => {
                     self.decoders.insert(serial.to_owned(), d);
                 }
@@ -456,3 +507,6 @@ impl Feed {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests;
