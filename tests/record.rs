@@ -167,6 +167,11 @@ fn viewer_feed() -> eufy_hw::pipeline::Feed {
     })
 }
 
+/// The codec the feed's status of T1 says (what the viewer passes when `r` is pressed).
+fn codec(feed: &eufy_hw::pipeline::Feed) -> Option<eufy_hw::bitstream::Codec> {
+    feed.statuses.lock().unwrap()["T1"].info.map(|i| i.codec)
+}
+
 /// The viewer's `r`: a raw recording through the feed starts at the next keyframe and holds
 /// the access units as received until it is stopped.
 #[test]
@@ -185,12 +190,12 @@ fn viewer_recording_starts_at_a_keyframe() {
     for i in 0..3 {
         feed.on_event(video(i));
     }
-    let (path, on) = toggle_recording(&feed.recordings, &feed.statuses, "T1", &dir).unwrap();
+    let (path, on) = toggle_recording(&feed.recordings, codec(&feed), "T1", &dir).unwrap();
     assert!(on && path.extension().unwrap() == "h264");
     for i in 3..25 {
         feed.on_event(video(i));
     }
-    let (same, on) = toggle_recording(&feed.recordings, &feed.statuses, "T1", &dir).unwrap();
+    let (same, on) = toggle_recording(&feed.recordings, codec(&feed), "T1", &dir).unwrap();
     assert!(!on && same == path);
     // Units 3..9 precede the next keyframe (keyint 10); one frame interval stays in flight
     // until message ends are trusted, so the recording holds units 10.. up to at most 24.
@@ -573,7 +578,7 @@ fn viewer_recordings_in_the_same_second_are_two_files() {
     let mut feed = viewer_feed();
     let mut paths = Vec::new();
     for round in 0..3 {
-        let (path, on) = toggle_recording(&feed.recordings, &feed.statuses, "T1", &dir).unwrap();
+        let (path, on) = toggle_recording(&feed.recordings, codec(&feed), "T1", &dir).unwrap();
         assert!(on);
         // One keyframe's worth, then stop: within the same second every time.
         for i in round * 10..round * 10 + 11 {
@@ -583,7 +588,7 @@ fn viewer_recordings_in_the_same_second_are_two_files() {
                 received_at: std::time::Instant::now(),
             });
         }
-        let (same, on) = toggle_recording(&feed.recordings, &feed.statuses, "T1", &dir).unwrap();
+        let (same, on) = toggle_recording(&feed.recordings, codec(&feed), "T1", &dir).unwrap();
         assert!(!on && same == path);
         paths.push(path);
     }

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::Statuses;
 use crate::bitstream::{AccessUnit, Codec};
 
 /// A raw Annex-B recording of one camera, started from the viewer (`r`).
@@ -20,11 +19,12 @@ pub struct Recording {
 /// Recordings in progress, by serial, shared between the feed and the display.
 pub type Recordings = Arc<Mutex<HashMap<String, Recording>>>;
 
-/// Starts recording `serial` into `dir` (from its next keyframe), or stops the recording in
-/// progress. Returns the file and whether a recording is now running.
+/// Starts recording `serial` into `dir` (from its next keyframe; `codec` as its status says,
+/// H.264 when not known yet), or stops the recording in progress. Returns the file and
+/// whether a recording is now running.
 pub fn toggle_recording(
     recordings: &Recordings,
-    statuses: &Statuses,
+    codec: Option<Codec>,
     serial: &str,
     dir: &std::path::Path,
 ) -> std::io::Result<(std::path::PathBuf, bool)> {
@@ -33,15 +33,9 @@ pub fn toggle_recording(
         std::io::Write::flush(&mut r.writer)?;
         return Ok((r.path, false));
     }
-    let codec = statuses
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(serial)
-        .and_then(|s| s.info)
-        .map_or(Codec::H264, |i| i.codec);
     let ext = match codec {
-        Codec::H264 => "h264",
-        Codec::H265 => "h265",
+        Some(Codec::H264) | None => "h264",
+        Some(Codec::H265) => "h265",
     };
     // Millisecond names, and never over an existing file: `r` pressed twice in a row must not
     // truncate the recording just saved.

@@ -169,9 +169,10 @@ impl App {
     pub(super) fn sync_statuses(&mut self) {
         self.statuses_at = Instant::now();
         let all = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
+        let recording = self.recordings.lock().unwrap_or_else(|p| p.into_inner());
         for camera in &mut self.cameras {
             if let Some(s) = all.get(&camera.serial) {
-                camera.status.clone_from(s);
+                camera.update(s, recording.contains_key(&camera.serial));
             }
         }
     }
@@ -600,12 +601,7 @@ impl ApplicationHandler<Wake> for App {
             }
         }
         // The overlay's numbers and the cards' countdowns change without a new picture.
-        let ticking = self.overlay
-            || self
-                .statuses
-                .lock()
-                .map(|all| all.values().any(|s| s.phase != Phase::Live))
-                .unwrap_or(false);
+        let ticking = self.overlay || self.cameras.iter().any(|c| c.status.phase != Phase::Live);
         for display in &mut self.displays {
             if let Some(t) = display.kiosk.next_wake() {
                 tick = tick.min(t.max(now + Duration::from_millis(10)));

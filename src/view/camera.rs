@@ -35,9 +35,35 @@ pub(super) struct Camera {
     pub(super) still: Option<(Frame, SystemTime)>,
     /// How long its picture has been frozen, while it is (the watchdog's verdict).
     pub(super) frozen: Option<Duration>,
+    /// Whether a raw recording (`r`) of it runs: set by the key, copied with the status (a
+    /// recording that failed to write stops on its own).
+    pub(super) recording: bool,
+    /// The viewer's own word on its talk back (the microphone could not open), shown until
+    /// the session says something newer.
+    pub(super) talk_said: Option<(crate::talk::TalkState, Instant)>,
 }
 
 impl Camera {
+    /// Takes the pipeline's status (and whether it records): the session's word on its talk
+    /// back, unless the viewer's own is newer.
+    pub(super) fn update(&mut self, status: &CameraStatus, recording: bool) {
+        self.status.clone_from(status);
+        self.recording = recording;
+        let said_at = self.talk_said.as_ref().map(|t| t.1);
+        let session_at = self.status.talk.as_ref().map(|t| t.1);
+        match (said_at, session_at) {
+            (Some(ours), Some(theirs)) if theirs >= ours => self.talk_said = None,
+            (Some(_), _) => self.status.talk.clone_from(&self.talk_said),
+            (None, _) => {}
+        }
+    }
+
+    /// The viewer's own word on its talk back (it could not start).
+    pub(super) fn talk_failed(&mut self, why: String, now: Instant) {
+        self.talk_said = Some((crate::talk::TalkState::Failed(why), now));
+        self.status.talk.clone_from(&self.talk_said);
+    }
+
     pub(super) fn new(
         serial: String,
         mailbox: Arc<LatestFrame>,
@@ -53,6 +79,8 @@ impl Camera {
             picture_box,
             still: None,
             frozen: None,
+            recording: false,
+            talk_said: None,
         }
     }
 }
@@ -107,5 +135,38 @@ mod tests {
         // 20 frames in the first second (the window closes at the 20th), 20 fps.
         assert!((st.fps - 20.0).abs() < 0.01, "{}", st.fps);
         assert_eq!(st.shown_window.1, 20);
+    }
+
+    fn camera() -> Camera {
+        Camera::new(
+            "T1".into(),
+            LatestFrame::new(|| {}),
+            Arc::new(PictureBox::default()),
+        )
+    }
+
+    /// The viewer's word that the microphone failed stays on the tile through the copies of
+    /// the pipeline's status, until the session says something newer of the talk back.
+    #[test]
+    fn the_viewers_own_talk_failure_stays_until_the_session_says_more() {
+        use crate::talk::TalkState;
+        let mut cam = camera();
+        let t0 = Instant::now();
+        let mut pipeline = CameraStatus {
+            talk: Some((TalkState::Waiting, t0)),
+            ..Default::default()
+        };
+        cam.update(&pipeline, false);
+        cam.talk_failed("no microphone".into(), t0 + Duration::from_secs(1));
+        let failed = Some(TalkState::Failed("no microphone".into()));
+        for _ in 0..3 {
+            cam.update(&pipeline, true);
+            assert_eq!(cam.status.talk.as_ref().map(|t| t.0.clone()), failed);
+            assert!(cam.recording);
+        }
+        pipeline.talk = Some((TalkState::Talking, t0 + Duration::from_secs(2)));
+        cam.update(&pipeline, false);
+        assert_eq!(cam.status.talk.map(|t| t.0), Some(TalkState::Talking));
+        assert!(cam.talk_said.is_none() && !cam.recording);
     }
 }

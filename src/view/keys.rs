@@ -63,19 +63,25 @@ impl App {
             }
             Key::Character(c) if c == "s" => self.snapshot(d),
             Key::Character(c) if c == "r" => {
-                if let Some(serial) = self.cameras.get(self.selected).map(|c| &c.serial) {
+                if let Some(camera) = self.cameras.get_mut(self.selected) {
+                    let serial = &camera.serial;
+                    let codec = camera.status.info.map(|i| i.codec);
                     match toggle_recording(
                         &self.recordings,
-                        &self.statuses,
+                        codec,
                         serial,
                         &self.config.snapshot_dir,
                     ) {
-                        Ok((path, true)) => tracing::info!(
-                            "recording {serial} to {} (from the next keyframe)",
-                            path.display()
-                        ),
-                        Ok((path, false)) => {
-                            tracing::info!("recording of {serial} saved to {}", path.display())
+                        Ok((path, on)) => {
+                            if on {
+                                tracing::info!(
+                                    "recording {serial} to {} (from the next keyframe)",
+                                    path.display()
+                                );
+                            } else {
+                                tracing::info!("recording of {serial} saved to {}", path.display());
+                            }
+                            camera.recording = on;
                         }
                         Err(e) => tracing::warn!("cannot record {serial}: {e}"),
                     }

@@ -54,14 +54,8 @@ impl App {
             }
             Err(e) => {
                 tracing::warn!(camera = %serial, "cannot talk: {e}");
-                // On the pipeline's copy (which the session's next word replaces) and ours.
-                let failed = Some((TalkState::Failed(e.to_string()), Instant::now()));
-                let mut all = self.statuses.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(s) = all.get_mut(&serial) {
-                    s.talk.clone_from(&failed);
-                }
-                drop(all);
-                self.cameras[i].status.talk = failed;
+                // Shown until the session says something newer of its talk back.
+                self.cameras[i].talk_failed(e.to_string(), Instant::now());
             }
         }
         self.request_redraw();

@@ -14,11 +14,6 @@ impl App {
     /// The tiles of `screen` on window `d`: each camera's state card or picture, its overlay
     /// lines.
     pub(super) fn tile_views(&self, d: usize, screen: &Screen) -> Vec<TileView> {
-        let recording: Vec<String> = self
-            .recordings
-            .lock()
-            .map(|r| r.keys().cloned().collect())
-            .unwrap_or_default();
         let now = Instant::now();
         let bar = self.bar(d, now);
         screen
@@ -42,7 +37,7 @@ impl App {
                     (Some(text), _) => TileState::Waiting(self.with_age(d, i, text)),
                 };
                 let mut lines = Vec::new();
-                if recording.contains(serial) {
+                if self.cameras[i].recording {
                     lines.push("REC".to_owned());
                 }
                 if let Some(talk) = self.talk_line(&s.talk, now) {
