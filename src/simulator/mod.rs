@@ -25,6 +25,8 @@ mod bridge;
 mod serve;
 mod stream;
 mod talk;
+#[cfg(test)]
+mod tests;
 
 pub use bridge::{BridgeSim, HttpFault};
 

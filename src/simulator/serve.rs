@@ -343,7 +343,7 @@ fn stop_all(st: &Shared, conn: &mut Conn) {
     conn.streaming.clear();
 }
 
-fn handle_command(st: &Arc<Shared>, conn: &mut Conn, cmd: &Value) -> Vec<String> {
+pub(super) fn handle_command(st: &Arc<Shared>, conn: &mut Conn, cmd: &Value) -> Vec<String> {
     let id = cmd.get("messageId").cloned().unwrap_or(Value::Null);
     let name = cmd
         .get("command")
