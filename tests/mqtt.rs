@@ -202,7 +202,7 @@ fn dark(px: &[u8]) -> bool {
 /// Discovery, commands, state, the picture, a bad payload, the last will.
 #[test]
 fn home_assistant_sees_and_drives_the_wall() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _screen = SCREENS.take();
     let dir = temp_dir("mqtt");
     let broker = Mosquitto::start(&dir);
     let port = broker.port;
@@ -328,7 +328,7 @@ fn home_assistant_sees_and_drives_the_wall() {
 /// publishes discovery and availability again, and takes commands.
 #[test]
 fn a_broker_that_restarts_gets_everything_again() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _screen = SCREENS.take();
     let dir = temp_dir("mqtt-restart");
     let mut broker = Mosquitto::start(&dir);
     let port = broker.port;
@@ -445,7 +445,7 @@ fn certificates(dir: &std::path::Path) -> std::path::PathBuf {
 /// trust, the log says why and nothing is published.
 #[test]
 fn mqtts_with_a_password() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _screen = SCREENS.take();
     let dir = temp_dir("mqtts");
     let ca = certificates(&dir);
     let ok = Command::new("mosquitto_passwd")
@@ -544,7 +544,7 @@ fn mqtts_with_a_password() {
 /// and both say so, and the cameras go live.
 #[test]
 fn the_bridges_login_is_a_home_assistant_sensor() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _screen = SCREENS.take();
     let dir = temp_dir("mqtt-bridge");
     let broker = Mosquitto::start(&dir);
     let port = broker.port;
@@ -605,7 +605,7 @@ fn the_bridges_login_is_a_home_assistant_sensor() {
 /// switch is there for the wall.
 #[test]
 fn a_cameras_controls_are_buttons_in_home_assistant() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _screen = SCREENS.take();
     let dir = temp_dir("mqtt-controls");
     let broker = Mosquitto::start(&dir);
     let port = broker.port;
@@ -689,7 +689,7 @@ fn a_cameras_controls_are_buttons_in_home_assistant() {
 /// loop.
 #[test]
 fn an_oversized_retained_command_does_not_cost_the_connection() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _screen = SCREENS.take();
     let dir = temp_dir("mqtt-oversized");
     let broker = Mosquitto::start(&dir);
     let port = broker.port;
@@ -730,7 +730,7 @@ fn an_oversized_retained_command_does_not_cost_the_connection() {
 /// says the camera answered and, after off, that the talk ended.
 #[test]
 fn the_talk_switch_talks_through_the_doorbell() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _screen = SCREENS.take();
     let pulse = common::sound::sound_server();
     let ok = Command::new("pactl")
         .args(["set-default-source", "eufy_test.monitor"])

@@ -40,9 +40,60 @@ pub fn display_taken(n: u32) -> bool {
     }
 }
 
-/// One X server at a time within a test program: its tests run in parallel, and two could
-/// pick the same free display number (and llvmpipe shares the cores).
-pub static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// The tests of a program that hold an X server (and a viewer, and often a simulator and a
+/// sound server): at most [`screens`] at a time, so that the program's screens do not starve
+/// each other of the cores (llvmpipe draws on them).
+pub static SCREENS: Screens = Screens {
+    held: std::sync::Mutex::new(0),
+    freed: std::sync::Condvar::new(),
+};
+
+/// Held while an X server of this program starts: tests run side by side, and two could
+/// pick the same free display number (the second server fails, but the first one's socket
+/// answers for it).
+pub fn starting() -> std::sync::MutexGuard<'static, ()> {
+    static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    STARTING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How many tests of a program may hold a screen at once: `EUFY_TEST_SCREENS`, default 2.
+pub fn screens() -> usize {
+    std::env::var("EUFY_TEST_SCREENS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(2)
+}
+
+/// See [`SCREENS`].
+pub struct Screens {
+    held: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+/// A screen held by a test until dropped.
+pub struct Screen(&'static Screens);
+
+impl Screens {
+    /// Waits for a free screen.
+    pub fn take(&'static self) -> Screen {
+        let most = screens();
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        while *held >= most {
+            held = self.freed.wait(held).unwrap_or_else(|p| p.into_inner());
+        }
+        *held += 1;
+        Screen(self)
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        let mut held = self.0.held.lock().unwrap_or_else(|p| p.into_inner());
+        *held -= 1;
+        self.0.freed.notify_one();
+    }
+}
 
 /// The display numbers this test program's X servers take: each program has its own, so
 /// that programs run side by side (`./dev.sh test` runs the window tests beside the others)
@@ -62,6 +113,7 @@ pub fn xvfb() -> Xvfb {
 
 /// An X server whose one screen is `width` x `height`.
 pub fn xvfb_sized(width: u32, height: u32) -> Xvfb {
+    let _starting = starting();
     let screen = format!("{width}x{height}x24");
     for n in displays() {
         if display_taken(n) {
@@ -265,7 +317,10 @@ pub fn lit_in(px: &[u8], width: usize, (x0, x1): (usize, usize), (y0, y1): (usiz
 }
 
 pub fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("eufy-window-{name}-{}", std::process::id()));
+    // Unique within the program too: tests run side by side.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("eufy-window-{name}-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -405,6 +460,7 @@ EndSection
         ),
     )
     .unwrap();
+    let _starting = starting();
     for n in displays() {
         if display_taken(n) {
             continue;
