@@ -10,7 +10,9 @@ xvfb_start() {
     if [ ! -e "/tmp/.X11-unix/X$n" ] && [ ! -e "/tmp/.X$n-lock" ]; then xvfb_display=":$n"; break; fi
   done
   [ -n "$xvfb_display" ] || { echo "no free X display number" >&2; return 1; }
-  Xvfb "$xvfb_display" -screen 0 "${size}x24" -nolisten tcp >/dev/null 2>&1 &
+  # -noreset: a client that connects while the server resets (its last client left) can be
+  # refused.
+  Xvfb "$xvfb_display" -screen 0 "${size}x24" -nolisten tcp -noreset >/dev/null 2>&1 &
   xvfb_pid=$!
   for _ in $(seq 100); do
     [ -e "/tmp/.X11-unix/X${xvfb_display#:}" ] && return 0

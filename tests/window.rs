@@ -1083,6 +1083,7 @@ fn the_packaged_x_session_runs_the_wall_under_xinit() {
             "1600x900x24",
             "-nolisten",
             "tcp",
+            "-noreset",
         ])
         .env("EUFY_HW", env!("CARGO_BIN_EXE_eufy-hw"))
         .env("EUFY_HW_ARGS", "demo --kiosk --duration 9")
