@@ -150,8 +150,8 @@ case "${1:-}" in
     export EUFY_CLIPS=target/clips
     say "cargo test --no-run: every test program (debug)"
     built=$(cargo test --locked --all-targets --no-run --message-format=json)
-    # The window tests (real windows under Xvfb, ~7 minutes mostly waiting on streams and
-    # screens) run beside everything else: the other tests, the arm64 build under qemu and
+    # The window tests (real windows under Xvfb, two at a time: ~4 minutes, mostly waiting on
+    # streams and screens) run beside everything else: the other tests, the arm64 build under qemu and
     # the packages. Their output is shown when they end.
     window=$(printf '%s\n' "$built" | grep '"name":"window","src_path"' \
       | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
