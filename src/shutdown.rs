@@ -99,8 +99,7 @@ impl Shutdown {
         let (trigger, out) = channel();
         tokio::spawn(async move {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => eprintln!("stopping (Ctrl-C)"),
-                _ = sigterm() => eprintln!("stopping (SIGTERM)"),
+                name = signalled() => eprintln!("stopping ({name})"),
                 _ = sleep_for(after) => {}
                 _ = trigger.tx.closed() => {}
             }
@@ -115,6 +114,14 @@ async fn sleep_for(after: Option<Duration>) {
     match after {
         Some(d) => tokio::time::sleep(d).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM; says which.
+pub(crate) async fn signalled() -> &'static str {
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        _ = sigterm() => "SIGTERM",
     }
 }
 

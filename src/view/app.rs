@@ -533,6 +533,10 @@ impl ApplicationHandler<Wake> for App {
                     event_loop.exit();
                 }
             }
+            Wake::Signal(name) => {
+                tracing::info!("stopping ({name})");
+                event_loop.exit();
+            }
         }
     }
 

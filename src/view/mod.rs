@@ -129,6 +129,8 @@ enum Wake {
     Picture(usize),
     /// The pipeline failed for good: why.
     Failed(String),
+    /// Ctrl-C or SIGTERM (systemd stopping the kiosk): stop as `q` does, also in a kiosk.
+    Signal(&'static str),
 }
 
 /// Opens the window and runs until it is closed (or `duration` passes).
@@ -169,8 +171,18 @@ pub fn run(config: ViewConfig) -> Result<(), ViewError> {
         proxy: proxy.clone(),
         pictures: sink_pictures,
     };
+    // A signal ends the event loop like `q`, so that the streams are stopped, recordings
+    // flushed and the kept pictures saved (the default action would kill the process).
+    let signals = {
+        let proxy = proxy.clone();
+        runtime.spawn(async move {
+            let name = crate::shutdown::signalled().await;
+            let _ = proxy.send_event(Wake::Signal(name));
+        })
+    };
     let feed_task = runtime.spawn(run_feed(inputs, sink, shutdown, proxy));
     let run = event_loop.run_app(&mut app);
+    signals.abort();
     app.log_totals();
     app.keep_stills();
     app.stop.trigger();
