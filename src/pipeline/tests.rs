@@ -356,19 +356,20 @@ fn a_decoder_that_cannot_start_is_tried_again_on_the_next_unit() {
 fn a_flood_of_parameter_sets_is_counted_and_the_pictures_after_it_come_through() {
     let (mut feed, desk) = feed(&["A"]);
     let msgs = messages();
-    let clip = Clip::demo();
-    // The keyframe's parameter sets, 50 of each per message, no picture.
-    let first = &clip.units[0].data;
-    let idr = first
-        .windows(5)
-        .position(|w| w[..4] == [0, 0, 0, 1] && w[4] & 0x1f == 5)
-        .or_else(|| {
-            first
-                .windows(4)
-                .position(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 5)
-        })
-        .expect("the keyframe's IDR slice");
-    let flood: Vec<u8> = first[..idr].repeat(50);
+    // What precedes the keyframe's first slice (its parameter sets), 50 times per message,
+    // no picture.
+    let mut nals = Vec::new();
+    let mut splitter = crate::bitstream::NalSplitter::new(1 << 20);
+    splitter.push(&msgs[0], (), |n| nals.push(n));
+    splitter.finish(|n| nals.push(n));
+    let mut prefix = Vec::new();
+    for nal in nals.iter().take_while(|n| {
+        !crate::bitstream::nal::classify(crate::bitstream::Codec::H264, &n.data)
+            .is_some_and(|i| i.vcl)
+    }) {
+        nal.write_annexb(&mut prefix);
+    }
+    let flood = prefix.repeat(50);
     for _ in 0..200 {
         feed.on_event(video("A", &flood));
     }
