@@ -162,31 +162,24 @@ mod tests {
     use tokio::sync::mpsc;
     use tokio::time::Instant;
 
-    use super::super::serve::{Conn, Out};
-    use super::super::{Camera, CameraKind, Run, Shared, SimConfig};
+    use super::super::serve::Out;
+    use super::super::tests::{self as simulator_tests, conn_at as conn};
+    use super::super::{CameraKind, Run, Shared};
     use super::*;
 
     const BELL: &str = "T8210P0000000001";
     const PLAIN: &str = "T8410P0000000002";
     const DELAY: Duration = Duration::from_millis(300);
 
-    fn server(busy: bool) -> Shared {
-        let clip = Arc::new(crate::clip::Clip::demo());
-        let config = SimConfig {
-            cameras: Vec::from([BELL, PLAIN].map(|serial| Camera {
-                serial: serial.to_owned(),
-                clip: clip.clone(),
-            })),
-            kinds: HashMap::from([(BELL.to_owned(), CameraKind::Doorbell)]),
-            talk_delay: DELAY,
-            talk_busy: if busy {
-                vec![BELL.to_owned()]
-            } else {
-                Vec::new()
-            },
-            ..SimConfig::default()
-        };
-        Shared::new(config, Instant::now(), tokio::sync::broadcast::channel(4).0)
+    fn server(busy: bool) -> Arc<Shared> {
+        simulator_tests::server(|c| {
+            c.cameras = simulator_tests::cameras(&[BELL, PLAIN]);
+            c.kinds = HashMap::from([(BELL.to_owned(), CameraKind::Doorbell)]);
+            c.talk_delay = DELAY;
+            if busy {
+                c.talk_busy = vec![BELL.to_owned()];
+            }
+        })
     }
 
     /// The camera's livestream runs on the server (run `id`).
@@ -204,11 +197,6 @@ mod tests {
         );
     }
 
-    fn conn(id: u64, schema: u32) -> (Conn, mpsc::Receiver<Out>) {
-        let (tx, rx) = mpsc::channel(8);
-        (Conn::for_test(id, schema, tx), rx)
-    }
-
     fn ask(st: &Shared, c: &Conn, name: &str, serial: &str) -> Vec<Value> {
         let cmd =
             json!({ "command": name, "serialNumber": serial, "buffer": { "data": [255, 241] } });
@@ -224,16 +212,9 @@ mod tests {
 
     /// The next event sent on its own (the camera's answer), with when it came.
     async fn event(rx: &mut mpsc::Receiver<Out>) -> (String, Instant) {
-        match rx.recv().await {
-            Some(Out::Text(t)) => {
-                let v: Value = serde_json::from_str(&t).unwrap();
-                (
-                    v["event"]["event"].as_str().unwrap().to_owned(),
-                    Instant::now(),
-                )
-            }
-            _ => panic!("no event"),
-        }
+        simulator_tests::next(rx, Duration::from_secs(60))
+            .await
+            .expect("no event")
     }
 
     #[tokio::test(start_paused = true)]

@@ -18,13 +18,22 @@ use crate::eufy::protocol::{codes, events, ASYNC_RESULT_SCHEMA, MIN_LIVESTREAM_S
 const A: &str = "T8410P0000000001";
 const B: &str = "T8410P0000000002";
 
-fn server(config: impl FnOnce(&mut SimConfig)) -> Arc<Shared> {
+/// Cameras with these serials, each streaming the demo clip.
+pub(super) fn cameras(serials: &[&str]) -> Vec<Camera> {
     let clip = Arc::new(Clip::demo());
-    let mut c = SimConfig {
-        cameras: Vec::from([A, B].map(|serial| Camera {
-            serial: serial.to_owned(),
+    serials
+        .iter()
+        .map(|serial| Camera {
+            serial: (*serial).to_owned(),
             clip: clip.clone(),
-        })),
+        })
+        .collect()
+}
+
+/// The server's state, cameras A and B unless `config` says otherwise.
+pub(super) fn server(config: impl FnOnce(&mut SimConfig)) -> Arc<Shared> {
+    let mut c = SimConfig {
+        cameras: cameras(&[A, B]),
         ..SimConfig::default()
     };
     config(&mut c);
@@ -35,9 +44,14 @@ fn server(config: impl FnOnce(&mut SimConfig)) -> Arc<Shared> {
     ))
 }
 
-fn conn(id: u64) -> (Conn, mpsc::Receiver<Out>) {
+/// A connection speaking `schema`, and what it is sent.
+pub(super) fn conn_at(id: u64, schema: u32) -> (Conn, mpsc::Receiver<Out>) {
     let (tx, rx) = mpsc::channel(256);
-    (Conn::for_test(id, 21, tx), rx)
+    (Conn::for_test(id, schema, tx), rx)
+}
+
+fn conn(id: u64) -> (Conn, mpsc::Receiver<Out>) {
+    conn_at(id, 21)
 }
 
 /// The replies to one command, parsed.
@@ -50,7 +64,7 @@ fn ask(st: &Arc<Shared>, c: &mut Conn, command: &str, serial: &str) -> Vec<Value
 }
 
 /// A reply or event in a word: `ok`, the error code, the event's name.
-fn word(v: &Value) -> String {
+pub(super) fn word(v: &Value) -> String {
     if v["type"] == "result" {
         return match v["success"].as_bool() {
             Some(true) => "ok".into(),
@@ -66,7 +80,10 @@ fn words(replies: &[Value]) -> Vec<String> {
 
 /// What a connection is sent next on its own, in a word (`video SERIAL`, `ended SERIAL`, an
 /// event's name), and the virtual instant; `None` when nothing comes within `wait`.
-async fn next(rx: &mut mpsc::Receiver<Out>, wait: Duration) -> Option<(String, Instant)> {
+pub(super) async fn next(
+    rx: &mut mpsc::Receiver<Out>,
+    wait: Duration,
+) -> Option<(String, Instant)> {
     let out = tokio::time::timeout(wait, rx.recv()).await.ok()??;
     let what = match out {
         Out::Text(t) => word(&serde_json::from_str(&t).unwrap()),
