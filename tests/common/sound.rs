@@ -21,11 +21,8 @@ impl Drop for SoundServer {
 }
 
 pub fn sound_server() -> SoundServer {
-    // One per test: tests with sound run side by side.
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let runtime = std::env::temp_dir().join(format!("eufy-pulse-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&runtime).unwrap();
+    // One per test (a folder of its own): tests with sound run side by side.
+    let runtime = super::display::temp_dir("pulse");
     let child = Command::new("pulseaudio")
         .args([
             "-n",
